@@ -1,0 +1,60 @@
+# PracticePay. `make run` starts the local stack; `make test` runs every suite. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PRACTICE ?= prc_demo
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup run token test unit integration infra e2e lint format synth openapi deploy bench clean
+
+help:
+	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
+	@echo "make test           lint + every test suite (unit, integration, infra, e2e)"
+	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack)"
+	@echo "make synth          CDK template to cdk.out/ (bundles the Lambda layer with pip, no Docker)"
+	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
+	@echo "make openapi        write docs/openapi.json"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	@$(PY) -m local.run
+
+token: $(STAMP)
+	@$(PY) -m local.token $(PRACTICE)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+unit integration infra e2e: $(STAMP)
+	$(PY) -m pytest -m $@
+
+synth: $(STAMP)
+	$(PY) app.py
+	$(VENV)/bin/cfn-lint cdk.out/PracticePay.template.json
+
+openapi: $(STAMP)
+	$(PY) -c "import json; from local.openapi import openapi_schema; print(json.dumps(openapi_schema(), indent=2))" > docs/openapi.json
+
+deploy: synth
+	npx --yes aws-cdk@2 deploy --app cdk.out PracticePay
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Invoices API: POST /invoices, GET /invoices/{invoice_id}, GET /invoices. Thin: validate, call the service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practicepay.api.resolver import build_resolver, resolve
+from practicepay.auth.context import practice_id
+from practicepay.invoices.models import EXTERNAL_ID, CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus
+from practicepay.invoices.wiring import invoice_service
+from practicepay.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="idempotency-key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique key per intended invoice (e.g. a UUID). Retrying with the same key and body "
+        "returns the first response; the same key with another body is refused (422).",
+    ),
+]
+
+
+@app.post("/invoices", summary="Create a draft invoice", tags=["invoices"])
+def create_invoice(body: CreateInvoiceRequest, idempotency_key: IdempotencyKey) -> Response[Invoice]:
+    invoice = invoice_service().create(practice_id(app), idempotency_key, body, app.lambda_context)
+    metrics.add_metric(name="InvoiceCreated", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=201,
+        content_type="application/json",
+        body=invoice,
+        headers={"Location": f"/invoices/{invoice.id}"},
+    )
+
+
+@app.get("/invoices/<invoice_id>", summary="Get an invoice", tags=["invoices"])
+def get_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
+    return invoice_service().get(practice_id(app), invoice_id)
+
+
+@app.get("/invoices", summary="List invoices, newest first", tags=["invoices"])
+def list_invoices(
+    status: Annotated[InvoiceStatus | None, Query()] = None,
+    patient_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> InvoiceList:
+    return invoice_service().list(practice_id(app), status=status, patient_id=patient_id, limit=limit, cursor=cursor)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return resolve(app, event, context)

@@ -1,0 +1,109 @@
+"""The one description of PracticePay's stateful resources and API routes.
+
+Both the CDK stack (infra/) and the local stack (local/bootstrap.py) build from these definitions, so
+the tables, queues and routes served by `make run` are the ones `cdk deploy` creates. This module must
+not import aws_cdk: the local stack and the Lambda-free tests load it without CDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """A DynamoDB table. Every attribute named here is a string (S) attribute."""
+
+    logical_id: str
+    local_name: str
+    env_var: str
+    partition_key: str
+    sort_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    logical_id: str
+    local_name: str
+    env_var: str
+    retention_days: int
+    visibility_timeout_seconds: int = 30
+    fifo: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str | None
+    """Folder under functions/ that serves the route; None for a mock integration (no Lambda)."""
+    authorized: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    name: str
+    """Folder under functions/ holding handler.py."""
+    env: tuple[str, ...] = field(default_factory=tuple)
+    """Environment variables the function reads (resource names, key ARNs)."""
+
+
+INVOICES_TABLE = TableDef(
+    logical_id="InvoicesTable",
+    local_name="practicepay-invoices",
+    env_var="INVOICES_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        Index("by_patient", "gsi1pk", "gsi1sk"),
+        Index("by_status", "gsi2pk", "gsi2sk"),
+    ),
+)
+
+IDEMPOTENCY_TABLE = TableDef(
+    logical_id="IdempotencyTable",
+    local_name="practicepay-idempotency",
+    env_var="IDEMPOTENCY_TABLE",
+    partition_key="id",
+    ttl_attribute="expiration",
+)
+
+TABLES: tuple[TableDef, ...] = (INVOICES_TABLE, IDEMPOTENCY_TABLE)
+
+# Asynchronous invocations of any function that fail after Lambda's own retries land here.
+FUNCTION_DLQ = QueueDef(
+    logical_id="FunctionDeadLetterQueue",
+    local_name="practicepay-function-dlq",
+    env_var="FUNCTION_DLQ_URL",
+    retention_days=14,
+)
+
+QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ,)
+
+DATA_KEY_ALIAS = "alias/practicepay-data"
+DATA_KEY_ENV = "DATA_KEY_ARN"
+JWT_SECRET_LOCAL_NAME = "practicepay/jwt-signing-secret"  # noqa: S105 (a name, not a secret)
+JWT_SECRET_ENV = "JWT_SECRET_ID"  # noqa: S105 (a variable name)
+
+AUTHORIZER = FunctionDef(name="authorizer", env=(JWT_SECRET_ENV,))
+INVOICES = FunctionDef(
+    name="invoices",
+    env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, DATA_KEY_ENV),
+)
+FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", None, authorized=False),
+    Route("POST", "/invoices", INVOICES.name),
+    Route("GET", "/invoices", INVOICES.name),
+    Route("GET", "/invoices/{invoice_id}", INVOICES.name),
+)

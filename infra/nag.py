@@ -1,0 +1,80 @@
+"""cdk-nag: the AwsSolutions and HIPAA.Security packs, and every acknowledgment with its reason.
+
+Each acknowledgment is attached to the narrowest construct it concerns and names the finding's exact id
+(including the granular resource or action where cdk-nag reports one)."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+from constructs import IConstruct
+
+
+def attach_packs(app: App) -> None:
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
+
+
+def _ack(scope: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge(stack, *, data, api, functions) -> None:  # noqa: ANN001 - typed below to avoid import cycles
+    """stack: PracticePayStack; data: DataConstruct; api: ApiConstruct; functions: PracticePayFunction list."""
+    for fn in functions:
+        _ack(
+            fn.policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; the only * statement.",
+        )
+        log_group = stack.resolve(fn.log_group.log_group_arn)["Fn::GetAtt"][0]
+        _ack(
+            fn.policy,
+            f"AwsSolutions-IAM5[Resource::<{log_group}.Arn>:log-stream:*]",
+            "Lambda names its log streams at run time; the grant is limited to the function's own log group.",
+        )
+        _ack(
+            fn.function,
+            "HIPAA.Security::HIPAA.Security-LambdaInsideVPC",
+            "The functions reach only AWS APIs (DynamoDB, KMS, Secrets Manager, SQS) over TLS with IAM auth and hold "
+            "no network listeners; a VPC would add NAT/endpoint cost and cold-start latency without narrowing access. "
+            "Revisit when a function must reach a private network.",
+        )
+    invoices_policy = next(fn.policy for fn in functions if fn.node.id == "InvoicesFn")
+    table = stack.resolve(data.tables["InvoicesTable"].table_arn)["Fn::GetAtt"][0]
+    _ack(
+        invoices_policy,
+        f"AwsSolutions-IAM5[Resource::<{table}.Arn>/index/*]",
+        "Query on the invoices table's own indexes (by_patient, by_status); no other table is covered.",
+    )
+    _ack(
+        data.node.find_child("BackupPlan").node.find_child("Tables").node.find_child("Role"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]",
+        "AWS Backup's own service role policy, the documented way to let AWS Backup snapshot the tables.",
+    )
+    _ack(
+        api.api.node.find_child("CloudWatchRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+        "The account-level role API Gateway needs to write execution and access logs; AWS's own service policy.",
+    )
+    if data.jwt_secret is not None:
+        reason = (
+            "The HS256 secret is shared with the clinical platform, so rotating it needs a coordinated roll-out; "
+            "production deployments set jwt_jwks_url (the platform's RS256/ES256 keys) and this secret is not created."
+        )
+        _ack(data.jwt_secret, "AwsSolutions-SMG4", reason)
+        _ack(data.jwt_secret, "HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled", reason)
+    _ack(
+        api.api.deployment_stage,
+        "HIPAA.Security::HIPAA.Security-APIGWCacheEnabledAndEncrypted",
+        "Responses are per-practice PHI that changes with every payment; caching them would serve stale or "
+        "cross-request data, so the stage cache is off by design.",
+    )
+    for method in api.api.methods:
+        _ack(
+            method,
+            "AwsSolutions-COG4",
+            "Callers are the clinical platform's services with its own identity provider; a Lambda authorizer "
+            "verifies its JWTs (practice-scoped) instead of a Cognito user pool.",
+        )
+        if method.resource.path == "/health":
+            _ack(method, "AwsSolutions-APIG4", "Public liveness check: a mock integration that returns no data.")

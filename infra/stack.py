@@ -1,0 +1,149 @@
+"""PracticePayStack composes the constructs; settings come from CDK context (cdk.json or -c key=value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import nag
+from infra.api import ApiConstruct
+from infra.bundling import ARCHITECTURE, RUNTIME, layer_code
+from infra.data import DataConstruct
+from infra.definitions import (
+    AUTHORIZER,
+    DATA_KEY_ENV,
+    FUNCTION_DLQ,
+    IDEMPOTENCY_TABLE,
+    INVOICES,
+    INVOICES_TABLE,
+    JWT_SECRET_ENV,
+)
+from infra.functions import PracticePayFunction
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    retain_data: bool = True
+    authorizer_concurrency: int = 20
+    api_function_concurrency: int = 20
+    jwt_issuer: str = "practicepay-local"
+    jwt_audience: str = "practicepay"
+    jwt_jwks_url: str | None = None
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> StackSettings:
+        node = scope.node
+
+        def get(key: str, default: object) -> object:
+            value = node.try_get_context(key)
+            return default if value is None else value
+
+        return cls(
+            retain_data=str(get("retain_data", "true")).lower() != "false",
+            authorizer_concurrency=int(get("authorizer_concurrency", cls.authorizer_concurrency)),
+            api_function_concurrency=int(get("api_function_concurrency", cls.api_function_concurrency)),
+            jwt_issuer=str(get("jwt_issuer", cls.jwt_issuer)),
+            jwt_audience=str(get("jwt_audience", cls.jwt_audience)),
+            jwt_jwks_url=node.try_get_context("jwt_jwks_url") or None,
+        )
+
+
+class PracticePayStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
+        Tags.of(self).add("app", "practicepay")
+        Tags.of(self).add("data-classification", "phi")
+
+        data = DataConstruct(self, "Data", removal_policy=removal, jwt_secret=not settings.jwt_jwks_url)
+        key = data.key
+        invoices_table = data.tables[INVOICES_TABLE.logical_id]
+        idempotency_table = data.tables[IDEMPOTENCY_TABLE.logical_id]
+        dlq = data.queues[FUNCTION_DLQ.logical_id]
+
+        layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="practicepay package and its third-party dependencies",
+        )
+        common = {"layer": layer, "key": key, "dead_letter_queue": dlq, "removal_policy": removal}
+
+        auth_env = {"JWT_ISSUER": settings.jwt_issuer, "JWT_AUDIENCE": settings.jwt_audience}
+        auth_statements: list[iam.PolicyStatement] = []
+        if data.jwt_secret is None:
+            auth_env["JWT_JWKS_URL"] = str(settings.jwt_jwks_url)
+        else:
+            auth_env[JWT_SECRET_ENV] = data.jwt_secret.secret_arn
+            auth_statements = [
+                iam.PolicyStatement(
+                    sid="ReadSigningSecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[data.jwt_secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptSigningSecret",
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
+                ),
+            ]
+            CfnOutput(self, "JwtSecretArn", value=data.jwt_secret.secret_arn).override_logical_id("JwtSecretArn")
+        authorizer = PracticePayFunction(
+            self,
+            "AuthorizerFn",
+            name=AUTHORIZER.name,
+            description="Verifies the clinical platform's JWT; puts the practice id on the request",
+            environment=auth_env,
+            statements=auth_statements,
+            reserved_concurrency=settings.authorizer_concurrency,
+            **common,
+        )
+
+        invoices = PracticePayFunction(
+            self,
+            "InvoicesFn",
+            name=INVOICES.name,
+            description="Invoices API: create, get, list",
+            environment={
+                INVOICES_TABLE.env_var: invoices_table.table_name,
+                IDEMPOTENCY_TABLE.env_var: idempotency_table.table_name,
+                DATA_KEY_ENV: key.key_arn,
+            },
+            statements=[
+                iam.PolicyStatement(
+                    sid="Invoices",
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+                    resources=[invoices_table.table_arn, f"{invoices_table.table_arn}/index/*"],
+                ),
+                iam.PolicyStatement(
+                    sid="Idempotency",
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    resources=[idempotency_table.table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="PhiEnvelopeAndTableEncryption",
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    resources=[key.key_arn],
+                ),
+            ],
+            reserved_concurrency=settings.api_function_concurrency,
+            **common,
+        )
+
+        api = ApiConstruct(
+            self,
+            "Api",
+            key=key,
+            authorizer_function=authorizer.function,
+            route_functions={INVOICES.name: invoices.function},
+            removal_policy=removal,
+        )
+        CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
+        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices])

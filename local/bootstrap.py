@@ -1,0 +1,92 @@
+"""Creates the local stack's AWS resources in the moto server from infra.definitions, the same definitions the
+CDK stack deploys, and returns the environment the functions read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from infra.definitions import (
+    DATA_KEY_ALIAS,
+    DATA_KEY_ENV,
+    JWT_SECRET_ENV,
+    JWT_SECRET_LOCAL_NAME,
+    QUEUES,
+    TABLES,
+    QueueDef,
+    TableDef,
+)
+
+
+def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
+    """CreateTable arguments for a definition: the same keys, indexes, billing and encryption as the CDK table."""
+    attrs = {table.partition_key, *([table.sort_key] if table.sort_key else [])}
+    key_schema = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    if table.sort_key:
+        key_schema.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
+    gsis = []
+    for index in table.indexes:
+        schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+        attrs.add(index.partition_key)
+        if index.sort_key:
+            schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
+            attrs.add(index.sort_key)
+        gsis.append({"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+    request: dict[str, Any] = {
+        "TableName": table.local_name,
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+    }
+    if gsis:
+        request["GlobalSecondaryIndexes"] = gsis
+    return request
+
+
+def queue_attributes(queue: QueueDef, key_arn: str) -> dict[str, str]:
+    attrs = {
+        "MessageRetentionPeriod": str(queue.retention_days * 86400),
+        "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+        "KmsMasterKeyId": key_arn,
+    }
+    if queue.fifo:
+        attrs["FifoQueue"] = "true"
+    return attrs
+
+
+def create_resources(jwt_secret: str, session: boto3.session.Session | None = None) -> dict[str, str]:
+    """Create key, tables, queues and secret; returns the functions' environment (resource names, ARNs)."""
+    session = session or boto3.session.Session()
+    kms = session.client("kms")
+    key_arn = kms.create_key(Description="PracticePay data key (tables, PHI envelope, queues, secrets)")["KeyMetadata"][
+        "Arn"
+    ]
+    kms.enable_key_rotation(KeyId=key_arn)
+    kms.create_alias(AliasName=DATA_KEY_ALIAS, TargetKeyId=key_arn)
+    env = {DATA_KEY_ENV: key_arn}
+
+    ddb = session.client("dynamodb")
+    for table in TABLES:
+        ddb.create_table(**table_request(table, key_arn))
+        ddb.update_continuous_backups(
+            TableName=table.local_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+        if table.ttl_attribute:
+            ddb.update_time_to_live(
+                TableName=table.local_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+        env[table.env_var] = table.local_name
+
+    sqs = session.client("sqs")
+    for queue in QUEUES:
+        name = queue.local_name + (".fifo" if queue.fifo else "")
+        env[queue.env_var] = sqs.create_queue(QueueName=name, Attributes=queue_attributes(queue, key_arn))["QueueUrl"]
+
+    secrets = session.client("secretsmanager")
+    secrets.create_secret(Name=JWT_SECRET_LOCAL_NAME, SecretString=jwt_secret, KmsKeyId=key_arn)
+    env[JWT_SECRET_ENV] = JWT_SECRET_LOCAL_NAME
+    return env

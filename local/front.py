@@ -1,0 +1,212 @@
+"""The local API Gateway: a WSGI app that turns each HTTP request into a real API Gateway REST (v1 proxy)
+event, runs the authorizer function, then the route's handler, and returns its response.
+
+What it mirrors from API Gateway: routes and path parameters from infra.definitions.ROUTES, the REQUEST
+authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure), the authorizer context on
+`requestContext.authorizer`, the problem+json gateway responses, the 10 MB payload limit, and 502 when a
+function raises. What it does not: authorizer result caching, throttling, the request validator.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import importlib.util
+import json
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from infra.definitions import AUTHORIZER, ROUTES, Route
+from practicepay.api.contract import HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
+ACCOUNT = "123456789012"
+API_ID = "local"
+STAGE = "local"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    timeout_ms: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+        self.function_version = "$LATEST"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + self.timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler(function: str) -> ModuleType:
+    """Import functions/<function>/handler.py under a unique module name, as Lambda would load it."""
+    name = f"practicepay_fn_{function}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "handler.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _gateway_response(kind: str, request_id: str) -> Response:
+    body = gateway_response_body(kind).replace("$context.requestId", request_id)
+    return Response(body, status=json.loads(body)["status"], content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+    statements = (policy.get("policyDocument") or {}).get("Statement") or []
+
+    def matches(statement: dict[str, Any]) -> bool:
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        return any(fnmatch.fnmatchcase(method_arn, r) for r in resources)
+
+    if any(s.get("Effect") == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and matches(s) for s in statements)
+
+
+class LocalApiGateway:
+    def __init__(
+        self,
+        routes: Iterable[Route] = ROUTES,
+        extra: dict[str, Callable[[Request], Response]] | None = None,
+        access_log: bool = False,
+    ):
+        self.access_log = access_log
+        self.routes = list(routes)
+        self.url_map = Map(
+            [Rule(r.path.replace("{", "<").replace("}", ">"), methods=[r.method], endpoint=r) for r in self.routes],
+            strict_slashes=False,
+        )
+        self.extra = extra or {}
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.monotonic()
+        response = self.dispatch(request)
+        if self.access_log:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            print(f"{request.method} {request.path} -> {response.status_code} ({elapsed_ms:.0f} ms)", flush=True)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        if request.method == "GET" and request.path in self.extra:
+            return self.extra[request.path](request)
+        try:
+            route, params = self.url_map.bind_to_environ(request.environ).match()
+        except (NotFound, MethodNotAllowed):
+            return _gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
+        body = request.get_data(cache=True)
+        if len(body) > API_GATEWAY_MAX_PAYLOAD:
+            return _gateway_response("REQUEST_TOO_LARGE", request_id)
+        if route.function is None:
+            return Response(json.dumps(HEALTH_BODY), status=200, content_type="application/json")
+        event = self._event(request, route, params, body, request_id)
+        if route.authorized:
+            denied = self._authorize(event, request_id)
+            if denied is not None:
+                return denied
+        return self._invoke(route.function, event, request_id)
+
+    def _event(self, request: Request, route: Route, params: dict[str, str], body: bytes, request_id: str) -> dict:
+        headers = dict(request.headers.items())
+        multi_headers: dict[str, list[str]] = {}
+        for key, value in request.headers:
+            multi_headers.setdefault(key, []).append(value)
+        query = {k: request.args.getlist(k) for k in request.args}
+        try:
+            text, is_base64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_base64 = base64.b64encode(body).decode(), True
+        now = time.time()
+        return {
+            "resource": route.path,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": API_ID,
+                "resourceId": "local",
+                "resourcePath": route.path,
+                "httpMethod": request.method,
+                "path": f"/{STAGE}{request.path}",
+                "stage": STAGE,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "requestTimeEpoch": int(now * 1000),
+                "domainName": request.host,
+                "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": request.user_agent.string},
+            },
+            "body": text or None,
+            "isBase64Encoded": is_base64,
+        }
+
+    def _authorize(self, event: dict, request_id: str) -> Response | None:
+        method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{API_ID}/{STAGE}/{event['httpMethod']}{event['path']}"
+        auth_event = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
+            **{k: event[k] for k in ("queryStringParameters", "pathParameters", "stageVariables", "requestContext")},
+        }
+        try:
+            policy = load_handler(AUTHORIZER.name).lambda_handler(auth_event, LambdaContext(AUTHORIZER.name))
+        except Exception as exc:
+            return _gateway_response("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE", request_id)
+        if not _allows(policy, method_arn):
+            return _gateway_response("ACCESS_DENIED", request_id)
+        event["requestContext"]["authorizer"] = {
+            **(policy.get("context") or {}),
+            "principalId": policy.get("principalId"),
+        }
+        return None
+
+    def _invoke(self, function: str, event: dict, request_id: str) -> Response:
+        try:
+            result = load_handler(function).lambda_handler(event, LambdaContext(function))
+        except Exception:
+            # API Gateway answers a function error with 502; the function's own log has the traceback.
+            traceback.print_exc()
+            return _gateway_response("INTEGRATION_FAILURE", request_id)
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        response = Response(data, status=int(result.get("statusCode", 200)))
+        response.headers.clear()
+        for key, value in (result.get("headers") or {}).items():
+            response.headers[key] = value
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            response.headers.setlist(key, values)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response

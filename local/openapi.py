@@ -1,0 +1,51 @@
+"""The API's OpenAPI document, merged from every function's Powertools resolver (Powertools OpenAPIMerge),
+plus the gateway-only /health route and the bearer-token security scheme."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from infra.definitions import ROUTES
+from local.front import load_handler
+from practicepay.api.contract import HEALTH_BODY
+
+TITLE = "PracticePay API"
+VERSION = "0.1.0"
+DESCRIPTION = (
+    "Payments for private medical practices. Authenticate with `Authorization: Bearer <jwt>` minted by the "
+    "clinical platform for one practice; every record read or written belongs to that practice. Amounts are "
+    "integer cents (USD). Errors are RFC 9457 `application/problem+json`."
+)
+
+
+def openapi_schema() -> dict[str, Any]:
+    merge = OpenAPIMerge(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+        security=[{"bearer": []}],
+        on_conflict="error",
+    )
+    for function in sorted({r.function for r in ROUTES if r.function}):
+        app = load_handler(function).app
+        merge.add_schema(json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION)))
+    schema = json.loads(merge.get_openapi_json_schema())
+    for route in ROUTES:
+        if route.function is None:
+            schema["paths"].setdefault(route.path, {})[route.method.lower()] = {
+                "summary": "Liveness check (no authentication)",
+                "operationId": "health",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The API is up.",
+                        "content": {"application/json": {"example": HEALTH_BODY}},
+                    }
+                },
+            }
+    return schema

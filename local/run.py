@@ -1,0 +1,122 @@
+"""`make run`: the local stack. Starts the moto server (embedded AWS), creates the resources from
+infra.definitions, serves the API on 127.0.0.1, prints the URLs and a token; Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Port:
+    env_var: str
+    default: int
+    what: str
+
+    def value(self) -> int:
+        raw = os.environ.get(self.env_var, str(self.default))
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise SystemExit(f"error: {self.env_var}={raw!r} is not a port number (1-65535)")
+        return int(raw)
+
+
+API_PORT = Port("PRACTICEPAY_API_PORT", 3000, "API")
+AWS_PORT = Port("PRACTICEPAY_AWS_PORT", 5000, "embedded AWS (moto)")
+DEMO_PRACTICE = os.environ.get("PRACTICEPAY_DEMO_PRACTICE", "prc_demo")
+
+
+def ensure_free(port: Port) -> int:
+    number = port.value()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, number))
+        except OSError:
+            raise SystemExit(
+                f"error: port {number} ({port.what}) is in use; set {port.env_var} to a free port, "
+                f"e.g. {port.env_var}={number + 10} make run"
+            ) from None
+    return number
+
+
+def local_environment(aws_port: int) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": f"http://{HOST}:{aws_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "practicepay-local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+    }
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    api_port, aws_port = ensure_free(API_PORT), ensure_free(AWS_PORT)
+    os.environ.update(local_environment(aws_port))
+
+    # Imported after the environment is set: boto3 clients and Powertools read it when created.
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    from local import docs
+    from local.bootstrap import create_resources
+    from local.front import LocalApiGateway
+    from local.secrets_file import local_jwt_secret
+    from practicepay.auth.tokens import issue_hs256
+
+    warnings.filterwarnings("ignore", message="No application metrics")  # metrics are off locally
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines
+    moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    moto.start()
+    server = None
+    try:
+        secret = local_jwt_secret()
+        os.environ.update(create_resources(secret))
+        try:
+            server = make_server(HOST, api_port, LocalApiGateway(extra=docs.routes(), access_log=True), threaded=True)
+        except OSError:
+            raise SystemExit(f"error: port {api_port} (API) is in use; set {API_PORT.env_var} to a free port") from None
+        token = issue_hs256(secret, DEMO_PRACTICE)
+        base = f"http://{HOST}:{api_port}"
+        print(
+            "PracticePay local stack is up\n"
+            f"  API            {base}\n"
+            f"  health         {base}/health\n"
+            f"  API docs       {base}/docs   (OpenAPI: {base}/openapi.json)\n"
+            f"  embedded AWS   http://{HOST}:{aws_port}   (moto server; AWS_ENDPOINT_URL for the aws CLI)\n"
+            f"  demo practice  {DEMO_PRACTICE}\n"
+            f"  token          {token}\n"
+            "Try:\n"
+            f'  curl -s {base}/invoices -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: $(uuidgen)" \\\n'
+            '    -H "Content-Type: application/json" -d \'{"patient_id":"pat_123","due_date":"2026-12-31",'
+            '"line_items":[{"description":"Office visit","cpt_code":"99213","unit_amount":12500}]}\'\n'
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, _interrupt)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.server_close()
+        moto.stop()
+        print("PracticePay local stack stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""PracticePay's Lambda code: domain logic, API edge models and adapters, shared by every function."""

@@ -1,0 +1,111 @@
+"""RFC 9457 problem+json for every error the API returns. Never a stack trace, never the caller's input echoed
+back (it may be PHI): only field paths and messages a person can act on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from practicepay.api.contract import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
+
+
+def problem_body(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = list(errors)
+    return body
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Response:
+    """A Powertools Response carrying problem+json (see problem_body for the fields)."""
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(problem_body(status, slug, title, detail, **extra)),
+    )
+
+
+# Messages for pydantic error types, written for the clinical-platform engineer reading the response.
+_MESSAGES = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request; remove it",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "too_short": "is too short",
+    "too_long": "is too long",
+    "greater_than_equal": "is too small",
+    "less_than_equal": "is too large",
+    "string_too_short": "must not be empty",
+    "enum": "is not one of the allowed values",
+    "literal_error": "is not one of the allowed values",
+}
+_CENTS_FIELDS = {"unit_amount", "amount", "total"}
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """('body', 'line_items', 0, 'unit_amount') -> 'line_items[0].unit_amount';
+    ('header', 'idempotency-key') -> 'Idempotency-Key header'; query parameters keep their name."""
+    parts = list(loc)
+    if len(parts) == 2 and parts[0] == "header":
+        return "-".join(w.capitalize() for w in str(parts[1]).split("-")) + " header"
+    if parts and parts[0] in ("body", "query", "header", "path"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    errors = []
+    for err in raw:
+        loc = tuple(err.get("loc", ()))
+        path = field_path(loc)
+        leaf = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        kind = err.get("type", "")
+        message = _MESSAGES.get(kind)
+        ctx = err.get("ctx") or {}
+        if kind in ("int_type", "int_parsing", "int_from_float") and leaf in _CENTS_FIELDS:
+            message = "must be a whole number of cents, e.g. 1050 for $10.50"
+        elif kind in ("greater_than_equal", "greater_than") and ctx:
+            message = f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+        elif kind in ("less_than_equal", "less_than") and ctx:
+            message = f"must be at most {ctx.get('le', ctx.get('lt'))}"
+        elif kind == "too_short" and "min_length" in ctx:
+            message = f"must have at least {ctx['min_length']} item(s)"
+        elif kind == "too_long" and "max_length" in ctx:
+            message = f"must have at most {ctx['max_length']} item(s)"
+        elif kind == "string_too_long" and "max_length" in ctx:
+            message = f"must be at most {ctx['max_length']} characters"
+        elif kind == "string_pattern_mismatch":
+            message = "has an invalid format"
+        elif kind == "value_error":
+            message = str(ctx.get("error") or err.get("msg", "is invalid"))
+        if message is None:
+            message = str(err.get("msg", "is invalid")).rstrip(".")
+        errors.append({"field": path or "body", "message": f"{path or 'body'} {message}"})
+    return errors

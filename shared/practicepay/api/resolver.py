@@ -1,0 +1,114 @@
+"""The resolver every API function uses: Powertools REST resolver with validation and OpenAPI, plus one place
+that maps every error to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practicepay.api.contract import MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE
+from practicepay.api.problems import field_errors, problem, problem_body
+from practicepay.auth.context import MissingPrincipal
+from practicepay.errors import MalformedRequest, PayloadTooLarge, PracticePayError, UnsupportedMediaType
+from practicepay.observability import logger
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def request_meta() -> dict[str, str]:
+        event = app.current_event
+        return {"instance": event.path, "request_id": event.request_context.request_id}
+
+    @app.exception_handler(PracticePayError)
+    def on_domain_error(exc: PracticePayError) -> Response:
+        return problem(exc.status, exc.slug, exc.title, exc.detail, errors=exc.errors, **request_meta())
+
+    @app.exception_handler(RequestValidationError)
+    def on_validation_error(exc: RequestValidationError) -> Response:
+        raw = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in raw):
+            return problem(
+                400,
+                MalformedRequest.slug,
+                MalformedRequest.title,
+                "The request body is not valid JSON; check for trailing commas, quotes and brackets.",
+                **request_meta(),
+            )
+        errors = field_errors(raw)
+        status = 400 if all(e.get("loc", ("body",))[0] in ("header", "query", "path") for e in raw) else 422
+        return problem(
+            status,
+            "validation-error",
+            "Your request has invalid fields",
+            "; ".join(e["message"] for e in errors),
+            errors=errors,
+            **request_meta(),
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def on_content_type(_exc: RequestUnsupportedContentType) -> Response:
+        return problem(
+            415, UnsupportedMediaType.slug, UnsupportedMediaType.title, _CONTENT_TYPE_DETAIL, **request_meta()
+        )
+
+    @app.exception_handler(MissingPrincipal)
+    def on_missing_principal(_exc: MissingPrincipal) -> Response:
+        logger.error("request without authorizer context reached a protected route")
+        return problem(401, "unauthorized", "Unauthorized", "A valid bearer token is required.", **request_meta())
+
+    @app.not_found
+    def on_not_found(_exc: Exception) -> Response:
+        return problem(404, "no-such-route", "Not found", "No route matches this method and path.", **request_meta())
+
+    return app
+
+
+_CONTENT_TYPE_DETAIL = "Send the body as JSON with the header Content-Type: application/json."
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run the request guards that must act before the body is parsed, then the resolver.
+
+    Bodies over MAX_BODY_BYTES are refused unread (413); a body with a non-JSON content type is refused (415).
+    """
+    body = event.get("body")
+    if body:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        if len(raw) > MAX_BODY_BYTES:
+            return _early(
+                event, PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
+            )
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES:
+            return _early(event, UnsupportedMediaType(_CONTENT_TYPE_DETAIL))
+    return app.resolve(event, context)
+
+
+def _early(event: dict[str, Any], exc: PracticePayError) -> dict[str, Any]:
+    """A problem response built before the resolver runs, in the API Gateway proxy shape."""
+    body = problem_body(
+        exc.status,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        instance=event.get("path"),
+        request_id=(event.get("requestContext") or {}).get("requestId"),
+    )
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }

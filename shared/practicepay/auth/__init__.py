@@ -1,0 +1,1 @@
+"""Who is calling: JWT verification for the authorizer, and the tenancy context for handlers."""

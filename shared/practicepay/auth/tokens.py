@@ -1,0 +1,119 @@
+"""JWT verification and (for the local stack and tests) issuing.
+
+The clinical platform calls us with one JWT per practice. The practice id comes only from the token's
+`practice_id` claim; nothing in a request body or path can change it.
+
+Two key sources:
+- HS256 with a shared secret kept in Secrets Manager (the local stack, or a deployment sharing a secret);
+- the clinical platform's asymmetric keys (RS256/ES256) from its JWKS URL, for production.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+
+PRACTICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+LEEWAY_SECONDS = 30
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired, or not ours. `reason` is safe to log (no token text)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    practice_id: str
+    subject: str
+
+
+KeyResolver = Callable[[str], tuple[object, tuple[str, ...]]]
+"""Given the raw token, returns the verification key and the algorithms it may be used with."""
+
+
+def hs256_keys(get_secret: Callable[[], str]) -> KeyResolver:
+    return lambda _token: (get_secret(), ("HS256",))
+
+
+def jwks_keys(jwks_url: str) -> KeyResolver:
+    client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+
+    def resolve(token: str) -> tuple[object, tuple[str, ...]]:
+        try:
+            return client.get_signing_key_from_jwt(token).key, ASYMMETRIC_ALGORITHMS
+        except jwt.PyJWKClientError as exc:
+            raise InvalidToken("signing key not found") from exc
+
+    return resolve
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeyResolver, *, issuer: str, audience: str):
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, authorization: str | None) -> Principal:
+        token = bearer_token(authorization)
+        key, algorithms = self._keys(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=list(algorithms),
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(type(exc).__name__) from exc
+        practice_id = claims.get("practice_id")
+        if not isinstance(practice_id, str) or not PRACTICE_ID_RE.match(practice_id):
+            raise InvalidToken("practice_id claim missing or malformed")
+        return Principal(practice_id=practice_id, subject=str(claims["sub"]))
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise InvalidToken("no Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Authorization is not a Bearer token")
+    return token.strip()
+
+
+def issue_hs256(
+    secret: str,
+    practice_id: str,
+    *,
+    issuer: str = "practicepay-local",
+    audience: str = "practicepay",
+    subject: str = "local-developer",
+    ttl_seconds: int = 12 * 3600,
+    now: float | None = None,
+) -> str:
+    """A token as the clinical platform would mint it. For the local stack and tests only."""
+    if not PRACTICE_ID_RE.match(practice_id):
+        raise ValueError("practice id must be 1-64 letters, digits, '_' or '-'")
+    iat = int(time.time() if now is None else now)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "practice_id": practice_id,
+        "iat": iat,
+        "exp": iat + ttl_seconds,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,17 @@
+"""The clock adapter: all domain code asks this for "now", so tests and the sandbox can travel in time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """UTC ISO-8601 with millisecond precision and a Z suffix, the API's timestamp format."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

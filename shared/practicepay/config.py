@@ -1,0 +1,48 @@
+"""One pydantic settings model per function, read from the environment once (cold start) and cached.
+
+Logic never reads os.environ; handlers call `load(ModelClass)`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+_KMS_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
+
+
+class _Env(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class AuthorizerConfig(_Env):
+    jwt_secret_id: str | None = Field(default=None, alias="JWT_SECRET_ID", min_length=1)
+    """Secrets Manager id of the HS256 signing secret (local stack, or a shared-secret deployment)."""
+    jwt_jwks_url: HttpUrl | None = Field(default=None, alias="JWT_JWKS_URL")
+    """The clinical platform's JWKS endpoint; when set, tokens are verified with its RS256/ES256 keys."""
+    jwt_issuer: str = Field(default="practicepay-local", alias="JWT_ISSUER", min_length=1)
+    jwt_audience: str = Field(default="practicepay", alias="JWT_AUDIENCE", min_length=1)
+    secret_max_age_seconds: int = Field(default=300, alias="JWT_SECRET_MAX_AGE", ge=0, le=3600)
+
+    def model_post_init(self, _context: object) -> None:
+        if (self.jwt_secret_id is None) == (self.jwt_jwks_url is None):
+            raise ValueError("set exactly one of JWT_SECRET_ID (HS256) or JWT_JWKS_URL (RS256/ES256)")
+
+
+class InvoicesConfig(_Env):
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
+    data_key_arn: str = Field(alias="DATA_KEY_ARN", pattern=_KMS_ARN)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+
+
+C = TypeVar("C", bound=_Env)
+
+
+@cache
+def load(model: type[C]) -> C:
+    """Validate the environment against `model` once per process; a bad config fails the cold start loudly."""
+    return model.model_validate(dict(os.environ))

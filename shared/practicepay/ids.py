@@ -1,0 +1,28 @@
+"""Record ids: a type prefix and a ULID (time-ordered, so a key range lists newest or oldest first)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def ulid(now_ms: int | None = None) -> str:
+    """26 characters: 48-bit millisecond timestamp then 80 random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | secrets.randbits(80)
+    out = []
+    for _ in range(26):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    return f"{prefix}_{ulid(now_ms)}"
+
+
+def id_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$")

@@ -1,0 +1,110 @@
+"""Invoice models at the API edge (request and response) and the invoice lifecycle's statuses.
+
+Money is integer cents in USD, as Stripe's API does: `unit_amount: 1050` is $10.50; floats, strings and
+booleans are refused, never rounded.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+
+MAX_LINE_ITEMS = 100
+MAX_UNIT_AMOUNT = 99_999_999  # $999,999.99
+MAX_QUANTITY = 1_000
+MAX_INVOICE_TOTAL = 999_999_999  # $9,999,999.99
+EXTERNAL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InvoiceStatus(StrEnum):
+    """design.md §5. Only `draft` is reachable until issuing and payments land; the rest are reserved."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    IN_PROGRESS = "in_progress"
+    PROCESSING = "processing"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    UNCOLLECTIBLE = "uncollectible"
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD, e.g. 2026-12-31")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Cents = Annotated[StrictInt, Field(ge=1, le=MAX_UNIT_AMOUNT, description="Integer cents, e.g. 1050 for $10.50.")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LineItemInput(_Strict):
+    description: str = Field(min_length=1, max_length=500, description="What was provided. PHI: stored encrypted.")
+    cpt_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4}[0-9A-Z]$",
+        description="Optional CPT/HCPCS-style 5-character procedure code. PHI: stored encrypted.",
+    )
+    quantity: StrictInt = Field(default=1, ge=1, le=MAX_QUANTITY)
+    unit_amount: Cents
+
+
+class CreateInvoiceRequest(_Strict):
+    patient_id: str = Field(
+        pattern=EXTERNAL_ID, description="The clinical platform's opaque patient reference (no names or MRNs)."
+    )
+    due_date: IsoDate = Field(description="When payment is due, YYYY-MM-DD.")
+    currency: Literal["usd"] = "usd"
+    line_items: list[LineItemInput] = Field(min_length=1, max_length=MAX_LINE_ITEMS)
+
+    @model_validator(mode="after")
+    def _total_in_range(self) -> CreateInvoiceRequest:
+        total = sum(item.quantity * item.unit_amount for item in self.line_items)
+        if total > MAX_INVOICE_TOTAL:
+            raise ValueError(f"the invoice total {total} cents exceeds the maximum of {MAX_INVOICE_TOTAL} cents")
+        return self
+
+
+class LineItem(BaseModel):
+    description: str
+    cpt_code: str | None = None
+    quantity: int
+    unit_amount: int
+    amount: int = Field(description="quantity × unit_amount, in cents.")
+
+
+class Invoice(BaseModel):
+    id: str
+    object: Literal["invoice"] = "invoice"
+    patient_id: str
+    status: InvoiceStatus
+    currency: Literal["usd"]
+    due_date: date
+    line_items: list[LineItem]
+    subtotal: int = Field(description="Sum of line-item amounts, in cents.")
+    total: int = Field(description="What the patient owes in all, in cents.")
+    amount_paid: int
+    amount_due: int
+    created_at: str
+    updated_at: str
+
+
+class InvoiceList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Invoice]
+    has_more: bool
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")

@@ -1,0 +1,156 @@
+"""Invoice logic: create (idempotent), read and list, with line items sealed as PHI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from practicepay.adapters.vault import PhiVault
+from practicepay.clock import Clock, iso, utc_now
+from practicepay.errors import IdempotencyInProgress, IdempotencyKeyReused, NotFound
+from practicepay.ids import id_pattern, new_id
+from practicepay.invoices.models import CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus, LineItem
+from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+
+LINE_ITEMS_PURPOSE = "invoice-line-items"
+INVOICE_ID = id_pattern("inv")
+
+
+class IdempotentCreate(BaseModel):
+    """What the idempotency record is keyed on (practice + key) and validated against (the body)."""
+
+    practice_id: str
+    idempotency_key: str
+    body: CreateInvoiceRequest
+
+
+@dataclass
+class InvoiceService:
+    store: InvoiceStore
+    vault: PhiVault
+    idempotency_store: BasePersistenceLayer
+    idempotency_ttl_seconds: int = 24 * 3600
+    clock: Clock = utc_now
+
+    def create(
+        self,
+        practice_id: str,
+        idempotency_key: str,
+        body: CreateInvoiceRequest,
+        lambda_context: LambdaContext | None = None,
+    ) -> Invoice:
+        """Create a draft invoice. A repeat of the same key and body returns the first invoice; the same key with
+        another body is refused. Nothing is written when the body is invalid (it is validated before this)."""
+        config = IdempotencyConfig(
+            event_key_jmespath="[practice_id, idempotency_key]",
+            payload_validation_jmespath="body",
+            expires_after_seconds=self.idempotency_ttl_seconds,
+        )
+        if lambda_context is not None:
+            config.register_lambda_context(lambda_context)  # an in-progress record expires with the invocation
+
+        @idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=self.idempotency_store,
+            config=config,
+            output_serializer=PydanticSerializer(Invoice),
+        )
+        def create_invoice(request: IdempotentCreate) -> Invoice:
+            return self._create(request.practice_id, request.body)
+
+        try:
+            return create_invoice(
+                request=IdempotentCreate(practice_id=practice_id, idempotency_key=idempotency_key, body=body)
+            )
+        except IdempotencyValidationError as exc:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body. Use a new key for a new invoice."
+            ) from exc
+        except IdempotencyAlreadyInProgressError as exc:
+            raise IdempotencyInProgress("Retry in a few seconds; the first request is still being processed.") from exc
+
+    def _create(self, practice_id: str, body: CreateInvoiceRequest) -> Invoice:
+        now = self.clock()
+        invoice_id = new_id("inv", int(now.timestamp() * 1000))
+        items = [
+            LineItem(**item.model_dump(), amount=item.quantity * item.unit_amount).model_dump()
+            for item in body.line_items
+        ]
+        subtotal = sum(i["amount"] for i in items)
+        record = InvoiceRecord(
+            practice_id=practice_id,
+            id=invoice_id,
+            patient_id=body.patient_id,
+            status=InvoiceStatus.DRAFT.value,
+            currency=body.currency,
+            due_date=body.due_date.isoformat(),
+            line_items_sealed=self.vault.seal(items, practice_id=practice_id, purpose=LINE_ITEMS_PURPOSE),
+            line_item_count=len(items),
+            subtotal=subtotal,
+            total=subtotal,
+            amount_paid=0,
+            created_at=iso(now),
+            updated_at=iso(now),
+        )
+        self.store.put_new(record)
+        return self._view(record, items)
+
+    def get(self, practice_id: str, invoice_id: str) -> Invoice:
+        record = self.store.get(practice_id, invoice_id) if INVOICE_ID.match(invoice_id) else None
+        if record is None:
+            # Same answer whether the id is malformed, unknown, or another practice's: no hint it exists.
+            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
+        return self._view(record)
+
+    def list(
+        self,
+        practice_id: str,
+        *,
+        status: InvoiceStatus | None = None,
+        patient_id: str | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> InvoiceList:
+        records, next_cursor = self.store.query(
+            practice_id,
+            status=status.value if status else None,
+            patient_id=patient_id,
+            limit=limit,
+            cursor=cursor,
+        )
+        return InvoiceList(
+            data=[self._view(r) for r in records], has_more=next_cursor is not None, next_cursor=next_cursor
+        )
+
+    def _view(self, record: InvoiceRecord, items: list[dict] | None = None) -> Invoice:
+        if items is None:
+            items = self.vault.open(
+                record.line_items_sealed, practice_id=record.practice_id, purpose=LINE_ITEMS_PURPOSE
+            )
+        return Invoice(
+            id=record.id,
+            patient_id=record.patient_id,
+            status=InvoiceStatus(record.status),
+            currency="usd",
+            due_date=date.fromisoformat(record.due_date),
+            line_items=[LineItem(**i) for i in items],
+            subtotal=record.subtotal,
+            total=record.total,
+            amount_paid=record.amount_paid,
+            amount_due=record.total - record.amount_paid,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
