@@ -15,13 +15,14 @@ from infra.nag import attach_packs
 from infra.stack import PracticePayStack, StackSettings
 
 
-def build_app(**app_kwargs) -> tuple[App, PracticePayStack]:
+def build_app(attach_nag: bool = True, **app_kwargs) -> tuple[App, PracticePayStack]:
     app = App(**app_kwargs)
     account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     region = app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
     stack = PracticePayStack(app, "PracticePay", env=env, settings=StackSettings.from_context(app))
-    attach_packs(app)
+    if attach_nag:
+        attach_packs(app)
     return app, stack
 
 

@@ -50,7 +50,7 @@ def jwks_keys(jwks_url: str) -> KeyResolver:
     def resolve(token: str) -> tuple[object, tuple[str, ...]]:
         try:
             return client.get_signing_key_from_jwt(token).key, ASYMMETRIC_ALGORITHMS
-        except jwt.PyJWKClientError as exc:
+        except jwt.PyJWTError as exc:  # unreadable header, unknown kid, JWKS unreachable
             raise InvalidToken("signing key not found") from exc
 
     return resolve
@@ -77,8 +77,11 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("expired") from exc
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from exc
+        except (TypeError, ValueError) as exc:
+            # The header's `alg` names an allowed algorithm of another key type (e.g. ES256 with an RSA key).
+            raise InvalidToken("algorithm does not match the key") from exc
         practice_id = claims.get("practice_id")
         if not isinstance(practice_id, str) or not PRACTICE_ID_RE.match(practice_id):
             raise InvalidToken("practice_id claim missing or malformed")

@@ -135,7 +135,7 @@ def decode_cursor(cursor: str, partition_attr: str, partition: str) -> dict[str,
     )
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise bad from exc
     if (
         not isinstance(key, dict)

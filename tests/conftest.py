@@ -1,0 +1,33 @@
+"""Shared fixtures. The embedded AWS is the moto server, reached over HTTP exactly as boto3 reaches AWS
+(AWS_ENDPOINT_URL); resources come from local.bootstrap, i.e. from infra.definitions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def aws_env() -> Iterator[dict[str, str]]:
+    """A moto server for the session, with the local stack's resources created in it."""
+    from moto.server import ThreadedMotoServer
+
+    from local.run import local_environment
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = dict(os.environ)
+    os.environ.update(local_environment(port))
+    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+    from local.bootstrap import create_resources
+    from tests.helpers import TEST_SECRET
+
+    env = create_resources(TEST_SECRET)
+    os.environ.update(env)
+    yield env
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)

@@ -1,0 +1,141 @@
+"""`make run`'s local stack as a user meets it: started as a process, driven over real HTTP, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    base: str
+    token: str
+    env: dict[str, str]
+    banner: str
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    env = {
+        **os.environ,
+        "PRACTICEPAY_API_PORT": str(free_port()),
+        "PRACTICEPAY_AWS_PORT": str(free_port()),
+        "PRACTICEPAY_LOCAL_DIR": str(tmp_path_factory.mktemp("local")),
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = _start(env)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail(f"local stack exited early: {process.stderr.read()}")
+        lines.append(line)
+        if line.startswith("Ctrl-C"):
+            break
+    banner = "".join(lines)
+    token = next(line.split()[1] for line in lines if line.strip().startswith("token"))
+    yield Stack(process, f"http://127.0.0.1:{env['PRACTICEPAY_API_PORT']}", token, env, banner)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_banner_names_the_urls_and_the_demo_practice(stack):
+    assert f"{stack.base}/health" in stack.banner
+    assert f"{stack.base}/docs" in stack.banner
+    assert "prc_demo" in stack.banner
+
+
+def test_health_docs_and_openapi(stack):
+    assert requests.get(f"{stack.base}/health", timeout=5).json()["status"] == "ok"
+    docs = requests.get(f"{stack.base}/docs", timeout=5)
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert requests.get(f"{stack.base}/docs/swagger-ui-bundle.js", timeout=5).status_code == 200
+    spec = requests.get(f"{stack.base}/openapi.json", timeout=5).json()
+    assert {"/invoices", "/invoices/{invoice_id}", "/health"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_printed_token_creates_and_reads_back_an_invoice(stack):
+    auth = {"Authorization": f"Bearer {stack.token}"}
+    body = {
+        "patient_id": "pat_e2e",
+        "due_date": "2026-12-31",
+        "line_items": [{"description": "Office visit", "cpt_code": "99213", "unit_amount": 12500}],
+    }
+    created = requests.post(
+        f"{stack.base}/invoices", json=body, headers={**auth, "Idempotency-Key": str(uuid.uuid4())}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    invoice = created.json()
+    assert invoice["total"] == 12500
+    read = requests.get(f"{stack.base}/invoices/{invoice['id']}", headers=auth, timeout=10)
+    assert read.json() == invoice
+
+    other = subprocess.run(
+        [sys.executable, "-m", "local.token", "prc_other"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    hidden = requests.get(f"{stack.base}/invoices/{invoice['id']}", headers={"Authorization": f"Bearer {other}"})
+    assert hidden.status_code == 404
+    assert requests.get(f"{stack.base}/invoices/{invoice['id']}", timeout=5).status_code == 401
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_the_variable(stack):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**stack.env, "PRACTICEPAY_API_PORT": str(port), "PRACTICEPAY_AWS_PORT": str(free_port())}
+        result = subprocess.run(
+            [sys.executable, "-m", "local.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert str(port) in message and "PRACTICEPAY_API_PORT" in message
+
+
+def test_ctrl_c_stops_everything_cleanly(stack):
+    # Runs last in this module: it stops the shared stack.
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=20) == 0
+    assert "stopped" in stack.process.stdout.read()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{stack.base}/health", timeout=2)
+    aws_port = int(stack.env["PRACTICEPAY_AWS_PORT"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", aws_port))  # the embedded AWS released its port too

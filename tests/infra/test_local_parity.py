@@ -1,0 +1,66 @@
+"""The local stack's resources equal the synthesized template's: key schemas, indexes, billing, encryption,
+TTL, queue settings. Both come from infra.definitions; this proves neither side drifted."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from infra.definitions import QUEUES, TABLES
+from tests.infra.conftest import resources
+
+pytestmark = pytest.mark.infra
+
+
+def _template_table(template: dict, logical_prefix: str) -> dict:
+    (table,) = [v for k, v in resources(template, "AWS::DynamoDB::Table").items() if k.startswith(logical_prefix)]
+    return table["Properties"]
+
+
+def _keys(schema: list[dict]) -> list[tuple[str, str]]:
+    return [(k["AttributeName"], k["KeyType"]) for k in schema]
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda t: t.logical_id)
+def test_local_table_matches_the_template(spec, template, aws_env):
+    cfn = _template_table(template, f"Data{spec.logical_id}")
+    local = boto3.client("dynamodb").describe_table(TableName=spec.local_name)["Table"]
+
+    assert _keys(local["KeySchema"]) == _keys(cfn["KeySchema"])
+    assert sorted(map(tuple, (d.values() for d in local["AttributeDefinitions"]))) == sorted(
+        map(tuple, (d.values() for d in cfn["AttributeDefinitions"]))
+    )
+    local_gsis = {g["IndexName"]: g for g in local.get("GlobalSecondaryIndexes", [])}
+    cfn_gsis = {g["IndexName"]: g for g in cfn.get("GlobalSecondaryIndexes", [])}
+    assert local_gsis.keys() == cfn_gsis.keys()
+    for name, gsi in cfn_gsis.items():
+        assert _keys(local_gsis[name]["KeySchema"]) == _keys(gsi["KeySchema"])
+        assert local_gsis[name]["Projection"]["ProjectionType"] == gsi["Projection"]["ProjectionType"]
+    assert local["BillingModeSummary"]["BillingMode"] == cfn["BillingMode"]
+    assert local["SSEDescription"]["Status"] == "ENABLED" and local["SSEDescription"]["SSEType"] == "KMS"
+    assert cfn["SSESpecification"]["SSEType"] == "KMS"
+
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName=spec.local_name)["TimeToLiveDescription"]
+    if "TimeToLiveSpecification" in cfn:
+        assert ttl.get("AttributeName") == cfn["TimeToLiveSpecification"]["AttributeName"]
+    else:
+        assert ttl["TimeToLiveStatus"] == "DISABLED"
+    pitr = boto3.client("dynamodb").describe_continuous_backups(TableName=spec.local_name)
+    status = pitr["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+    assert status == "ENABLED" and cfn["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+
+
+@pytest.mark.parametrize("spec", QUEUES, ids=lambda q: q.logical_id)
+def test_local_queue_matches_the_template(spec, template, aws_env):
+    (cfn,) = [
+        v["Properties"]
+        for k, v in resources(template, "AWS::SQS::Queue").items()
+        if k.startswith(f"Data{spec.logical_id}")
+    ]
+    attrs = boto3.client("sqs").get_queue_attributes(QueueUrl=aws_env[spec.env_var], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert int(attrs["MessageRetentionPeriod"]) == cfn["MessageRetentionPeriod"]
+    assert int(attrs["VisibilityTimeout"]) == cfn["VisibilityTimeout"]
+    assert attrs["KmsMasterKeyId"] and "KmsMasterKeyId" in cfn
+    assert (attrs.get("FifoQueue") == "true") == bool(cfn.get("FifoQueue"))

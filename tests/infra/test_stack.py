@@ -1,0 +1,173 @@
+"""The synthesized template has the properties an auditor checks: encryption, backups, retention, tracing,
+least privilege, logging, throttling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.definitions import FUNCTIONS, ROUTES, TABLES
+from tests.infra.conftest import resources
+
+pytestmark = pytest.mark.infra
+
+
+def test_tables_have_pitr_and_sse_with_the_customer_managed_key(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == len(TABLES)
+    for table in tables.values():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        sse = props["SSESpecification"]
+        assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+        assert "Fn::GetAtt" in sse["KMSMasterKeyId"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["DeletionPolicy"] == "Retain"
+
+
+def test_idempotency_table_expires_records(template):
+    ttls = [
+        t["Properties"]["TimeToLiveSpecification"]
+        for t in resources(template, "AWS::DynamoDB::Table").values()
+        if "TimeToLiveSpecification" in t["Properties"]
+    ]
+    assert ttls == [{"AttributeName": "expiration", "Enabled": True}]
+
+
+def test_key_rotates_and_tables_are_in_a_backup_plan(template):
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    selection = next(iter(resources(template, "AWS::Backup::BackupSelection").values()))
+    assert len(selection["Properties"]["BackupSelection"]["Resources"]) == len(TABLES)
+
+
+def test_every_log_group_is_encrypted_and_retained(template):
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(groups) >= len(FUNCTIONS) + 1  # one per function, API access logs, WAF logs
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == 365
+        assert "KmsKeyId" in group["Properties"]
+
+
+def test_functions_are_traced_bounded_and_have_a_dlq(template):
+    functions = resources(template, "AWS::Lambda::Function")
+    assert len(functions) == len(FUNCTIONS)
+    roles = set()
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["Runtime"].startswith("python3.1") and props["Runtime"] >= "python3.12"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["ReservedConcurrentExecutions"] > 0
+        assert "TargetArn" in props["DeadLetterConfig"]
+        assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"]
+        roles.add(json.dumps(props["Role"]))
+    assert len(roles) == len(functions)  # one role each
+
+
+def test_no_inline_policies_and_the_only_wildcard_resource_is_xray(template):
+    assert resources(template, "AWS::IAM::Policy") == {}
+    for policy in resources(template, "AWS::IAM::ManagedPolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in a for a in actions), statement
+            if statement["Resource"] == "*":
+                assert all(a.startswith("xray:") for a in actions), statement
+
+
+def test_invoices_function_cannot_touch_secrets_and_authorizer_cannot_touch_tables(template):
+    policies = {k: v for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()}
+    invoices = next(v for k, v in policies.items() if k.startswith("InvoicesFn"))
+    authorizer = next(v for k, v in policies.items() if k.startswith("AuthorizerFn"))
+
+    def actions(policy):
+        out = []
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]:
+            out += s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        return out
+
+    assert not any(a.startswith("secretsmanager:") for a in actions(invoices))
+    assert not any(a.startswith("dynamodb:") for a in actions(authorizer))
+    assert "dynamodb:Scan" not in actions(invoices)
+
+
+def test_stage_logs_traces_and_throttles_without_logging_bodies(template):
+    (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    assert "DestinationArn" in props["AccessLogSetting"]
+    (setting,) = props["MethodSettings"]
+    assert setting["LoggingLevel"] == "ERROR" and setting["DataTraceEnabled"] is False
+    assert setting["ThrottlingRateLimit"] > 0 and setting["ThrottlingBurstLimit"] > 0
+    assert resources(template, "AWS::WAFv2::WebACLAssociation")
+
+
+def test_every_protected_route_uses_the_authorizer_and_the_validator(template):
+    methods = resources(template, "AWS::ApiGateway::Method")
+    assert len(methods) == len(ROUTES)
+    protected = [m["Properties"] for m in methods.values() if m["Properties"]["AuthorizationType"] != "NONE"]
+    assert len(protected) == sum(r.authorized for r in ROUTES)
+    for method in protected:
+        assert method["AuthorizationType"] == "CUSTOM" and "AuthorizerId" in method
+        assert "RequestValidatorId" in method
+        assert method["RequestParameters"]["method.request.header.Authorization"] is True
+
+
+def test_gateway_errors_are_problem_json(template):
+    responses = resources(template, "AWS::ApiGateway::GatewayResponse")
+    kinds = {r["Properties"]["ResponseType"] for r in responses.values()}
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED"} <= kinds
+    for response in responses.values():
+        props = response["Properties"]
+        assert props["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        assert json.loads(props["ResponseTemplates"]["application/json"])["status"] == int(props["StatusCode"])
+
+
+@pytest.mark.parametrize("pack", ["AwsSolutions", "HIPAA.Security"])
+def test_cdk_nag_reports_nothing_unacknowledged_and_every_ack_has_a_reason(pack, tmp_path):
+    """Each pack on its own (the report file keeps only one plugin's results): no violation of any severity,
+    warnings included, and every acknowledged finding carries a written reason."""
+    from aws_cdk import Validations
+    from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+
+    from app import build_app
+
+    app, _ = build_app(outdir=str(tmp_path), context={"aws:cdk:bundling-stacks": []}, attach_nag=False)
+    checks = AwsSolutionsChecks if pack == "AwsSolutions" else HIPAASecurityChecks
+    Validations.of(app).add_plugins(checks(app))
+    app.synth()  # raises on any unacknowledged error
+    # A pack that passes cleanly writes no report; one with any finding (warnings too) lists it here.
+    for report in json.loads((tmp_path / "validation-report.json").read_text())["pluginReports"]:
+        assert report["pluginName"] == pack
+        assert report["violations"] == []
+        for suppressed in report["suppressedViolations"]:
+            assert len(suppressed["reason"]) > 40, suppressed["ruleName"]
+
+
+def test_cdk_nag_would_catch_a_new_finding(tmp_path):
+    """Negative control: the same packs fail a synth that adds an unencrypted, DLQ-less queue."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_sqs as sqs
+
+    from infra.nag import attach_packs
+
+    app = App(outdir=str(tmp_path))
+    stack = Stack(app, "Probe")
+    sqs.Queue(stack, "Plain", encryption=sqs.QueueEncryption.UNENCRYPTED)
+    attach_packs(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
+    assert "AwsSolutions-SQS4" in rules
+
+
+def test_cfn_lint_is_clean(synth):
+    template_path = synth["outdir"] / "PracticePay.template.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(template_path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

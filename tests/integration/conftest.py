@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from werkzeug.test import Client
+
+from practicepay.auth.tokens import issue_hs256
+from tests.helpers import TEST_SECRET
+
+VISIT = {
+    "patient_id": "pat_1001",
+    "due_date": "2026-12-31",
+    "line_items": [
+        {"description": "Office visit, established patient", "cpt_code": "99213", "unit_amount": 12500},
+        {"description": "Comprehensive metabolic panel", "cpt_code": "80053", "quantity": 2, "unit_amount": 1450},
+    ],
+}
+
+
+class Api:
+    """The local API Gateway front, driven in-process through WSGI: each call becomes a real REST v1 event."""
+
+    def __init__(self) -> None:
+        from local.front import LocalApiGateway
+
+        self.client = Client(LocalApiGateway())
+
+    def token(self, practice: str) -> str:
+        return issue_hs256(TEST_SECRET, practice)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        practice: str | None = "prc_alpha",
+        body: Any = None,
+        raw: str | bytes | None = None,
+        key: str | None = "auto",
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ):
+        h = {"Content-Type": "application/json"}
+        if practice:
+            h["Authorization"] = f"Bearer {self.token(practice)}"
+        if method == "POST" and key:
+            h["Idempotency-Key"] = str(uuid.uuid4()) if key == "auto" else key
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return self.client.open(path, method=method, headers=h, data=data, query_string=query)
+
+
+@pytest.fixture(scope="session")
+def api(aws_env) -> Api:
+    return Api()
+
+
+@pytest.fixture(scope="session")
+def invoices_table(aws_env):
+    return boto3.resource("dynamodb").Table(aws_env["INVOICES_TABLE"])
+
+
+def count_items(table, practice: str) -> int:
+    from boto3.dynamodb.conditions import Key
+
+    return table.query(KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"), Select="COUNT")["Count"]
