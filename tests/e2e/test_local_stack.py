@@ -109,7 +109,9 @@ def test_printed_token_creates_and_reads_back_an_invoice(stack):
         text=True,
         check=True,
     ).stdout.strip()
-    hidden = requests.get(f"{stack.base}/invoices/{invoice['id']}", headers={"Authorization": f"Bearer {other}"})
+    hidden = requests.get(
+        f"{stack.base}/invoices/{invoice['id']}", headers={"Authorization": f"Bearer {other}"}, timeout=10
+    )
     assert hidden.status_code == 404
     assert requests.get(f"{stack.base}/invoices/{invoice['id']}", timeout=5).status_code == 401
 

@@ -79,7 +79,7 @@ def test_no_inline_policies_and_the_only_wildcard_resource_is_xray(template):
 
 
 def test_invoices_function_cannot_touch_secrets_and_authorizer_cannot_touch_tables(template):
-    policies = {k: v for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()}
+    policies = dict(resources(template, "AWS::IAM::ManagedPolicy").items())
     invoices = next(v for k, v in policies.items() if k.startswith("InvoicesFn"))
     authorizer = next(v for k, v in policies.items() if k.startswith("AuthorizerFn"))
 

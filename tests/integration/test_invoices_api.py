@@ -202,7 +202,7 @@ def test_list_filters_and_pages_without_gaps_or_repeats(api):
 
 
 def test_a_cursor_cannot_be_replayed_by_another_practice_or_forged(api):
-    for n in range(3):
+    for _n in range(3):
         api.call("POST", "/invoices", body=VISIT, practice="prc_cur")
     cursor = api.call("GET", "/invoices", practice="prc_cur", query={"limit": 1}).get_json()["next_cursor"]
     assert cursor
