@@ -58,3 +58,6 @@ deploy: synth
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
+
+bench: $(STAMP)
+	@$(PY) -m tests.bench.invoices

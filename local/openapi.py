@@ -35,6 +35,7 @@ def openapi_schema() -> dict[str, Any]:
         app = load_handler(function).app
         merge.add_schema(json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION)))
     schema = json.loads(merge.get_openapi_json_schema())
+    _drop_powertools_default_errors(schema)
     for route in ROUTES:
         if route.function is None:
             schema["paths"].setdefault(route.path, {})[route.method.lower()] = {
@@ -49,3 +50,18 @@ def openapi_schema() -> dict[str, Any]:
                 },
             }
     return schema
+
+
+_POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def _drop_powertools_default_errors(schema: dict[str, Any]) -> None:
+    """Powertools documents a 422 `HTTPValidationError` on every validated route; this API answers validation
+    errors as problem+json instead (422 for body fields, 400 for headers and query), declared per route."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in json.dumps(response):
+                del operation["responses"]["422"]
+    for name in _POWERTOOLS_ERROR_SCHEMAS:
+        schema.get("components", {}).get("schemas", {}).pop(name, None)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ def aws_env() -> Iterator[dict[str, str]]:
 
     from local.run import local_environment
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -31,3 +34,16 @@ def aws_env() -> Iterator[dict[str, str]]:
     server.stop()
     os.environ.clear()
     os.environ.update(saved)
+
+
+SUITES = ("unit", "integration", "infra", "e2e")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Each test carries exactly the marker of the suite folder it lives in, so `make unit` etc. select right."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        suite = item.path.resolve().relative_to(root).parts[0]
+        marks = {m.name for m in item.iter_markers()} & set(SUITES)
+        if suite not in SUITES or marks != {suite}:
+            raise pytest.UsageError(f"{item.nodeid}: put it under tests/<suite>/ and mark it pytest.mark.{suite}")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
 from practicepay.invoices.models import EXTERNAL_ID, CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus
@@ -31,7 +32,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-@app.post("/invoices", summary="Create a draft invoice", tags=["invoices"])
+@app.post(
+    "/invoices",
+    summary="Create a draft invoice",
+    tags=["invoices"],
+    responses=responses(
+        (201, "The invoice, as created (or as first created, on a retry)", Invoice), 400, 401, 409, 413, 415, 422
+    ),
+)
 def create_invoice(body: CreateInvoiceRequest, idempotency_key: IdempotencyKey) -> Response[Invoice]:
     invoice = invoice_service().create(practice_id(app), idempotency_key, body, app.lambda_context)
     metrics.add_metric(name="InvoiceCreated", unit=MetricUnit.Count, value=1)
@@ -43,12 +51,22 @@ def create_invoice(body: CreateInvoiceRequest, idempotency_key: IdempotencyKey) 
     )
 
 
-@app.get("/invoices/<invoice_id>", summary="Get an invoice", tags=["invoices"])
+@app.get(
+    "/invoices/<invoice_id>",
+    summary="Get an invoice",
+    tags=["invoices"],
+    responses=responses((200, "The invoice", Invoice), 401, 404),
+)
 def get_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
     return invoice_service().get(practice_id(app), invoice_id)
 
 
-@app.get("/invoices", summary="List invoices, newest first", tags=["invoices"])
+@app.get(
+    "/invoices",
+    summary="List invoices, newest first",
+    tags=["invoices"],
+    responses=responses((200, "One page of invoices", InvoiceList), 400, 401),
+)
 def list_invoices(
     status: Annotated[InvoiceStatus | None, Query()] = None,
     patient_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,

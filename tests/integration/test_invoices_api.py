@@ -9,6 +9,7 @@ import boto3
 import botocore.client
 import pytest
 
+from practicepay.api.problems import Problem
 from tests.integration.conftest import VISIT, count_items
 
 pytestmark = pytest.mark.integration
@@ -20,6 +21,7 @@ def _problem(resp, status: int) -> dict:
     body = resp.get_json(force=True)
     assert body["status"] == status and body["type"].startswith("urn:practicepay:problem:")
     assert "Traceback" not in json.dumps(body)
+    Problem.model_validate(body)  # the documented shape
     return body
 
 

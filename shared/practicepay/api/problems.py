@@ -8,8 +8,48 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, Field
 
 from practicepay.api.contract import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Path of the offending field, e.g. line_items[0].unit_amount")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx/5xx of this API returns them."""
+
+    type: str = Field(description="urn:practicepay:problem:<slug>, stable per kind of problem")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong and what to do about it")
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON, a missing header, or a bad query parameter",
+    401: "Missing, expired or invalid bearer token",
+    404: "No such record for this practice",
+    409: "Conflicts with the record's state, or the same Idempotency-Key is still in progress",
+    413: "Body larger than 256 KB",
+    415: "Body is not JSON",
+    422: "Invalid fields (see `errors`), or an Idempotency-Key reused with another body",
+}
+
+
+def responses(success: tuple[int, str, type[BaseModel]], *problems: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` for a route: its success (status, description, model) and the problems it can answer."""
+    status, description, model = success
+    out: dict[int, dict[str, Any]] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in problems:
+        out[code] = {"description": _DESCRIPTIONS[code], "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}}}
+    return out
 
 
 def problem_body(
