@@ -42,7 +42,7 @@ def layer_hash() -> str:
 def build_layer(output_dir: Path) -> None:
     """Write a deployable layer tree to output_dir/python."""
     target = output_dir / "python"
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
+    subprocess.run(  # fixed argv, no shell
         [
             sys.executable,
             "-m",
@@ -71,7 +71,7 @@ def build_layer(output_dir: Path) -> None:
 
 @jsii.implements(ILocalBundling)
 class _LocalLayerBundling:
-    def try_bundle(self, output_dir: str, *, image=None, **_options) -> bool:  # noqa: ANN001 - jsii signature
+    def try_bundle(self, output_dir: str, *, image: object = None, **_options: object) -> bool:
         build_layer(Path(output_dir))
         return True
 

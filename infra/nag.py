@@ -5,9 +5,17 @@ Each acknowledgment is attached to the narrowest construct it concerns and names
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from infra.api import ApiConstruct
+    from infra.data import DataConstruct
+    from infra.functions import PracticePayFunction
 
 
 def attach_packs(app: App) -> None:
@@ -18,8 +26,9 @@ def _ack(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-def acknowledge(stack, *, data, api, functions) -> None:  # noqa: ANN001 - typed below to avoid import cycles
-    """stack: PracticePayStack; data: DataConstruct; api: ApiConstruct; functions: PracticePayFunction list."""
+def acknowledge(
+    stack: Stack, *, data: DataConstruct, api: ApiConstruct, functions: Sequence[PracticePayFunction]
+) -> None:
     for fn in functions:
         _ack(
             fn.policy,
