@@ -3,6 +3,8 @@ Built from infra.definitions, the same definitions the local stack uses."""
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
@@ -12,7 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.definitions import DATA_KEY_ALIAS, QUEUES, TABLES, QueueDef, TableDef
+from infra.definitions import DATA_KEY_ALIAS, QUEUES, SPLASH_WEBHOOK_HEADER, TABLES, QueueDef, TableDef
 
 
 def _attr(name: str) -> dynamodb.Attribute:
@@ -57,6 +59,21 @@ class DataConstruct(Construct):
                 ),
                 removal_policy=removal_policy,
             )
+        # Filled in by the operator with the Payrix API key; the webhook header value is generated here and
+        # configured on the Splash alert action.
+        self.splash_secret = secretsmanager.Secret(
+            self,
+            "SplashCredentials",
+            description="Splash/Payrix API key and the static webhook header (JSON)",
+            encryption_key=self.key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"api_key": "SET-ME", "webhook_header_name": SPLASH_WEBHOOK_HEADER}),
+                generate_string_key="webhook_header_value",
+                password_length=48,
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal_policy,
+        )
         self._backups()
 
     def _table(self, spec: TableDef, removal_policy: RemovalPolicy) -> dynamodb.Table:

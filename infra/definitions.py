@@ -94,6 +94,12 @@ DATA_KEY_ENV = "DATA_KEY_ARN"
 JWT_SECRET_LOCAL_NAME = "practicepay/jwt-signing-secret"  # noqa: S105 (a name, not a secret)
 JWT_SECRET_ENV = "JWT_SECRET_ID"  # noqa: S105 (a variable name)
 
+# Splash credentials: a JSON secret {"api_key", "webhook_header_name", "webhook_header_value"}.
+SPLASH_SECRET_LOCAL_NAME = "practicepay/splash"  # noqa: S105 (a name, not a secret)
+SPLASH_CREDENTIALS_ENV = "SPLASH_CREDENTIALS"
+SPLASH_HOST_ENV = "SPLASH_HOST"
+SPLASH_WEBHOOK_HEADER = "X-PracticePay-Webhook"
+
 AUTHORIZER = FunctionDef(name="authorizer", env=(JWT_SECRET_ENV,))
 INVOICES = FunctionDef(
     name="invoices",

@@ -146,4 +146,5 @@ class PracticePayStack(Stack):
             removal_policy=removal,
         )
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
+        CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
         nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices])

@@ -3,6 +3,8 @@ CDK stack deploys, and returns the environment the functions read."""
 
 from __future__ import annotations
 
+import json
+import secrets as secrets_lib
 from typing import Any
 
 import boto3
@@ -13,6 +15,10 @@ from infra.definitions import (
     JWT_SECRET_ENV,
     JWT_SECRET_LOCAL_NAME,
     QUEUES,
+    SPLASH_CREDENTIALS_ENV,
+    SPLASH_HOST_ENV,
+    SPLASH_SECRET_LOCAL_NAME,
+    SPLASH_WEBHOOK_HEADER,
     TABLES,
     QueueDef,
     TableDef,
@@ -56,8 +62,14 @@ def queue_attributes(queue: QueueDef, key_arn: str) -> dict[str, str]:
     return attrs
 
 
-def create_resources(jwt_secret: str, session: boto3.session.Session | None = None) -> dict[str, str]:
-    """Create key, tables, queues and secret; returns the functions' environment (resource names, ARNs)."""
+def create_resources(
+    jwt_secret: str,
+    session: boto3.session.Session | None = None,
+    *,
+    splash_host: str = "http://127.0.0.1:3001",
+    splash_api_key: str = "sandbox-private-key",
+) -> dict[str, str]:
+    """Create key, tables, queues and secrets; returns the functions' environment (resource names, ARNs)."""
     session = session or boto3.session.Session()
     kms = session.client("kms")
     key_arn = kms.create_key(Description="PracticePay data key (tables, PHI envelope, queues, secrets)")["KeyMetadata"][
@@ -89,4 +101,12 @@ def create_resources(jwt_secret: str, session: boto3.session.Session | None = No
     secrets = session.client("secretsmanager")
     secrets.create_secret(Name=JWT_SECRET_LOCAL_NAME, SecretString=jwt_secret, KmsKeyId=key_arn)
     env[JWT_SECRET_ENV] = JWT_SECRET_LOCAL_NAME
+    splash = {
+        "api_key": splash_api_key,
+        "webhook_header_name": SPLASH_WEBHOOK_HEADER,
+        "webhook_header_value": secrets_lib.token_urlsafe(32),
+    }
+    secrets.create_secret(Name=SPLASH_SECRET_LOCAL_NAME, SecretString=json.dumps(splash), KmsKeyId=key_arn)
+    env[SPLASH_CREDENTIALS_ENV] = f"secretsmanager:{SPLASH_SECRET_LOCAL_NAME}"
+    env[SPLASH_HOST_ENV] = splash_host
     return env

@@ -39,6 +39,21 @@ class InvoicesConfig(_Env):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
 
 
+class SplashConfig(_Env):
+    splash_host: str = Field(default="payrix-sandbox", alias="SPLASH_HOST", min_length=3)
+    """A name from practicepay.splash.client.HOSTS or a full URL (white-label host, the local sandbox)."""
+    splash_credentials: str = Field(
+        alias="SPLASH_CREDENTIALS", pattern=r"^(secretsmanager|ssm):[A-Za-z0-9/_+=.@:-]{1,512}$"
+    )
+    """Where the API key and webhook header live: `secretsmanager:<secret id>` or `ssm:<SecureString name>`, a
+    JSON object {"api_key", "webhook_header_name", "webhook_header_value"} encrypted with KMS."""
+    splash_credentials_max_age: int = Field(default=300, alias="SPLASH_CREDENTIALS_MAX_AGE", ge=0, le=3600)
+    splash_connect_timeout: float = Field(default=3.05, alias="SPLASH_CONNECT_TIMEOUT", gt=0, le=30)
+    splash_read_timeout: float = Field(default=10.0, alias="SPLASH_READ_TIMEOUT", gt=0, le=60)
+    splash_max_attempts: int = Field(default=3, alias="SPLASH_MAX_ATTEMPTS", ge=1, le=6)
+    splash_rate_limit_budget: float = Field(default=10.0, alias="SPLASH_RATE_LIMIT_BUDGET", ge=0, le=60)
+
+
 C = TypeVar("C", bound=_Env)
 
 

@@ -1,0 +1,1 @@
+"""The Splash Payments (Payrix) integration: a typed client, its errors, and the PHI firewall for payloads."""

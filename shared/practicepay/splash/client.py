@@ -1,0 +1,443 @@
+"""The Splash (Payrix) REST client.
+
+Talks the wire format of splash-api.md: `APIKEY` auth, the `response` envelope with `data` always a list,
+errors inside HTTP 200, `SEARCH` headers, `page[number]`/`page[limit]` paging, `expand[...]`. Adds the safety a
+payment system needs: a `REQUEST-TOKEN` on every money-moving POST, connect/read timeouts, retries only where
+safe (GETs, and POSTs carrying a REQUEST-TOKEN) with exponential backoff and full jitter, 429 blocks honoured
+within a wait budget, and a timeout on a money POST surfacing as `SplashOutcomeUnknown`, never as a failure.
+Request bodies can only be `Outbound` models (the PHI firewall, practicepay.splash.outbound).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from practicepay.observability import logger, redacted
+from practicepay.splash.declines import classify
+from practicepay.splash.errors import (
+    Decline,
+    SplashAuthError,
+    SplashDeclined,
+    SplashError,
+    SplashErrorItem,
+    SplashInvalidOperation,
+    SplashNotFound,
+    SplashOutcomeUnknown,
+    SplashRateLimited,
+    SplashUnavailable,
+    SplashValidationError,
+)
+from practicepay.splash.models import (
+    Alert,
+    Customer,
+    Entity,
+    Merchant,
+    Record,
+    Token,
+    Txn,
+    TxnResult,
+    TxnStatus,
+)
+from practicepay.splash.outbound import AlertRequest, CustomerRequest, EntityRequest, Outbound, TokenRequest, TxnRequest
+from practicepay.splash.search import Search
+
+HOSTS: dict[str, str] = {
+    "payrix-sandbox": "https://test-api.payrix.com",
+    "payrix": "https://api.payrix.com",
+    "payrix-canada-sandbox": "https://test-api.payrixcanada.com",
+    "payrix-canada": "https://api.payrixcanada.com",
+    "splash-sandbox": "https://test-api.splashpayments.com",
+    "splash": "https://api.splashpayments.com",
+}
+_SANDBOX_PREFIXES = ("https://test-api.", "http://127.0.0.1", "http://localhost")
+
+_VALIDATION_CODES = {
+    "required_field",
+    "no_such_record",
+    "invalid_field",
+    "invalid_resource",
+    "field_restricted",
+    "query_error",
+    "txn_type_payment_method_mismatch",
+    "invalid_status",
+}
+_RATE_LIMIT = "C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK"
+
+
+def resolve_host(host: str) -> str:
+    """A host name from HOSTS, or a full http(s) URL (a white-label host or the local sandbox)."""
+    if host in HOSTS:
+        return HOSTS[host]
+    if host.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        return host.rstrip("/")
+    raise ValueError(f"unknown Splash host {host!r}: use one of {sorted(HOSTS)} or an https URL")
+
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 2.0
+    block_seconds: float = 10.0
+    """How long a 429 blocks the path when the response names no Retry-After (Splash documents 10 s)."""
+    rate_limit_budget: float = 10.0
+    """The most the client sleeps for 429 blocks within one call before raising SplashRateLimited."""
+
+
+@dataclass
+class Envelope:
+    status_code: int
+    data: list[dict[str, Any]]
+    details: dict[str, Any]
+    errors: tuple[SplashErrorItem, ...]
+    duplicate: bool = False
+
+
+@dataclass
+class Page(Generic[R]):  # noqa: UP046 (Python 3.11 has no type-parameter syntax)
+    items: list[R]
+    page: int
+    last: int | None
+    has_more: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _items(raw: Any) -> tuple[SplashErrorItem, ...]:
+    out = []
+    for item in raw or []:
+        if not isinstance(item, dict):
+            continue
+        severity = item.get("severity")
+        out.append(
+            SplashErrorItem(
+                code=str(item.get("code", "")),
+                msg=str(item.get("msg", "")),
+                field=item.get("field") or None,
+                severity=int(severity) if str(severity).isdigit() else None,
+                error_code=item.get("errorCode") or None,
+            )
+        )
+    return tuple(out)
+
+
+def parse_envelope(status_code: int, payload: Any) -> Envelope:
+    """Normalize every shape Splash answers with: `response.{data,details,errors}`, a top-level `errors`
+    (429, some auth failures), `data` as an object instead of a list, and `duplicateRequest` in either place."""
+    if not isinstance(payload, dict):
+        raise SplashUnavailable(f"Splash answered HTTP {status_code} with a body that is not a JSON object")
+    response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
+    data = response.get("data", [])
+    if isinstance(data, dict):
+        data = [data]
+    details = response.get("details") if isinstance(response.get("details"), dict) else {}
+    errors = _items(response.get("errors")) + _items(payload.get("errors"))
+    duplicate = bool(response.get("duplicateRequest") or details.get("duplicateRequest"))
+    return Envelope(status_code, [d for d in data if isinstance(d, dict)], details, errors, duplicate)
+
+
+def _kind(item: SplashErrorItem) -> str:
+    return (item.error_code or item.msg or "").strip()
+
+
+class SplashClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Callable[[], str],
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = resolve_host(base_url)
+        self._api_key = api_key
+        self._session = session or requests.Session()
+        self._timeout = (connect_timeout, read_timeout)
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._jitter = jitter
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.base_url.startswith(_SANDBOX_PREFIXES)
+
+    # -- transport ---------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Outbound | None = None,
+        params: list[tuple[str, str]] | None = None,
+        search: Search | None = None,
+        request_token: str | None = None,
+        money: bool = False,
+    ) -> Envelope:
+        if body is not None and not isinstance(body, Outbound):
+            raise TypeError("Splash request bodies must be Outbound models (the PHI firewall)")
+        if money and not request_token:
+            raise ValueError("a money-moving request needs a REQUEST-TOKEN")
+        headers = {"APIKEY": self._api_key(), "Content-Type": "application/json", "Accept": "application/json"}
+        if search:
+            headers["SEARCH"] = search.header()
+        if request_token:
+            headers["REQUEST-TOKEN"] = request_token
+        payload = body.payload() if body is not None else None
+        if payload is not None:
+            logger.debug("splash request body", method=method, path=path, body=redacted(payload))
+        response = self._send(
+            method, path, headers, params, payload, money, safe=method == "GET" or bool(request_token)
+        )
+        try:
+            parsed = response.json()
+        except ValueError:
+            if money:
+                raise SplashOutcomeUnknown(
+                    f"{method} {path}: unreadable answer (HTTP {response.status_code})"
+                ) from None
+            raise SplashUnavailable(f"{method} {path}: unreadable answer (HTTP {response.status_code})") from None
+        envelope = parse_envelope(response.status_code, parsed)
+        self._raise_for_transport_errors(method, path, envelope)
+        return envelope
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        params: list[tuple[str, str]] | None,
+        payload: dict[str, Any] | None,
+        money: bool,
+        safe: bool,
+    ) -> requests.Response:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    data=None if payload is None else json.dumps(payload),
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as exc:
+                sent = not _never_sent(exc)
+                self._log(method, path, None, attempt, started, type(exc).__name__)
+                if (safe or not sent) and attempt < self._retry.max_attempts:
+                    self._backoff(attempt)
+                    continue
+                if money and sent:
+                    raise SplashOutcomeUnknown(f"{method} {path}: no answer ({type(exc).__name__})") from exc
+                raise SplashUnavailable(f"{method} {path}: no answer ({type(exc).__name__})") from exc
+            self._log(method, path, response.status_code, attempt, started)
+            if response.status_code == 429:
+                wait = _retry_after(response, self._retry.block_seconds)
+                if waited + wait <= self._retry.rate_limit_budget:
+                    waited += wait
+                    self._sleep(wait)
+                    attempt -= 1  # a refused request was not processed: it does not use up an attempt
+                    continue
+                raise SplashRateLimited(f"{method} {path}: rate limited, blocked for {wait:g} s", retry_after=wait)
+            if response.status_code >= 500:
+                if safe and attempt < self._retry.max_attempts:
+                    self._backoff(attempt)
+                    continue
+                if money:
+                    raise SplashOutcomeUnknown(f"{method} {path}: HTTP {response.status_code} from Splash")
+                raise SplashUnavailable(f"{method} {path}: HTTP {response.status_code} from Splash")
+            return response
+
+    def _backoff(self, attempt: int) -> None:
+        cap = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
+        self._sleep(self._jitter() * cap)
+
+    @staticmethod
+    def _log(method: str, path: str, status: int | None, attempt: int, started: float, error: str = "") -> None:
+        logger.info(
+            "splash call",
+            splash_method=method,
+            splash_path=path.split("?")[0],
+            splash_status=status,
+            attempt=attempt,
+            elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+            **({"error": error} if error else {}),
+        )
+
+    @staticmethod
+    def _raise_for_transport_errors(method: str, path: str, envelope: Envelope) -> None:
+        kinds = {_kind(i) for i in envelope.errors} | {i.code for i in envelope.errors}
+        if "invalid_auth" in kinds or envelope.status_code in (401, 403):
+            raise SplashAuthError(f"{method} {path}: API key refused", envelope.errors)
+        if _RATE_LIMIT in kinds or "64" in kinds:
+            raise SplashRateLimited(f"{method} {path}: rate limited", retry_after=10.0, items=envelope.errors)
+
+    # -- generic resource access -------------------------------------------------------------------------
+
+    @staticmethod
+    def _raise_for_errors(method: str, path: str, envelope: Envelope) -> None:
+        if not envelope.errors:
+            if envelope.status_code >= 400:
+                raise SplashValidationError(f"{method} {path}: HTTP {envelope.status_code}")
+            return
+        kinds = {_kind(i) for i in envelope.errors}
+        message = "; ".join(f"{i.field + ': ' if i.field else ''}{i.msg or i.error_code}" for i in envelope.errors)
+        if kinds & {"no_such_record"}:
+            raise SplashNotFound(f"{method} {path}: {message}", envelope.errors)
+        if kinds & {"invalid_status"} or any(i.msg[:3].isdigit() for i in envelope.errors):
+            raise SplashInvalidOperation(f"{method} {path}: {message}", envelope.errors)
+        raise SplashValidationError(f"{method} {path}: {message}", envelope.errors)
+
+    def get(self, model: type[R], record_id: str, *, expand: Iterable[str] = ()) -> R:
+        envelope = self.request("GET", f"{model.resource}/{record_id}", params=_expand(expand))
+        self._raise_for_errors("GET", model.resource, envelope)
+        if not envelope.data:
+            raise SplashNotFound(f"no {model.resource} record {record_id}")
+        return model.model_validate(envelope.data[0])
+
+    def list(
+        self,
+        model: type[R],
+        *,
+        search: Search | None = None,
+        page: int = 1,
+        limit: int = 30,
+        expand: Iterable[str] = (),
+    ) -> Page[R]:
+        if not 1 <= limit <= 100:
+            raise ValueError("page limit must be 1-100")
+        params = [("page[number]", str(page)), ("page[limit]", str(limit)), *_expand(expand)]
+        envelope = self.request("GET", model.resource, params=params, search=search)
+        self._raise_for_errors("GET", model.resource, envelope)
+        info = envelope.details.get("page") or {}
+        return Page(
+            items=[model.model_validate(d) for d in envelope.data],
+            page=int(info.get("current") or page),
+            last=int(info["last"]) if str(info.get("last", "")).isdigit() else None,
+            has_more=bool(info.get("hasMore")),
+            details=envelope.details,
+        )
+
+    def iterate(
+        self, model: type[R], *, search: Search | None = None, limit: int = 100, expand: Iterable[str] = ()
+    ) -> Iterator[R]:
+        """Every matching record, page by page, until `hasMore` is false."""
+        page = 1
+        while True:
+            result = self.list(model, search=search, page=page, limit=limit, expand=expand)
+            yield from result.items
+            if not result.has_more or not result.items:
+                return
+            page += 1
+
+    def create(self, model: type[R], body: Outbound, *, request_token: str | None = None) -> R:
+        envelope = self.request("POST", model.resource, body=body, request_token=request_token)
+        self._raise_for_errors("POST", model.resource, envelope)
+        if not envelope.data:
+            raise SplashUnavailable(f"POST {model.resource}: Splash returned no record")
+        return model.model_validate(envelope.data[0])
+
+    # -- the operations PracticePay uses -----------------------------------------------------------------
+
+    def create_customer(self, body: CustomerRequest) -> Customer:
+        return self.create(Customer, body)
+
+    def tokenize(self, body: TokenRequest) -> Token:
+        """Vault raw test numbers. Only against a sandbox host: in production, tokens come from PayFields."""
+        if not self.is_sandbox:
+            raise PermissionError("raw card or bank numbers may only be sent to a Splash sandbox host")
+        return self.create(Token, body)
+
+    def board(self, body: EntityRequest) -> tuple[Entity, Merchant]:
+        entity = self.create(Entity, body)
+        merchant = next(self.iterate(Merchant, search=Search().equals("entity", entity.id), limit=10), None)
+        if merchant is None:
+            raise SplashUnavailable(f"entity {entity.id} was created without a merchant")
+        return entity, merchant
+
+    def create_alert(self, body: AlertRequest) -> Alert:
+        return self.create(Alert, body)
+
+    def txn(self, body: TxnRequest, *, request_token: str) -> Txn:
+        """Run a payment operation exactly once per `request_token` (Splash dedups by it for 48 h).
+
+        Returns the txn (approved, or pending for some eCheck flows). Raises SplashDeclined with a reason
+        category, SplashValidationError/SplashInvalidOperation for refusals, SplashOutcomeUnknown when the
+        outcome could not be learned (look it up by `order` before anything else)."""
+        envelope = self.request("POST", Txn.resource, body=body, request_token=request_token, money=True)
+        txn = Txn.model_validate(envelope.data[0]) if envelope.data else None
+        declined = (txn is not None and txn.status == TxnStatus.FAILED) or (
+            envelope.errors and not {_kind(i) for i in envelope.errors} & _VALIDATION_CODES and not _op_code(envelope)
+        )
+        if declined:
+            raise SplashDeclined(self._decline_reason(txn, envelope), envelope.errors)
+        self._raise_for_errors("POST", Txn.resource, envelope)
+        if txn is None:
+            raise SplashOutcomeUnknown("POST txns: Splash returned neither a txn nor an error")
+        return txn
+
+    def _decline_reason(self, txn: Txn | None, envelope: Envelope) -> Decline:
+        text = next((i.msg for i in envelope.errors if i.msg), "") or "Declined"
+        if txn is None:
+            return classify(text)
+        try:
+            results = self.txn_results(txn.id)
+        except SplashError:
+            results = []
+        declined = next((r for r in results if r.code == 2), None)
+        if declined is None:
+            return classify(text, txn_id=txn.id)
+        return classify(declined.message or text, declined.originalCode, declined.bankCode, txn.id)
+
+    def txn_results(self, txn_id: str) -> list[TxnResult]:
+        return list(self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100))
+
+    def txns_by_order(self, order: str, *, merchant: str | None = None) -> list[Txn]:
+        """The reconciler's lookup: every txn carrying our `order` id."""
+        search = Search().equals("order", order)
+        if merchant:
+            search.equals("merchant", merchant)
+        return list(self.iterate(Txn, search=search, limit=100))
+
+
+def _op_code(envelope: Envelope) -> bool:
+    """Processor operation refusals (366 too many redeposits, 367 not an NSF return …) start with a code."""
+    return any(i.msg[:3].isdigit() for i in envelope.errors)
+
+
+def _expand(fields: Iterable[str]) -> list[tuple[str, str]]:
+    return [(f"expand[{f}][]", "") for f in fields]
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach Splash (connect timeout, connection refused)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    inner = exc.args[0] if exc.args else None
+    return isinstance(getattr(inner, "reason", inner), NewConnectionError)

@@ -1,0 +1,162 @@
+"""The PHI firewall: every request body the client sends is one of these allow-listed models.
+
+Nothing else can reach Splash: the client's write methods accept only `Outbound` instances, every model
+forbids unknown fields, and the free-text fields a human could fill with clinical detail are closed:
+`description` is one of a few generic phrases, `order` and a customer's `custom` are our opaque ids, the
+descriptor is the practice's billing name pattern. No patient name, birth date, contact, address, diagnosis,
+CPT code or line-item text has a field to go in (tests/unit/test_splash_outbound.py proves it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt
+
+from practicepay.splash.models import PaymentMethod, Resource, TxnOrigin, TxnType
+
+OpaqueRef = Annotated[str, Field(pattern=r"^[a-z]{2,4}_[0-9a-z]{10,40}$", description="One of our record ids")]
+MerchantId = Annotated[str, Field(pattern=r"^[tp]1_mer_[0-9a-f]{20,32}$")]
+CustomerId = Annotated[str, Field(pattern=r"^[tp]1_cus_[0-9a-f]{20,32}$")]
+TxnId = Annotated[str, Field(pattern=r"^[tp]1_txn_[0-9a-f]{20,32}$")]
+LoginId = Annotated[str, Field(pattern=r"^[tp]1_log_[0-9a-z]{20,32}$")]
+TokenString = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="The 32-hex token string")]
+Cents = Annotated[StrictInt, Field(gt=0, le=999_999_999)]
+Descriptor = Annotated[str, Field(pattern=r"^[A-Za-z0-9 .&'*-]{3,22}$", description="The practice's billing name")]
+
+GENERIC_DESCRIPTIONS = (
+    "Medical services",
+    "Medical services - installment",
+    "Medical services - membership",
+    "Medical services - refund",
+)
+GenericDescription = Literal[
+    "Medical services",
+    "Medical services - installment",
+    "Medical services - membership",
+    "Medical services - refund",
+]
+
+
+class Outbound(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class TxnRequest(Outbound):
+    """A payment operation: sale (1, 7), auth (2), capture (3), reverse (4), refund (5, 8), redeposit (11)."""
+
+    merchant: MerchantId | None = None
+    type: TxnType
+    origin: TxnOrigin = TxnOrigin.ECOMMERCE
+    total: Cents | None = None
+    token: TokenString | None = None
+    fortxn: TxnId | None = None
+    order: OpaqueRef | None = None
+    description: GenericDescription | None = None
+    descriptor: Descriptor | None = None
+
+
+class CustomerRequest(Outbound):
+    """A payer at Splash: the merchant and our opaque reference, nothing about the person."""
+
+    merchant: MerchantId
+    custom: OpaqueRef
+
+
+class CardOrBank(Outbound):
+    """Raw payment numbers, for tokenizing test numbers against a sandbox host only (the client refuses
+    otherwise); in production tokens come from PayFields in the patient's browser."""
+
+    method: PaymentMethod | None = None
+    number: Annotated[str, Field(pattern=r"^[0-9]{4,19}$")]
+    routing: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    cvv: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")] | None = None
+
+
+class TokenRequest(Outbound):
+    customer: CustomerId
+    payment: CardOrBank
+    expiration: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])[0-9]{2}$")] | None = None
+
+
+class MemberRequest(Outbound):
+    """A practice owner (boarding KYC: the owner's data, never a patient's)."""
+
+    first: Annotated[str, Field(min_length=1, max_length=100)]
+    last: Annotated[str, Field(min_length=1, max_length=100)]
+    title: str | None = None
+    dob: Annotated[StrictInt, Field(ge=19000101, le=21001231)] | None = None
+    ownership: Annotated[StrictInt, Field(ge=0, le=10000)]
+    email: str | None = None
+    ssn: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    primary: Literal[0, 1] = 0
+
+
+class BankAccountDetails(Outbound):
+    method: Literal[
+        PaymentMethod.CHECKING, PaymentMethod.SAVINGS, PaymentMethod.CORPORATE_CHECKING, PaymentMethod.CORPORATE_SAVINGS
+    ]
+    number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
+    routing: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
+
+
+class AccountRequest(Outbound):
+    primary: Literal[0, 1] = 1
+    account: BankAccountDetails
+    currency: Literal["USD", "CAD"] = "USD"
+
+
+class MerchantRequest(Outbound):
+    mcc: Annotated[str, Field(pattern=r"^[0-9]{4}$")] = "8011"  # doctors
+    dba: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    new: Literal[0, 1] = 0
+    established: Annotated[StrictInt, Field(ge=19000101, le=21001231)] | None = None
+    annualCCSales: StrictInt | None = None  # noqa: N815 (Splash's names)
+    avgTicket: StrictInt | None = None  # noqa: N815
+    environment: Literal["ecommerce", "moto", "cardPresent"] = "ecommerce"
+    status: Literal[0, 1] = 1
+    members: list[MemberRequest] = Field(min_length=1)
+
+
+class EntityRequest(Outbound):
+    """Boarding a practice as a merchant: one POST /entities with the merchant, owners and bank accounts."""
+
+    login: LoginId | None = None
+    type: Annotated[StrictInt, Field(ge=0, le=8)]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    address1: str
+    city: str
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    zip: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$|^[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9]$")]
+    country: Literal["USA", "CAN"] = "USA"
+    phone: Annotated[str, Field(pattern=r"^[0-9]{10}$")]
+    email: str
+    ein: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    website: str | None = None
+    merchant: MerchantRequest
+    accounts: list[AccountRequest] = Field(min_length=1)
+
+
+class AlertTriggerRequest(Outbound):
+    event: Annotated[str, Field(pattern=r"^[a-z]+(\.[a-zA-Z]+)*$")]
+    resource: Resource
+
+
+class AlertActionRequest(Outbound):
+    type: Literal["web"] = "web"
+    value: HttpUrl
+    options: Literal["JSON"] = "JSON"
+    headerName: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]  # noqa: N815
+    headerValue: Annotated[str, Field(min_length=16, max_length=256)]  # noqa: N815
+    retries: Annotated[StrictInt, Field(ge=0, le=10)] = 5
+
+
+class AlertRequest(Outbound):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: str | None = None
+    forlogin: LoginId | None = None
+    alertTriggers: list[AlertTriggerRequest] = Field(min_length=1)  # noqa: N815
+    alertActions: list[AlertActionRequest] = Field(min_length=1)  # noqa: N815
