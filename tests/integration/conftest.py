@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from werkzeug.test import Client
 
+from local.sandbox.server import SandboxSettings, SplashSandbox
 from practicepay.auth.tokens import issue_hs256
-from tests.helpers import TEST_SECRET
+from tests.helpers import TEST_SECRET, free_port
 
 VISIT = {
     "patient_id": "pat_1001",
@@ -68,3 +71,18 @@ def count_items(table, practice: str) -> int:
     from boto3.dynamodb.conditions import Key
 
     return table.query(KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"), Select="COUNT")["Count"]
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[tuple[SplashSandbox, str]]:
+    sb = SplashSandbox(SandboxSettings(rate_limit_block_seconds=0.3))
+    handle = sb.serve("127.0.0.1", free_port())
+    yield sb, f"http://127.0.0.1:{handle.port}"
+    handle.shutdown()
+
+
+@pytest.fixture
+def base(sandbox) -> str:
+    sb, url = sandbox
+    requests.post(f"{url}/_sandbox/reset", timeout=5).raise_for_status()
+    return url

@@ -21,6 +21,8 @@ def _int(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_int)]
 OptInt = Annotated[int | None, BeforeValidator(_int)]
+# Dates arrive as "YYYY-MM-DD HH:MM:SS.ssss" strings or YYYYMMDD integers depending on the field and era.
+DateLike = Annotated[str | None, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
 
 
 class TxnType(IntEnum):
@@ -181,11 +183,11 @@ class Txn(Record):
     fortxn: str | None = None
     token: str | None = None
     authorization: str | None = None
-    captured: str | None = None
-    settled: OptInt = None
+    captured: DateLike = None
+    settled: DateLike = None
     settledTotal: OptInt = None  # noqa: N815 (Splash's name)
-    funded: OptInt = None
-    returned: OptInt = None
+    funded: DateLike = None
+    returned: DateLike = None
     description: str | None = None
 
     @property

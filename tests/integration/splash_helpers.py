@@ -1,0 +1,63 @@
+"""Splash sandbox helpers shared by the integration suites: a client tuned for fast tests, boarding, tokens."""
+
+from __future__ import annotations
+
+from practicepay.ids import new_id
+from practicepay.splash.client import RetryPolicy, SplashClient
+from practicepay.splash.models import Txn, TxnType
+from practicepay.splash.outbound import (
+    AccountRequest,
+    BankAccountDetails,
+    CardOrBank,
+    CustomerRequest,
+    EntityRequest,
+    MemberRequest,
+    MerchantRequest,
+    TokenRequest,
+    TxnRequest,
+)
+
+KEY = "sandbox-private-key"
+VISA = "4242424242424242"
+ROUTING = "021000021"
+
+
+def make_client(base: str, key: str = KEY, **retry) -> SplashClient:
+    policy = RetryPolicy(**{"base_delay": 0.01, "max_delay": 0.05, "block_seconds": 0.3, **retry})
+    return SplashClient(base, lambda: key, read_timeout=1.0, retry=policy)
+
+
+def board(client: SplashClient, name: str = "Riverside Family Practice LLC") -> str:
+    _entity, merchant = client.board(
+        EntityRequest(
+            type=2,
+            name=name,
+            address1="100 Main St",
+            city="Springfield",
+            state="IL",
+            zip="62701",
+            phone="2175550100",
+            email="billing@riverside.example",
+            ein="123456789",
+            merchant=MerchantRequest(
+                dba="Riverside Family Practice",
+                members=[MemberRequest(first="Ada", last="Owner", ownership=10000, primary=1)],
+            ),
+            accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing=ROUTING))],
+        )
+    )
+    return merchant.id
+
+
+def token(client: SplashClient, merchant: str, number: str = VISA, routing: str | None = None, **kw) -> str:
+    customer = client.create_customer(CustomerRequest(merchant=merchant, custom=new_id("pat")))
+    payment = CardOrBank(number=number, routing=routing, method=8 if routing else None, **kw)
+    expiration = None if routing else "1230"
+    return client.tokenize(TokenRequest(customer=customer.id, payment=payment, expiration=expiration)).token
+
+
+def sale(client: SplashClient, merchant: str, tok: str, total: int, kind: TxnType = TxnType.CARD_SALE) -> Txn:
+    order = new_id("pay")
+    return client.txn(
+        TxnRequest(merchant=merchant, type=kind, total=total, token=tok, order=order), request_token=order
+    )
