@@ -29,6 +29,7 @@ class Port:
 
 API_PORT = Port("PRACTICEPAY_API_PORT", 3000, "API")
 AWS_PORT = Port("PRACTICEPAY_AWS_PORT", 5000, "embedded AWS (moto)")
+SPLASH_PORT = Port("PRACTICEPAY_SPLASH_PORT", 3001, "Splash sandbox")
 DEMO_PRACTICE = os.environ.get("PRACTICEPAY_DEMO_PRACTICE", "prc_demo")
 
 
@@ -64,7 +65,7 @@ def _interrupt(*_: object) -> None:
 
 
 def main() -> int:
-    api_port, aws_port = ensure_free(API_PORT), ensure_free(AWS_PORT)
+    api_port, aws_port, splash_port = ensure_free(API_PORT), ensure_free(AWS_PORT), ensure_free(SPLASH_PORT)
     os.environ.update(local_environment(aws_port))
 
     # Imported after the environment is set: boto3 clients and Powertools read it when created.
@@ -74,6 +75,7 @@ def main() -> int:
     from local import docs
     from local.bootstrap import create_resources
     from local.front import LocalApiGateway
+    from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
     from practicepay.auth.tokens import issue_hs256
 
@@ -81,10 +83,13 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
+    sandbox_settings = SandboxSettings()
+    splash = SplashSandbox(sandbox_settings).serve(HOST, splash_port)
+    splash_url = f"http://{HOST}:{splash_port}"
     server = None
     try:
         secret = local_jwt_secret()
-        os.environ.update(create_resources(secret))
+        os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
         try:
             server = make_server(HOST, api_port, LocalApiGateway(extra=docs.routes(), access_log=True), threaded=True)
         except OSError:
@@ -97,6 +102,7 @@ def main() -> int:
             f"  health         {base}/health\n"
             f"  API docs       {base}/docs   (OpenAPI: {base}/openapi.json)\n"
             f"  embedded AWS   http://{HOST}:{aws_port}   (moto server; AWS_ENDPOINT_URL for the aws CLI)\n"
+            f"  Splash sandbox {splash_url}   (APIKEY: {sandbox_settings.api_keys[0]}; clock: POST /_sandbox/clock)\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
             "Try:\n"
@@ -113,6 +119,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.server_close()
+        splash.shutdown()
         moto.stop()
         print("PracticePay local stack stopped", flush=True)
     return 0

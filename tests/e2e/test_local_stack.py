@@ -48,6 +48,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         **os.environ,
         "PRACTICEPAY_API_PORT": str(free_port()),
         "PRACTICEPAY_AWS_PORT": str(free_port()),
+        "PRACTICEPAY_SPLASH_PORT": str(free_port()),
         "PRACTICEPAY_LOCAL_DIR": str(tmp_path_factory.mktemp("local")),
     }
     env.pop("AWS_ENDPOINT_URL", None)
@@ -73,6 +74,16 @@ def test_banner_names_the_urls_and_the_demo_practice(stack):
     assert f"{stack.base}/health" in stack.banner
     assert f"{stack.base}/docs" in stack.banner
     assert "prc_demo" in stack.banner
+
+
+def test_the_splash_sandbox_runs_beside_the_api_and_needs_its_key(stack):
+    sandbox = f"http://127.0.0.1:{stack.env['PRACTICEPAY_SPLASH_PORT']}"
+    assert sandbox in stack.banner
+    assert requests.get(f"{sandbox}/_sandbox/health", timeout=5).json()["status"] == "ok"
+    refused = requests.get(f"{sandbox}/txns", timeout=5)
+    assert refused.status_code == 401
+    listed = requests.get(f"{sandbox}/txns", headers={"APIKEY": "sandbox-private-key"}, timeout=5).json()
+    assert listed["response"]["data"] == [] and listed["response"]["errors"] == []
 
 
 def test_health_docs_and_openapi(stack):
@@ -121,7 +132,12 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_variable(stack):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {**stack.env, "PRACTICEPAY_API_PORT": str(port), "PRACTICEPAY_AWS_PORT": str(free_port())}
+        env = {
+            **stack.env,
+            "PRACTICEPAY_API_PORT": str(port),
+            "PRACTICEPAY_AWS_PORT": str(free_port()),
+            "PRACTICEPAY_SPLASH_PORT": str(free_port()),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "local.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )
@@ -138,6 +154,6 @@ def test_ctrl_c_stops_everything_cleanly(stack):
     assert "stopped" in stack.process.stdout.read()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{stack.base}/health", timeout=2)
-    aws_port = int(stack.env["PRACTICEPAY_AWS_PORT"])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", aws_port))  # the embedded AWS released its port too
+    for name in ("PRACTICEPAY_AWS_PORT", "PRACTICEPAY_SPLASH_PORT"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", int(stack.env[name])))  # the embedded AWS and the sandbox released theirs

@@ -412,7 +412,7 @@ class SplashClient:
 
     def txns_by_order(self, order: str, *, merchant: str | None = None) -> list[Txn]:
         """The reconciler's lookup: every txn carrying our `order` id."""
-        search = Search().equals("order", order)
+        search = Search().exact("order", order)
         if merchant:
             search.equals("merchant", merchant)
         return list(self.iterate(Txn, search=search, limit=100))

@@ -25,6 +25,10 @@ class Search:
     def equals(self, field: str, value: object) -> Search:
         return self._add(field, "equals", value)
 
+    def exact(self, field: str, value: object) -> Search:
+        """Case-sensitive equality (`equals` ignores case)."""
+        return self._add(field, "exact", value)
+
     def greater(self, field: str, value: object) -> Search:
         return self._add(field, "greater", value)
 

@@ -1,0 +1,360 @@
+"""The Splash sandbox's HTTP face: the API under the root path (APIKEY required) and `/_sandbox/*` controls
+(clock, faults, request log, deliveries, reset, health; no key).
+
+One API request goes: log → injected fault → rate limit → auth → REQUEST-TOKEN replay → handler → envelope.
+All state sits behind one lock shared by the threaded server's request threads and the alert worker."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.sandbox import resources
+from local.sandbox.alerts import ALERT_FAULT_MODES, AlertDispatcher, deliveries_for
+from local.sandbox.boarding import create_entity
+from local.sandbox.errors import ApiError, ErrorItem, error_item, refuse
+from local.sandbox.query import apply_search, expand, parse_expand, parse_page, parse_search
+from local.sandbox.rules import close_day, create_txn
+from local.sandbox.settings import SandboxSettings
+from local.sandbox.store import Record, SandboxClock, Store, public
+from local.sandbox.tables import REQUEST_TOKEN_MAX_LEN
+from local.sandbox.traffic import (
+    HTTP_FAULT_KINDS,
+    FaultPlan,
+    HttpFault,
+    RateLimiter,
+    ReplayCache,
+    logged_request,
+)
+
+__all__ = ["SandboxSettings", "ServerHandle", "SplashSandbox"]
+
+JSON_TYPE = "application/json; charset=UTF-8"
+SINGLE_PAGE = {"current": 1, "last": 1, "hasMore": False}
+RATE_LIMITED = {"errors": [error_item("C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK")]}
+Body = dict[str, Any]
+
+
+def stringify(value: Any) -> Any:
+    """POST/PUT answers give numbers as strings (`"status": "1"`), recursively."""
+    if isinstance(value, dict):
+        return {k: stringify(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stringify(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    return value
+
+
+def envelope(data: list[Record], details: Body, errors: list[ErrorItem] | None = None) -> Body:
+    return {"response": {"data": data, "details": details, "errors": errors or []}}
+
+
+def json_response(status: int, body: Body) -> Response:
+    return Response(json.dumps(body), status=status, content_type=JSON_TYPE)
+
+
+CREATORS: dict[str, Callable[[Store, Any], Record]] = {
+    "entities": create_entity,
+    "customers": resources.create_customer,
+    "tokens": resources.create_token,
+    "alerts": resources.create_alert,
+    "alertTriggers": functools.partial(resources.create_alert_part, name="alertTriggers"),
+    "alertActions": functools.partial(resources.create_alert_part, name="alertActions"),
+}
+
+
+class AdminError(ValueError):
+    """A bad `/_sandbox/*` request: answered 400 (or the given status) with `{"error": message}`."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No access log: the request log at /_sandbox/requests is the record."""
+
+
+@dataclass
+class ServerHandle:
+    server: BaseWSGIServer
+    thread: threading.Thread
+    dispatcher: AlertDispatcher
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.dispatcher.stop()
+        self.thread.join()
+
+
+class SplashSandbox:
+    """The sandbox. `wsgi_app` serves the API and `/_sandbox/*`; `serve()` runs it (and the alert worker) on a
+    port; `advance()` and `requests` are the in-process forms of POST /_sandbox/clock and GET /_sandbox/requests.
+    Without `serve()` nothing delivers alerts: they wait in the queue."""
+
+    def __init__(self, settings: SandboxSettings | None = None):
+        self.settings = settings or SandboxSettings()
+        self._start = self.settings.first_instant()
+        self._lock = threading.RLock()
+        self._dispatcher = AlertDispatcher(self.settings.alert_timeout_seconds, self.settings.alert_backoff_seconds)
+        self._limiter = RateLimiter(self.settings)
+        self._faults = FaultPlan()
+        self._replays = ReplayCache()
+        self._log: list[Body] = []
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        self._clock = SandboxClock(self._start)
+        columns = {name: (*r.fields, *r.read_only) for name, r in resources.RESOURCES.items()}
+        self._store = Store(self._clock, self.settings.login, self._on_event, columns)
+        self._request_ids = itertools.count(1)
+
+    def _on_event(self, event: str, resource: str, record: Record) -> None:
+        self._dispatcher.submit(deliveries_for(self._store, event, resource, record))
+
+    # --- public API -------------------------------------------------------------------------------------------
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._admin(request) if request.path.startswith("/_sandbox/") else self._api(request)
+        return response(environ, start_response)
+
+    def serve(self, host: str, port: int) -> ServerHandle:
+        """Serve on (host, port) (0: any free port) from daemon threads, with the alert worker running."""
+        server = make_server(host, port, self.wsgi_app, threaded=True, request_handler=_QuietHandler)
+        serve = functools.partial(server.serve_forever, poll_interval=0.1)
+        thread = threading.Thread(target=serve, name="splash-sandbox-http", daemon=True)
+        thread.start()
+        self._dispatcher.start()
+        return ServerHandle(server, thread, self._dispatcher)
+
+    def advance(self, days: float = 0, seconds: float = 0) -> Body:
+        """Move the sandbox clock forward, running every UTC midnight crossed; held alerts are released first."""
+        if days < 0 or seconds < 0:
+            raise AdminError("the sandbox clock only moves forward")
+        with self._lock:
+            self._dispatcher.release_held()
+            first_event = len(self._store.events)
+            target = self._clock.now + timedelta(days=days, seconds=seconds)
+            for midnight in self._clock.midnights_until(target):
+                self._clock.now = midnight
+                close_day(self._store)
+            self._clock.now = target
+            return {"now": target.isoformat(), "events": self._store.events[first_event:]}
+
+    @property
+    def requests(self) -> list[Body]:
+        with self._lock:
+            return copy.deepcopy(self._log)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._fresh_state()
+            self._faults.clear()
+            self._replays.clear()
+            self._limiter.reset()
+            self._log.clear()
+            self._dispatcher.reset()
+
+    # --- the API ----------------------------------------------------------------------------------------------
+
+    def _api(self, request: Request) -> Response:
+        with self._lock:
+            self._log.append(logged_request(request))
+            fault = self._faults.take(request.path)
+        if fault is not None and fault.kind == "http_500":
+            return Response("Internal Server Error", status=500, content_type="text/plain")
+        if fault is not None and fault.kind == "http_429":
+            return json_response(429, RATE_LIMITED)
+        if fault is not None and fault.kind == "timeout_before_commit":
+            time.sleep(fault.delay_seconds)
+            return Response("Gateway Timeout", status=504, content_type="text/plain")
+        with self._lock:
+            status, body = self._admitted(request)
+        if fault is not None:  # timeout_after_commit: processed and stored, the answer comes too late
+            time.sleep(fault.delay_seconds)
+        return json_response(status, body)
+
+    def _admitted(self, request: Request) -> tuple[int, Body]:
+        scope = (request.remote_addr or "", "/" + request.path.strip("/").split("/")[0])
+        if not self._limiter.admit(scope, request.headers.get("rate-limit-test") == "match"):
+            return 429, RATE_LIMITED
+        key = request.headers.get("APIKEY")
+        if key not in self.settings.api_keys:
+            errors = [error_item("invalid_auth")]
+            return self.settings.bad_key_status, envelope([], {"requestId": next(self._request_ids)}, errors)
+        token = request.headers.get("REQUEST-TOKEN")
+        if token is None:
+            return self._handle(request)
+        if not 0 < len(token) <= REQUEST_TOKEN_MAX_LEN:
+            errors = [error_item("invalid_field", "REQUEST-TOKEN", "A REQUEST-TOKEN has 1 to 100 characters")]
+            return 200, envelope([], {"requestId": next(self._request_ids)}, errors)
+        replay = self._replays.get((key, token), self._clock.now)
+        if replay is not None:
+            body = copy.deepcopy(replay.body)
+            body["response"]["duplicateRequest"] = True
+            return replay.status, body
+        status, body = self._handle(request)
+        self._replays.put((key, token), status, body, self._clock.now)
+        return status, body
+
+    def _handle(self, request: Request) -> tuple[int, Body]:
+        request_id = next(self._request_ids)
+        details: Body = {"requestId": request_id}
+        try:
+            segments = request.path.strip("/").split("/")
+            if len(segments) > 2 or not segments[0]:
+                raise refuse("invalid_resource")
+            name, record_id = segments[0], (segments[1] if len(segments) == 2 else None)
+            resources.require_method(name, request.method)
+            if request.method == "GET":
+                return 200, self._get(request, name, record_id, request_id)
+            data, errors = self._write(request, name, record_id)
+        except ApiError as error:
+            return error.status, envelope([], details, error.errors)
+        tree = parse_expand(list(request.args.keys()))
+        return 200, envelope([stringify(expand(self._store, public(r), tree)) for r in data], details, errors)
+
+    def _get(self, request: Request, name: str, record_id: str | None, request_id: int) -> Body:
+        search = parse_search(request.headers.get("SEARCH", ""), resources.RESOURCES[name])
+        page = parse_page(request.args)
+        if record_id is not None:
+            record = self._store.get(name, record_id)
+            rows, page_info = ([record] if record else []), SINGLE_PAGE
+        else:
+            rows, page_info = page.slice(apply_search(self._store, self._store.rows(name), search))
+        tree = parse_expand(list(request.args.keys()))
+        data = [expand(self._store, public(r), tree) for r in rows]
+        return envelope(data, {"requestId": request_id, "totals": [], "page": page_info})
+
+    def _write(self, request: Request, name: str, record_id: str | None) -> tuple[list[Record], list[ErrorItem]]:
+        """POST, PUT and DELETE: the records to answer with and, for a decline, its errors."""
+        body = _json_body(request) if request.method in ("POST", "PUT") else None
+        if request.method == "POST":
+            if record_id is not None:
+                raise refuse("invalid_resource")
+            return self._create(name, body)
+        record = self._store.get(name, record_id) if record_id else None
+        if record is None:
+            raise refuse("no_such_record", "id")
+        if request.method == "PUT":
+            return [resources.update(self._store, name, record, body)], []
+        return [resources.delete(self._store, name, record)], []
+
+    def _create(self, name: str, body: Any) -> tuple[list[Record], list[ErrorItem]]:
+        if name == "txns":
+            outcome = create_txn(self._store, self.settings, body)
+            if outcome.declined is None:
+                return [outcome.txn], []
+            errors = [error_item("txn_declined", msg=outcome.declined.message)]
+            return ([outcome.txn] if self.settings.decline_style == "txn_and_errors" else []), errors
+        return [CREATORS[name](self._store, body)], []
+
+    # --- /_sandbox/* --------------------------------------------------------------------------------------------
+
+    def _admin(self, request: Request) -> Response:
+        routes: dict[tuple[str, str], Callable[[Request], Any]] = {
+            ("GET", "health"): lambda _: {"status": "ok"},
+            ("GET", "clock"): lambda _: {"now": self._clock.now.isoformat()},
+            ("POST", "clock"): self._admin_advance,
+            ("GET", "faults"): lambda _: {"faults": self._fault_list()},
+            ("POST", "faults"): self._admin_add_fault,
+            ("DELETE", "faults"): self._admin_clear_faults,
+            ("GET", "requests"): lambda _: {"requests": self.requests},
+            ("DELETE", "requests"): self._admin_clear_requests,
+            ("GET", "deliveries"): lambda _: {"deliveries": self._dispatcher.deliveries()},
+            ("POST", "reset"): self._admin_reset,
+        }
+        route = routes.get((request.method, request.path.removeprefix("/_sandbox/").strip("/")))
+        try:
+            if route is None:
+                raise AdminError(f"no sandbox control {request.method} {request.path}", 404)
+            return json_response(200, route(request))
+        except AdminError as error:
+            return json_response(error.status, {"error": str(error)})
+
+    def _admin_advance(self, request: Request) -> Body:
+        body = _admin_body(request)
+        days, seconds = body.get("advance_days", 0), body.get("advance_seconds", 0)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (days, seconds)):
+            raise AdminError("advance_days and advance_seconds are numbers")
+        return self.advance(days=days, seconds=seconds)
+
+    def _admin_add_fault(self, request: Request) -> Body:
+        body = _admin_body(request)
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise AdminError("count is a positive integer")
+        kind = body.get("kind")
+        if kind == "alerts":
+            if body.get("mode") not in ALERT_FAULT_MODES:
+                raise AdminError(f"an alerts fault's mode is one of {ALERT_FAULT_MODES}")
+            self._dispatcher.add_fault(body["mode"], count)
+        elif kind in HTTP_FAULT_KINDS:
+            path, delay = body.get("path"), body.get("delay_seconds", 3.0)
+            if path is not None and not (isinstance(path, str) and path.startswith("/")):
+                raise AdminError("path is a path prefix such as /txns")
+            if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+                raise AdminError("delay_seconds is a non-negative number")
+            with self._lock:
+                self._faults.add(HttpFault(kind, count, path, float(delay)))
+        else:
+            raise AdminError(f"kind is one of {(*HTTP_FAULT_KINDS, 'alerts')}")
+        return {"faults": self._fault_list()}
+
+    def _admin_clear_faults(self, _: Request) -> Body:
+        with self._lock:
+            self._faults.clear()
+        self._dispatcher.clear_faults()
+        return {"faults": []}
+
+    def _fault_list(self) -> list[Body]:
+        with self._lock:
+            return [*self._faults.describe(), *self._dispatcher.faults()]
+
+    def _admin_clear_requests(self, _: Request) -> Body:
+        with self._lock:
+            self._log.clear()
+        return {"requests": []}
+
+    def _admin_reset(self, _: Request) -> Body:
+        self.reset()
+        return {"status": "reset", "now": self._clock.now.isoformat()}
+
+
+def _json_body(request: Request) -> Any:
+    raw = request.get_data(cache=True, as_text=True)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError([error_item("invalid_json")], status=400) from None
+
+
+def _admin_body(request: Request) -> Body:
+    try:
+        body = json.loads(request.get_data(as_text=True) or "{}")
+    except ValueError:
+        raise AdminError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise AdminError("the body is a JSON object")
+    return body

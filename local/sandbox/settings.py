@@ -1,0 +1,38 @@
+"""The sandbox's knobs: one dataclass, every field with the default the contract (ADR 0004) names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+DeclineStyle = Literal["txn_and_errors", "errors_only"]
+DECLINE_STYLES: tuple[DeclineStyle, ...] = ("txn_and_errors", "errors_only")
+
+
+@dataclass
+class SandboxSettings:
+    """`start` is the sandbox clock's first instant (UTC; default: now). The clock only moves when advanced."""
+
+    api_keys: tuple[str, ...] = ("sandbox-private-key",)
+    bad_key_status: int = 401
+    decline_style: DeclineStyle = "txn_and_errors"
+    rate_limit_per_10s: int = 1000
+    rate_limit_test_per_10s: int = 10
+    rate_limit_block_seconds: float = 10.0
+    suffix_trigger_below: int = 100
+    start: datetime | None = None
+    alert_timeout_seconds: float = 5.0
+    alert_backoff_seconds: float = 1.0
+    login: str = "t1_log_sandbox000000000000000000"
+
+    def __post_init__(self) -> None:
+        if self.decline_style not in DECLINE_STYLES:
+            raise ValueError(f"decline_style must be one of {DECLINE_STYLES}, not {self.decline_style!r}")
+        if self.bad_key_status not in (400, 401):
+            raise ValueError(f"bad_key_status must be 400 or 401, not {self.bad_key_status}")
+        if self.start is not None and self.start.tzinfo is None:
+            self.start = self.start.replace(tzinfo=UTC)
+
+    def first_instant(self) -> datetime:
+        return (self.start or datetime.now(UTC)).astimezone(UTC)
