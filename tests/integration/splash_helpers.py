@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import requests
+from requests.adapters import HTTPAdapter
+
 from practicepay.ids import new_id
 from practicepay.splash.client import RetryPolicy, SplashClient
 from practicepay.splash.models import Txn, TxnType
@@ -22,9 +25,33 @@ VISA = "4242424242424242"
 ROUTING = "021000021"
 
 
-def make_client(base: str, key: str = KEY, **retry) -> SplashClient:
+class RecordingAdapter(HTTPAdapter):
+    """Keeps every request exactly as the client sends it (headers and body, nothing redacted)."""
+
+    def __init__(self, sent: list[requests.PreparedRequest]) -> None:
+        super().__init__()
+        self.sent = sent
+
+    def send(self, request, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 (requests' signature)
+        self.sent.append(request.copy())
+        return super().send(request, *args, **kwargs)
+
+
+def make_client(
+    base: str, key: str = KEY, sent: list[requests.PreparedRequest] | None = None, **retry: float
+) -> SplashClient:
     policy = RetryPolicy(**{"base_delay": 0.01, "max_delay": 0.05, "block_seconds": 0.3, **retry})
-    return SplashClient(base, lambda: key, read_timeout=1.0, retry=policy)
+    session = requests.Session()
+    if sent is not None:
+        session.mount("http://", RecordingAdapter(sent))
+    return SplashClient(base, lambda: key, session=session, read_timeout=1.0, retry=policy)
+
+
+def raw_traffic(sent: list[requests.PreparedRequest]) -> str:
+    """Everything the client put on the wire, as one searchable text."""
+    return "\n".join(
+        f"{r.method} {r.url} {dict(r.headers)} {r.body.decode() if isinstance(r.body, bytes) else r.body}" for r in sent
+    )
 
 
 def board(client: SplashClient, name: str = "Riverside Family Practice LLC") -> str:

@@ -11,6 +11,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import NewConnectionError
 
 from practicepay.splash.client import SplashClient, parse_envelope, resolve_host
 from practicepay.splash.errors import (
@@ -20,6 +21,7 @@ from practicepay.splash.errors import (
     SplashNotFound,
     SplashOutcomeUnknown,
     SplashRateLimited,
+    SplashRequestTokenReused,
     SplashUnavailable,
     SplashValidationError,
 )
@@ -54,7 +56,7 @@ class Scripted(BaseAdapter):
         status, body, headers = (*answer, {})[:3]
         response = requests.Response()
         response.status_code = status
-        response._content = json.dumps(body).encode()
+        response._content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **headers})
         response.request = request
         response.url = request.url
@@ -80,8 +82,18 @@ def test_hosts_resolve_and_unknown_hosts_are_refused():
     assert resolve_host("payrix") == "https://api.payrix.com"
     assert resolve_host("splash-sandbox") == "https://test-api.splashpayments.com"
     assert resolve_host("http://127.0.0.1:3001/") == "http://127.0.0.1:3001"
-    with pytest.raises(ValueError):
-        resolve_host("http://evil.example.com")
+    assert resolve_host("https://pay.whitelabel.example") == "https://pay.whitelabel.example"
+    for bad in ("http://evil.example.com", "http://localhost.evil.example", "https://api.payrix.com/x", "payrix2"):
+        with pytest.raises(ValueError):
+            resolve_host(bad)
+
+
+def test_only_known_sandbox_hosts_and_this_machine_count_as_sandbox():
+    def sandbox(host: str) -> bool:
+        return SplashClient(host, lambda: API_KEY).is_sandbox
+
+    assert sandbox("payrix-sandbox") and sandbox("splash-sandbox") and sandbox("http://localhost:3001")
+    assert not sandbox("payrix") and not sandbox("https://test-api.evil.example")
 
 
 def test_approved_sale_with_string_numbers_is_normalized_and_sends_the_safety_headers():
@@ -104,10 +116,10 @@ def test_approved_sale_with_string_numbers_is_normalized_and_sends_the_safety_he
     assert sent.url == "https://test-api.payrix.com/txns"
 
 
-def test_money_posts_require_a_request_token():
+def test_writes_require_a_request_token():
     c, _ = client(Scripted())
     with pytest.raises(ValueError, match="REQUEST-TOKEN"):
-        c.request("POST", "txns", body=sale(), money=True)
+        c.request("POST", "txns", body=sale())
 
 
 def test_errors_inside_http_200_become_typed_errors_naming_the_fields():
@@ -206,15 +218,89 @@ def test_a_money_post_answered_5xx_is_outcome_unknown():
         c.txn(sale(), request_token="t6")
 
 
-def test_a_post_without_a_request_token_is_never_retried():
+def test_a_create_is_retried_under_one_generated_token_then_reported_unknown():
     from practicepay.splash.models import Customer
     from practicepay.splash.outbound import CustomerRequest
 
-    adapter = Scripted(requests.ReadTimeout("slow"))
+    adapter = Scripted(requests.ReadTimeout("slow"), requests.ReadTimeout("slow"), requests.ReadTimeout("slow"))
     c, _ = client(adapter)
-    with pytest.raises(SplashUnavailable):
+    with pytest.raises(SplashOutcomeUnknown):
         c.create(Customer, CustomerRequest(merchant=MERCHANT, custom="pat_01m8d3e71x1f54advrsjttapa5"))
-    assert len(adapter.sent) == 1
+    tokens = {r.headers["REQUEST-TOKEN"] for r in adapter.sent}
+    assert len(adapter.sent) == 3 and len(tokens) == 1
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        (requests.ConnectionError(NewConnectionError(None, "refused")),) * 2,
+        ((429, fixture("rate_limited"), {"Retry-After": "60"}),),
+        (requests.ConnectTimeout("no route"),) * 2,
+    ],
+    ids=["refused", "rate-limited", "connect-timeout"],
+)
+def test_once_a_write_may_have_landed_later_failures_cannot_hide_it(later):
+    adapter = Scripted(requests.ReadTimeout("slow"), *later)
+    c, _ = client(adapter)
+    with pytest.raises(SplashOutcomeUnknown):
+        c.txn(sale(), request_token="pay_01m8d3e71x1f54advrsjttapa5")
+
+
+def test_a_refused_connection_before_anything_was_sent_is_unavailable_not_unknown():
+    refused = requests.ConnectionError(NewConnectionError(None, "refused"))
+    c, _ = client(Scripted(refused, refused, refused))
+    with pytest.raises(SplashUnavailable):
+        c.txn(sale(), request_token="pay_01m8d3e71x1f54advrsjttapa5")
+
+
+def test_an_approved_txn_with_informational_notes_is_returned_not_refused():
+    body = fixture("txn_sale_approved")
+    body["response"]["errors"] = [{"code": 1, "severity": 1, "msg": "Field truncated", "errorCode": "field_truncated"}]
+    c, _ = client(Scripted((200, body)))
+    assert c.txn(sale(), request_token="t7").txn_status is TxnStatus.APPROVED
+
+
+def test_unknown_field_errors_are_validation_errors_and_coded_declines_are_declines():
+    unknown = {
+        "response": {
+            "data": [],
+            "errors": [{"field": "order", "code": 15, "severity": 2, "msg": "Too long", "errorCode": "max_length"}],
+        }
+    }
+    coded = {
+        "response": {
+            "data": [],
+            "errors": [{"code": 31, "severity": 4, "msg": "110 Insufficient Funds", "errorCode": "txn_declined"}],
+        }
+    }
+    c, _ = client(Scripted((200, unknown), (200, coded)))
+    with pytest.raises(SplashValidationError) as invalid:
+        c.txn(sale(), request_token="t8")
+    assert not isinstance(invalid.value, SplashDeclined)
+    with pytest.raises(SplashDeclined) as declined:
+        c.txn(sale(), request_token="t9")
+    assert declined.value.decline.category == "insufficient_funds"
+
+
+def test_a_request_token_that_already_ran_another_operation_is_refused():
+    c, _ = client(Scripted((200, fixture("txn_sale_approved"))))
+    refund = TxnRequest(type=TxnType.CARD_REFUND, fortxn="t1_txn_627c1db4a5c9f4df02d883d", total=400)
+    with pytest.raises(SplashRequestTokenReused, match="type"):
+        c.txn(refund, request_token="pay_01m8d3e71x1f54advrsjttapa5")
+
+
+def test_a_401_with_a_non_json_body_is_still_an_auth_error():
+    adapter = Scripted((401, "<html>Unauthorized</html>"))
+    c, _ = client(adapter)
+    with pytest.raises(SplashAuthError):
+        c.get(Txn, "t1_txn_000000000000000000000a1")
+
+
+def test_paging_without_page_details_keeps_going_while_pages_are_full():
+    full = {"response": {"data": [{"id": f"t1_txn_{n:023d}", "type": 1, "status": 1} for n in range(2)]}}
+    last = {"response": {"data": [{"id": "t1_txn_" + "9" * 23, "type": 1, "status": 1}]}}
+    c, _ = client(Scripted((200, full), (200, last)))
+    assert len(list(c.iterate(Txn, limit=2))) == 3
 
 
 def test_paging_follows_has_more_and_search_and_expand_are_sent():

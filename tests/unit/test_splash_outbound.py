@@ -17,14 +17,14 @@ from practicepay.splash import outbound
 from practicepay.splash.client import SplashClient
 from practicepay.splash.models import TxnType
 from practicepay.splash.outbound import CardOrBank, CustomerRequest, Outbound, TokenRequest, TxnRequest
-from tests.unit.test_splash_contract import API_KEY, MERCHANT, TOKEN, Scripted, client, fixture
+from tests.unit.test_splash_contract import API_KEY, MERCHANT, TOKEN, Scripted, client, fixture, sale
 
 pytestmark = pytest.mark.unit
 OPAQUE = re.compile(r"[a-z]{2,4}_[0-9a-z]{10,40}")
 
 # Every field an outbound payload may carry, per model. Adding a field means reviewing it for PHI here.
 ALLOWED = {
-    "TxnRequest": {"merchant", "type", "origin", "total", "token", "fortxn", "order", "description", "descriptor"},
+    "TxnRequest": {"merchant", "type", "origin", "total", "token", "fortxn", "order", "description"},
     "CustomerRequest": {"merchant", "custom"},
     "CardOrBank": {"method", "number", "routing", "cvv"},
     "TokenRequest": {"customer", "payment", "expiration"},
@@ -140,11 +140,25 @@ def test_clinical_or_personal_text_is_refused_everywhere_it_could_go(text):
     for build in (
         lambda: TxnRequest(type=TxnType.CARD_SALE, description=text),
         lambda: TxnRequest(type=TxnType.CARD_SALE, order=text),
-        lambda: TxnRequest(type=TxnType.CARD_SALE, descriptor=text + " !!"),
         lambda: CustomerRequest(merchant=MERCHANT, custom=text),
     ):
         with pytest.raises(ValidationError):
             build()
+
+
+def test_credentials_and_numbers_stay_out_of_reprs():
+    from practicepay.splash.models import Token
+
+    shown = " ".join(
+        [
+            repr(Token(id="t1_tok_1", token=TOKEN)),
+            str(Token(id="t1_tok_1", token=TOKEN)),
+            repr(CardOrBank(number="4242424242424242", cvv="123")),
+            repr(TxnRequest(type=TxnType.CARD_SALE, token=TOKEN)),
+            repr(outbound.AlertActionRequest(value="https://h.example/x", headerName="X-Hook", headerValue="s" * 20)),
+        ]
+    )
+    assert TOKEN not in shown and "4242424242424242" not in shown and "123" not in shown and "s" * 20 not in shown
 
 
 def test_raw_numbers_are_only_sent_to_a_sandbox_host():
@@ -168,10 +182,7 @@ def test_api_key_and_token_never_reach_the_logs(caplog):
     try:
         with caplog.at_level(logging.DEBUG):
             logger.addHandler(caplog.handler)
-            c.txn(
-                TxnRequest(merchant=MERCHANT, type=TxnType.CARD_SALE, total=400, token=TOKEN, order="pay_0123456789ab"),
-                request_token="pay_0123456789ab",
-            )
+            c.txn(sale(), request_token="pay_01m8d3e71x1f54advrsjttapa5")
     finally:
         logger.removeHandler(caplog.handler)
         logger.setLevel(previous)

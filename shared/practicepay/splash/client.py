@@ -2,9 +2,10 @@
 
 Talks the wire format of splash-api.md: `APIKEY` auth, the `response` envelope with `data` always a list,
 errors inside HTTP 200, `SEARCH` headers, `page[number]`/`page[limit]` paging, `expand[...]`. Adds the safety a
-payment system needs: a `REQUEST-TOKEN` on every money-moving POST, connect/read timeouts, retries only where
-safe (GETs, and POSTs carrying a REQUEST-TOKEN) with exponential backoff and full jitter, 429 blocks honoured
-within a wait budget, and a timeout on a money POST surfacing as `SplashOutcomeUnknown`, never as a failure.
+payment system needs: a `REQUEST-TOKEN` on every write (our payment attempt id on money-moving POSTs), so that
+retries are safe and Splash runs each write at most once; connect/read timeouts; retries with exponential
+backoff and full jitter; 429 blocks honoured within a wait budget; a write that reached Splash without an
+answer surfacing as `SplashOutcomeUnknown`, never as a failure.
 Request bodies can only be `Outbound` models (the PHI firewall, practicepay.splash.outbound).
 """
 
@@ -13,9 +14,11 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -32,6 +35,7 @@ from practicepay.splash.errors import (
     SplashNotFound,
     SplashOutcomeUnknown,
     SplashRateLimited,
+    SplashRequestTokenReused,
     SplashUnavailable,
     SplashValidationError,
 )
@@ -57,7 +61,11 @@ HOSTS: dict[str, str] = {
     "splash-sandbox": "https://test-api.splashpayments.com",
     "splash": "https://api.splashpayments.com",
 }
-_SANDBOX_PREFIXES = ("https://test-api.", "http://127.0.0.1", "http://localhost")
+_LOCAL_HOSTNAMES = frozenset({"127.0.0.1", "localhost"})
+_SANDBOX_HOSTNAMES = frozenset({"test-api.payrix.com", "test-api.splashpayments.com", "test-api.payrixcanada.com"})
+# Processor refusals of an operation on an existing txn (splash-api.md §6.1-6.2): 361 auth gone, 362 already
+# settled, 365 credit > capture, 366 too many redeposits, 367 not an NSF return, 369 invalid type, 371 processed.
+_PROCESSOR_REFUSALS = frozenset({"361", "362", "365", "366", "367", "369", "371"})
 
 _VALIDATION_CODES = {
     "required_field",
@@ -73,12 +81,14 @@ _RATE_LIMIT = "C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK"
 
 
 def resolve_host(host: str) -> str:
-    """A host name from HOSTS, or a full http(s) URL (a white-label host or the local sandbox)."""
+    """A host name from HOSTS, an https URL (a white-label host), or http on this machine (the local sandbox)."""
     if host in HOSTS:
         return HOSTS[host]
-    if host.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        return host.rstrip("/")
-    raise ValueError(f"unknown Splash host {host!r}: use one of {sorted(HOSTS)} or an https URL")
+    parts = urlsplit(host)
+    bare = bool(parts.hostname) and not parts.path.strip("/") and not parts.query
+    if bare and (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOCAL_HOSTNAMES)):
+        return f"{parts.scheme}://{parts.netloc}"
+    raise ValueError(f"unknown Splash host {host!r}: use one of {sorted(HOSTS)}, an https URL or a local sandbox")
 
 
 R = TypeVar("R", bound=Record)
@@ -173,7 +183,8 @@ class SplashClient:
 
     @property
     def is_sandbox(self) -> bool:
-        return self.base_url.startswith(_SANDBOX_PREFIXES)
+        hostname = urlsplit(self.base_url).hostname
+        return hostname in _SANDBOX_HOSTNAMES or hostname in _LOCAL_HOSTNAMES
 
     # -- transport ---------------------------------------------------------------------------------------
 
@@ -186,12 +197,14 @@ class SplashClient:
         params: list[tuple[str, str]] | None = None,
         search: Search | None = None,
         request_token: str | None = None,
-        money: bool = False,
     ) -> Envelope:
+        """One API call. Writes (anything but GET) must carry a REQUEST-TOKEN, so Splash runs them at most once
+        and the client may retry them; a write whose outcome could not be learned raises SplashOutcomeUnknown."""
         if body is not None and not isinstance(body, Outbound):
             raise TypeError("Splash request bodies must be Outbound models (the PHI firewall)")
-        if money and not request_token:
-            raise ValueError("a money-moving request needs a REQUEST-TOKEN")
+        write = method != "GET"
+        if write and not request_token:
+            raise ValueError(f"{method} {path} needs a REQUEST-TOKEN")
         headers = {"APIKEY": self._api_key(), "Content-Type": "application/json", "Accept": "application/json"}
         if search:
             headers["SEARCH"] = search.header()
@@ -200,17 +213,14 @@ class SplashClient:
         payload = body.payload() if body is not None else None
         if payload is not None:
             logger.debug("splash request body", method=method, path=path, body=redacted(payload))
-        response = self._send(
-            method, path, headers, params, payload, money, safe=method == "GET" or bool(request_token)
-        )
+        response = self._send(method, path, headers, params, payload, write)
+        if response.status_code in (401, 403):
+            raise SplashAuthError(f"{method} {path}: API key refused (HTTP {response.status_code})")
         try:
             parsed = response.json()
         except ValueError:
-            if money:
-                raise SplashOutcomeUnknown(
-                    f"{method} {path}: unreadable answer (HTTP {response.status_code})"
-                ) from None
-            raise SplashUnavailable(f"{method} {path}: unreadable answer (HTTP {response.status_code})") from None
+            failure = SplashOutcomeUnknown if write else SplashUnavailable
+            raise failure(f"{method} {path}: unreadable answer (HTTP {response.status_code})") from None
         envelope = parse_envelope(response.status_code, parsed)
         self._raise_for_transport_errors(method, path, envelope)
         return envelope
@@ -222,11 +232,19 @@ class SplashClient:
         headers: dict[str, str],
         params: list[tuple[str, str]] | None,
         payload: dict[str, Any] | None,
-        money: bool,
-        safe: bool,
+        write: bool,
     ) -> requests.Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
-        attempt, waited = 0, 0.0
+        attempt, waited, maybe_committed = 0, 0.0, False
+
+        def give_up(reason: str, cause: Exception | None = None) -> SplashError:
+            # Once any attempt of a write reached Splash without an answer, its outcome is unknown, whatever
+            # the later attempts ran into.
+            failure = SplashOutcomeUnknown if write and maybe_committed else SplashUnavailable
+            error = failure(f"{method} {path}: {reason}")
+            error.__cause__ = cause
+            return error
+
         while True:
             attempt += 1
             started = time.monotonic()
@@ -240,30 +258,29 @@ class SplashClient:
                     timeout=self._timeout,
                 )
             except requests.RequestException as exc:
-                sent = not _never_sent(exc)
+                maybe_committed = maybe_committed or not _never_sent(exc)
                 self._log(method, path, None, attempt, started, type(exc).__name__)
-                if (safe or not sent) and attempt < self._retry.max_attempts:
+                if attempt < self._retry.max_attempts:
                     self._backoff(attempt)
                     continue
-                if money and sent:
-                    raise SplashOutcomeUnknown(f"{method} {path}: no answer ({type(exc).__name__})") from exc
-                raise SplashUnavailable(f"{method} {path}: no answer ({type(exc).__name__})") from exc
+                raise give_up(f"no answer ({type(exc).__name__})", exc) from exc
             self._log(method, path, response.status_code, attempt, started)
-            if response.status_code == 429:
+            if response.status_code == 429:  # refused before processing: it does not use up an attempt
                 wait = _retry_after(response, self._retry.block_seconds)
                 if waited + wait <= self._retry.rate_limit_budget:
                     waited += wait
                     self._sleep(wait)
-                    attempt -= 1  # a refused request was not processed: it does not use up an attempt
+                    attempt -= 1
                     continue
+                if write and maybe_committed:
+                    raise give_up(f"rate limited after an unanswered attempt (blocked {wait:g} s)")
                 raise SplashRateLimited(f"{method} {path}: rate limited, blocked for {wait:g} s", retry_after=wait)
             if response.status_code >= 500:
-                if safe and attempt < self._retry.max_attempts:
+                maybe_committed = True
+                if attempt < self._retry.max_attempts:
                     self._backoff(attempt)
                     continue
-                if money:
-                    raise SplashOutcomeUnknown(f"{method} {path}: HTTP {response.status_code} from Splash")
-                raise SplashUnavailable(f"{method} {path}: HTTP {response.status_code} from Splash")
+                raise give_up(f"HTTP {response.status_code} from Splash")
             return response
 
     def _backoff(self, attempt: int) -> None:
@@ -285,7 +302,7 @@ class SplashClient:
     @staticmethod
     def _raise_for_transport_errors(method: str, path: str, envelope: Envelope) -> None:
         kinds = {_kind(i) for i in envelope.errors} | {i.code for i in envelope.errors}
-        if "invalid_auth" in kinds or envelope.status_code in (401, 403):
+        if "invalid_auth" in kinds:
             raise SplashAuthError(f"{method} {path}: API key refused", envelope.errors)
         if _RATE_LIMIT in kinds or "64" in kinds:
             raise SplashRateLimited(f"{method} {path}: rate limited", retry_after=10.0, items=envelope.errors)
@@ -302,7 +319,7 @@ class SplashClient:
         message = "; ".join(f"{i.field + ': ' if i.field else ''}{i.msg or i.error_code}" for i in envelope.errors)
         if kinds & {"no_such_record"}:
             raise SplashNotFound(f"{method} {path}: {message}", envelope.errors)
-        if kinds & {"invalid_status"} or any(i.msg[:3].isdigit() for i in envelope.errors):
+        if any(_processor_refusal(i) for i in envelope.errors):
             raise SplashInvalidOperation(f"{method} {path}: {message}", envelope.errors)
         raise SplashValidationError(f"{method} {path}: {message}", envelope.errors)
 
@@ -327,12 +344,17 @@ class SplashClient:
         params = [("page[number]", str(page)), ("page[limit]", str(limit)), *_expand(expand)]
         envelope = self.request("GET", model.resource, params=params, search=search)
         self._raise_for_errors("GET", model.resource, envelope)
-        info = envelope.details.get("page") or {}
+        items = [model.model_validate(d) for d in envelope.data]
+        info = envelope.details.get("page")
+        if isinstance(info, dict) and "hasMore" in info:
+            has_more = bool(info["hasMore"])
+        else:  # paging details missing or in another shape (splash-api.md §9.8): a full page may have more
+            info, has_more = {}, len(items) == limit
         return Page(
-            items=[model.model_validate(d) for d in envelope.data],
+            items=items,
             page=int(info.get("current") or page),
             last=int(info["last"]) if str(info.get("last", "")).isdigit() else None,
-            has_more=bool(info.get("hasMore")),
+            has_more=has_more,
             details=envelope.details,
         )
 
@@ -349,7 +371,9 @@ class SplashClient:
             page += 1
 
     def create(self, model: type[R], body: Outbound, *, request_token: str | None = None) -> R:
-        envelope = self.request("POST", model.resource, body=body, request_token=request_token)
+        """Create a record. Pass a stable `request_token` to make a retry after SplashOutcomeUnknown safe;
+        without one, a fresh token still makes the client's own retries safe."""
+        envelope = self.request("POST", model.resource, body=body, request_token=request_token or str(uuid.uuid4()))
         self._raise_for_errors("POST", model.resource, envelope)
         if not envelope.data:
             raise SplashUnavailable(f"POST {model.resource}: Splash returned no record")
@@ -382,17 +406,19 @@ class SplashClient:
         Returns the txn (approved, or pending for some eCheck flows). Raises SplashDeclined with a reason
         category, SplashValidationError/SplashInvalidOperation for refusals, SplashOutcomeUnknown when the
         outcome could not be learned (look it up by `order` before anything else)."""
-        envelope = self.request("POST", Txn.resource, body=body, request_token=request_token, money=True)
+        envelope = self.request("POST", Txn.resource, body=body, request_token=request_token)
         txn = Txn.model_validate(envelope.data[0]) if envelope.data else None
-        declined = (txn is not None and txn.status == TxnStatus.FAILED) or (
-            envelope.errors and not {_kind(i) for i in envelope.errors} & _VALIDATION_CODES and not _op_code(envelope)
-        )
-        if declined:
-            raise SplashDeclined(self._decline_reason(txn, envelope), envelope.errors)
+        if txn is not None:
+            _same_operation(body, txn, request_token)
+            if txn.status == TxnStatus.FAILED:
+                raise SplashDeclined(self._decline_reason(txn, envelope), envelope.errors)
+            if envelope.errors:  # informational notes on a processed txn: the money moved
+                logger.warning("splash txn answered with notes", codes=[_kind(i) for i in envelope.errors])
+            return txn
+        if any(_is_decline(i) for i in envelope.errors):
+            raise SplashDeclined(self._decline_reason(None, envelope), envelope.errors)
         self._raise_for_errors("POST", Txn.resource, envelope)
-        if txn is None:
-            raise SplashOutcomeUnknown("POST txns: Splash returned neither a txn nor an error")
-        return txn
+        raise SplashOutcomeUnknown("POST txns: Splash returned neither a txn nor an error")
 
     def _decline_reason(self, txn: Txn | None, envelope: Envelope) -> Decline:
         text = next((i.msg for i in envelope.errors if i.msg), "") or "Declined"
@@ -418,9 +444,39 @@ class SplashClient:
         return list(self.iterate(Txn, search=search, limit=100))
 
 
-def _op_code(envelope: Envelope) -> bool:
-    """Processor operation refusals (366 too many redeposits, 367 not an NSF return …) start with a code."""
-    return any(i.msg[:3].isdigit() for i in envelope.errors)
+def _processor_refusal(item: SplashErrorItem) -> bool:
+    """An operation its original's state forbids (refund before capture, redeposit limits …)."""
+    return _kind(item) == "invalid_status" or item.msg[:3] in _PROCESSOR_REFUSALS
+
+
+def _is_decline(item: SplashErrorItem) -> bool:
+    """The processor or bank said no. Our sandbox (and, we expect, Splash) marks it `txn_declined` (code 31);
+    otherwise a failed-severity error that names no field and is no known validation or refusal code."""
+    if _kind(item) == "txn_declined" or item.code == "31":
+        return True
+    return (
+        (item.severity or 0) >= 4
+        and not item.field
+        and _kind(item) not in _VALIDATION_CODES
+        and not _processor_refusal(item)
+    )
+
+
+def _same_operation(body: TxnRequest, txn: Txn, request_token: str) -> None:
+    mismatched = [
+        name
+        for name, sent, got in (
+            ("type", int(body.type), txn.type),
+            ("fortxn", body.fortxn, txn.fortxn),
+            ("total", body.total, txn.total),
+            ("order", body.order, txn.order),
+        )
+        if sent is not None and got is not None and sent != got
+    ]
+    if mismatched:
+        raise SplashRequestTokenReused(
+            f"REQUEST-TOKEN {request_token} already ran another operation ({', '.join(mismatched)} differ)"
+        )
 
 
 def _expand(fields: Iterable[str]) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,16 @@ class SplashRateLimited(SplashError):
 
 
 class SplashUnavailable(SplashError):
-    """Splash did not answer usefully (timeouts, 5xx) on a request that changes no money; safe to retry later."""
+    """Splash could not be reached, or did not answer a read usefully; nothing was written. Safe to retry later."""
 
 
 class SplashOutcomeUnknown(SplashError):
-    """A money-moving POST timed out or failed server-side after it may have been committed. Never treat as a
-    failure: look the txn up by its `order` (and retry only with the same REQUEST-TOKEN)."""
+    """A write reached Splash (timeout, 5xx) and may have been committed. Never treat as a failure: look the txn
+    up by its `order`, and retry only with the same REQUEST-TOKEN."""
+
+
+class SplashRequestTokenReused(SplashError):
+    """Splash answered a REQUEST-TOKEN with the record of another operation: the token was reused by mistake."""
 
 
 @dataclass
@@ -68,7 +72,6 @@ class Decline:
     processor_code: str | None = None
     bank_code: str | None = None
     txn_id: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class SplashDeclined(SplashError):

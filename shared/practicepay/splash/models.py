@@ -81,10 +81,6 @@ class PaymentMethod(IntEnum):
     CORPORATE_CHECKING = 10
     CORPORATE_SAVINGS = 11
 
-    @property
-    def is_bank(self) -> bool:
-        return self in (self.CHECKING, self.SAVINGS, self.CORPORATE_CHECKING, self.CORPORATE_SAVINGS)
-
 
 class Resource(IntEnum):
     """Splash's ResourceEnum, for alert triggers (splash-api.md §4)."""
@@ -159,14 +155,11 @@ class TokenPayment(BaseModel):
 
 class Token(Record):
     resource: ClassVar[str] = "tokens"
-    token: str
+    token: str = Field(repr=False)  # a credential: kept out of reprs, str() and logs
     customer: str | None = None
     status: str | None = None
     expiration: str | None = None
     payment: TokenPayment | None = None
-
-    def __repr__(self) -> str:  # the token string is a credential: keep it out of reprs and logs
-        return f"Token(id={self.id!r}, status={self.status!r})"
 
 
 class Txn(Record):
@@ -181,7 +174,7 @@ class Txn(Record):
     origin: OptInt = None
     order: str | None = None
     fortxn: str | None = None
-    token: str | None = None
+    token: str | None = Field(default=None, repr=False)
     authorization: str | None = None
     captured: DateLike = None
     settled: DateLike = None
@@ -197,9 +190,6 @@ class Txn(Record):
     @property
     def txn_status(self) -> TxnStatus:
         return TxnStatus(self.status)
-
-    def __repr__(self) -> str:
-        return f"Txn(id={self.id!r}, type={self.type}, status={self.status}, total={self.total})"
 
 
 class TxnResult(Record):
@@ -229,6 +219,9 @@ class AlertTrigger(Record):
 
 
 class AlertAction(Record):
+    """The static header's value is a secret: not modelled, and unknown fields are dropped."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
     resource: ClassVar[str] = "alertActions"
     alert: str | None = None
     type: str | None = None
@@ -237,6 +230,7 @@ class AlertAction(Record):
 
 
 class Alert(Record):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
     resource: ClassVar[str] = "alerts"
     name: str | None = None
     forlogin: str | None = None

@@ -2,14 +2,15 @@
 
 Nothing else can reach Splash: the client's write methods accept only `Outbound` instances, every model
 forbids unknown fields, and the free-text fields a human could fill with clinical detail are closed:
-`description` is one of a few generic phrases, `order` and a customer's `custom` are our opaque ids, the
-descriptor is the practice's billing name pattern. No patient name, birth date, contact, address, diagnosis,
-CPT code or line-item text has a field to go in (tests/unit/test_splash_outbound.py proves it).
+`description` is one of a few generic phrases, `order` and a customer's `custom` are our opaque ids; there
+is no descriptor field (the statement descriptor is the merchant's, set at boarding). No patient name,
+birth date, contact, address, diagnosis, CPT code or line-item text has a field to go in
+(tests/unit/test_splash_outbound.py proves it). Credentials and payment numbers are left out of reprs.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt
 
@@ -22,20 +23,14 @@ TxnId = Annotated[str, Field(pattern=r"^[tp]1_txn_[0-9a-f]{20,32}$")]
 LoginId = Annotated[str, Field(pattern=r"^[tp]1_log_[0-9a-z]{20,32}$")]
 TokenString = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="The 32-hex token string")]
 Cents = Annotated[StrictInt, Field(gt=0, le=999_999_999)]
-Descriptor = Annotated[str, Field(pattern=r"^[A-Za-z0-9 .&'*-]{3,22}$", description="The practice's billing name")]
 
-GENERIC_DESCRIPTIONS = (
-    "Medical services",
-    "Medical services - installment",
-    "Medical services - membership",
-    "Medical services - refund",
-)
 GenericDescription = Literal[
     "Medical services",
     "Medical services - installment",
     "Medical services - membership",
     "Medical services - refund",
 ]
+GENERIC_DESCRIPTIONS: tuple[str, ...] = get_args(GenericDescription)
 
 
 class Outbound(BaseModel):
@@ -52,11 +47,10 @@ class TxnRequest(Outbound):
     type: TxnType
     origin: TxnOrigin = TxnOrigin.ECOMMERCE
     total: Cents | None = None
-    token: TokenString | None = None
+    token: TokenString | None = Field(default=None, repr=False)
     fortxn: TxnId | None = None
     order: OpaqueRef | None = None
     description: GenericDescription | None = None
-    descriptor: Descriptor | None = None
 
 
 class CustomerRequest(Outbound):
@@ -71,9 +65,9 @@ class CardOrBank(Outbound):
     otherwise); in production tokens come from PayFields in the patient's browser."""
 
     method: PaymentMethod | None = None
-    number: Annotated[str, Field(pattern=r"^[0-9]{4,19}$")]
-    routing: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
-    cvv: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")] | None = None
+    number: Annotated[str, Field(pattern=r"^[0-9]{4,19}$", repr=False)]
+    routing: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = Field(default=None, repr=False)
+    cvv: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")] | None = Field(default=None, repr=False)
 
 
 class TokenRequest(Outbound):
@@ -91,7 +85,7 @@ class MemberRequest(Outbound):
     dob: Annotated[StrictInt, Field(ge=19000101, le=21001231)] | None = None
     ownership: Annotated[StrictInt, Field(ge=0, le=10000)]
     email: str | None = None
-    ssn: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
+    ssn: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = Field(default=None, repr=False)
     primary: Literal[0, 1] = 0
 
 
@@ -99,7 +93,7 @@ class BankAccountDetails(Outbound):
     method: Literal[
         PaymentMethod.CHECKING, PaymentMethod.SAVINGS, PaymentMethod.CORPORATE_CHECKING, PaymentMethod.CORPORATE_SAVINGS
     ]
-    number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
+    number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$", repr=False)]
     routing: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
 
 
@@ -150,7 +144,7 @@ class AlertActionRequest(Outbound):
     value: HttpUrl
     options: Literal["JSON"] = "JSON"
     headerName: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]  # noqa: N815
-    headerValue: Annotated[str, Field(min_length=16, max_length=256)]  # noqa: N815
+    headerValue: Annotated[str, Field(min_length=16, max_length=256, repr=False)]  # noqa: N815
     retries: Annotated[StrictInt, Field(ge=0, le=10)] = 5
 
 
