@@ -59,7 +59,7 @@ def reference(store: Store, field: str, value: Any) -> Record | None:
     anything else by its prefixed id."""
     if field == "token":
         target = store.token_by_value(value)
-    elif field == "payment" and value in store.instruments:
+    elif field == "payment" and isinstance(value, str) and value in store.instruments:
         return store.instruments[value].public(value)
     else:
         target = store.resolve(value)

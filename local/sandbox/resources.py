@@ -60,7 +60,9 @@ RESOURCES: dict[str, Resource] = {
             ("dba", "new", "established", "annualCCSales", "avgTicket", "mcc", "environment", "status", "custom"),
             int_fields=frozenset({"new", "established", "annualCCSales", "avgTicket", "status"}),
             read_only=("entity", "boarded"),
-            put_fields=frozenset({"dba", "new", "established", "annualCCSales", "avgTicket", "mcc", "environment"})
+            put_fields=frozenset(
+                {"dba", "new", "established", "annualCCSales", "avgTicket", "mcc", "environment", "status"}
+            )
             | frozenset({"custom", *FLAGS}),
             nested=("members",),
         ),
@@ -163,6 +165,8 @@ def clean(resource: Resource, body: Any, problems: Problems, *, put: bool = Fals
             problems.add("invalid_field", name, "Expected 0 or 1")
         elif (key in resource.int_fields or key in FLAGS) and value is not None and as_int(value) is None:
             problems.add("invalid_field", name, "Expected a number")
+        elif key not in resource.int_fields and key not in FLAGS and isinstance(value, int | float):
+            problems.add("invalid_field", name, "Expected a string")  # text fields are text ("name": 5 is not)
         else:
             values[key] = as_int(value) if key in resource.int_fields or key in FLAGS else value
     return values
@@ -208,6 +212,13 @@ def _check_merchant(values: Record, problems: Problems, prefix: str) -> None:
         problems.add("invalid_field", f"{prefix}mcc", "An MCC has 4 digits")
 
 
+def _check_merchant_submission(current: Record, values: Record, problems: Problems, prefix: str) -> None:
+    """A merchant's status is the sandbox's to move, except submitting a draft: 0 (not ready) or 5 (incomplete)
+    to 1 (ready), which starts boarding."""
+    if "status" in values and not (current.get("status") in (0, 5) and values["status"] == 1):
+        problems.add("field_restricted", f"{prefix}status")
+
+
 def _check_token_update(values: Record, problems: Problems, prefix: str) -> None:
     if "expiration" in values and expiry_month(values["expiration"]) is None:
         problems.add("invalid_field", f"{prefix}expiration", "The expiration is MMYY")
@@ -233,6 +244,8 @@ def validated(
     check_references(store, resource, values, problems, prefix)
     if current is None:
         values = {**DEFAULTS.get(name, {}), **values}
+    if name == "merchants" and current is not None:
+        _check_merchant_submission(current, values, problems, prefix)
     checks = (CHECKS.get(name), UPDATE_CHECKS.get(name) if current is not None else None)
     for check in filter(None, checks):
         check({**(current or {}), **values}, problems, prefix)

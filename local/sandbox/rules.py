@@ -140,6 +140,9 @@ def _merchant(store: Store, values: Record, original: Record | None, source: Sou
     if values.get("merchant") is not None:
         if original is not None and original["merchant"] != values["merchant"]:
             problems.add("invalid_field", "merchant", "The merchant differs from the original txn's")
+        owner = (store.get("customers", source.customer) or {}).get("merchant") if source and source.customer else None
+        if owner is not None and owner != values["merchant"] and store.get("merchants", values["merchant"]):
+            problems.add("invalid_field", "token", "The token belongs to another merchant's customer")
         return
     if original is not None:
         values["merchant"] = original["merchant"]
@@ -253,6 +256,8 @@ def _redeposit(store: Store, values: Record, original: Record) -> Record:
         raise refuse("invalid_status", "fortxn", REDEPOSIT_NOT_NSF if latest is root else REDEPOSIT_ALREADY_PROCESSED)
     if not NACHA_RETURNS[latest["_return_code"]].redepositable:
         raise refuse("invalid_status", "fortxn", REDEPOSIT_NOT_NSF)
+    if root.get("refunded"):  # the payer was refunded: presenting the item again would collect it twice
+        raise refuse("invalid_status", "fortxn", REDEPOSIT_ALREADY_PROCESSED)
     window_end = from_yyyymmdd(root["settled"]) + timedelta(days=REDEPOSIT_WINDOW_DAYS)
     if len(redeposits) >= REDEPOSIT_MAX or store.today > window_end:
         raise refuse("invalid_status", "fortxn", REDEPOSIT_TOO_MANY)

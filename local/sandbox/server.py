@@ -177,6 +177,7 @@ class SplashSandbox:
     # --- the API ----------------------------------------------------------------------------------------------
 
     def _api(self, request: Request) -> Response:
+        request.get_data(cache=True)  # read the body before taking the lock: a slow client must not stall others
         with self._lock:
             self._log.append(logged_request(request))
             fault = self._faults.take(request.path)

@@ -14,8 +14,8 @@ import requests
 from werkzeug.test import Client
 
 from local.sandbox.server import SandboxSettings, SplashSandbox
-from tests.integration import test_sandbox_kit as kit
-from tests.integration.test_sandbox_kit import KEY, START, VISA, SplashApi, error_codes
+from tests.integration import sandbox_kit as kit
+from tests.integration.sandbox_kit import KEY, START, VISA, SplashApi, error_codes
 
 pytestmark = pytest.mark.integration
 splash, sandbox = kit.splash, kit.sandbox  # the kit's fixtures

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration import test_sandbox_kit as kit
-from tests.integration.test_sandbox_kit import Receiver, SplashApi, error_codes
+from tests.integration import sandbox_kit as kit
+from tests.integration.sandbox_kit import Receiver, SplashApi, error_codes
 
 pytestmark = pytest.mark.integration
 splash, hook, receiver, sandbox = kit.splash, kit.hook, kit.receiver, kit.sandbox  # the kit's fixtures

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration import test_sandbox_kit as kit
-from tests.integration.test_sandbox_kit import ROUTING, SplashApi, error_codes
+from tests.integration import sandbox_kit as kit
+from tests.integration.sandbox_kit import ROUTING, SplashApi, error_codes
 
 pytestmark = pytest.mark.integration
 splash, sandbox = kit.splash, kit.sandbox  # the kit's fixtures

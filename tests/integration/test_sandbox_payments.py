@@ -11,8 +11,8 @@ import pytest
 from local.sandbox.server import SplashSandbox
 from local.sandbox.tables import CARD_TRIGGERS, NACHA_RETURNS, RETURN_ACCOUNTS, SUFFIX_TRIGGERS
 from tests.helpers import free_port
-from tests.integration import test_sandbox_kit as kit
-from tests.integration.test_sandbox_kit import (
+from tests.integration import sandbox_kit as kit
+from tests.integration.sandbox_kit import (
     EXPIRY,
     ROUTING,
     VISA,
