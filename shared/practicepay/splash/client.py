@@ -410,6 +410,8 @@ class SplashClient:
         txn = Txn.model_validate(envelope.data[0]) if envelope.data else None
         if txn is not None:
             _same_operation(body, txn, request_token)
+            if envelope.duplicate:
+                logger.info("splash replayed a request token", txn=txn.id)
             if txn.status == TxnStatus.FAILED:
                 raise SplashDeclined(self._decline_reason(txn, envelope), envelope.errors)
             if envelope.errors:  # informational notes on a processed txn: the money moved
