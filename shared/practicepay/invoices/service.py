@@ -5,36 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from aws_lambda_powertools.utilities.idempotency import (
-    BasePersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
-from practicepay.errors import IdempotencyInProgress, IdempotencyKeyReused, NotFound
+from practicepay.errors import NotFound
+from practicepay.idempotency import run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices.models import CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus, LineItem
 from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 
 LINE_ITEMS_PURPOSE = "invoice-line-items"
 INVOICE_ID = id_pattern("inv")
-
-
-class IdempotentCreate(BaseModel):
-    """What the idempotency record is keyed on (practice + key) and validated against (the body)."""
-
-    practice_id: str
-    idempotency_key: str
-    body: CreateInvoiceRequest
 
 
 @dataclass
@@ -54,33 +37,17 @@ class InvoiceService:
     ) -> Invoice:
         """Create a draft invoice. A repeat of the same key and body returns the first invoice; the same key with
         another body is refused. Nothing is written when the body is invalid (it is validated before this)."""
-        config = IdempotencyConfig(
-            event_key_jmespath="[practice_id, idempotency_key]",
-            payload_validation_jmespath="body",
-            expires_after_seconds=self.idempotency_ttl_seconds,
+        return run_once(
+            self.idempotency_store,
+            operation="create-invoice",
+            practice_id=practice_id,
+            idempotency_key=idempotency_key,
+            body=body,
+            output=Invoice,
+            run=lambda: self._create(practice_id, body),
+            ttl_seconds=self.idempotency_ttl_seconds,
+            lambda_context=lambda_context,
         )
-        if lambda_context is not None:
-            config.register_lambda_context(lambda_context)  # an in-progress record expires with the invocation
-
-        @idempotent_function(
-            data_keyword_argument="request",
-            persistence_store=self.idempotency_store,
-            config=config,
-            output_serializer=PydanticSerializer(Invoice),
-        )
-        def create_invoice(request: IdempotentCreate) -> Invoice:
-            return self._create(request.practice_id, request.body)
-
-        try:
-            return create_invoice(
-                request=IdempotentCreate(practice_id=practice_id, idempotency_key=idempotency_key, body=body)
-            )
-        except IdempotencyValidationError as exc:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used with a different request body. Use a new key for a new invoice."
-            ) from exc
-        except IdempotencyAlreadyInProgressError as exc:
-            raise IdempotencyInProgress("Retry in a few seconds; the first request is still being processed.") from exc
 
     def _create(self, practice_id: str, body: CreateInvoiceRequest) -> Invoice:
         now = self.clock()
