@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from practicepay.adapters.cursors import decode_cursor, encode_cursor
 from practicepay.errors import MalformedRequest
-from practicepay.invoices.store import decode_cursor, encode_cursor
 
 pytestmark = pytest.mark.unit
 
