@@ -46,7 +46,9 @@ class DataConstruct(Construct):
             )
         )
         self.tables = {t.logical_id: self._table(t, removal_policy) for t in TABLES}
-        self.queues = {q.logical_id: self._queue(q, removal_policy) for q in QUEUES}
+        self.queues: dict[str, sqs.Queue] = {}
+        for spec in QUEUES:  # dead-letter queues are defined before the queues that use them
+            self.queues[spec.logical_id] = self._queue(spec, removal_policy)
         self.jwt_secret: secretsmanager.Secret | None = None
         if jwt_secret:
             self.jwt_secret = secretsmanager.Secret(
@@ -111,6 +113,11 @@ class DataConstruct(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
             enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.queues[spec.dead_letter], max_receive_count=spec.max_receive_count
+            )
+            if spec.dead_letter
+            else None,
             removal_policy=removal_policy,
         )
 

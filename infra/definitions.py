@@ -38,6 +38,9 @@ class QueueDef:
     retention_days: int
     visibility_timeout_seconds: int = 30
     fifo: bool = False
+    dead_letter: str | None = None
+    """logical_id of the queue that receives messages after `max_receive_count` failed receives."""
+    max_receive_count: int = 5
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,34 @@ IDEMPOTENCY_TABLE = TableDef(
     ttl_attribute="expiration",
 )
 
-TABLES: tuple[TableDef, ...] = (INVOICES_TABLE, IDEMPOTENCY_TABLE)
+PATIENTS_TABLE = TableDef(
+    logical_id="PatientsTable",
+    local_name="practicepay-patients",
+    env_var="PATIENTS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+)
+
+PAYMENTS_TABLE = TableDef(
+    logical_id="PaymentsTable",
+    local_name="practicepay-payments",
+    env_var="PAYMENTS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        Index("by_invoice", "gsi1pk", "gsi1sk"),
+        Index("by_status", "gsi2pk", "gsi2sk"),
+    ),
+)
+
+PRACTICES_TABLE = TableDef(
+    logical_id="PracticesTable",
+    local_name="practicepay-practices",
+    env_var="PRACTICES_TABLE",
+    partition_key="practice_id",
+)
+
+TABLES: tuple[TableDef, ...] = (INVOICES_TABLE, IDEMPOTENCY_TABLE, PATIENTS_TABLE, PAYMENTS_TABLE, PRACTICES_TABLE)
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
 FUNCTION_DLQ = QueueDef(
@@ -87,7 +117,24 @@ FUNCTION_DLQ = QueueDef(
     retention_days=14,
 )
 
-QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ,)
+# Payments whose outcome at Splash is unknown (timeouts, 5xx); the reconciler (#5) consumes it.
+RECONCILIATION_DLQ = QueueDef(
+    logical_id="ReconciliationDeadLetterQueue",
+    local_name="practicepay-reconciliation-dlq",
+    env_var="RECONCILIATION_DLQ_URL",
+    retention_days=14,
+)
+RECONCILIATION_QUEUE = QueueDef(
+    logical_id="ReconciliationQueue",
+    local_name="practicepay-reconciliation",
+    env_var="RECONCILIATION_QUEUE_URL",
+    retention_days=14,
+    visibility_timeout_seconds=120,
+    dead_letter=RECONCILIATION_DLQ.logical_id,
+    max_receive_count=10,
+)
+
+QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ, RECONCILIATION_DLQ, RECONCILIATION_QUEUE)
 
 DATA_KEY_ALIAS = "alias/practicepay-data"
 DATA_KEY_ENV = "DATA_KEY_ARN"
@@ -105,11 +152,50 @@ INVOICES = FunctionDef(
     name="invoices",
     env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, DATA_KEY_ENV),
 )
-FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES)
+PATIENTS = FunctionDef(
+    name="patients",
+    env=(
+        PATIENTS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+        IDEMPOTENCY_TABLE.env_var,
+        DATA_KEY_ENV,
+        SPLASH_HOST_ENV,
+        SPLASH_CREDENTIALS_ENV,
+    ),
+)
+PAYMENTS = FunctionDef(
+    name="payments",
+    env=(
+        PAYMENTS_TABLE.env_var,
+        INVOICES_TABLE.env_var,
+        PATIENTS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+        IDEMPOTENCY_TABLE.env_var,
+        DATA_KEY_ENV,
+        SPLASH_HOST_ENV,
+        SPLASH_CREDENTIALS_ENV,
+        RECONCILIATION_QUEUE.env_var,
+    ),
+)
+FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES, PATIENTS, PAYMENTS)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
     Route("POST", "/invoices", INVOICES.name),
     Route("GET", "/invoices", INVOICES.name),
     Route("GET", "/invoices/{invoice_id}", INVOICES.name),
+    Route("POST", "/invoices/{invoice_id}/issue", INVOICES.name),
+    Route("POST", "/invoices/{invoice_id}/cancel", INVOICES.name),
+    Route("POST", "/invoices/{invoice_id}/write-off", INVOICES.name),
+    Route("POST", "/patients", PATIENTS.name),
+    Route("GET", "/patients", PATIENTS.name),
+    Route("GET", "/patients/{patient_id}", PATIENTS.name),
+    Route("PATCH", "/patients/{patient_id}", PATIENTS.name),
+    Route("POST", "/patients/{patient_id}/payment-methods", PATIENTS.name),
+    Route("GET", "/patients/{patient_id}/payment-methods", PATIENTS.name),
+    Route("DELETE", "/patients/{patient_id}/payment-methods/{method_id}", PATIENTS.name),
+    Route("POST", "/invoices/{invoice_id}/payments", PAYMENTS.name),
+    Route("GET", "/payments", PAYMENTS.name),
+    Route("GET", "/payments/{payment_id}", PAYMENTS.name),
+    Route("POST", "/payments/{payment_id}/refunds", PAYMENTS.name),
 )

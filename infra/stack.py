@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -21,6 +22,14 @@ from infra.definitions import (
     INVOICES,
     INVOICES_TABLE,
     JWT_SECRET_ENV,
+    PATIENTS,
+    PATIENTS_TABLE,
+    PAYMENTS,
+    PAYMENTS_TABLE,
+    PRACTICES_TABLE,
+    RECONCILIATION_QUEUE,
+    SPLASH_CREDENTIALS_ENV,
+    SPLASH_HOST_ENV,
 )
 from infra.functions import PracticePayFunction
 
@@ -33,6 +42,7 @@ class StackSettings:
     jwt_issuer: str = "practicepay-local"
     jwt_audience: str = "practicepay"
     jwt_jwks_url: str | None = None
+    splash_host: str = "payrix-sandbox"
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackSettings:
@@ -49,6 +59,7 @@ class StackSettings:
             jwt_issuer=str(get("jwt_issuer", cls.jwt_issuer)),
             jwt_audience=str(get("jwt_audience", cls.jwt_audience)),
             jwt_jwks_url=node.try_get_context("jwt_jwks_url") or None,
+            splash_host=str(get("splash_host", cls.splash_host)),
         )
 
 
@@ -106,32 +117,94 @@ class PracticePayStack(Stack):
             **common,
         )
 
+        tables = data.tables
+        patients_table = tables[PATIENTS_TABLE.logical_id]
+        payments_table = tables[PAYMENTS_TABLE.logical_id]
+        practices_table = tables[PRACTICES_TABLE.logical_id]
+        reconciliation = data.queues[RECONCILIATION_QUEUE.logical_id]
+
+        def table_access(sid: str, table: dynamodb.ITable, actions: list[str], indexes: bool = False):
+            resources = [table.table_arn, *([f"{table.table_arn}/index/*"] if indexes else [])]
+            return iam.PolicyStatement(sid=sid, actions=[f"dynamodb:{a}" for a in actions], resources=resources)
+
+        data_statements = [
+            table_access("Idempotency", idempotency_table, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
+            iam.PolicyStatement(
+                sid="PhiEnvelopeAndTableEncryption",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            ),
+        ]
+        splash_statements = [
+            iam.PolicyStatement(
+                sid="ReadSplashCredentials",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[data.splash_secret.secret_arn],
+            ),
+        ]
+        data_env = {IDEMPOTENCY_TABLE.env_var: idempotency_table.table_name, DATA_KEY_ENV: key.key_arn}
+        splash_env = {
+            SPLASH_HOST_ENV: settings.splash_host,
+            SPLASH_CREDENTIALS_ENV: f"secretsmanager:{data.splash_secret.secret_arn}",
+        }
+
         invoices = PracticePayFunction(
             self,
             "InvoicesFn",
             name=INVOICES.name,
-            description="Invoices API: create, get, list",
+            description="Invoices API: create, get, list, issue, cancel, write off",
+            environment={INVOICES_TABLE.env_var: invoices_table.table_name, **data_env},
+            statements=[
+                table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], True),
+                *data_statements,
+            ],
+            reserved_concurrency=settings.api_function_concurrency,
+            **common,
+        )
+        patients = PracticePayFunction(
+            self,
+            "PatientsFn",
+            name=PATIENTS.name,
+            description="Patients API: patients (PHI) and payment methods on file",
             environment={
-                INVOICES_TABLE.env_var: invoices_table.table_name,
-                IDEMPOTENCY_TABLE.env_var: idempotency_table.table_name,
-                DATA_KEY_ENV: key.key_arn,
+                PATIENTS_TABLE.env_var: patients_table.table_name,
+                PRACTICES_TABLE.env_var: practices_table.table_name,
+                **data_env,
+                **splash_env,
             },
             statements=[
+                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"]),
+                table_access("Practices", practices_table, ["GetItem"]),
+                *data_statements,
+                *splash_statements,
+            ],
+            reserved_concurrency=settings.api_function_concurrency,
+            **common,
+        )
+        payments = PracticePayFunction(
+            self,
+            "PaymentsFn",
+            name=PAYMENTS.name,
+            description="Payments API: charge methods on file, refunds, reads",
+            environment={
+                PAYMENTS_TABLE.env_var: payments_table.table_name,
+                INVOICES_TABLE.env_var: invoices_table.table_name,
+                PATIENTS_TABLE.env_var: patients_table.table_name,
+                PRACTICES_TABLE.env_var: practices_table.table_name,
+                RECONCILIATION_QUEUE.env_var: reconciliation.queue_url,
+                **data_env,
+                **splash_env,
+            },
+            statements=[
+                table_access("Payments", payments_table, ["GetItem", "PutItem", "Query"], True),
+                table_access("InvoicesAndLedger", invoices_table, ["GetItem", "PutItem", "Query"]),
+                table_access("PaymentMethods", patients_table, ["GetItem", "Query"]),
+                table_access("Practices", practices_table, ["GetItem"]),
                 iam.PolicyStatement(
-                    sid="Invoices",
-                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-                    resources=[invoices_table.table_arn, f"{invoices_table.table_arn}/index/*"],
+                    sid="QueueUnknownOutcomes", actions=["sqs:SendMessage"], resources=[reconciliation.queue_arn]
                 ),
-                iam.PolicyStatement(
-                    sid="Idempotency",
-                    actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                    resources=[idempotency_table.table_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="PhiEnvelopeAndTableEncryption",
-                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    resources=[key.key_arn],
-                ),
+                *data_statements,
+                *splash_statements,
             ],
             reserved_concurrency=settings.api_function_concurrency,
             **common,
@@ -142,9 +215,11 @@ class PracticePayStack(Stack):
             "Api",
             key=key,
             authorizer_function=authorizer.function,
-            route_functions={INVOICES.name: invoices.function},
+            route_functions={
+                fn.node.id.removesuffix("Fn").lower(): fn.function for fn in (invoices, patients, payments)
+            },
             removal_policy=removal,
         )
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
         CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
-        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices])
+        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices, patients, payments])

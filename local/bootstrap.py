@@ -51,7 +51,7 @@ def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
     return request
 
 
-def queue_attributes(queue: QueueDef, key_arn: str) -> dict[str, str]:
+def queue_attributes(queue: QueueDef, key_arn: str, dead_letter_arn: str | None = None) -> dict[str, str]:
     attrs = {
         "MessageRetentionPeriod": str(queue.retention_days * 86400),
         "VisibilityTimeout": str(queue.visibility_timeout_seconds),
@@ -59,6 +59,10 @@ def queue_attributes(queue: QueueDef, key_arn: str) -> dict[str, str]:
     }
     if queue.fifo:
         attrs["FifoQueue"] = "true"
+    if dead_letter_arn:
+        attrs["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": queue.max_receive_count}
+        )
     return attrs
 
 
@@ -94,9 +98,15 @@ def create_resources(
         env[table.env_var] = table.local_name
 
     sqs = session.client("sqs")
-    for queue in QUEUES:
+    arns: dict[str, str] = {}
+    for queue in QUEUES:  # dead-letter queues are defined before the queues that use them
         name = queue.local_name + (".fifo" if queue.fifo else "")
-        env[queue.env_var] = sqs.create_queue(QueueName=name, Attributes=queue_attributes(queue, key_arn))["QueueUrl"]
+        attributes = queue_attributes(queue, key_arn, arns.get(queue.dead_letter or ""))
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arns[queue.logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        env[queue.env_var] = url
 
     secrets = session.client("secretsmanager")
     secrets.create_secret(Name=JWT_SECRET_LOCAL_NAME, SecretString=jwt_secret, KmsKeyId=key_arn)

@@ -14,6 +14,7 @@ import fnmatch
 import importlib.util
 import json
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -102,6 +103,9 @@ class LocalApiGateway:
             strict_slashes=False,
         )
         self.extra = extra or {}
+        # Lambda runs one request at a time per container; handlers keep per-request state on module objects
+        # (the Powertools resolver's current event), so each function serves one request at a time here too.
+        self._locks = {name: threading.Lock() for name in {AUTHORIZER.name, *(r.function for r in self.routes)}}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -182,7 +186,8 @@ class LocalApiGateway:
             **{k: event[k] for k in ("queryStringParameters", "pathParameters", "stageVariables", "requestContext")},
         }
         try:
-            policy = load_handler(AUTHORIZER.name).lambda_handler(auth_event, LambdaContext(AUTHORIZER.name))
+            with self._locks[AUTHORIZER.name]:
+                policy = load_handler(AUTHORIZER.name).lambda_handler(auth_event, LambdaContext(AUTHORIZER.name))
         except Exception as exc:
             return _gateway_response("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE", request_id)
         if not _allows(policy, method_arn):
@@ -195,7 +200,8 @@ class LocalApiGateway:
 
     def _invoke(self, function: str, event: dict, request_id: str) -> Response:
         try:
-            result = load_handler(function).lambda_handler(event, LambdaContext(function))
+            with self._locks[function]:
+                result = load_handler(function).lambda_handler(event, LambdaContext(function))
         except Exception:
             # API Gateway answers a function error with 502; the function's own log has the traceback.
             traceback.print_exc()

@@ -72,19 +72,24 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
+    from infra.definitions import PRACTICES_TABLE
     from local import docs
     from local.bootstrap import create_resources
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
+    from local.seed import seed_practice
     from practicepay.auth.tokens import issue_hs256
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.wiring import splash_client
 
     warnings.filterwarnings("ignore", message="No application metrics")  # metrics are off locally
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines
     moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     moto.start()
     sandbox_settings = SandboxSettings()
-    splash = SplashSandbox(sandbox_settings).serve(HOST, splash_port)
+    sandbox = SplashSandbox(sandbox_settings)
+    splash = sandbox.serve(HOST, splash_port)
     splash_url = f"http://{HOST}:{splash_port}"
     server = None
     try:
@@ -94,6 +99,13 @@ def main() -> int:
             server = make_server(HOST, api_port, LocalApiGateway(extra=docs.routes(), access_log=True), threaded=True)
         except OSError:
             raise SystemExit(f"error: port {api_port} (API) is in use; set {API_PORT.env_var} to a free port") from None
+        seed_practice(
+            DEMO_PRACTICE,
+            "Demo Family Practice",
+            splash_client(),
+            sandbox,
+            PracticeStore(os.environ[PRACTICES_TABLE.env_var]),
+        )
         token = issue_hs256(secret, DEMO_PRACTICE)
         base = f"http://{HOST}:{api_port}"
         print(

@@ -7,12 +7,30 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from local.sandbox.server import SandboxSettings, SplashSandbox
+from tests.helpers import free_port
+
+
+class StackSandbox(NamedTuple):
+    sandbox: SplashSandbox
+    url: str
+
 
 @pytest.fixture(scope="session")
-def aws_env() -> Iterator[dict[str, str]]:
+def stack_sandbox() -> Iterator[StackSandbox]:
+    """The Splash sandbox the API stack under test talks to (the client suites use their own)."""
+    sandbox = SplashSandbox(SandboxSettings())
+    handle = sandbox.serve("127.0.0.1", free_port())
+    yield StackSandbox(sandbox, f"http://127.0.0.1:{handle.port}")
+    handle.shutdown()
+
+
+@pytest.fixture(scope="session")
+def aws_env(stack_sandbox: StackSandbox) -> Iterator[dict[str, str]]:
     """A moto server for the session, with the local stack's resources created in it."""
     from moto.server import ThreadedMotoServer
 
@@ -28,8 +46,9 @@ def aws_env() -> Iterator[dict[str, str]]:
     from local.bootstrap import create_resources
     from tests.helpers import TEST_SECRET
 
-    env = create_resources(TEST_SECRET)
+    env = create_resources(TEST_SECRET, splash_host=stack_sandbox.url)
     os.environ.update(env)
+    os.environ.update(SPLASH_READ_TIMEOUT="1", SPLASH_RATE_LIMIT_BUDGET="1")  # fault tests stall past this
     yield env
     server.stop()
     os.environ.clear()

@@ -5,31 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.api.params import IdempotencyKey
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
-from practicepay.invoices.models import EXTERNAL_ID, CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus
+from practicepay.invoices.models import (
+    EXTERNAL_ID,
+    CreateInvoiceRequest,
+    Invoice,
+    InvoiceList,
+    InvoiceStatus,
+    WriteOffRequest,
+)
 from practicepay.invoices.wiring import invoice_service
 from practicepay.observability import logger, metrics, tracer
 
 app = build_resolver()
-
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="idempotency-key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A unique key per intended invoice (e.g. a UUID). Retrying with the same key and body "
-        "returns the first response; the same key with another body is refused (422).",
-    ),
-]
 
 
 @app.post(
@@ -74,6 +70,36 @@ def list_invoices(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> InvoiceList:
     return invoice_service().list(practice_id(app), status=status, patient_id=patient_id, limit=limit, cursor=cursor)
+
+
+@app.post(
+    "/invoices/<invoice_id>/issue",
+    summary="Issue a draft invoice (draft → open)",
+    tags=["invoices"],
+    responses=responses((200, "The invoice", Invoice), 401, 404, 409),
+)
+def issue_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
+    return invoice_service().act(practice_id(app), invoice_id, "issue")
+
+
+@app.post(
+    "/invoices/<invoice_id>/cancel",
+    summary="Void an invoice with nothing paid",
+    tags=["invoices"],
+    responses=responses((200, "The invoice", Invoice), 401, 404, 409),
+)
+def cancel_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
+    return invoice_service().act(practice_id(app), invoice_id, "cancel")
+
+
+@app.post(
+    "/invoices/<invoice_id>/write-off",
+    summary="Write off the unpaid balance (→ uncollectible)",
+    tags=["invoices"],
+    responses=responses((200, "The invoice", Invoice), 401, 404, 409, 422),
+)
+def write_off_invoice(invoice_id: Annotated[str, Path(max_length=64)], body: WriteOffRequest) -> Invoice:
+    return invoice_service().act(practice_id(app), invoice_id, "write_off", reason=body.reason)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

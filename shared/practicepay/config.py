@@ -32,11 +32,27 @@ class AuthorizerConfig(_Env):
             raise ValueError("set exactly one of JWT_SECRET_ID (HS256) or JWT_JWKS_URL (RS256/ES256)")
 
 
-class InvoicesConfig(_Env):
-    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+class _DataConfig(_Env):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
     data_key_arn: str = Field(alias="DATA_KEY_ARN", pattern=_KMS_ARN)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+
+
+class InvoicesConfig(_DataConfig):
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+
+
+class PatientsConfig(_DataConfig):
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+
+
+class PaymentsConfig(_DataConfig):
+    payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    reconciliation_queue_url: str = Field(alias="RECONCILIATION_QUEUE_URL", min_length=10)
 
 
 class SplashConfig(_Env):

@@ -62,3 +62,15 @@ class IdempotencyInProgress(PracticePayError):
     status = 409
     slug = "idempotency-in-progress"
     title = "A request with this Idempotency-Key is still in progress"
+
+
+class PaymentDeclined(PracticePayError):
+    """402: the processor or bank declined; the payment is recorded as failed with its reason."""
+
+    status = 402
+    title = "The payment was declined"
+
+    def __init__(self, detail: str, category: str, instance: str | None = None):
+        super().__init__(detail)
+        self.slug = f"payment-declined:{category.replace('_', '-')}"
+        self.instance = instance

@@ -3,6 +3,8 @@ TTL, queue settings. Both come from infra.definitions; this proves neither side 
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -64,3 +66,6 @@ def test_local_queue_matches_the_template(spec, template, aws_env):
     assert int(attrs["VisibilityTimeout"]) == cfn["VisibilityTimeout"]
     assert attrs["KmsMasterKeyId"] and "KmsMasterKeyId" in cfn
     assert (attrs.get("FifoQueue") == "true") == bool(cfn.get("FifoQueue"))
+    local_redrive = json.loads(attrs.get("RedrivePolicy", "{}")).get("maxReceiveCount")
+    assert local_redrive == (cfn.get("RedrivePolicy") or {}).get("maxReceiveCount")
+    assert bool(spec.dead_letter) == ("RedrivePolicy" in cfn)

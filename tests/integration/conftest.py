@@ -86,3 +86,27 @@ def base(sandbox) -> str:
     sb, url = sandbox
     requests.post(f"{url}/_sandbox/reset", timeout=5).raise_for_status()
     return url
+
+
+@pytest.fixture(scope="session")
+def boarded(aws_env, stack_sandbox):
+    """Board a practice in the stack's Splash sandbox (once per practice id) so it can take payments."""
+    from local.seed import seed_practice
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.wiring import splash_client
+
+    done: set[str] = set()
+
+    def board(practice_id: str) -> str:
+        if practice_id not in done:
+            seed_practice(
+                practice_id,
+                f"Practice {practice_id}",
+                splash_client(),
+                stack_sandbox.sandbox,
+                PracticeStore(aws_env["PRACTICES_TABLE"]),
+            )
+            done.add(practice_id)
+        return practice_id
+
+    return board

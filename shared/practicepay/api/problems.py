@@ -33,6 +33,7 @@ class Problem(BaseModel):
 _DESCRIPTIONS = {
     400: "Malformed JSON, a missing header, or a bad query parameter",
     401: "Missing, expired or invalid bearer token",
+    402: "The payment was declined (the problem type names the reason category)",
     404: "No such record for this practice",
     409: "Conflicts with the record's state, or the same Idempotency-Key is still in progress",
     413: "Body larger than 256 KB",

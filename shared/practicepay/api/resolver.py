@@ -19,6 +19,7 @@ from practicepay.api.problems import field_errors, problem, problem_body
 from practicepay.auth.context import MissingPrincipal
 from practicepay.errors import MalformedRequest, PayloadTooLarge, PracticePayError, UnsupportedMediaType
 from practicepay.observability import logger
+from practicepay.splash.errors import SplashDeclined, SplashError, SplashInvalidOperation, SplashValidationError
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 
@@ -32,7 +33,10 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(PracticePayError)
     def on_domain_error(exc: PracticePayError) -> Response:
-        return problem(exc.status, exc.slug, exc.title, exc.detail, errors=exc.errors, **request_meta())
+        meta = request_meta()
+        if getattr(exc, "instance", None):
+            meta["instance"] = exc.instance  # type: ignore[attr-defined]
+        return problem(exc.status, exc.slug, exc.title, exc.detail, errors=exc.errors, **meta)
 
     @app.exception_handler(RequestValidationError)
     def on_validation_error(exc: RequestValidationError) -> Response:
@@ -66,6 +70,38 @@ def build_resolver() -> APIGatewayRestResolver:
     def on_missing_principal(_exc: MissingPrincipal) -> Response:
         logger.error("request without authorizer context reached a protected route")
         return problem(401, "unauthorized", "Unauthorized", "A valid bearer token is required.", **request_meta())
+
+    @app.exception_handler(SplashDeclined)
+    def on_declined(exc: SplashDeclined) -> Response:
+        d = exc.decline
+        return problem(
+            402,
+            f"payment-declined:{d.category}".replace("_", "-"),
+            "The payment was declined",
+            f"{d.processor_text} ({d.category}){'; it may succeed later' if d.retryable else ''}.",
+            **request_meta(),
+        )
+
+    @app.exception_handler(SplashValidationError)
+    def on_splash_refused(exc: SplashValidationError) -> Response:
+        return problem(
+            409 if isinstance(exc, SplashInvalidOperation) else 422,
+            "processor-refused",
+            "The payment processor refused the request",
+            str(exc),
+            **request_meta(),
+        )
+
+    @app.exception_handler(SplashError)
+    def on_splash_unavailable(exc: SplashError) -> Response:
+        logger.warning("payment processor unavailable", error=type(exc).__name__)
+        return problem(
+            503,
+            "processor-unavailable",
+            "The payment processor is unavailable",
+            "Splash did not answer; nothing was charged. Retry shortly with the same Idempotency-Key.",
+            **request_meta(),
+        )
 
     @app.not_found
     def on_not_found(_exc: Exception) -> Response:

@@ -97,10 +97,17 @@ class Invoice(BaseModel):
     line_items: list[LineItem]
     subtotal: int = Field(description="Sum of line-item amounts, in cents.")
     total: int = Field(description="What the patient owes in all, in cents.")
-    amount_paid: int
-    amount_due: int
+    amount_paid: int = Field(description="Charged and approved, in cents (includes eChecks still in flight).")
+    amount_processing: int = Field(default=0, description="Part of amount_paid in eChecks not yet settled.")
+    amount_refunded: int = 0
+    amount_due: int = Field(description="total - amount_paid: what the patient still owes.")
+    write_off_reason: str | None = None
     created_at: str
     updated_at: str
+
+
+class WriteOffRequest(_Strict):
+    reason: str = Field(min_length=3, max_length=500, description="Why the balance is uncollectible (no PHI).")
 
 
 class InvoiceList(BaseModel):

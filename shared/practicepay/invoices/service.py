@@ -8,11 +8,13 @@ from datetime import date
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.adapters.dynamo import Transaction
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import NotFound
 from practicepay.idempotency import run_once
 from practicepay.ids import id_pattern, new_id
+from practicepay.invoices import lifecycle
 from practicepay.invoices.models import CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus, LineItem
 from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 
@@ -76,11 +78,35 @@ class InvoiceService:
         return self._view(record, items)
 
     def get(self, practice_id: str, invoice_id: str) -> Invoice:
+        return self._view(self.record(practice_id, invoice_id))
+
+    def record(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
         record = self.store.get(practice_id, invoice_id) if INVOICE_ID.match(invoice_id) else None
         if record is None:
             # Same answer whether the id is malformed, unknown, or another practice's: no hint it exists.
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
-        return self._view(record)
+        return record
+
+    def act(self, practice_id: str, invoice_id: str, action: str, reason: str | None = None) -> Invoice:
+        """issue (draft → open), cancel (nothing paid), write_off (→ uncollectible, the unpaid balance goes to the
+        ledger). A repeat of an action already done answers 409 with the current status."""
+        record = self.record(practice_id, invoice_id)
+        now = iso(self.clock())
+        changes = {"write_off_reason": reason} if action == "write_off" else {}
+        updated = lifecycle.act(record, action, now, **changes)
+        tx = None
+        if action == "write_off":
+            tx = Transaction()
+            balance = record.total - record.amount_paid - record.amount_pending
+            tx.put(
+                self.store.table_name,
+                self.store.ledger_item(
+                    practice_id, invoice_id, new_id("led"), type="write_off", amount=-balance, created_at=now
+                ),
+                "attribute_not_exists(pk)",
+            )
+        self.store.replace(updated, record.version, also=tx)
+        return self._view(updated)
 
     def list(
         self,
@@ -117,7 +143,10 @@ class InvoiceService:
             subtotal=record.subtotal,
             total=record.total,
             amount_paid=record.amount_paid,
+            amount_processing=record.amount_processing,
+            amount_refunded=record.amount_refunded,
             amount_due=record.total - record.amount_paid,
+            write_off_reason=record.write_off_reason,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.cursors import decode_cursor, encode_cursor
+from practicepay.adapters.dynamo import Transaction, TransactionConflict, list_page, plain
 from practicepay.errors import Conflict
 
 
@@ -29,6 +29,12 @@ class InvoiceRecord:
     created_at: str
     updated_at: str
     version: int = 1
+    amount_pending: int = 0
+    """Reserved by payments whose outcome is not known yet (sent, or unknown)."""
+    amount_processing: int = 0
+    """Part of amount_paid still in flight (approved eChecks not settled)."""
+    amount_refunded: int = 0
+    write_off_reason: str | None = None
 
 
 def _practice_pk(practice_id: str) -> str:
@@ -39,8 +45,13 @@ class InvoiceStore:
     def __init__(self, table_name: str, resource: Any | None = None):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
 
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
     @staticmethod
-    def _item(rec: InvoiceRecord) -> dict[str, Any]:
+    def item(rec: InvoiceRecord) -> dict[str, Any]:
+        """The stored item, index keys included (the status index follows the status)."""
         pk = _practice_pk(rec.practice_id)
         return {
             "pk": pk,
@@ -49,7 +60,7 @@ class InvoiceStore:
             "gsi1sk": f"INVOICE#{rec.id}",
             "gsi2pk": f"{pk}#STATUS#{rec.status}",
             "gsi2sk": f"INVOICE#{rec.id}",
-            **asdict(rec),
+            **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 
     @staticmethod
@@ -59,9 +70,37 @@ class InvoiceStore:
 
     def put_new(self, rec: InvoiceRecord) -> None:
         try:
-            self._table.put_item(Item=self._item(rec), ConditionExpression=Attr("pk").not_exists())
+            self._table.put_item(Item=self.item(rec), ConditionExpression=Attr("pk").not_exists())
         except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
             raise Conflict(f"invoice {rec.id} already exists") from exc
+
+    def replace(self, rec: InvoiceRecord, expected_version: int, *, also: Transaction | None = None) -> None:
+        """Write a changed invoice (with whatever else `also` holds) if nobody changed it since it was read."""
+        tx = also or Transaction()
+        tx.put(self.table_name, self.item(rec), "version = :v", {":v": expected_version})
+        try:
+            tx.commit()
+        except TransactionConflict as exc:
+            raise Conflict("The invoice changed while this request ran; retry.") from exc
+
+    def ledger(self, practice_id: str, invoice_id: str) -> list[dict[str, Any]]:
+        out = self._table.query(
+            KeyConditionExpression=Key("pk").eq(_practice_pk(practice_id))
+            & Key("sk").begins_with(f"LEDGER#{invoice_id}#"),
+            ConsistentRead=True,
+        )
+        return [plain(i) for i in out.get("Items", [])]
+
+    @staticmethod
+    def ledger_item(practice_id: str, invoice_id: str, entry_id: str, **fields: Any) -> dict[str, Any]:
+        """An append-only ledger entry (written once, in the transaction that moves the money)."""
+        return {
+            "pk": _practice_pk(practice_id),
+            "sk": f"LEDGER#{invoice_id}#{entry_id}",
+            "id": entry_id,
+            "invoice_id": invoice_id,
+            **fields,
+        }
 
     def get(self, practice_id: str, invoice_id: str) -> InvoiceRecord | None:
         out = self._table.get_item(
@@ -79,41 +118,16 @@ class InvoiceStore:
         limit: int = 25,
         cursor: str | None = None,
     ) -> tuple[list[InvoiceRecord], str | None]:
-        """Newest first. Uses the patient index when a patient is given (status then filters), else the
-        status index, else the practice's own partition."""
+        """Newest first, by the patient index, the status index, or the practice's own partition."""
         pk = _practice_pk(practice_id)
-        kwargs: dict[str, Any] = {"ScanIndexForward": False}
-        if patient_id:
-            partition = f"{pk}#PATIENT#{patient_id}"
-            kwargs.update(IndexName="by_patient", KeyConditionExpression=Key("gsi1pk").eq(partition))
-            if status:
-                kwargs["FilterExpression"] = Attr("status").eq(status)
-            partition_attr = "gsi1pk"
-        elif status:
-            partition = f"{pk}#STATUS#{status}"
-            kwargs.update(IndexName="by_status", KeyConditionExpression=Key("gsi2pk").eq(partition))
-            partition_attr = "gsi2pk"
-        else:
-            partition = pk
-            kwargs["KeyConditionExpression"] = Key("pk").eq(pk) & Key("sk").begins_with("INVOICE#")
-            partition_attr = "pk"
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, partition_attr, partition)
-        # Ask for one more than a page so `has_more` is exact, not DynamoDB's "maybe" LastEvaluatedKey.
-        kwargs["Limit"] = limit + 1
-        out = self._table.query(**kwargs)
-        items = out.get("Items", [])
-        if len(items) > limit:
-            items = items[:limit]
-            next_key = {k: items[-1][k] for k in _KEY_ATTRS[partition_attr]}
-        else:
-            # With a filter, DynamoDB may stop before the end of the partition; carry on from there.
-            next_key = out.get("LastEvaluatedKey") if "FilterExpression" in kwargs else None
-        return [self._record(i) for i in items], encode_cursor(next_key) if next_key else None
-
-
-_KEY_ATTRS = {
-    "pk": ("pk", "sk"),
-    "gsi1pk": ("pk", "sk", "gsi1pk", "gsi1sk"),
-    "gsi2pk": ("pk", "sk", "gsi2pk", "gsi2sk"),
-}
+        items, next_cursor = list_page(
+            self._table,
+            pk=pk,
+            sort_prefix="INVOICE#",
+            gsi1=("by_patient", f"{pk}#PATIENT#{patient_id}") if patient_id else None,
+            gsi2=("by_status", f"{pk}#STATUS#{status}") if status else None,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
+        return [self._record(i) for i in items], next_cursor

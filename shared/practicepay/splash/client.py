@@ -381,8 +381,12 @@ class SplashClient:
 
     # -- the operations PracticePay uses -----------------------------------------------------------------
 
-    def create_customer(self, body: CustomerRequest) -> Customer:
-        return self.create(Customer, body)
+    def create_customer(self, body: CustomerRequest, *, request_token: str | None = None) -> Customer:
+        return self.create(Customer, body, request_token=request_token)
+
+    def delete(self, model: type[R], record_id: str, *, request_token: str) -> None:
+        envelope = self.request("DELETE", f"{model.resource}/{record_id}", request_token=request_token)
+        self._raise_for_errors("DELETE", model.resource, envelope)
 
     def tokenize(self, body: TokenRequest) -> Token:
         """Vault raw test numbers. Only against a sandbox host: in production, tokens come from PayFields."""

@@ -1,0 +1,49 @@
+"""Seeds a practice the way onboarding (#7) will: boarded as a Splash merchant in the sandbox, with its
+practice record pointing at that merchant. Used by `make run` for the demo practice and by the tests."""
+
+from __future__ import annotations
+
+from local.sandbox.server import SplashSandbox
+from practicepay.clock import iso, utc_now
+from practicepay.practices import Practice, PracticeStore
+from practicepay.splash.client import SplashClient
+from practicepay.splash.models import Merchant
+from practicepay.splash.outbound import (
+    AccountRequest,
+    BankAccountDetails,
+    EntityRequest,
+    MemberRequest,
+    MerchantRequest,
+)
+
+
+def seed_practice(
+    practice_id: str, name: str, client: SplashClient, sandbox: SplashSandbox, practices: PracticeStore
+) -> Practice:
+    _entity, merchant = client.board(
+        EntityRequest(
+            type=2,
+            name=name,
+            address1="100 Main St",
+            city="Springfield",
+            state="IL",
+            zip="62701",
+            phone="2175550100",
+            email="billing@practice.example",
+            merchant=MerchantRequest(
+                dba=name[:50], members=[MemberRequest(first="Demo", last="Owner", ownership=10000, primary=1)]
+            ),
+            accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing="021000021"))],
+        )
+    )
+    sandbox.advance(days=2)  # ready → pending → boarded
+    boarded = client.get(Merchant, merchant.id)
+    practice = Practice(
+        practice_id=practice_id,
+        name=name,
+        splash_merchant_id=boarded.id,
+        merchant_status=boarded.status,
+        updated_at=iso(utc_now()),
+    )
+    practices.put(practice)
+    return practice

@@ -1,0 +1,103 @@
+"""DynamoDB transactions across our tables: all writes of one business step land together or not at all."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import TypeSerializer
+
+from practicepay.adapters.cursors import decode_cursor, encode_cursor
+
+_SER = TypeSerializer()
+
+
+class TransactionConflict(Exception):
+    """A condition of the transaction failed: someone changed a record since it was read."""
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB numbers come back as Decimal; ours are all integers."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value)
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return {k: fix(v) for k, v in item.items()}
+
+
+class Transaction:
+    def __init__(self, client: Any | None = None) -> None:
+        # A low-level client: items are serialized here (a resource's meta client would serialize them again).
+        self._client = client or boto3.client("dynamodb")
+        self._items: list[dict[str, Any]] = []
+
+    def put(self, table: str, item: dict[str, Any], condition: str | None = None, values: dict | None = None) -> None:
+        op: dict[str, Any] = {
+            "TableName": table,
+            "Item": {k: _SER.serialize(v) for k, v in item.items() if v is not None},
+        }
+        if condition:
+            op["ConditionExpression"] = condition
+        if values:
+            op["ExpressionAttributeValues"] = {k: _SER.serialize(v) for k, v in values.items()}
+        self._items.append({"Put": op})
+
+    def commit(self) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=self._items)
+        except self._client.exceptions.TransactionCanceledException as exc:
+            raise TransactionConflict(str(exc)) from exc
+
+
+_KEY_ATTRS = {
+    "pk": ("pk", "sk"),
+    "gsi1pk": ("pk", "sk", "gsi1pk", "gsi1sk"),
+    "gsi2pk": ("pk", "sk", "gsi2pk", "gsi2sk"),
+}
+
+
+def list_page(
+    table: Any,
+    *,
+    pk: str,
+    sort_prefix: str,
+    gsi1: tuple[str, str] | None = None,
+    gsi2: tuple[str, str] | None = None,
+    status: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page, newest first, of a practice's records: through the first index when its partition is given
+    (the status then filters), else the second index, else the practice's partition (sort key prefix). Never a
+    scan. `has_more` is exact: one extra item is read instead of trusting DynamoDB's LastEvaluatedKey."""
+    kwargs: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit + 1}
+    if gsi1:
+        partition_attr, partition = "gsi1pk", gsi1[1]
+        kwargs.update(IndexName=gsi1[0], KeyConditionExpression=Key("gsi1pk").eq(partition))
+        if status:
+            kwargs["FilterExpression"] = Attr("status").eq(status)
+    elif gsi2:
+        partition_attr, partition = "gsi2pk", gsi2[1]
+        kwargs.update(IndexName=gsi2[0], KeyConditionExpression=Key("gsi2pk").eq(partition))
+    else:
+        partition_attr, partition = "pk", pk
+        kwargs["KeyConditionExpression"] = Key("pk").eq(pk) & Key("sk").begins_with(sort_prefix)
+    if cursor:
+        kwargs["ExclusiveStartKey"] = decode_cursor(cursor, partition_attr, partition)
+    out = table.query(**kwargs)
+    items = out.get("Items", [])
+    if len(items) > limit:
+        items = items[:limit]
+        next_key = {k: items[-1][k] for k in _KEY_ATTRS[partition_attr]}
+    else:
+        # With a filter, DynamoDB may stop before the end of the partition; carry on from there.
+        next_key = out.get("LastEvaluatedKey") if "FilterExpression" in kwargs else None
+    return [plain(i) for i in items], encode_cursor(next_key) if next_key else None

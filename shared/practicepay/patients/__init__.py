@@ -1,0 +1,1 @@
+"""Patients as payers: demographics (PHI, sealed) and payment methods on file (Splash tokens, sealed)."""

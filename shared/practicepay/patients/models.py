@@ -1,0 +1,138 @@
+"""Patient and payment-method models at the API edge."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from practicepay.invoices.models import EXTERNAL_ID, IsoDate
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{10,15}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Address(_Strict):
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")]
+
+
+class Demographics(_Strict):
+    """PHI. Stored as one KMS envelope-encrypted blob; never sent to Splash, never logged."""
+
+    first_name: Text
+    last_name: Text
+    date_of_birth: IsoDate | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+
+
+class CreatePatientRequest(Demographics):
+    external_id: Annotated[str, Field(pattern=EXTERNAL_ID, description="The clinical platform's patient id")]
+
+
+class UpdatePatientRequest(_Strict):
+    """Only the fields sent change; `null` clears an optional field."""
+
+    first_name: Text | None = None
+    last_name: Text | None = None
+    date_of_birth: IsoDate | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+
+
+class Patient(BaseModel):
+    id: str
+    object: Literal["patient"] = "patient"
+    external_id: str
+    first_name: str
+    last_name: str
+    date_of_birth: date | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    created_at: str
+    updated_at: str
+
+
+class PatientList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Patient]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class MethodKind(StrEnum):
+    CARD = "card"
+    BANK_ACCOUNT = "bank_account"
+
+
+class Consent(_Strict):
+    """The patient's authorization to charge this method (NACHA requires it for eCheck debits)."""
+
+    text_version: Annotated[str, Field(min_length=1, max_length=40, description="Version of the consent text shown")]
+    accepted_at: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")]
+    captured_by: Annotated[str, Field(min_length=1, max_length=100, description="Staff member or system id")]
+    channel: Literal["in_person", "phone", "online", "paper"]
+    max_amount: Annotated[StrictInt, Field(ge=1, description="Optional cap per charge, in cents")] | None = None
+
+
+class TestCard(_Strict):
+    number: Annotated[str, Field(pattern=r"^[0-9]{13,19}$")]
+    exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
+    exp_year: Annotated[StrictInt, Field(ge=2000, le=2099)]
+    cvc: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")] | None = None
+
+
+class TestBankAccount(_Strict):
+    routing_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
+    account_number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
+    account_type: Literal["checking", "savings"] = "checking"
+
+
+class AddPaymentMethodRequest(_Strict):
+    """Either `token` (what Splash PayFields returns in the browser) or, only while the Splash sandbox is the
+    configured host, test `card` or `bank_account` numbers the server tokenizes."""
+
+    token: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    card: TestCard | None = None
+    bank_account: TestBankAccount | None = None
+    consent: Consent
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> AddPaymentMethodRequest:
+        if sum(x is not None for x in (self.token, self.card, self.bank_account)) != 1:
+            raise ValueError("send exactly one of token, card or bank_account")
+        return self
+
+
+class PaymentMethod(BaseModel):
+    id: str
+    object: Literal["payment_method"] = "payment_method"
+    patient_id: str
+    kind: MethodKind
+    brand: str | None = Field(default=None, description="Card brand, e.g. visa")
+    account_type: str | None = Field(default=None, description="Bank accounts: checking or savings")
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+    status: Literal["active", "inactive"]
+    consent: Consent
+    created_at: str
+
+
+class PaymentMethodList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[PaymentMethod]

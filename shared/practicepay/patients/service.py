@@ -1,0 +1,312 @@
+"""Patients and their payment methods. Demographics are PHI: sealed with the vault, returned only to the
+practice's own callers, never sent to Splash (a patient's Splash customer carries our opaque id only)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practicepay.adapters.vault import PhiVault
+from practicepay.clock import Clock, iso, utc_now
+from practicepay.errors import Conflict, MalformedRequest, NotFound, ValidationFailed
+from practicepay.idempotency import run_once
+from practicepay.ids import id_pattern, new_id
+from practicepay.patients.models import (
+    AddPaymentMethodRequest,
+    Consent,
+    CreatePatientRequest,
+    Demographics,
+    MethodKind,
+    Patient,
+    PatientList,
+    PaymentMethod,
+    PaymentMethodList,
+    UpdatePatientRequest,
+)
+from practicepay.patients.store import MethodRecord, PatientRecord, PatientStore
+from practicepay.practices import PracticeStore
+from practicepay.splash.client import SplashClient
+from practicepay.splash.errors import SplashNotFound, SplashValidationError
+from practicepay.splash.models import Token
+from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest
+from practicepay.splash.search import Search
+
+DEMOGRAPHICS = "patient-demographics"
+METHOD_TOKEN = "payment-method-token"  # noqa: S105 (a vault purpose name)
+PATIENT_ID = id_pattern("pat")
+METHOD_ID = id_pattern("pm")
+BRANDS = {1: "amex", 2: "visa", 3: "mastercard", 4: "diners", 5: "discover", 7: "debit"}
+ACCOUNT_TYPES = {8: "checking", 9: "savings", 10: "checking", 11: "savings"}
+
+
+@dataclass(frozen=True)
+class ChargeSource:
+    """What the payments service needs to charge a method: its record and the Splash token string."""
+
+    method: MethodRecord
+    token: str
+    customer_id: str | None
+
+
+@dataclass
+class PatientService:
+    store: PatientStore
+    practices: PracticeStore
+    vault: PhiVault
+    idempotency_store: BasePersistenceLayer
+    splash: Callable[[], SplashClient]
+    idempotency_ttl_seconds: int = 24 * 3600
+    clock: Clock = utc_now
+
+    # -- patients --------------------------------------------------------------------------------------------
+
+    def create(
+        self, practice_id: str, idempotency_key: str, body: CreatePatientRequest, ctx: LambdaContext | None = None
+    ) -> Patient:
+        def create() -> Patient:
+            now = iso(self.clock())
+            demographics = Demographics.model_validate(body.model_dump(exclude={"external_id"}))
+            record = PatientRecord(
+                practice_id=practice_id,
+                id=new_id("pat"),
+                external_id=body.external_id,
+                phi_sealed=self._seal(practice_id, demographics),
+                created_at=now,
+                updated_at=now,
+            )
+            self.store.create(record)
+            return self._view(record, demographics)
+
+        return run_once(
+            self.idempotency_store,
+            operation="create-patient",
+            practice_id=practice_id,
+            idempotency_key=idempotency_key,
+            body=body,
+            output=Patient,
+            run=create,
+            ttl_seconds=self.idempotency_ttl_seconds,
+            lambda_context=ctx,
+        )
+
+    def get(self, practice_id: str, patient_id: str) -> Patient:
+        return self._view(self._patient(practice_id, patient_id))
+
+    def list(self, practice_id: str, *, external_id: str | None, limit: int, cursor: str | None) -> PatientList:
+        if external_id is not None:
+            found = self.store.by_external_id(practice_id, external_id)
+            return PatientList(data=[self._view(found)] if found else [], has_more=False)
+        records, next_cursor = self.store.list(practice_id, limit=limit, cursor=cursor)
+        return PatientList(
+            data=[self._view(r) for r in records], has_more=next_cursor is not None, next_cursor=next_cursor
+        )
+
+    def update(self, practice_id: str, patient_id: str, patch: UpdatePatientRequest) -> Patient:
+        record = self._patient(practice_id, patient_id)
+        current = self._demographics(record)
+        changes = {name: getattr(patch, name) for name in patch.model_fields_set}
+        for required in ("first_name", "last_name"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailed(
+                    f"{required} cannot be removed", errors=[{"field": required, "message": f"{required} is required"}]
+                )
+        updated = Demographics.model_validate({**current.model_dump(), **changes})
+        new = replace(
+            record,
+            phi_sealed=self._seal(practice_id, updated),
+            updated_at=iso(self.clock()),
+            version=record.version + 1,
+        )
+        self.store.replace(new, expected_version=record.version)
+        return self._view(new, updated)
+
+    # -- payment methods -------------------------------------------------------------------------------------
+
+    def add_method(
+        self,
+        practice_id: str,
+        patient_id: str,
+        idempotency_key: str,
+        body: AddPaymentMethodRequest,
+        ctx: LambdaContext | None = None,
+    ) -> PaymentMethod:
+        patient = self._patient(practice_id, patient_id)
+        client = self.splash()
+        if body.token is None and not client.is_sandbox:
+            raise MalformedRequest(
+                "Card and bank numbers are accepted only while the Splash sandbox is the configured host. "
+                "Collect them with Splash PayFields in the browser and send the token it returns.",
+                errors=[{"field": "card" if body.card else "bank_account", "message": "send `token` instead"}],
+            )
+        merchant = self.practices.require(practice_id).merchant_for_charging()
+
+        def add() -> PaymentMethod:
+            customer = self._customer(client, merchant, patient)
+            token = self._token(client, customer, body)
+            record = _method_record(practice_id, patient.id, token, body.consent, self.vault, iso(self.clock()))
+            self.store.put_method(record)
+            return _method_view(record)
+
+        return run_once(
+            self.idempotency_store,
+            operation=f"add-payment-method:{patient_id}",
+            practice_id=practice_id,
+            idempotency_key=idempotency_key,
+            body=body,
+            output=PaymentMethod,
+            run=add,
+            ttl_seconds=self.idempotency_ttl_seconds,
+            lambda_context=ctx,
+        )
+
+    def methods(self, practice_id: str, patient_id: str) -> PaymentMethodList:
+        self._patient(practice_id, patient_id)
+        return PaymentMethodList(data=[_method_view(m) for m in self.store.methods(practice_id, patient_id)])
+
+    def remove_method(self, practice_id: str, patient_id: str, method_id: str) -> PaymentMethod:
+        method = self._method(practice_id, patient_id, method_id)
+        if method.status == "active":
+            with contextlib.suppress(SplashNotFound):  # already gone at Splash
+                self.splash().delete(Token, method.splash_token_id, request_token=f"delete-{method.id}")
+            self.store.deactivate_method(practice_id, patient_id, method_id)
+            method = replace(method, status="inactive")
+        return _method_view(method)
+
+    def charge_source(self, practice_id: str, patient_id: str, method_id: str, amount: int) -> ChargeSource:
+        """The method to charge, refused (409) when it is inactive, expired, or over its consent cap."""
+        method = self._method(practice_id, patient_id, method_id)
+        if method.status != "active":
+            raise Conflict("This payment method was removed; ask the patient for another one.")
+        today = self.clock().date()
+        if method.exp_year and method.exp_month and (method.exp_year, method.exp_month) < (today.year, today.month):
+            raise Conflict(f"This card expired in {method.exp_month:02d}/{method.exp_year}; ask for a new card.")
+        cap = method.consent.get("max_amount")
+        if cap is not None and amount > int(cap):
+            raise Conflict(f"The patient's consent allows at most {int(cap)} cents per charge on this method.")
+        token = self.vault.open(method.token_sealed, practice_id=practice_id, purpose=METHOD_TOKEN)
+        patient = self.store.get(practice_id, patient_id)
+        return ChargeSource(method, token, patient.splash_customer_id if patient else None)
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _patient(self, practice_id: str, patient_id: str) -> PatientRecord:
+        record = self.store.get(practice_id, patient_id) if PATIENT_ID.match(patient_id) else None
+        if record is None:
+            raise NotFound(f"No patient {patient_id} exists for this practice.")
+        return record
+
+    def _method(self, practice_id: str, patient_id: str, method_id: str) -> MethodRecord:
+        self._patient(practice_id, patient_id)
+        method = self.store.get_method(practice_id, patient_id, method_id) if METHOD_ID.match(method_id) else None
+        if method is None:
+            raise NotFound(f"No payment method {method_id} exists for this patient.")
+        return method
+
+    def _seal(self, practice_id: str, demographics: Demographics) -> str:
+        return self.vault.seal(demographics.model_dump(mode="json"), practice_id=practice_id, purpose=DEMOGRAPHICS)
+
+    def _demographics(self, record: PatientRecord) -> Demographics:
+        return Demographics.model_validate(
+            self.vault.open(record.phi_sealed, practice_id=record.practice_id, purpose=DEMOGRAPHICS)
+        )
+
+    def _view(self, record: PatientRecord, demographics: Demographics | None = None) -> Patient:
+        demographics = demographics or self._demographics(record)
+        return Patient(
+            id=record.id,
+            external_id=record.external_id,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            **demographics.model_dump(),
+        )
+
+    def _customer(self, client: SplashClient, merchant: str, patient: PatientRecord) -> str:
+        """The patient's Splash customer, created on first need with our opaque patient id only."""
+        if patient.splash_customer_id:
+            return patient.splash_customer_id
+        customer = client.create_customer(
+            CustomerRequest(merchant=merchant, custom=patient.id), request_token=f"customer-{patient.id}"
+        )
+        if not self.store.set_customer(patient.practice_id, patient.id, customer.id):
+            current = self.store.get(patient.practice_id, patient.id)  # a concurrent request set it first
+            return current.splash_customer_id if current and current.splash_customer_id else customer.id
+        return customer.id
+
+    def _token(self, client: SplashClient, customer: str, body: AddPaymentMethodRequest) -> Token:
+        try:
+            if body.token is not None:
+                found = next(client.iterate(Token, search=Search().exact("token", body.token), limit=1), None)
+                if found is None or found.customer not in (None, customer):
+                    raise ValidationFailed(
+                        "This token is unknown to Splash or belongs to another patient.",
+                        errors=[{"field": "token", "message": "token is not this patient's"}],
+                    )
+                return found
+            return client.tokenize(_token_request(customer, body))
+        except SplashValidationError as exc:
+            raise ValidationFailed(
+                f"Splash refused the payment details: {exc}",
+                errors=[{"field": f, "message": f"{f} was refused by Splash"} for f in exc.fields],
+            ) from exc
+
+
+def _token_request(customer: str, body: AddPaymentMethodRequest) -> TokenRequest:
+    if body.card is not None:
+        card = body.card
+        return TokenRequest(
+            customer=customer,
+            payment=CardOrBank(number=card.number, cvv=card.cvc),
+            expiration=f"{card.exp_month:02d}{card.exp_year % 100:02d}",
+        )
+    assert body.bank_account is not None
+    bank = body.bank_account
+    method = 8 if bank.account_type == "checking" else 9
+    return TokenRequest(
+        customer=customer, payment=CardOrBank(number=bank.account_number, routing=bank.routing_number, method=method)
+    )
+
+
+def _method_record(
+    practice_id: str, patient_id: str, token: Token, consent: Consent, vault: PhiVault, now: str
+) -> MethodRecord:
+    payment = token.payment
+    method = payment.method if payment and payment.method is not None else 0
+    bank = method in ACCOUNT_TYPES
+    exp_month = exp_year = None
+    if not bank and token.expiration and len(token.expiration) == 4:
+        exp_month, exp_year = int(token.expiration[:2]), 2000 + int(token.expiration[2:])
+    return MethodRecord(
+        practice_id=practice_id,
+        id=new_id("pm"),
+        patient_id=patient_id,
+        kind=MethodKind.BANK_ACCOUNT.value if bank else MethodKind.CARD.value,
+        brand=None if bank else BRANDS.get(method, "card"),
+        account_type=ACCOUNT_TYPES.get(method),
+        last4=(payment.number if payment and payment.number else "")[-4:],
+        exp_month=exp_month,
+        exp_year=exp_year,
+        token_sealed=vault.seal(token.token, practice_id=practice_id, purpose=METHOD_TOKEN),
+        splash_token_id=token.id,
+        consent=consent.model_dump(exclude_none=True),
+        created_at=now,
+    )
+
+
+def _method_view(record: MethodRecord) -> PaymentMethod:
+    return PaymentMethod(
+        id=record.id,
+        patient_id=record.patient_id,
+        kind=MethodKind(record.kind),
+        brand=record.brand,
+        account_type=record.account_type,
+        last4=record.last4,
+        exp_month=record.exp_month,
+        exp_year=record.exp_year,
+        status=record.status,  # type: ignore[arg-type]
+        consent=Consent.model_validate(record.consent),
+        created_at=record.created_at,
+    )

@@ -1,0 +1,166 @@
+"""DynamoDB adapter for patients and their payment methods. Keys start with the practice id; an
+`EXTERNAL#<id>` item keeps the clinical platform's patient id unique per practice."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+
+from practicepay.adapters.dynamo import list_page, plain
+from practicepay.errors import Conflict
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    practice_id: str
+    id: str
+    external_id: str
+    phi_sealed: str
+    created_at: str
+    updated_at: str
+    splash_customer_id: str | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class MethodRecord:
+    practice_id: str
+    id: str
+    patient_id: str
+    kind: str
+    last4: str
+    token_sealed: str
+    splash_token_id: str
+    consent: dict[str, Any]
+    created_at: str
+    status: str = "active"
+    brand: str | None = None
+    account_type: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+def _pk(practice_id: str) -> str:
+    return f"PRACTICE#{practice_id}"
+
+
+class PatientStore:
+    def __init__(self, table_name: str, resource: Any | None = None):
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._client = self._table.meta.client  # the resource's client: it serializes plain values itself
+
+    # -- patients --------------------------------------------------------------------------------------------
+
+    def create(self, rec: PatientRecord) -> None:
+        """The patient and its external-id guard in one transaction: a second patient with the same external id
+        in the practice is refused (409) and nothing is written."""
+        pk = _pk(rec.practice_id)
+        item = {"pk": pk, "sk": f"PATIENT#{rec.id}", **{k: v for k, v in asdict(rec).items() if v is not None}}
+        guard = {"pk": pk, "sk": f"EXTERNAL#{rec.external_id}", "patient_id": rec.id}
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": guard,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as exc:
+            raise Conflict(f"A patient with external_id {rec.external_id} already exists in this practice.") from exc
+
+    def get(self, practice_id: str, patient_id: str) -> PatientRecord | None:
+        item = self._table.get_item(
+            Key={"pk": _pk(practice_id), "sk": f"PATIENT#{patient_id}"}, ConsistentRead=True
+        ).get("Item")
+        return _patient(item) if item else None
+
+    def by_external_id(self, practice_id: str, external_id: str) -> PatientRecord | None:
+        guard = self._table.get_item(Key={"pk": _pk(practice_id), "sk": f"EXTERNAL#{external_id}"}).get("Item")
+        return self.get(practice_id, guard["patient_id"]) if guard else None
+
+    def list(self, practice_id: str, *, limit: int, cursor: str | None) -> tuple[list[PatientRecord], str | None]:
+        items, next_cursor = list_page(
+            self._table, pk=_pk(practice_id), sort_prefix="PATIENT#", limit=limit, cursor=cursor
+        )
+        return [_patient(i) for i in items], next_cursor
+
+    def replace(self, rec: PatientRecord, expected_version: int) -> None:
+        """Write a changed patient if nobody changed it since it was read (optimistic locking)."""
+        item = {
+            "pk": _pk(rec.practice_id),
+            "sk": f"PATIENT#{rec.id}",
+            **{k: v for k, v in asdict(rec).items() if v is not None},
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression=Attr("version").eq(expected_version))
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise Conflict("The patient changed while this request ran; read it again and retry.") from exc
+
+    def set_customer(self, practice_id: str, patient_id: str, customer_id: str) -> bool:
+        """Record the patient's Splash customer once; False when one was already recorded."""
+        try:
+            self._table.update_item(
+                Key={"pk": _pk(practice_id), "sk": f"PATIENT#{patient_id}"},
+                UpdateExpression="SET splash_customer_id = :c",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(splash_customer_id)",
+                ExpressionAttributeValues={":c": customer_id},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- payment methods -------------------------------------------------------------------------------------
+
+    def put_method(self, rec: MethodRecord) -> None:
+        item = {
+            "pk": _pk(rec.practice_id),
+            "sk": f"METHOD#{rec.patient_id}#{rec.id}",
+            **{k: v for k, v in asdict(rec).items() if v is not None},
+        }
+        self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+
+    def get_method(self, practice_id: str, patient_id: str, method_id: str) -> MethodRecord | None:
+        item = self._table.get_item(
+            Key={"pk": _pk(practice_id), "sk": f"METHOD#{patient_id}#{method_id}"}, ConsistentRead=True
+        ).get("Item")
+        return _method(item) if item else None
+
+    def methods(self, practice_id: str, patient_id: str) -> list[MethodRecord]:
+        out = self._table.query(
+            KeyConditionExpression=Key("pk").eq(_pk(practice_id)) & Key("sk").begins_with(f"METHOD#{patient_id}#"),
+            ConsistentRead=True,
+        )
+        return [_method(i) for i in out.get("Items", [])]
+
+    def deactivate_method(self, practice_id: str, patient_id: str, method_id: str) -> None:
+        self._table.update_item(
+            Key={"pk": _pk(practice_id), "sk": f"METHOD#{patient_id}#{method_id}"},
+            UpdateExpression="SET #s = :inactive",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":inactive": "inactive"},
+        )
+
+
+def _patient(item: dict[str, Any]) -> PatientRecord:
+    names = PatientRecord.__dataclass_fields__
+    return PatientRecord(**{k: v for k, v in plain(item).items() if k in names})
+
+
+def _method(item: dict[str, Any]) -> MethodRecord:
+    names = MethodRecord.__dataclass_fields__
+    return MethodRecord(**{k: v for k, v in plain(item).items() if k in names})

@@ -1,0 +1,81 @@
+"""Payment and refund models at the API edge, and the payment lifecycle's statuses (design.md §5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from practicepay.invoices.models import MAX_INVOICE_TOTAL
+
+Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"  # recorded, being sent
+    PROCESSING = "processing"  # eCheck approved, not settled
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined or refused, with a reason
+    UNKNOWN = "unknown"  # no answer from Splash: the reconciler settles it
+    RETURNED = "returned"  # ACH return after success (issue #5)
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreatePaymentRequest(_Strict):
+    payment_method_id: Annotated[str, Field(pattern=r"^pm_[0-9a-z]{26}$")]
+    amount: Cents | None = Field(default=None, description="Defaults to the invoice's whole open balance.")
+
+
+class CreateRefundRequest(_Strict):
+    amount: Cents | None = Field(default=None, description="Defaults to everything not yet refunded.")
+
+
+class Failure(BaseModel):
+    category: str = Field(description="insufficient_funds, do_not_honor, expired_card, … (see README)")
+    processor_text: str = Field(description="What the processor said, safe to show to staff")
+    processor_code: str | None = None
+    retryable: bool = False
+
+
+class Payment(BaseModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    invoice_id: str
+    patient_id: str
+    payment_method_id: str
+    method_kind: Literal["card", "bank_account"]
+    amount: int
+    amount_refunded: int = 0
+    currency: Literal["usd"] = "usd"
+    status: PaymentStatus
+    failure: Failure | None = None
+    splash_txn_id: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Payment]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class Refund(BaseModel):
+    id: str
+    object: Literal["refund"] = "refund"
+    payment_id: str
+    invoice_id: str
+    amount: int
+    kind: Literal["void", "refund"] = Field(description="void while a card sale is unsettled, refund after")
+    status: Literal["succeeded", "failed", "unknown"]
+    failure: Failure | None = None
+    splash_txn_id: str | None = None
+    created_at: str

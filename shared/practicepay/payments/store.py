@@ -1,0 +1,105 @@
+"""DynamoDB adapter for payments and refunds (the payments table). Writes that change an invoice too go
+through one Transaction with the invoice (practicepay.adapters.dynamo)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+
+from practicepay.adapters.dynamo import list_page, plain
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    practice_id: str
+    id: str
+    invoice_id: str
+    patient_id: str
+    payment_method_id: str
+    method_kind: str
+    amount: int
+    status: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+    amount_refunded: int = 0
+    refund_pending: int = 0
+    splash_txn_id: str | None = None
+    failure: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    practice_id: str
+    id: str
+    payment_id: str
+    invoice_id: str
+    amount: int
+    kind: str
+    status: str
+    created_at: str
+    splash_txn_id: str | None = None
+    failure: dict[str, Any] | None = None
+
+
+def _pk(practice_id: str) -> str:
+    return f"PRACTICE#{practice_id}"
+
+
+class PaymentStore:
+    def __init__(self, table_name: str, resource: Any | None = None):
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
+    @staticmethod
+    def payment_item(rec: PaymentRecord) -> dict[str, Any]:
+        pk = _pk(rec.practice_id)
+        return {
+            "pk": pk,
+            "sk": f"PAYMENT#{rec.id}",
+            "gsi1pk": f"{pk}#INVOICE#{rec.invoice_id}",
+            "gsi1sk": f"PAYMENT#{rec.id}",
+            "gsi2pk": f"{pk}#STATUS#{rec.status}",
+            "gsi2sk": f"PAYMENT#{rec.id}",
+            **{k: v for k, v in asdict(rec).items() if v is not None},
+        }
+
+    @staticmethod
+    def refund_item(rec: RefundRecord) -> dict[str, Any]:
+        return {
+            "pk": _pk(rec.practice_id),
+            "sk": f"REFUND#{rec.payment_id}#{rec.id}",
+            **{k: v for k, v in asdict(rec).items() if v is not None},
+        }
+
+    def get(self, practice_id: str, payment_id: str) -> PaymentRecord | None:
+        item = self._table.get_item(
+            Key={"pk": _pk(practice_id), "sk": f"PAYMENT#{payment_id}"}, ConsistentRead=True
+        ).get("Item")
+        return _record(PaymentRecord, item) if item else None
+
+    def query(
+        self, practice_id: str, *, invoice_id: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[PaymentRecord], str | None]:
+        pk = _pk(practice_id)
+        items, next_cursor = list_page(
+            self._table,
+            pk=pk,
+            sort_prefix="PAYMENT#",
+            gsi1=("by_invoice", f"{pk}#INVOICE#{invoice_id}") if invoice_id else None,
+            gsi2=("by_status", f"{pk}#STATUS#{status}") if status else None,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
+        return [_record(PaymentRecord, i) for i in items], next_cursor
+
+
+def _record(cls: type, item: dict[str, Any]) -> Any:
+    names = cls.__dataclass_fields__
+    return cls(**{k: v for k, v in plain(item).items() if k in names})

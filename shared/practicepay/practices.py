@@ -1,0 +1,52 @@
+"""The practice record: which Splash merchant a practice charges through, and whether it is boarded.
+Onboarding (issue #7) writes it; the local stack seeds a demo practice boarded in the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from pydantic import BaseModel, ConfigDict
+
+from practicepay.errors import Conflict
+from practicepay.splash.models import MerchantStatus
+
+
+class Practice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    practice_id: str
+    name: str
+    splash_merchant_id: str | None = None
+    merchant_status: int | None = None
+    updated_at: str
+
+    def merchant_for_charging(self) -> str:
+        """The boarded merchant to charge through; Conflict (409) when the practice cannot take payments yet."""
+        if self.splash_merchant_id is None or self.merchant_status != MerchantStatus.BOARDED:
+            raise Conflict(
+                "This practice cannot take payments yet: its Splash merchant account is not boarded. "
+                "Finish onboarding first."
+            )
+        return self.splash_merchant_id
+
+
+class PracticeStore:
+    def __init__(self, table_name: str, resource: Any | None = None):
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def get(self, practice_id: str) -> Practice | None:
+        item = self._table.get_item(Key={"practice_id": practice_id}, ConsistentRead=True).get("Item")
+        return Practice.model_validate({**item, "merchant_status": _int(item.get("merchant_status"))}) if item else None
+
+    def put(self, practice: Practice) -> None:
+        self._table.put_item(Item=practice.model_dump(exclude_none=True))
+
+    def require(self, practice_id: str) -> Practice:
+        practice = self.get(practice_id)
+        if practice is None:
+            raise Conflict("This practice is not set up for payments yet. Finish onboarding first.")
+        return practice
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
