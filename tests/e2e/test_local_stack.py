@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,6 +146,28 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_variable(stack):
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1, message
     assert str(port) in message and "PRACTICEPAY_API_PORT" in message
+
+
+@pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="the README walkthrough uses curl and jq")
+def test_the_readme_walkthrough_runs_as_written(stack):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Walkthrough", 1)[1]
+    script = section.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    script = script.replace("API=http://127.0.0.1:3000", f"API={stack.base}")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env={**stack.env, "TOKEN": stack.token},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '"status": "open"' in out and '"total": 16700' in out  # issued
+    assert '"status": "processing"' in out  # the eCheck
+    assert '"kind": "void"' in out and '"status": "succeeded"' in out  # the refund of the unsettled card sale
+    assert '"status": "partially_refunded"' in out and '"amount_paid": 14700' in out
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):
