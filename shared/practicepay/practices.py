@@ -3,6 +3,7 @@ Onboarding (issue #7) writes it; the local stack seeds a demo practice boarded i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -31,8 +32,12 @@ class Practice(BaseModel):
 
 
 class PracticeStore:
-    def __init__(self, table_name: str, resource: Any | None = None):
+    """Practice records change rarely (onboarding); reads are cached per container for `cache_seconds`."""
+
+    def __init__(self, table_name: str, resource: Any | None = None, cache_seconds: float = 60.0):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Practice]] = {}
 
     def get(self, practice_id: str) -> Practice | None:
         item = self._table.get_item(Key={"practice_id": practice_id}, ConsistentRead=True).get("Item")
@@ -40,9 +45,15 @@ class PracticeStore:
 
     def put(self, practice: Practice) -> None:
         self._table.put_item(Item=practice.model_dump(exclude_none=True))
+        self._cache.pop(practice.practice_id, None)
 
     def require(self, practice_id: str) -> Practice:
+        cached = self._cache.get(practice_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
         practice = self.get(practice_id)
+        if practice is not None:
+            self._cache[practice_id] = (time.monotonic() + self._cache_seconds, practice)
         if practice is None:
             raise Conflict("This practice is not set up for payments yet. Finish onboarding first.")
         return practice

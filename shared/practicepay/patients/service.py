@@ -49,7 +49,6 @@ class ChargeSource:
 
     method: MethodRecord
     token: str
-    customer_id: str | None
 
 
 @dataclass
@@ -188,8 +187,7 @@ class PatientService:
         if cap is not None and amount > int(cap):
             raise Conflict(f"The patient's consent allows at most {int(cap)} cents per charge on this method.")
         token = self.vault.open(method.token_sealed, practice_id=practice_id, purpose=METHOD_TOKEN)
-        patient = self.store.get(practice_id, patient_id)
-        return ChargeSource(method, token, patient.splash_customer_id if patient else None)
+        return ChargeSource(method, token)
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -200,7 +198,7 @@ class PatientService:
         return record
 
     def _method(self, practice_id: str, patient_id: str, method_id: str) -> MethodRecord:
-        self._patient(practice_id, patient_id)
+        """The method, found under its patient's key (so another patient's method id finds nothing)."""
         method = self.store.get_method(practice_id, patient_id, method_id) if METHOD_ID.match(method_id) else None
         if method is None:
             raise NotFound(f"No payment method {method_id} exists for this patient.")

@@ -113,7 +113,7 @@ class PaymentService:
             created_at=now,
             updated_at=now,
         )
-        self._reserve(payment)
+        reserved = self._reserve(payment, invoice)
         card = source.method.kind == "card"
         request = TxnRequest(
             merchant=merchant,
@@ -133,32 +133,35 @@ class PaymentService:
                 processor_code=d.processor_code,
                 retryable=d.retryable,
             )
-            return self._failed(payment, failure, d.txn_id)
+            return self._failed(payment, failure, d.txn_id, reserved)
         except SplashOutcomeUnknown:
             return self._unknown(payment, "payment")
         except SplashValidationError as exc:
-            return self._failed(payment, Failure(category="processor_refused", processor_text=str(exc)))
+            return self._failed(payment, Failure(category="processor_refused", processor_text=str(exc)), None, reserved)
         except SplashError as exc:  # never reached Splash, or refused before processing: nothing was charged
             failure = Failure(category="processor_unavailable", processor_text=str(exc), retryable=True)
-            return self._failed(payment, failure)
+            return self._failed(payment, failure, None, reserved)
         status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
-        return self._charged(payment, txn, status)
+        return self._charged(payment, txn, status, reserved)
 
-    def _reserve(self, payment: PaymentRecord) -> None:
+    def _reserve(self, payment: PaymentRecord, invoice: InvoiceRecord | None = None) -> InvoiceRecord:
+        """Record the payment and hold its amount on the invoice, in one transaction."""
+
         def reserve(invoice: InvoiceRecord) -> InvoiceRecord:
             lifecycle.require_payable(invoice, payment.amount)
             return replace(invoice, amount_pending=invoice.amount_pending + payment.amount)
 
-        self._commit(
+        return self._commit(
             payment.practice_id,
             payment.invoice_id,
             reserve,
             self.store.payment_item(payment),
             "attribute_not_exists(pk)",
             None,
+            known=invoice,
         )
 
-    def _charged(self, payment: PaymentRecord, txn: Txn, status: PaymentStatus) -> Payment:
+    def _charged(self, payment: PaymentRecord, txn: Txn, status: PaymentStatus, invoice: InvoiceRecord) -> Payment:
         after = self._next(payment, status=status.value, splash_txn_id=txn.id)
         processing = payment.amount if status is PaymentStatus.PROCESSING else 0
 
@@ -171,10 +174,12 @@ class PaymentService:
             )
 
         ledger = {"type": "charge", "amount": payment.amount, "payment_id": payment.id, "splash_txn_id": txn.id}
-        self._commit_payment(payment, after, charge, ledger)
+        self._commit_payment(payment, after, charge, ledger, known=invoice)
         return _view(after)
 
-    def _failed(self, payment: PaymentRecord, failure: Failure, txn_id: str | None = None) -> Payment:
+    def _failed(
+        self, payment: PaymentRecord, failure: Failure, txn_id: str | None, invoice: InvoiceRecord | None
+    ) -> Payment:
         after = self._next(
             payment,
             status=PaymentStatus.FAILED.value,
@@ -185,7 +190,7 @@ class PaymentService:
         def release(invoice: InvoiceRecord) -> InvoiceRecord:
             return replace(invoice, amount_pending=invoice.amount_pending - payment.amount)
 
-        self._commit_payment(payment, after, release, None)
+        self._commit_payment(payment, after, release, None, known=invoice)
         return _view(after)
 
     def _unknown(self, payment: PaymentRecord, kind: str) -> Payment:
@@ -339,6 +344,7 @@ class PaymentService:
         change: Callable[[InvoiceRecord], InvoiceRecord],
         ledger: dict[str, Any] | None,
         also_refund: RefundRecord | None = None,
+        known: InvoiceRecord | None = None,
     ) -> None:
         def extra(tx: Transaction) -> None:
             if also_refund is not None:
@@ -353,6 +359,7 @@ class PaymentService:
             {":v": before.version},
             ledger,
             extra,
+            known,
         )
 
     def _commit(
@@ -365,12 +372,13 @@ class PaymentService:
         values: dict[str, Any] | None,
         ledger: dict[str, Any] | None = None,
         extra: Callable[[Transaction], None] | None = None,
-    ) -> None:
-        """Apply `change` to the invoice's current state and write it with the payment (and a ledger entry) in one
-        transaction; re-read and re-apply when the invoice changed meanwhile (optimistic locking)."""
+        known: InvoiceRecord | None = None,
+    ) -> InvoiceRecord:
+        """Apply `change` to the invoice's state (`known`, else read) and write it with the payment (and a ledger
+        entry) in one transaction; re-read and re-apply when the invoice changed meanwhile (optimistic locking)."""
         now = iso(self.clock())
         for _ in range(CONFLICT_RETRIES):
-            invoice = self._invoice(practice_id, invoice_id)
+            invoice, known = known or self._invoice(practice_id, invoice_id), None
             changed = change(invoice)
             changed = replace(
                 changed, status=lifecycle.money_status(changed).value, updated_at=now, version=invoice.version + 1
@@ -384,7 +392,7 @@ class PaymentService:
                 extra(tx)
             try:
                 self.invoices.replace(changed, invoice.version, also=tx)
-                return
+                return changed
             except Conflict:
                 continue
         raise Conflict("The invoice is changing too quickly; retry with the same Idempotency-Key.")
