@@ -118,7 +118,7 @@ def main() -> int:
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
             "Try:\n"
-            f"  curl -s {base}/invoices -H \"Authorization: Bearer $TOKEN\" -H \"Idempotency-Key: $RANDOM$RANDOM\" \\\n"
+            f'  curl -s {base}/invoices -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: $RANDOM$RANDOM" \\\n'
             '    -H "Content-Type: application/json" -d \'{"patient_id":"pat_123","due_date":"2026-12-31",'
             '"line_items":[{"description":"Office visit","cpt_code":"99213","unit_amount":12500}]}\'\n'
             "Ctrl-C stops everything.",
