@@ -60,4 +60,4 @@ clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache
 
 bench: $(STAMP)
-	@$(PY) -m tests.bench.invoices
+	@$(PY) -m tests.bench.money

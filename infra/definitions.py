@@ -86,6 +86,7 @@ PATIENTS_TABLE = TableDef(
     env_var="PATIENTS_TABLE",
     partition_key="pk",
     sort_key="sk",
+    indexes=(Index("by_patient", "gsi1pk", "gsi1sk"),),  # a patient's payment methods
 )
 
 PAYMENTS_TABLE = TableDef(

@@ -48,7 +48,7 @@ def acknowledge(
             "no network listeners; a VPC would add NAT/endpoint cost and cold-start latency without narrowing access. "
             "Revisit when a function must reach a private network.",
         )
-    indexed = {"InvoicesFn": "InvoicesTable", "PaymentsFn": "PaymentsTable"}
+    indexed = {"InvoicesFn": "InvoicesTable", "PaymentsFn": "PaymentsTable", "PatientsFn": "PatientsTable"}
     for fn in functions:
         if fn.node.id in indexed:
             table = stack.resolve(data.tables[indexed[fn.node.id]].table_arn)["Fn::GetAtt"][0]

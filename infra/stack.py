@@ -173,7 +173,7 @@ class PracticePayStack(Stack):
                 **splash_env,
             },
             statements=[
-                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"]),
+                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"], True),
                 table_access("Practices", practices_table, ["GetItem"]),
                 *data_statements,
                 *splash_statements,
@@ -197,8 +197,8 @@ class PracticePayStack(Stack):
             },
             statements=[
                 table_access("Payments", payments_table, ["GetItem", "PutItem", "Query"], True),
-                table_access("InvoicesAndLedger", invoices_table, ["GetItem", "PutItem", "Query"]),
-                table_access("PaymentMethods", patients_table, ["GetItem", "Query"]),
+                table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
+                table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
                 table_access("Practices", practices_table, ["GetItem"]),
                 iam.PolicyStatement(
                     sid="QueueUnknownOutcomes", actions=["sqs:SendMessage"], resources=[reconciliation.queue_arn]

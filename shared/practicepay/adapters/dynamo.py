@@ -101,3 +101,21 @@ def list_page(
         # With a filter, DynamoDB may stop before the end of the partition; carry on from there.
         next_key = out.get("LastEvaluatedKey") if "FilterExpression" in kwargs else None
     return [plain(i) for i in items], encode_cursor(next_key) if next_key else None
+
+
+def batch_get(resource: Any, keys: list[tuple[str, dict[str, str]]]) -> list[dict[str, Any] | None]:
+    """Several items from several tables in one BatchGetItem (strongly consistent), in the order asked;
+    None for an item that does not exist."""
+    request: dict[str, dict[str, Any]] = {}
+    for table, key in keys:
+        request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+    found: dict[str, list[dict[str, Any]]] = {}
+    while request:
+        out = resource.batch_get_item(RequestItems=request)
+        for table, items in out.get("Responses", {}).items():
+            found.setdefault(table, []).extend(items)
+        request = out.get("UnprocessedKeys") or {}
+    return [
+        next((plain(i) for i in found.get(table, []) if all(i.get(k) == v for k, v in key.items())), None)
+        for table, key in keys
+    ]

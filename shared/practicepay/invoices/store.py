@@ -49,6 +49,18 @@ class InvoiceStore:
     def table_name(self) -> str:
         return self._table.name
 
+    @property
+    def resource(self) -> Any:
+        return self._table.meta.client  # a resource-style client: plain values in and out
+
+    @staticmethod
+    def key(practice_id: str, invoice_id: str) -> dict[str, str]:
+        return {"pk": _practice_pk(practice_id), "sk": f"INVOICE#{invoice_id}"}
+
+    @classmethod
+    def record_from_item(cls, item: dict[str, Any]) -> InvoiceRecord:
+        return cls._record(item)
+
     @staticmethod
     def item(rec: InvoiceRecord) -> dict[str, Any]:
         """The stored item, index keys included (the status index follows the status)."""

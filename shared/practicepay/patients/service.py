@@ -177,7 +177,10 @@ class PatientService:
 
     def charge_source(self, practice_id: str, patient_id: str, method_id: str, amount: int) -> ChargeSource:
         """The method to charge, refused (409) when it is inactive, expired, or over its consent cap."""
-        method = self._method(practice_id, patient_id, method_id)
+        return self.chargeable(self._method(practice_id, patient_id, method_id), amount)
+
+    def chargeable(self, method: MethodRecord, amount: int) -> ChargeSource:
+        """Check an already-read method for charging `amount`, and open its token."""
         if method.status != "active":
             raise Conflict("This payment method was removed; ask the patient for another one.")
         today = self.clock().date()
@@ -186,7 +189,7 @@ class PatientService:
         cap = method.consent.get("max_amount")
         if cap is not None and amount > int(cap):
             raise Conflict(f"The patient's consent allows at most {int(cap)} cents per charge on this method.")
-        token = self.vault.open(method.token_sealed, practice_id=practice_id, purpose=METHOD_TOKEN)
+        token = self.vault.open(method.token_sealed, practice_id=method.practice_id, purpose=METHOD_TOKEN)
         return ChargeSource(method, token)
 
     # -- internals -------------------------------------------------------------------------------------------

@@ -52,6 +52,10 @@ class PatientStore:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
         self._client = self._table.meta.client  # the resource's client: it serializes plain values itself
 
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
     # -- patients --------------------------------------------------------------------------------------------
 
     def create(self, rec: PatientRecord) -> None:
@@ -125,30 +129,35 @@ class PatientStore:
 
     # -- payment methods -------------------------------------------------------------------------------------
 
+    @staticmethod
+    def method_key(practice_id: str, method_id: str) -> dict[str, str]:
+        return {"pk": _pk(practice_id), "sk": f"METHOD#{method_id}"}
+
     def put_method(self, rec: MethodRecord) -> None:
         item = {
-            "pk": _pk(rec.practice_id),
-            "sk": f"METHOD#{rec.patient_id}#{rec.id}",
+            **self.method_key(rec.practice_id, rec.id),
+            "gsi1pk": f"{_pk(rec.practice_id)}#PATIENT#{rec.patient_id}",
+            "gsi1sk": f"METHOD#{rec.id}",
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
         self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
 
     def get_method(self, practice_id: str, patient_id: str, method_id: str) -> MethodRecord | None:
-        item = self._table.get_item(
-            Key={"pk": _pk(practice_id), "sk": f"METHOD#{patient_id}#{method_id}"}, ConsistentRead=True
-        ).get("Item")
-        return _method(item) if item else None
+        """The method, only if it belongs to `patient_id` (another patient's method id finds nothing)."""
+        item = self._table.get_item(Key=self.method_key(practice_id, method_id), ConsistentRead=True).get("Item")
+        method = method_from_item(item) if item else None
+        return method if method is not None and method.patient_id == patient_id else None
 
     def methods(self, practice_id: str, patient_id: str) -> list[MethodRecord]:
         out = self._table.query(
-            KeyConditionExpression=Key("pk").eq(_pk(practice_id)) & Key("sk").begins_with(f"METHOD#{patient_id}#"),
-            ConsistentRead=True,
+            IndexName="by_patient",
+            KeyConditionExpression=Key("gsi1pk").eq(f"{_pk(practice_id)}#PATIENT#{patient_id}"),
         )
-        return [_method(i) for i in out.get("Items", [])]
+        return [method_from_item(i) for i in out.get("Items", [])]
 
     def deactivate_method(self, practice_id: str, patient_id: str, method_id: str) -> None:
         self._table.update_item(
-            Key={"pk": _pk(practice_id), "sk": f"METHOD#{patient_id}#{method_id}"},
+            Key=self.method_key(practice_id, method_id),
             UpdateExpression="SET #s = :inactive",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#s": "status"},
@@ -161,6 +170,6 @@ def _patient(item: dict[str, Any]) -> PatientRecord:
     return PatientRecord(**{k: v for k, v in plain(item).items() if k in names})
 
 
-def _method(item: dict[str, Any]) -> MethodRecord:
+def method_from_item(item: dict[str, Any]) -> MethodRecord:
     names = MethodRecord.__dataclass_fields__
     return MethodRecord(**{k: v for k, v in plain(item).items() if k in names})

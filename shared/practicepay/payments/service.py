@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import Transaction
+from practicepay.adapters.dynamo import Transaction, batch_get
 from practicepay.adapters.queues import ReconciliationQueue
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, ValidationFailed
@@ -24,6 +24,7 @@ from practicepay.invoices import lifecycle
 from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
+from practicepay.patients.store import MethodRecord, method_from_item
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
@@ -93,13 +94,13 @@ class PaymentService:
         )
 
     def _pay(self, practice_id: str, invoice_id: str, body: CreatePaymentRequest) -> Payment:
-        invoice = self._invoice(practice_id, invoice_id)
+        invoice, method = self._invoice_and_method(practice_id, invoice_id, body.payment_method_id)
         merchant = self.practices.require(practice_id).merchant_for_charging()
         amount = body.amount or invoice.total - invoice.amount_paid - invoice.amount_pending
         if amount <= 0:
             raise Conflict("Nothing is left to pay on this invoice.")
         lifecycle.require_payable(invoice, amount)
-        source = self.patients.charge_source(practice_id, invoice.patient_id, body.payment_method_id, amount)
+        source = self.patients.chargeable(method, amount)
         now = iso(self.clock())
         payment = PaymentRecord(
             practice_id=practice_id,
@@ -327,6 +328,26 @@ class PaymentService:
         if record is None:
             raise NotFound(f"No payment {payment_id} exists for this practice.")
         return record
+
+    def _invoice_and_method(
+        self, practice_id: str, invoice_id: str, method_id: str
+    ) -> tuple[InvoiceRecord, MethodRecord]:
+        """The invoice and the method to charge, read together in one round trip."""
+        invoice_key = self.invoices.key(practice_id, invoice_id) if id_pattern("inv").match(invoice_id) else None
+        if invoice_key is None:
+            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
+        store = self.patients.store
+        invoice_item, method_item = batch_get(
+            self.invoices.resource,
+            [(self.invoices.table_name, invoice_key), (store.table_name, store.method_key(practice_id, method_id))],
+        )
+        if invoice_item is None:
+            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
+        invoice = self.invoices.record_from_item(invoice_item)
+        method = method_from_item(method_item) if method_item else None
+        if method is None or method.patient_id != invoice.patient_id:
+            raise NotFound(f"No payment method {method_id} exists for this invoice's patient.")
+        return invoice, method
 
     def _invoice(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
         record = self.invoices.get(practice_id, invoice_id) if id_pattern("inv").match(invoice_id) else None

@@ -1,0 +1,296 @@
+"""`make bench`: the money core's costs on this machine, written to BENCHMARKS.md. A benchmark, not a test:
+figures to quote and compare, with the targets of issue #4 marked met or missed.
+
+Runs the real handlers through the local API front (authorizer included), DynamoDB/KMS/SQS on the moto server
+over HTTP and the Splash sandbox over HTTP. AWS calls are counted per service and operation at the botocore
+client (every client, including the Encryption SDK's own KMS client); Splash calls from the sandbox's request
+log. Wall times include moto's and the sandbox's own time on the same 2 cores: they are not AWS latencies."""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "BENCHMARKS.md"
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+CONSENT = {
+    "text_version": "2026-01",
+    "accepted_at": "2026-11-26T10:00:00Z",
+    "captured_by": "bench",
+    "channel": "in_person",
+}
+N = int(os.environ.get("BENCH_N", "40"))
+
+
+def _median_ms(code: str, runs: int = 5) -> float:
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def import_times() -> dict[str, float]:
+    timer = "import time; t = time.perf_counter(); {}; print((time.perf_counter() - t) * 1000)"
+    handler = (
+        "import importlib.util as u; s = u.spec_from_file_location('h', 'functions/{}/handler.py'); "
+        "m = u.module_from_spec(s); s.loader.exec_module(m)"
+    )
+    out = {"import boto3": _median_ms(timer.format("import boto3"))}
+    for fn in ("authorizer", "invoices", "patients", "payments"):
+        out[fn] = _median_ms(timer.format(handler.format(fn)))
+    return out
+
+
+class Counter:
+    def __init__(self) -> None:
+        import botocore.client
+
+        self.calls: collections.Counter[str] = collections.Counter()
+        original = botocore.client.BaseClient._make_api_call
+        counter = self
+
+        def counting(client, operation, params):
+            counter.calls[f"{client.meta.service_model.service_name}:{operation}"] += 1
+            return original(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = counting
+
+    def take(self) -> dict[str, int]:
+        out = dict(self.calls)
+        self.calls.clear()
+        return out
+
+
+def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No application metrics")
+    from moto.server import ThreadedMotoServer
+
+    from local.run import local_environment
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    os.environ.update(local_environment(moto.get_host_and_port()[1]))
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+
+    from werkzeug.serving import make_server
+    from werkzeug.test import Client
+
+    from infra.definitions import PRACTICES_TABLE
+    from local.bootstrap import create_resources
+    from local.front import LocalApiGateway
+    from local.sandbox.server import SandboxSettings, SplashSandbox
+    from local.seed import seed_practice
+    from practicepay.adapters.vault import PhiVault
+    from practicepay.auth.tokens import issue_hs256
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.wiring import splash_client
+    from tests.helpers import free_port
+
+    sandbox = SplashSandbox(SandboxSettings())
+    splash = sandbox.serve("127.0.0.1", free_port())
+    env = create_resources(SECRET, splash_host=f"http://127.0.0.1:{splash.port}")
+    os.environ.update(env)
+    seed_practice(
+        "prc_bench", "Bench Family Practice", splash_client(), sandbox, PracticeStore(env[PRACTICES_TABLE.env_var])
+    )
+    front = LocalApiGateway()
+    client = Client(front)
+    headers = {"Authorization": f"Bearer {issue_hs256(SECRET, 'prc_bench')}", "Content-Type": "application/json"}
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:
+        h = {**headers, "Idempotency-Key": str(uuid.uuid4())} if method == "POST" else headers
+        resp = client.open(path, method=method, headers=h, data=json.dumps(body) if body is not None else None)
+        assert resp.status_code < 300, resp.get_data(as_text=True)
+        return resp.get_json()
+
+    patient = call("POST", "/patients", {"external_id": "ehr-bench", "first_name": "Bench", "last_name": "Patient"})[
+        "id"
+    ]
+    card = call(
+        "POST",
+        f"/patients/{patient}/payment-methods",
+        {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030}, "consent": CONSENT},
+    )["id"]
+    bank = call(
+        "POST",
+        f"/patients/{patient}/payment-methods",
+        {"bank_account": {"routing_number": "021000021", "account_number": "123456789"}, "consent": CONSENT},
+    )["id"]
+
+    def invoice(amount: int = 10000) -> str:
+        inv = call(
+            "POST",
+            "/invoices",
+            {
+                "patient_id": patient,
+                "due_date": "2026-12-31",
+                "line_items": [{"description": "Office visit", "unit_amount": amount}],
+            },
+        )
+        call("POST", f"/invoices/{inv['id']}/issue")
+        return inv["id"]
+
+    counter = Counter()
+    rows = []
+
+    def measure(name: str, prepare, run) -> None:
+        inputs = [prepare() for _ in range(N + 1)]
+        run(inputs.pop())  # warm: the first call pays imports, secrets and data keys
+        counter.take()
+        splash_before = len(sandbox.requests)
+        times = []
+        for item in inputs:
+            started = time.perf_counter()
+            run(item)
+            times.append((time.perf_counter() - started) * 1000)
+        calls = counter.take()
+        rows.append(
+            {
+                "operation": name,
+                "aws": {k: round(v / N, 2) for k, v in sorted(calls.items())},
+                "splash": round((len(sandbox.requests) - splash_before) / N, 2),
+                "p50": statistics.median(times),
+                "p95": sorted(times)[int(0.95 * (len(times) - 1))],
+            }
+        )
+
+    measure(
+        "create invoice",
+        lambda: None,
+        lambda _: call(
+            "POST",
+            "/invoices",
+            {
+                "patient_id": patient,
+                "due_date": "2026-12-31",
+                "line_items": [{"description": "Office visit", "cpt_code": "99213", "unit_amount": 12500}],
+            },
+        ),
+    )
+    measure("card payment", invoice, lambda inv: call("POST", f"/invoices/{inv}/payments", {"payment_method_id": card}))
+    measure(
+        "eCheck payment", invoice, lambda inv: call("POST", f"/invoices/{inv}/payments", {"payment_method_id": bank})
+    )
+
+    def paid_card() -> str:
+        return call("POST", f"/invoices/{invoice()}/payments", {"payment_method_id": card})["id"]
+
+    measure(
+        "refund (void, unsettled card)",
+        paid_card,
+        lambda pay: call("POST", f"/payments/{pay}/refunds", {"amount": 1000}),
+    )
+
+    # KMS calls per 1,000 PHI operations in a warm container (the vault as the functions use it).
+    vault = PhiVault(env["DATA_KEY_ARN"])
+    blob = vault.seal({"first_name": "Warm"}, practice_id="prc_bench", purpose="bench")
+    vault.open(blob, practice_id="prc_bench", purpose="bench")
+    counter.take()
+    for n in range(500):
+        blob = vault.seal({"first_name": f"Patient {n}"}, practice_id="prc_bench", purpose="bench")
+        vault.open(blob, practice_id="prc_bench", purpose="bench")
+    kms_per_1000 = sum(v for k, v in counter.take().items() if k.startswith("kms:"))
+
+    # Paid invoices per second, end to end over real HTTP to the local front (one client, sequential).
+    import requests
+
+    server = make_server("127.0.0.1", free_port(), front, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    http = requests.Session()
+
+    def post(path: str, body: dict) -> dict:
+        resp = http.post(base + path, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, timeout=30)
+        assert resp.status_code < 300, resp.text
+        return resp.json()
+
+    started, paid = time.perf_counter(), 0
+    while time.perf_counter() - started < 10:
+        inv = post(
+            "/invoices",
+            {
+                "patient_id": patient,
+                "due_date": "2026-12-31",
+                "line_items": [{"description": "Office visit", "unit_amount": 9900}],
+            },
+        )
+        post(f"/invoices/{inv['id']}/issue", {})
+        post(f"/invoices/{inv['id']}/payments", {"payment_method_id": card})
+        paid += 1
+    per_second = paid / (time.perf_counter() - started)
+    server.shutdown()
+
+    imports = import_times()
+    splash.shutdown()
+    moto.stop()
+    report = render(rows, kms_per_1000, imports, per_second)
+    OUT.write_text(report)
+    print(report)
+    return 0
+
+
+def render(rows: list[dict], kms_per_1000: int, imports: dict[str, float], per_second: float) -> str:
+    card = next(r for r in rows if r["operation"] == "card payment")
+    ddb = sum(v for k, v in card["aws"].items() if k.startswith("dynamodb:"))
+    boto3_ms = imports["import boto3"]
+    worst = max(v for k, v in imports.items() if k != "import boto3") / boto3_ms
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {N} runs per operation after one warm-up, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB.",
+        "Wall times include the moto server and the Splash sandbox on the same machine; calls are per operation.",
+        "",
+        "| operation | AWS calls (by service:operation) | Splash calls | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        aws = ", ".join(f"{k} {v:g}" for k, v in r["aws"].items())
+        lines.append(f"| {r['operation']} | {aws} | {r['splash']:g} | {r['p50']:.1f} | {r['p95']:.1f} |")
+    lines += [
+        "",
+        "| measure | figure | target | met |",
+        "|---|---|---|---|",
+        f"| Splash calls per card payment | {card['splash']:g} | exactly 1 | {_met(card['splash'] == 1)} |",
+        f"| DynamoDB calls per card payment | {ddb:g} | at most 5 | {_met(ddb <= 5)} |",
+        f"| KMS calls per 1,000 PHI operations, warm | {kms_per_1000} | at most 1 | {_met(kms_per_1000 <= 1)} |",
+        f"| slowest handler import / `import boto3` | {worst:.2f}× | at most 1.5× | {_met(worst <= 1.5)} |",
+        f"| paid invoices per second over the local HTTP front (create + issue + card payment) | {per_second:.1f} | "
+        "— | — |",
+        "",
+        "Handler import times (median of 5 fresh processes, ms): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in imports.items())
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
