@@ -35,6 +35,7 @@ class PracticePayFunction(Construct):
         statements: Sequence[iam.PolicyStatement],
         reserved_concurrency: int,
         removal_policy: RemovalPolicy,
+        timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -92,7 +93,7 @@ class PracticePayFunction(Construct):
             # CDK may not add inline policies to this role: every permission is in the managed policy above.
             role=role.without_policy_updates(),
             memory_size=self.MEMORY_MB,
-            timeout=self.TIMEOUT,
+            timeout=timeout or self.TIMEOUT,
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=reserved_concurrency,
             dead_letter_queue=dead_letter_queue,

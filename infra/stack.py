@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -143,10 +143,17 @@ class PracticePayStack(Stack):
             ),
         ]
         data_env = {IDEMPOTENCY_TABLE.env_var: idempotency_table.table_name, DATA_KEY_ENV: key.key_arn}
+        # One Splash call must end well inside the function's 25 s (API Gateway stops waiting at 29 s):
+        # 3 s connect + 8 s read, twice, and no waiting out 429 blocks inside a request.
         splash_env = {
             SPLASH_HOST_ENV: settings.splash_host,
             SPLASH_CREDENTIALS_ENV: f"secretsmanager:{data.splash_secret.secret_arn}",
+            "SPLASH_CONNECT_TIMEOUT": "3",
+            "SPLASH_READ_TIMEOUT": "8",
+            "SPLASH_MAX_ATTEMPTS": "2",
+            "SPLASH_RATE_LIMIT_BUDGET": "0",
         }
+        splash_timeout = Duration.seconds(25)
 
         invoices = PracticePayFunction(
             self,
@@ -179,6 +186,7 @@ class PracticePayStack(Stack):
                 *splash_statements,
             ],
             reserved_concurrency=settings.api_function_concurrency,
+            timeout=splash_timeout,
             **common,
         )
         payments = PracticePayFunction(
@@ -207,6 +215,7 @@ class PracticePayStack(Stack):
                 *splash_statements,
             ],
             reserved_concurrency=settings.api_function_concurrency,
+            timeout=splash_timeout,
             **common,
         )
 

@@ -74,3 +74,11 @@ class PaymentDeclined(PracticePayError):
         super().__init__(detail)
         self.slug = f"payment-declined:{category.replace('_', '-')}"
         self.instance = instance
+
+
+class ProcessorUnavailable(PracticePayError):
+    """503: Splash could not be reached or refused before processing; nothing was charged. Retry shortly."""
+
+    status = 503
+    slug = "processor-unavailable"
+    title = "The payment processor is unavailable"

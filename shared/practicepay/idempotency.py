@@ -22,6 +22,13 @@ from practicepay.errors import IdempotencyInProgress, IdempotencyKeyReused
 M = TypeVar("M", bound=BaseModel)
 
 
+class Created(BaseModel):
+    """What a creating request remembers under its Idempotency-Key: the id only. The idempotency table is not
+    sealed, so a response carrying PHI is rebuilt from the (sealed) record on a replay, never stored there."""
+
+    id: str
+
+
 def run_once(
     persistence: BasePersistenceLayer,
     *,

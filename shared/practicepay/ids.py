@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
 
 def ulid(now_ms: int | None = None) -> str:
@@ -15,7 +15,7 @@ def ulid(now_ms: int | None = None) -> str:
     value = (ms << 80) | secrets.randbits(80)
     out = []
     for _ in range(26):
-        out.append(_ALPHABET[value & 31])
+        out.append(ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(out))
 

@@ -10,12 +10,17 @@ from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeSerializer
 
 from practicepay.adapters.cursors import decode_cursor, encode_cursor
+from practicepay.errors import Conflict
 
 _SER = TypeSerializer()
 
 
-class TransactionConflict(Exception):
-    """A condition of the transaction failed: someone changed a record since it was read."""
+class TransactionConflict(Conflict):
+    """A condition of the transaction failed: someone changed a record since it was read (409 if it escapes)."""
+
+    def __init__(self, detail: str, reasons: list[str] | None = None):
+        super().__init__(detail)
+        self.reasons = reasons or []
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +59,8 @@ class Transaction:
         try:
             self._client.transact_write_items(TransactItems=self._items)
         except self._client.exceptions.TransactionCanceledException as exc:
-            raise TransactionConflict(str(exc)) from exc
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            raise TransactionConflict("A record changed while this request ran; retry.", reasons) from exc
 
 
 _KEY_ATTRS = {

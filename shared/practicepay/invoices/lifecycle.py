@@ -34,6 +34,8 @@ def act(invoice: InvoiceRecord, action: str, now: str, **changes: object) -> Inv
         raise Conflict(f"An invoice can be {_DONE[action]} only while {allowed}; this one is {current.value}.")
     if action == "cancel" and (invoice.amount_paid or invoice.amount_pending):
         raise Conflict("An invoice with payments cannot be canceled; refund the payments or write it off instead.")
+    if action == "write_off" and invoice.amount_pending:
+        raise Conflict("A payment on this invoice is still in flight; write it off once that payment has settled.")
     return replace(invoice, status=target.value, updated_at=now, version=invoice.version + 1, **changes)
 
 

@@ -100,14 +100,18 @@ class Invoice(BaseModel):
     amount_paid: int = Field(description="Charged and approved, in cents (includes eChecks still in flight).")
     amount_processing: int = Field(default=0, description="Part of amount_paid in eChecks not yet settled.")
     amount_refunded: int = 0
-    amount_due: int = Field(description="total - amount_paid: what the patient still owes.")
+    amount_due: int = Field(description="total - amount_paid - amount_written_off: what the patient still owes.")
+    amount_written_off: int = 0
     write_off_reason: str | None = None
     created_at: str
     updated_at: str
 
 
+WriteOffReason = Literal["bad_debt", "bankruptcy", "patient_deceased", "small_balance", "hardship", "other"]
+
+
 class WriteOffRequest(_Strict):
-    reason: str = Field(min_length=3, max_length=500, description="Why the balance is uncollectible (no PHI).")
+    reason: WriteOffReason = Field(description="Why the balance is uncollectible (a code: free text could be PHI).")
 
 
 class InvoiceList(BaseModel):

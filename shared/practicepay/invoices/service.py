@@ -12,7 +12,7 @@ from practicepay.adapters.dynamo import Transaction
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import NotFound
-from practicepay.idempotency import run_once
+from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
 from practicepay.invoices.models import CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus, LineItem
@@ -39,19 +39,20 @@ class InvoiceService:
     ) -> Invoice:
         """Create a draft invoice. A repeat of the same key and body returns the first invoice; the same key with
         another body is refused. Nothing is written when the body is invalid (it is validated before this)."""
-        return run_once(
+        created = run_once(
             self.idempotency_store,
             operation="create-invoice",
             practice_id=practice_id,
             idempotency_key=idempotency_key,
             body=body,
-            output=Invoice,
-            run=lambda: self._create(practice_id, body),
+            output=Created,
+            run=lambda: Created(id=self._create(practice_id, body)),
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=lambda_context,
         )
+        return self.get(practice_id, created.id)
 
-    def _create(self, practice_id: str, body: CreateInvoiceRequest) -> Invoice:
+    def _create(self, practice_id: str, body: CreateInvoiceRequest) -> str:
         now = self.clock()
         invoice_id = new_id("inv", int(now.timestamp() * 1000))
         items = [
@@ -75,7 +76,7 @@ class InvoiceService:
             updated_at=iso(now),
         )
         self.store.put_new(record)
-        return self._view(record, items)
+        return record.id
 
     def get(self, practice_id: str, invoice_id: str) -> Invoice:
         return self._view(self.record(practice_id, invoice_id))
@@ -92,12 +93,12 @@ class InvoiceService:
         ledger). A repeat of an action already done answers 409 with the current status."""
         record = self.record(practice_id, invoice_id)
         now = iso(self.clock())
-        changes = {"write_off_reason": reason} if action == "write_off" else {}
+        balance = record.total - record.amount_paid - record.amount_pending
+        changes = {"write_off_reason": reason, "amount_written_off": balance} if action == "write_off" else {}
         updated = lifecycle.act(record, action, now, **changes)
         tx = None
         if action == "write_off":
             tx = Transaction()
-            balance = record.total - record.amount_paid - record.amount_pending
             tx.put(
                 self.store.table_name,
                 self.store.ledger_item(
@@ -145,7 +146,8 @@ class InvoiceService:
             amount_paid=record.amount_paid,
             amount_processing=record.amount_processing,
             amount_refunded=record.amount_refunded,
-            amount_due=record.total - record.amount_paid,
+            amount_due=record.total - record.amount_paid - record.amount_written_off,
+            amount_written_off=record.amount_written_off,
             write_off_reason=record.write_off_reason,
             created_at=record.created_at,
             updated_at=record.updated_at,

@@ -34,6 +34,7 @@ class InvoiceRecord:
     amount_processing: int = 0
     """Part of amount_paid still in flight (approved eChecks not settled)."""
     amount_refunded: int = 0
+    amount_written_off: int = 0
     write_off_reason: str | None = None
 
 

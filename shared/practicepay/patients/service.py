@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, MalformedRequest, NotFound, ValidationFailed
-from practicepay.idempotency import run_once
+from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.patients.models import (
     AddPaymentMethodRequest,
@@ -31,7 +31,7 @@ from practicepay.patients.store import MethodRecord, PatientRecord, PatientStore
 from practicepay.practices import PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashNotFound, SplashValidationError
-from practicepay.splash.models import Token
+from practicepay.splash.models import Customer, Token
 from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest
 from practicepay.splash.search import Search
 
@@ -66,7 +66,7 @@ class PatientService:
     def create(
         self, practice_id: str, idempotency_key: str, body: CreatePatientRequest, ctx: LambdaContext | None = None
     ) -> Patient:
-        def create() -> Patient:
+        def create() -> Created:
             now = iso(self.clock())
             demographics = Demographics.model_validate(body.model_dump(exclude={"external_id"}))
             record = PatientRecord(
@@ -78,19 +78,20 @@ class PatientService:
                 updated_at=now,
             )
             self.store.create(record)
-            return self._view(record, demographics)
+            return Created(id=record.id)
 
-        return run_once(
+        created = run_once(
             self.idempotency_store,
             operation="create-patient",
             practice_id=practice_id,
             idempotency_key=idempotency_key,
             body=body,
-            output=Patient,
+            output=Created,
             run=create,
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=ctx,
         )
+        return self.get(practice_id, created.id)
 
     def get(self, practice_id: str, patient_id: str) -> Patient:
         return self._view(self._patient(practice_id, patient_id))
@@ -145,7 +146,7 @@ class PatientService:
 
         def add() -> PaymentMethod:
             customer = self._customer(client, merchant, patient)
-            token = self._token(client, customer, body)
+            token = self._token(client, customer, body, merchant, patient.id)
             record = _method_record(practice_id, patient.id, token, body.consent, self.vault, iso(self.clock()))
             self.store.put_method(record)
             return _method_view(record)
@@ -237,11 +238,13 @@ class PatientService:
             return current.splash_customer_id if current and current.splash_customer_id else customer.id
         return customer.id
 
-    def _token(self, client: SplashClient, customer: str, body: AddPaymentMethodRequest) -> Token:
+    def _token(
+        self, client: SplashClient, customer: str, body: AddPaymentMethodRequest, merchant: str, patient_id: str
+    ) -> Token:
         try:
             if body.token is not None:
                 found = next(client.iterate(Token, search=Search().exact("token", body.token), limit=1), None)
-                if found is None or found.customer not in (None, customer):
+                if found is None or not _ours(client, found, customer, merchant, patient_id):
                     raise ValidationFailed(
                         "This token is unknown to Splash or belongs to another patient.",
                         errors=[{"field": "token", "message": "token is not this patient's"}],
@@ -253,6 +256,20 @@ class PatientService:
                 f"Splash refused the payment details: {exc}",
                 errors=[{"field": f, "message": f"{f} was refused by Splash"} for f in exc.fields],
             ) from exc
+
+
+def _ours(client: SplashClient, token: Token, customer: str, merchant: str, patient_id: str) -> bool:
+    """A PayFields token belongs to this patient when its Splash customer is the patient's, or is a customer of
+    the practice's merchant carrying the patient's opaque id (PayFields created it in the browser)."""
+    if token.customer == customer:
+        return True
+    if token.customer is None:
+        return False
+    try:
+        owner = client.get(Customer, token.customer)
+    except SplashNotFound:
+        return False
+    return owner.merchant == merchant and owner.custom == patient_id
 
 
 def _token_request(customer: str, body: AddPaymentMethodRequest) -> TokenRequest:

@@ -7,6 +7,7 @@ leaves the payment `unknown` with its reservation held, and puts it on the recon
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,13 +15,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import Transaction, batch_get
+from practicepay.adapters.dynamo import Transaction, TransactionConflict, batch_get
 from practicepay.adapters.queues import ReconciliationQueue
 from practicepay.clock import Clock, iso, utc_now
-from practicepay.errors import Conflict, NotFound, ValidationFailed
+from practicepay.errors import Conflict, NotFound, ProcessorUnavailable, ValidationFailed
 from practicepay.idempotency import run_once
+from practicepay.ids import ALPHABET as _ALPHABET
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
+from practicepay.invoices.models import InvoiceStatus
 from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
@@ -88,13 +91,15 @@ class PaymentService:
             idempotency_key=idempotency_key,
             body=body,
             output=Payment,
-            run=lambda: self._pay(practice_id, invoice_id, body),
+            run=lambda: self._pay(practice_id, invoice_id, idempotency_key, body),
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=ctx,
         )
 
-    def _pay(self, practice_id: str, invoice_id: str, body: CreatePaymentRequest) -> Payment:
-        invoice, method = self._invoice_and_method(practice_id, invoice_id, body.payment_method_id)
+    def _pay(self, practice_id: str, invoice_id: str, key: str, body: CreatePaymentRequest) -> Payment:
+        invoice, method, existing = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, key)
+        if existing is not None:
+            return self._resume(existing, method)
         merchant = self.practices.require(practice_id).merchant_for_charging()
         amount = body.amount or invoice.total - invoice.amount_paid - invoice.amount_pending
         if amount <= 0:
@@ -114,13 +119,31 @@ class PaymentService:
             created_at=now,
             updated_at=now,
         )
-        reserved = self._reserve(payment, invoice)
-        card = source.method.kind == "card"
+        guard = self.store.key_item(practice_id, _key_hash("pay", invoice_id, key), payment.id)
+        reserved, _ = self._commit(
+            payment, _reserve(payment.amount), lambda p: p, new=True, extra=[guard], known=invoice
+        )
+        return self._send(payment, merchant, source.token, reserved)
+
+    def _resume(self, payment: PaymentRecord, method: MethodRecord) -> Payment:
+        """A retry with the same Idempotency-Key after the first run failed midway: never a second charge."""
+        status = PaymentStatus(payment.status)
+        not_sent = status is PaymentStatus.FAILED and _not_submitted(payment.failure)
+        if status is not PaymentStatus.PENDING and not not_sent:
+            return _view(payment)  # settled, declined or unknown: answer with what happened
+        merchant = self.practices.require(payment.practice_id).merchant_for_charging()
+        source = self.patients.chargeable(method, payment.amount)
+        if not_sent:  # hold the amount again and send under the same REQUEST-TOKEN
+            payment = self._commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
+        return self._send(payment, merchant, source.token, None)
+
+    def _send(self, payment: PaymentRecord, merchant: str, token: str, invoice: InvoiceRecord | None) -> Payment:
+        card = payment.method_kind == "card"
         request = TxnRequest(
             merchant=merchant,
             type=TxnType.CARD_SALE if card else TxnType.ECHECK_SALE,
-            total=amount,
-            token=source.token,
+            total=payment.amount,
+            token=token,
             order=payment.id,
             description="Medical services",
         )
@@ -134,72 +157,53 @@ class PaymentService:
                 processor_code=d.processor_code,
                 retryable=d.retryable,
             )
-            return self._failed(payment, failure, d.txn_id, reserved)
+            return self._finish(payment, _release(payment.amount), _failed(failure, d.txn_id), invoice)
         except SplashOutcomeUnknown:
-            return self._unknown(payment, "payment")
-        except SplashValidationError as exc:
-            return self._failed(payment, Failure(category="processor_refused", processor_text=str(exc)), None, reserved)
-        except SplashError as exc:  # never reached Splash, or refused before processing: nothing was charged
-            failure = Failure(category="processor_unavailable", processor_text=str(exc), retryable=True)
-            return self._failed(payment, failure, None, reserved)
-        status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
-        return self._charged(payment, txn, status, reserved)
-
-    def _reserve(self, payment: PaymentRecord, invoice: InvoiceRecord | None = None) -> InvoiceRecord:
-        """Record the payment and hold its amount on the invoice, in one transaction."""
-
-        def reserve(invoice: InvoiceRecord) -> InvoiceRecord:
-            lifecycle.require_payable(invoice, payment.amount)
-            return replace(invoice, amount_pending=invoice.amount_pending + payment.amount)
-
-        return self._commit(
-            payment.practice_id,
-            payment.invoice_id,
-            reserve,
-            self.store.payment_item(payment),
-            "attribute_not_exists(pk)",
-            None,
-            known=invoice,
-        )
-
-    def _charged(self, payment: PaymentRecord, txn: Txn, status: PaymentStatus, invoice: InvoiceRecord) -> Payment:
-        after = self._next(payment, status=status.value, splash_txn_id=txn.id)
-        processing = payment.amount if status is PaymentStatus.PROCESSING else 0
-
-        def charge(invoice: InvoiceRecord) -> InvoiceRecord:
-            return replace(
-                invoice,
-                amount_pending=invoice.amount_pending - payment.amount,
-                amount_paid=invoice.amount_paid + payment.amount,
-                amount_processing=invoice.amount_processing + processing,
+            return self._unknown(payment)
+        except SplashError as exc:
+            # Refused before processing or never reached Splash: nothing was charged. Record it, release the hold
+            # and answer an error, so a retry with the same key sends again under the same REQUEST-TOKEN.
+            refused = isinstance(exc, SplashValidationError)
+            failure = Failure(
+                category="processor_refused" if refused else "processor_unavailable",
+                processor_text=str(exc),
+                retryable=True,
             )
+            self._finish(payment, _release(payment.amount), _failed(failure, None), invoice)
+            if refused:
+                raise ValidationFailed(f"Splash refused the payment: {exc}") from exc
+            raise ProcessorUnavailable("Splash did not answer; nothing was charged. Retry with the same key.") from exc
+        except Exception:
+            self._unknown(payment)  # we cannot tell what happened: the reconciler will
+            raise
+        try:
+            status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
+            ledger = {"type": "charge", "amount": payment.amount, "payment_id": payment.id, "splash_txn_id": txn.id}
+            change = _set(status=status.value, splash_txn_id=txn.id)
+            return self._finish(payment, _charge(payment.amount, processing=not card), change, invoice, ledger)
+        except Exception:
+            self._unknown(payment)  # charged at Splash, not written here: the reconciler will apply it
+            raise
 
-        ledger = {"type": "charge", "amount": payment.amount, "payment_id": payment.id, "splash_txn_id": txn.id}
-        self._commit_payment(payment, after, charge, ledger, known=invoice)
-        return _view(after)
-
-    def _failed(
-        self, payment: PaymentRecord, failure: Failure, txn_id: str | None, invoice: InvoiceRecord | None
+    def _finish(
+        self,
+        payment: PaymentRecord,
+        invoice_change: Callable[[InvoiceRecord], InvoiceRecord],
+        payment_change: Callable[[PaymentRecord], PaymentRecord],
+        invoice: InvoiceRecord | None,
+        ledger: dict[str, Any] | None = None,
     ) -> Payment:
-        after = self._next(
-            payment,
-            status=PaymentStatus.FAILED.value,
-            failure=failure.model_dump(exclude_none=True),
-            splash_txn_id=txn_id,
+        return _view(self._commit(payment, invoice_change, payment_change, known=invoice, ledger=ledger)[1])
+
+    def _unknown(self, payment: PaymentRecord) -> Payment:
+        current = self.store.get(payment.practice_id, payment.id) or payment
+        after = replace(
+            current, status=PaymentStatus.UNKNOWN.value, version=current.version + 1, updated_at=iso(self.clock())
         )
-
-        def release(invoice: InvoiceRecord) -> InvoiceRecord:
-            return replace(invoice, amount_pending=invoice.amount_pending - payment.amount)
-
-        self._commit_payment(payment, after, release, None, known=invoice)
-        return _view(after)
-
-    def _unknown(self, payment: PaymentRecord, kind: str) -> Payment:
-        after = self._next(payment, status=PaymentStatus.UNKNOWN.value)
         tx = Transaction()
-        tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": payment.version})
+        tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": current.version})
         tx.commit()
-        self.queue.enqueue(practice_id=payment.practice_id, kind=kind, record_id=payment.id, order=payment.id)
+        self.queue.enqueue(practice_id=payment.practice_id, kind="payment", record_id=payment.id, order=payment.id)
         logger.warning("payment outcome unknown; queued for reconciliation", payment_id=payment.id)
         return _view(after)
 
@@ -220,52 +224,31 @@ class PaymentService:
             idempotency_key=idempotency_key,
             body=body,
             output=Refund,
-            run=lambda: self._refund(practice_id, payment_id, body),
+            run=lambda: self._refund(practice_id, payment_id, idempotency_key, body),
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=ctx,
         )
 
-    def _refund(self, practice_id: str, payment_id: str, body: CreateRefundRequest) -> Refund:
+    def _refund(self, practice_id: str, payment_id: str, key: str, body: CreateRefundRequest) -> Refund:
         payment = self._payment(practice_id, payment_id)
-        if PaymentStatus(payment.status) is PaymentStatus.PROCESSING:
-            raise Conflict("This eCheck has not settled yet; it can be refunded once it settles (usually next day).")
-        if PaymentStatus(payment.status) not in REFUNDABLE:
-            raise Conflict(f"A {payment.status} payment cannot be refunded.")
-        remaining = payment.amount - payment.amount_refunded - payment.refund_pending
-        amount = body.amount or remaining
-        if amount > remaining:
-            raise ValidationFailed(
-                f"At most {remaining} cents of this payment can still be refunded.",
-                errors=[{"field": "amount", "message": f"amount must be at most {remaining}"}],
-            )
-        client = self.splash()
-        original = client.get(Txn, payment.splash_txn_id or "")
-        kind, txn_type = _refund_kind(payment, original)
-        now = iso(self.clock())
-        refund = RefundRecord(
-            practice_id=practice_id,
-            id=new_id("rfd"),
-            payment_id=payment.id,
-            invoice_id=payment.invoice_id,
-            amount=amount,
-            kind=kind,
-            status="pending",
-            created_at=now,
-        )
-        reserved = self._next(payment, refund_pending=payment.refund_pending + amount)
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.payment_item(reserved), "version = :v", {":v": payment.version})
-        tx.put(self.store.table_name, self.store.refund_item(refund), "attribute_not_exists(pk)")
-        tx.commit()
+        refund_id = "rfd_" + _key_hash("refund", payment_id, key)
+        existing = self.store.get_refund(practice_id, payment_id, refund_id)
+        if existing is not None and not (existing.status == "failed" and _not_submitted(existing.failure)):
+            if existing.status != "pending":
+                return _refund_view(existing)
+            refund = existing  # resume the one in flight under its REQUEST-TOKEN
+        else:
+            refund = self._new_refund(payment, refund_id, body)
+            self._hold_refund(refund)
         request = TxnRequest(
-            type=txn_type,
+            type=_REFUND_TYPES[(payment.method_kind, refund.kind)],
             fortxn=payment.splash_txn_id,
-            total=amount,
+            total=refund.amount,
             order=refund.id,
             description="Medical services - refund",
         )
         try:
-            txn = client.txn(request, request_token=refund.id)
+            txn = self.splash().txn(request, request_token=refund.id)
         except SplashOutcomeUnknown:
             unknown = replace(refund, status="unknown")
             self._put_refund(unknown)
@@ -273,48 +256,90 @@ class PaymentService:
             return _refund_view(unknown)
         except SplashError as exc:
             failure = _refund_failure(exc)
-            self._release_refund(reserved, refund, failure)
-            return _refund_view(replace(refund, status="failed", failure=failure.model_dump(exclude_none=True)))
+            self._refund_outcome(refund, replace(refund, status="failed", failure=failure.model_dump()))
+            if isinstance(exc, SplashDeclined | SplashValidationError):
+                raise Conflict(f"Splash refused the refund: {failure.processor_text}") from exc
+            raise ProcessorUnavailable("Splash did not answer; nothing was refunded. Retry with the same key.") from exc
         done = replace(refund, status="succeeded", splash_txn_id=txn.id)
-        self._refunded(reserved, done)
+        self._refund_outcome(refund, done)
         return _refund_view(done)
 
-    def _refunded(self, payment: PaymentRecord, refund: RefundRecord) -> None:
-        refunded = payment.amount_refunded + refund.amount
-        if refund.kind == "void" and refunded == payment.amount:
-            status = PaymentStatus.VOIDED
-        else:
-            status = PaymentStatus.REFUNDED if refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
-        after = self._next(
-            payment,
-            amount_refunded=refunded,
-            refund_pending=payment.refund_pending - refund.amount,
-            status=status.value,
+    def _new_refund(self, payment: PaymentRecord, refund_id: str, body: CreateRefundRequest) -> RefundRecord:
+        if PaymentStatus(payment.status) is PaymentStatus.PROCESSING:
+            raise Conflict("This eCheck has not settled yet; it can be refunded once it settles (usually next day).")
+        if PaymentStatus(payment.status) not in REFUNDABLE:
+            raise Conflict(f"A {payment.status} payment cannot be refunded.")
+        remaining = payment.amount - payment.amount_refunded - payment.refund_pending
+        if remaining <= 0:
+            raise Conflict("Nothing is left to refund on this payment (refunds in flight count).")
+        amount = body.amount or remaining
+        if amount > remaining:
+            raise ValidationFailed(
+                f"At most {remaining} cents of this payment can still be refunded.",
+                errors=[{"field": "amount", "message": f"amount must be at most {remaining}"}],
+            )
+        invoice = self._invoice(payment.practice_id, payment.invoice_id)
+        kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice)
+        return RefundRecord(
+            practice_id=payment.practice_id,
+            id=refund_id,
+            payment_id=payment.id,
+            invoice_id=payment.invoice_id,
+            amount=amount,
+            kind=kind,
+            status="pending",
+            created_at=iso(self.clock()),
         )
 
-        def apply(invoice: InvoiceRecord) -> InvoiceRecord:
-            if refund.kind == "void":  # the sale never settles: it was never paid
-                return replace(invoice, amount_paid=invoice.amount_paid - refund.amount)
-            return replace(invoice, amount_refunded=invoice.amount_refunded + refund.amount)
+    def _hold_refund(self, refund: RefundRecord) -> None:
+        """Record the refund (pending) and hold its amount on the payment, re-reading the payment on conflict."""
+        for _ in range(CONFLICT_RETRIES):
+            payment = self._payment(refund.practice_id, refund.payment_id)
+            if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
+                raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
+            after = self._next(payment, refund_pending=payment.refund_pending + refund.amount)
+            tx = Transaction()
+            tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": payment.version})
+            tx.put(self.store.table_name, self.store.refund_item(refund))
+            try:
+                tx.commit()
+                return
+            except TransactionConflict:
+                continue
+        raise Conflict("The payment is changing too quickly; retry with the same Idempotency-Key.")
 
-        ledger = {
-            "type": refund.kind,
-            "amount": -refund.amount,
-            "payment_id": payment.id,
-            "refund_id": refund.id,
-            "splash_txn_id": refund.splash_txn_id,
-        }
-        self._commit_payment(payment, after, apply, ledger, also_refund=refund)
+    def _refund_outcome(self, before: RefundRecord, after: RefundRecord) -> None:
+        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry."""
+        amount = before.amount
+        succeeded = after.status == "succeeded"
 
-    def _release_refund(self, payment: PaymentRecord, refund: RefundRecord, failure: Failure) -> None:
-        after = self._next(payment, refund_pending=payment.refund_pending - refund.amount)
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": payment.version})
-        tx.put(
-            self.store.table_name,
-            self.store.refund_item(replace(refund, status="failed", failure=failure.model_dump(exclude_none=True))),
-        )
-        tx.commit()
+        def on_payment(p: PaymentRecord) -> PaymentRecord:
+            refunded = p.amount_refunded + (amount if succeeded else 0)
+            status = PaymentStatus(p.status)
+            if succeeded and refunded < p.amount:
+                status = PaymentStatus.PARTIALLY_REFUNDED
+            elif succeeded:
+                status = PaymentStatus.VOIDED if before.kind == "void" else PaymentStatus.REFUNDED
+            return replace(p, amount_refunded=refunded, refund_pending=p.refund_pending - amount, status=status.value)
+
+        def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
+            if not succeeded:
+                return invoice
+            if before.kind == "void":  # the sale never settles: it was never paid
+                return replace(invoice, amount_paid=invoice.amount_paid - amount)
+            return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
+
+        ledger = None
+        if succeeded:
+            ledger = {
+                "type": before.kind,
+                "amount": -amount,
+                "payment_id": before.payment_id,
+                "refund_id": before.id,
+                "splash_txn_id": after.splash_txn_id,
+            }
+        payment = self._payment(before.practice_id, before.payment_id)
+        self._commit(payment, on_invoice, on_payment, ledger=ledger, refund=after)
 
     def _put_refund(self, refund: RefundRecord) -> None:
         tx = Transaction()
@@ -329,17 +354,21 @@ class PaymentService:
             raise NotFound(f"No payment {payment_id} exists for this practice.")
         return record
 
-    def _invoice_and_method(
-        self, practice_id: str, invoice_id: str, method_id: str
-    ) -> tuple[InvoiceRecord, MethodRecord]:
-        """The invoice and the method to charge, read together in one round trip."""
-        invoice_key = self.invoices.key(practice_id, invoice_id) if id_pattern("inv").match(invoice_id) else None
-        if invoice_key is None:
+    def _read_for_payment(
+        self, practice_id: str, invoice_id: str, method_id: str, key: str
+    ) -> tuple[InvoiceRecord, MethodRecord, PaymentRecord | None]:
+        """The invoice, the method to charge and any payment already started under this Idempotency-Key, read
+        together in one round trip."""
+        if not id_pattern("inv").match(invoice_id):
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
         store = self.patients.store
-        invoice_item, method_item = batch_get(
+        invoice_item, method_item, key_item = batch_get(
             self.invoices.resource,
-            [(self.invoices.table_name, invoice_key), (store.table_name, store.method_key(practice_id, method_id))],
+            [
+                (self.invoices.table_name, self.invoices.key(practice_id, invoice_id)),
+                (store.table_name, store.method_key(practice_id, method_id)),
+                (self.store.table_name, self.store.key_key(practice_id, _key_hash("pay", invoice_id, key))),
+            ],
         )
         if invoice_item is None:
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
@@ -347,7 +376,8 @@ class PaymentService:
         method = method_from_item(method_item) if method_item else None
         if method is None or method.patient_id != invoice.patient_id:
             raise NotFound(f"No payment method {method_id} exists for this invoice's patient.")
-        return invoice, method
+        existing = self.store.get(practice_id, key_item["payment_id"]) if key_item else None
+        return invoice, method, existing
 
     def _invoice(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
         record = self.invoices.get(practice_id, invoice_id) if id_pattern("inv").match(invoice_id) else None
@@ -358,76 +388,112 @@ class PaymentService:
     def _next(self, payment: PaymentRecord, **changes: Any) -> PaymentRecord:
         return replace(payment, version=payment.version + 1, updated_at=iso(self.clock()), **changes)
 
-    def _commit_payment(
-        self,
-        before: PaymentRecord,
-        after: PaymentRecord,
-        change: Callable[[InvoiceRecord], InvoiceRecord],
-        ledger: dict[str, Any] | None,
-        also_refund: RefundRecord | None = None,
-        known: InvoiceRecord | None = None,
-    ) -> None:
-        def extra(tx: Transaction) -> None:
-            if also_refund is not None:
-                tx.put(self.store.table_name, self.store.refund_item(also_refund))
-
-        self._commit(
-            before.practice_id,
-            before.invoice_id,
-            change,
-            self.store.payment_item(after),
-            "version = :v",
-            {":v": before.version},
-            ledger,
-            extra,
-            known,
-        )
-
     def _commit(
         self,
-        practice_id: str,
-        invoice_id: str,
-        change: Callable[[InvoiceRecord], InvoiceRecord],
-        payment_item: dict[str, Any],
-        condition: str,
-        values: dict[str, Any] | None,
-        ledger: dict[str, Any] | None = None,
-        extra: Callable[[Transaction], None] | None = None,
+        payment: PaymentRecord,
+        invoice_change: Callable[[InvoiceRecord], InvoiceRecord],
+        payment_change: Callable[[PaymentRecord], PaymentRecord],
+        *,
+        new: bool = False,
         known: InvoiceRecord | None = None,
-    ) -> InvoiceRecord:
-        """Apply `change` to the invoice's state (`known`, else read) and write it with the payment (and a ledger
-        entry) in one transaction; re-read and re-apply when the invoice changed meanwhile (optimistic locking)."""
+        ledger: dict[str, Any] | None = None,
+        refund: RefundRecord | None = None,
+        extra: list[dict[str, Any]] | None = None,
+    ) -> tuple[InvoiceRecord, PaymentRecord]:
+        """Apply the changes to the invoice's and the payment's current state and write both (with the ledger
+        entry, the refund and `extra` items) in one transaction. On a conflict both are read again and the
+        changes re-applied (optimistic locking), so concurrent operations compose instead of overwriting."""
         now = iso(self.clock())
-        for _ in range(CONFLICT_RETRIES):
-            invoice, known = known or self._invoice(practice_id, invoice_id), None
-            changed = change(invoice)
+        current = payment
+        for attempt in range(CONFLICT_RETRIES):
+            if attempt == 0 and known is not None:
+                invoice = known
+            else:
+                invoice = self._invoice(payment.practice_id, payment.invoice_id)
+            if attempt and not new:
+                current = self._payment(payment.practice_id, payment.id)
+            after = replace(payment_change(current), version=current.version + (0 if new else 1), updated_at=now)
+            changed = invoice_change(invoice)
             changed = replace(
                 changed, status=lifecycle.money_status(changed).value, updated_at=now, version=invoice.version + 1
             )
             tx = Transaction()
-            tx.put(self.store.table_name, payment_item, condition, values)
+            if new:
+                tx.put(self.store.table_name, self.store.payment_item(after), "attribute_not_exists(pk)")
+            else:
+                tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": current.version})
             if ledger is not None:
-                entry = self.invoices.ledger_item(practice_id, invoice_id, new_id("led"), created_at=now, **ledger)
+                entry = self.invoices.ledger_item(
+                    payment.practice_id, payment.invoice_id, new_id("led"), created_at=now, **ledger
+                )
                 tx.put(self.invoices.table_name, entry, "attribute_not_exists(pk)")
-            if extra is not None:
-                extra(tx)
+            if refund is not None:
+                tx.put(self.store.table_name, self.store.refund_item(refund))
+            for item in extra or []:
+                tx.put(self.store.table_name, item, "attribute_not_exists(pk)")
             try:
                 self.invoices.replace(changed, invoice.version, also=tx)
-                return changed
+                return changed, after
             except Conflict:
                 continue
         raise Conflict("The invoice is changing too quickly; retry with the same Idempotency-Key.")
 
 
-def _refund_kind(payment: PaymentRecord, original: Txn) -> tuple[str, TxnType]:
+NOT_SUBMITTED = frozenset({"processor_unavailable", "processor_refused"})
+_REFUND_TYPES = {
+    ("card", "void"): TxnType.CARD_REVERSE,
+    ("card", "refund"): TxnType.CARD_REFUND,
+    ("bank_account", "refund"): TxnType.ECHECK_REFUND,
+}
+
+
+def _key_hash(*parts: str) -> str:
+    """26 base32 characters of SHA-256 over the parts: a stable id for an (operation, Idempotency-Key)."""
+    value = int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:17], "big") >> 6
+    return "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def _not_submitted(failure: dict[str, Any] | None) -> bool:
+    return (failure or {}).get("category") in NOT_SUBMITTED
+
+
+def _reserve(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
+    def change(invoice: InvoiceRecord) -> InvoiceRecord:
+        lifecycle.require_payable(invoice, amount)
+        return replace(invoice, amount_pending=invoice.amount_pending + amount)
+
+    return change
+
+
+def _release(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
+    return lambda invoice: replace(invoice, amount_pending=invoice.amount_pending - amount)
+
+
+def _charge(amount: int, *, processing: bool) -> Callable[[InvoiceRecord], InvoiceRecord]:
+    return lambda invoice: replace(
+        invoice,
+        amount_pending=invoice.amount_pending - amount,
+        amount_paid=invoice.amount_paid + amount,
+        amount_processing=invoice.amount_processing + (amount if processing else 0),
+    )
+
+
+def _set(**changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
+    return lambda payment: replace(payment, **changes)
+
+
+def _failed(failure: Failure, txn_id: str | None) -> Callable[[PaymentRecord], PaymentRecord]:
+    return _set(status=PaymentStatus.FAILED.value, failure=failure.model_dump(exclude_none=True), splash_txn_id=txn_id)
+
+
+def _refund_kind(payment: PaymentRecord, original: Txn, invoice: InvoiceRecord) -> str:
     status = original.txn_status
-    if payment.method_kind == "card":
-        if status is TxnStatus.APPROVED:
-            return "void", TxnType.CARD_REVERSE
-        if status in (TxnStatus.CAPTURED, TxnStatus.SETTLED):
-            return "refund", TxnType.CARD_REFUND
-    elif status in (TxnStatus.CAPTURED, TxnStatus.SETTLED):
-        return "refund", TxnType.ECHECK_REFUND
+    if payment.method_kind == "card" and status is TxnStatus.APPROVED:
+        if invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
+            raise Conflict("This invoice was written off; a void would reopen it. Refund after settlement instead.")
+        return "void"
+    if status in (TxnStatus.CAPTURED, TxnStatus.SETTLED):
+        return "refund"
     raise Conflict(f"The payment's transaction is {status.name.lower()} at Splash and cannot be refunded now.")
 
 

@@ -77,6 +77,20 @@ class PaymentStore:
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 
+    @staticmethod
+    def key_key(practice_id: str, key_hash: str) -> dict[str, str]:
+        return {"pk": _pk(practice_id), "sk": f"PAYKEY#{key_hash}"}
+
+    def key_item(self, practice_id: str, key_hash: str, payment_id: str) -> dict[str, str]:
+        """Guards one payment per (invoice, Idempotency-Key): a retry finds the payment it started."""
+        return {**self.key_key(practice_id, key_hash), "payment_id": payment_id}
+
+    def get_refund(self, practice_id: str, payment_id: str, refund_id: str) -> RefundRecord | None:
+        item = self._table.get_item(
+            Key={"pk": _pk(practice_id), "sk": f"REFUND#{payment_id}#{refund_id}"}, ConsistentRead=True
+        ).get("Item")
+        return _record(RefundRecord, item) if item else None
+
     def get(self, practice_id: str, payment_id: str) -> PaymentRecord | None:
         item = self._table.get_item(
             Key={"pk": _pk(practice_id), "sk": f"PAYMENT#{payment_id}"}, ConsistentRead=True
