@@ -73,13 +73,50 @@ def pay(api, practice: str, invoice: str, method: str, amount: int | None = None
 
 
 def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
+    """The ledger equals the invoice's totals, and Splash agrees both ways: every ledger movement is a txn at
+    Splash, and every approved txn Splash holds for the invoice's payments is in the ledger."""
     entries = InvoiceStore(aws_env["INVOICES_TABLE"]).ledger(practice, invoice["id"])
     paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void"))
     refunded = -sum(e["amount"] for e in entries if e["type"] == "refund")
-    assert (paid, refunded) == (invoice["amount_paid"], invoice["amount_refunded"])
-    charges = {e["splash_txn_id"]: e["amount"] for e in entries if e["type"] == "charge"}
-    for txn_id, amount in charges.items():
-        assert splash_client().get(Txn, txn_id).total == amount  # Splash agrees with every charge
+    written_off = -sum(e["amount"] for e in entries if e["type"] == "write_off")
+    assert (paid, refunded, written_off) == (
+        invoice["amount_paid"],
+        invoice["amount_refunded"],
+        invoice.get("amount_written_off", 0),
+    )
+    moved = {e["splash_txn_id"]: abs(e["amount"]) for e in entries if e.get("splash_txn_id")}
+    for txn_id, amount in moved.items():
+        assert splash_client().get(Txn, txn_id).total == amount
+    payments = json.loads(InvoicePayments.of(aws_env, practice, invoice["id"]))
+    at_splash = {}
+    for payment in payments:
+        for txn in splash_client().txns_by_order(payment["id"]):
+            if txn.status != 2:
+                at_splash[txn.id] = txn.total
+        for refund_order in payment["refund_ids"]:
+            for txn in splash_client().txns_by_order(refund_order):
+                if txn.status != 2:
+                    at_splash[txn.id] = txn.total
+    assert at_splash == moved
+
+
+class InvoicePayments:
+    @staticmethod
+    def of(aws_env, practice: str, invoice_id: str) -> str:
+        from boto3.dynamodb.conditions import Key
+
+        table = boto3.resource("dynamodb").Table(aws_env["PAYMENTS_TABLE"])
+        items = table.query(
+            IndexName="by_invoice", KeyConditionExpression=Key("gsi1pk").eq(f"PRACTICE#{practice}#INVOICE#{invoice_id}")
+        )["Items"]
+        out = []
+        for item in items:
+            refunds = table.query(
+                KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}")
+                & Key("sk").begins_with(f"REFUND#{item['id']}#")
+            )["Items"]
+            out.append({"id": item["id"], "refund_ids": [r["id"] for r in refunds]})
+        return json.dumps(out)
 
 
 def test_a_patient_pays_by_card_and_echeck_then_gets_part_refunded(api, aws_env, boarded, stack_sandbox):
@@ -150,6 +187,7 @@ def test_a_decline_is_402_with_its_reason_and_releases_the_balance(api, aws_env,
     after = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
     assert (after["status"], after["amount_paid"], after["amount_due"]) == ("open", 0, 60000)
     assert pay(api, practice, invoice["id"], card["id"], 60000)["status"] == "succeeded"  # the balance was released
+    ledger_matches(aws_env, practice, ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice)))
 
 
 def test_a_lost_answer_is_unknown_queued_and_never_charged_twice(api, aws_env, boarded, stack_sandbox):
@@ -405,6 +443,7 @@ def test_splash_unavailable_is_503_and_a_retry_with_the_same_key_charges_once(ap
     paid = ok(api.call("POST", f"/invoices/{invoice['id']}/payments", practice=practice, body=body, key="k-503"), 201)
     assert paid["status"] == "succeeded"
     assert len(list(splash_client().iterate(Txn, search=Search().exact("order", paid["id"])))) == 1
+    ledger_matches(aws_env, practice, ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice)))
 
 
 def test_overlapping_refunds_both_count(api, aws_env, boarded, stack_sandbox):
@@ -467,6 +506,7 @@ def test_no_write_off_while_a_payment_is_in_flight_and_no_void_after(api, aws_en
     assert (written["amount_written_off"], written["amount_due"]) == (6000, 0)
     refused = ok(api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={}), 409)
     assert "written off" in refused["detail"]
+    ledger_matches(aws_env, practice, ok(api.call("GET", f"/invoices/{other['id']}", practice=practice)))
 
 
 def test_invoice_lifecycle_actions_follow_the_transition_table(api, aws_env, boarded):
