@@ -17,25 +17,29 @@ from practicepay.splash.outbound import (
 )
 
 
+def practice_entity(name: str, *, ein: str | None = None) -> EntityRequest:
+    """The boarding request of a test practice: the business, one owner, one bank account (no patient data)."""
+    return EntityRequest(
+        type=2,
+        name=name,
+        address1="100 Main St",
+        city="Springfield",
+        state="IL",
+        zip="62701",
+        phone="2175550100",
+        email="billing@practice.example",
+        ein=ein,
+        merchant=MerchantRequest(
+            dba=name[:50], members=[MemberRequest(first="Demo", last="Owner", ownership=10000, primary=1)]
+        ),
+        accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing="021000021"))],
+    )
+
+
 def seed_practice(
     practice_id: str, name: str, client: SplashClient, sandbox: SplashSandbox, practices: PracticeStore
 ) -> Practice:
-    _entity, merchant = client.board(
-        EntityRequest(
-            type=2,
-            name=name,
-            address1="100 Main St",
-            city="Springfield",
-            state="IL",
-            zip="62701",
-            phone="2175550100",
-            email="billing@practice.example",
-            merchant=MerchantRequest(
-                dba=name[:50], members=[MemberRequest(first="Demo", last="Owner", ownership=10000, primary=1)]
-            ),
-            accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing="021000021"))],
-        )
-    )
+    _entity, merchant = client.board(practice_entity(name))
     sandbox.advance(days=2)  # ready → pending → boarded
     boarded = client.get(Merchant, merchant.id)
     practice = Practice(

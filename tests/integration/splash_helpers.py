@@ -5,17 +5,13 @@ from __future__ import annotations
 import requests
 from requests.adapters import HTTPAdapter
 
+from local.seed import practice_entity
 from practicepay.ids import new_id
 from practicepay.splash.client import RetryPolicy, SplashClient
 from practicepay.splash.models import Txn, TxnType
 from practicepay.splash.outbound import (
-    AccountRequest,
-    BankAccountDetails,
     CardOrBank,
     CustomerRequest,
-    EntityRequest,
-    MemberRequest,
-    MerchantRequest,
     TokenRequest,
     TxnRequest,
 )
@@ -55,24 +51,7 @@ def raw_traffic(sent: list[requests.PreparedRequest]) -> str:
 
 
 def board(client: SplashClient, name: str = "Riverside Family Practice LLC") -> str:
-    _entity, merchant = client.board(
-        EntityRequest(
-            type=2,
-            name=name,
-            address1="100 Main St",
-            city="Springfield",
-            state="IL",
-            zip="62701",
-            phone="2175550100",
-            email="billing@riverside.example",
-            ein="123456789",
-            merchant=MerchantRequest(
-                dba="Riverside Family Practice",
-                members=[MemberRequest(first="Ada", last="Owner", ownership=10000, primary=1)],
-            ),
-            accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing=ROUTING))],
-        )
-    )
+    _entity, merchant = client.board(practice_entity(name, ein="123456789"))
     return merchant.id
 
 
