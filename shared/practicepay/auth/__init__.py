@@ -1,1 +1,7 @@
 """Who is calling: JWT verification for the authorizer, and the tenancy context for handlers."""
+
+import re
+
+# A practice id: 1-64 letters, digits, '_' or '-'. Here (not in tokens.py) so that handlers checking the
+# authorizer context do not import the JWT and cryptography libraries, which only the authorizer needs.
+PRACTICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from practicepay.auth.tokens import PRACTICE_ID_RE
+from practicepay.auth import PRACTICE_ID_RE
 
 
 class MissingPrincipal(Exception):

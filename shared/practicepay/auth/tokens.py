@@ -10,14 +10,14 @@ Two key sources:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
 
-PRACTICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from practicepay.auth import PRACTICE_ID_RE
+
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
 
