@@ -129,11 +129,8 @@ class InvoiceService:
             data=[self._view(r) for r in records], has_more=next_cursor is not None, next_cursor=next_cursor
         )
 
-    def _view(self, record: InvoiceRecord, items: list[dict] | None = None) -> Invoice:
-        if items is None:
-            items = self.vault.open(
-                record.line_items_sealed, practice_id=record.practice_id, purpose=LINE_ITEMS_PURPOSE
-            )
+    def _view(self, record: InvoiceRecord) -> Invoice:
+        items = self.vault.open(record.line_items_sealed, practice_id=record.practice_id, purpose=LINE_ITEMS_PURPOSE)
         return Invoice(
             id=record.id,
             patient_id=record.patient_id,

@@ -176,10 +176,6 @@ class PatientService:
             method = replace(method, status="inactive")
         return _method_view(method)
 
-    def charge_source(self, practice_id: str, patient_id: str, method_id: str, amount: int) -> ChargeSource:
-        """The method to charge, refused (409) when it is inactive, expired, or over its consent cap."""
-        return self.chargeable(self._method(practice_id, patient_id, method_id), amount)
-
     def chargeable(self, method: MethodRecord, amount: int) -> ChargeSource:
         """Check an already-read method for charging `amount`, and open its token."""
         if method.status != "active":
