@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 from pydantic import BaseModel, ConfigDict
 
+from practicepay.adapters.dynamo import plain
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
 
@@ -41,7 +42,7 @@ class PracticeStore:
 
     def get(self, practice_id: str) -> Practice | None:
         item = self._table.get_item(Key={"practice_id": practice_id}, ConsistentRead=True).get("Item")
-        return Practice.model_validate({**item, "merchant_status": _int(item.get("merchant_status"))}) if item else None
+        return Practice.model_validate(plain(item)) if item else None
 
     def put(self, practice: Practice) -> None:
         self._table.put_item(Item=practice.model_dump(exclude_none=True))
@@ -57,7 +58,3 @@ class PracticeStore:
         if practice is None:
             raise Conflict("This practice is not set up for payments yet. Finish onboarding first.")
         return practice
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
@@ -13,6 +13,7 @@ from practicepay.adapters.cursors import decode_cursor, encode_cursor
 from practicepay.errors import Conflict
 
 _SER = TypeSerializer()
+R = TypeVar("R")
 
 
 class TransactionConflict(Conflict):
@@ -36,6 +37,17 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {k: fix(v) for k, v in item.items()}
+
+
+def practice_pk(practice_id: str) -> str:
+    """Every record's partition key starts with its practice (tenancy)."""
+    return f"PRACTICE#{practice_id}"
+
+
+def from_item(cls: type[R], item: dict[str, Any]) -> R:
+    """A stored record (a dataclass) from its item: index keys and unknown attributes dropped, numbers int."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{k: v for k, v in plain(item).items() if k in names})
 
 
 class Transaction:

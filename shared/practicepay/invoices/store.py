@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, list_page, plain
+from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, plain, practice_pk
 from practicepay.errors import Conflict
 
 
@@ -38,10 +38,6 @@ class InvoiceRecord:
     write_off_reason: str | None = None
 
 
-def _practice_pk(practice_id: str) -> str:
-    return f"PRACTICE#{practice_id}"
-
-
 class InvoiceStore:
     def __init__(self, table_name: str, resource: Any | None = None):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
@@ -56,7 +52,7 @@ class InvoiceStore:
 
     @staticmethod
     def key(practice_id: str, invoice_id: str) -> dict[str, str]:
-        return {"pk": _practice_pk(practice_id), "sk": f"INVOICE#{invoice_id}"}
+        return {"pk": practice_pk(practice_id), "sk": f"INVOICE#{invoice_id}"}
 
     @classmethod
     def record_from_item(cls, item: dict[str, Any]) -> InvoiceRecord:
@@ -65,7 +61,7 @@ class InvoiceStore:
     @staticmethod
     def item(rec: InvoiceRecord) -> dict[str, Any]:
         """The stored item, index keys included (the status index follows the status)."""
-        pk = _practice_pk(rec.practice_id)
+        pk = practice_pk(rec.practice_id)
         return {
             "pk": pk,
             "sk": f"INVOICE#{rec.id}",
@@ -78,8 +74,7 @@ class InvoiceStore:
 
     @staticmethod
     def _record(item: dict[str, Any]) -> InvoiceRecord:
-        fields = InvoiceRecord.__dataclass_fields__
-        return InvoiceRecord(**{k: int(v) if fields[k].type == "int" else v for k, v in item.items() if k in fields})
+        return from_item(InvoiceRecord, item)
 
     def put_new(self, rec: InvoiceRecord) -> None:
         try:
@@ -98,7 +93,7 @@ class InvoiceStore:
 
     def ledger(self, practice_id: str, invoice_id: str) -> list[dict[str, Any]]:
         out = self._table.query(
-            KeyConditionExpression=Key("pk").eq(_practice_pk(practice_id))
+            KeyConditionExpression=Key("pk").eq(practice_pk(practice_id))
             & Key("sk").begins_with(f"LEDGER#{invoice_id}#"),
             ConsistentRead=True,
         )
@@ -108,7 +103,7 @@ class InvoiceStore:
     def ledger_item(practice_id: str, invoice_id: str, entry_id: str, **fields: Any) -> dict[str, Any]:
         """An append-only ledger entry (written once, in the transaction that moves the money)."""
         return {
-            "pk": _practice_pk(practice_id),
+            "pk": practice_pk(practice_id),
             "sk": f"LEDGER#{invoice_id}#{entry_id}",
             "id": entry_id,
             "invoice_id": invoice_id,
@@ -117,7 +112,7 @@ class InvoiceStore:
 
     def get(self, practice_id: str, invoice_id: str) -> InvoiceRecord | None:
         out = self._table.get_item(
-            Key={"pk": _practice_pk(practice_id), "sk": f"INVOICE#{invoice_id}"}, ConsistentRead=True
+            Key={"pk": practice_pk(practice_id), "sk": f"INVOICE#{invoice_id}"}, ConsistentRead=True
         )
         item = out.get("Item")
         return self._record(item) if item else None
@@ -132,7 +127,7 @@ class InvoiceStore:
         cursor: str | None = None,
     ) -> tuple[list[InvoiceRecord], str | None]:
         """Newest first, by the patient index, the status index, or the practice's own partition."""
-        pk = _practice_pk(practice_id)
+        pk = practice_pk(practice_id)
         items, next_cursor = list_page(
             self._table,
             pk=pk,

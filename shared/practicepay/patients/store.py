@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import list_page, plain
+from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, practice_pk
 from practicepay.errors import Conflict
 
 
@@ -43,14 +43,10 @@ class MethodRecord:
     exp_year: int | None = None
 
 
-def _pk(practice_id: str) -> str:
-    return f"PRACTICE#{practice_id}"
-
-
 class PatientStore:
     def __init__(self, table_name: str, resource: Any | None = None):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
-        self._client = self._table.meta.client  # the resource's client: it serializes plain values itself
+        self._client = self._table.meta.client
 
     @property
     def table_name(self) -> str:
@@ -61,51 +57,37 @@ class PatientStore:
     def create(self, rec: PatientRecord) -> None:
         """The patient and its external-id guard in one transaction: a second patient with the same external id
         in the practice is refused (409) and nothing is written."""
-        pk = _pk(rec.practice_id)
+        pk = practice_pk(rec.practice_id)
         item = {"pk": pk, "sk": f"PATIENT#{rec.id}", **{k: v for k, v in asdict(rec).items() if v is not None}}
         guard = {"pk": pk, "sk": f"EXTERNAL#{rec.external_id}", "patient_id": rec.id}
+        tx = Transaction()
+        tx.put(self._table.name, item, "attribute_not_exists(pk)")
+        tx.put(self._table.name, guard, "attribute_not_exists(pk)")
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": item,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": guard,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException as exc:
+            tx.commit()
+        except TransactionConflict as exc:
             raise Conflict(f"A patient with external_id {rec.external_id} already exists in this practice.") from exc
 
     def get(self, practice_id: str, patient_id: str) -> PatientRecord | None:
         item = self._table.get_item(
-            Key={"pk": _pk(practice_id), "sk": f"PATIENT#{patient_id}"}, ConsistentRead=True
+            Key={"pk": practice_pk(practice_id), "sk": f"PATIENT#{patient_id}"}, ConsistentRead=True
         ).get("Item")
         return _patient(item) if item else None
 
     def by_external_id(self, practice_id: str, external_id: str) -> PatientRecord | None:
-        guard = self._table.get_item(Key={"pk": _pk(practice_id), "sk": f"EXTERNAL#{external_id}"}).get("Item")
+        guard = self._table.get_item(Key={"pk": practice_pk(practice_id), "sk": f"EXTERNAL#{external_id}"}).get("Item")
         return self.get(practice_id, guard["patient_id"]) if guard else None
 
     def list(self, practice_id: str, *, limit: int, cursor: str | None) -> tuple[list[PatientRecord], str | None]:
         items, next_cursor = list_page(
-            self._table, pk=_pk(practice_id), sort_prefix="PATIENT#", limit=limit, cursor=cursor
+            self._table, pk=practice_pk(practice_id), sort_prefix="PATIENT#", limit=limit, cursor=cursor
         )
         return [_patient(i) for i in items], next_cursor
 
     def replace(self, rec: PatientRecord, expected_version: int) -> None:
         """Write a changed patient if nobody changed it since it was read (optimistic locking)."""
         item = {
-            "pk": _pk(rec.practice_id),
+            "pk": practice_pk(rec.practice_id),
             "sk": f"PATIENT#{rec.id}",
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
@@ -118,7 +100,7 @@ class PatientStore:
         """Record the patient's Splash customer once; False when one was already recorded."""
         try:
             self._table.update_item(
-                Key={"pk": _pk(practice_id), "sk": f"PATIENT#{patient_id}"},
+                Key={"pk": practice_pk(practice_id), "sk": f"PATIENT#{patient_id}"},
                 UpdateExpression="SET splash_customer_id = :c",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(splash_customer_id)",
                 ExpressionAttributeValues={":c": customer_id},
@@ -131,12 +113,12 @@ class PatientStore:
 
     @staticmethod
     def method_key(practice_id: str, method_id: str) -> dict[str, str]:
-        return {"pk": _pk(practice_id), "sk": f"METHOD#{method_id}"}
+        return {"pk": practice_pk(practice_id), "sk": f"METHOD#{method_id}"}
 
     def put_method(self, rec: MethodRecord) -> None:
         item = {
             **self.method_key(rec.practice_id, rec.id),
-            "gsi1pk": f"{_pk(rec.practice_id)}#PATIENT#{rec.patient_id}",
+            "gsi1pk": f"{practice_pk(rec.practice_id)}#PATIENT#{rec.patient_id}",
             "gsi1sk": f"METHOD#{rec.id}",
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
@@ -151,7 +133,7 @@ class PatientStore:
     def methods(self, practice_id: str, patient_id: str) -> list[MethodRecord]:
         out = self._table.query(
             IndexName="by_patient",
-            KeyConditionExpression=Key("gsi1pk").eq(f"{_pk(practice_id)}#PATIENT#{patient_id}"),
+            KeyConditionExpression=Key("gsi1pk").eq(f"{practice_pk(practice_id)}#PATIENT#{patient_id}"),
         )
         return [method_from_item(i) for i in out.get("Items", [])]
 
@@ -166,10 +148,8 @@ class PatientStore:
 
 
 def _patient(item: dict[str, Any]) -> PatientRecord:
-    names = PatientRecord.__dataclass_fields__
-    return PatientRecord(**{k: v for k, v in plain(item).items() if k in names})
+    return from_item(PatientRecord, item)
 
 
 def method_from_item(item: dict[str, Any]) -> MethodRecord:
-    names = MethodRecord.__dataclass_fields__
-    return MethodRecord(**{k: v for k, v in plain(item).items() if k in names})
+    return from_item(MethodRecord, item)

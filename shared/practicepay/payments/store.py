@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from practicepay.adapters.dynamo import list_page, plain
+from practicepay.adapters.dynamo import from_item, list_page, practice_pk
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,6 @@ class RefundRecord:
     failure: dict[str, Any] | None = None
 
 
-def _pk(practice_id: str) -> str:
-    return f"PRACTICE#{practice_id}"
-
-
 class PaymentStore:
     def __init__(self, table_name: str, resource: Any | None = None):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
@@ -58,7 +54,7 @@ class PaymentStore:
 
     @staticmethod
     def payment_item(rec: PaymentRecord) -> dict[str, Any]:
-        pk = _pk(rec.practice_id)
+        pk = practice_pk(rec.practice_id)
         return {
             "pk": pk,
             "sk": f"PAYMENT#{rec.id}",
@@ -72,14 +68,14 @@ class PaymentStore:
     @staticmethod
     def refund_item(rec: RefundRecord) -> dict[str, Any]:
         return {
-            "pk": _pk(rec.practice_id),
+            "pk": practice_pk(rec.practice_id),
             "sk": f"REFUND#{rec.payment_id}#{rec.id}",
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 
     @staticmethod
     def key_key(practice_id: str, key_hash: str) -> dict[str, str]:
-        return {"pk": _pk(practice_id), "sk": f"PAYKEY#{key_hash}"}
+        return {"pk": practice_pk(practice_id), "sk": f"PAYKEY#{key_hash}"}
 
     def key_item(self, practice_id: str, key_hash: str, payment_id: str) -> dict[str, str]:
         """Guards one payment per (invoice, Idempotency-Key): a retry finds the payment it started."""
@@ -87,20 +83,20 @@ class PaymentStore:
 
     def get_refund(self, practice_id: str, payment_id: str, refund_id: str) -> RefundRecord | None:
         item = self._table.get_item(
-            Key={"pk": _pk(practice_id), "sk": f"REFUND#{payment_id}#{refund_id}"}, ConsistentRead=True
+            Key={"pk": practice_pk(practice_id), "sk": f"REFUND#{payment_id}#{refund_id}"}, ConsistentRead=True
         ).get("Item")
-        return _record(RefundRecord, item) if item else None
+        return from_item(RefundRecord, item) if item else None
 
     def get(self, practice_id: str, payment_id: str) -> PaymentRecord | None:
         item = self._table.get_item(
-            Key={"pk": _pk(practice_id), "sk": f"PAYMENT#{payment_id}"}, ConsistentRead=True
+            Key={"pk": practice_pk(practice_id), "sk": f"PAYMENT#{payment_id}"}, ConsistentRead=True
         ).get("Item")
-        return _record(PaymentRecord, item) if item else None
+        return from_item(PaymentRecord, item) if item else None
 
     def query(
         self, practice_id: str, *, invoice_id: str | None, status: str | None, limit: int, cursor: str | None
     ) -> tuple[list[PaymentRecord], str | None]:
-        pk = _pk(practice_id)
+        pk = practice_pk(practice_id)
         items, next_cursor = list_page(
             self._table,
             pk=pk,
@@ -111,9 +107,4 @@ class PaymentStore:
             limit=limit,
             cursor=cursor,
         )
-        return [_record(PaymentRecord, i) for i in items], next_cursor
-
-
-def _record(cls: type, item: dict[str, Any]) -> Any:
-    names = cls.__dataclass_fields__
-    return cls(**{k: v for k, v in plain(item).items() if k in names})
+        return [from_item(PaymentRecord, i) for i in items], next_cursor
