@@ -36,6 +36,7 @@ class PracticePayFunction(Construct):
         reserved_concurrency: int,
         removal_policy: RemovalPolicy,
         timeout: Duration | None = None,
+        detailed_tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -102,6 +103,9 @@ class PracticePayFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"practicepay-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "PracticePay",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                # Lambda active tracing records every invocation; the X-Ray SDK's subsegments cost ~450 ms of
+                # cold start and are opt-in (ADR 0006).
+                "PRACTICEPAY_DETAILED_TRACING": str(detailed_tracing).lower(),
                 **environment,
             },
         )

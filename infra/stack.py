@@ -43,6 +43,7 @@ class StackSettings:
     jwt_audience: str = "practicepay"
     jwt_jwks_url: str | None = None
     splash_host: str = "payrix-sandbox"
+    detailed_tracing: bool = False
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackSettings:
@@ -60,6 +61,7 @@ class StackSettings:
             jwt_audience=str(get("jwt_audience", cls.jwt_audience)),
             jwt_jwks_url=node.try_get_context("jwt_jwks_url") or None,
             splash_host=str(get("splash_host", cls.splash_host)),
+            detailed_tracing=str(get("detailed_tracing", "false")).lower() == "true",
         )
 
 
@@ -84,7 +86,13 @@ class PracticePayStack(Stack):
             compatible_architectures=[ARCHITECTURE],
             description="practicepay package and its third-party dependencies",
         )
-        common = {"layer": layer, "key": key, "dead_letter_queue": dlq, "removal_policy": removal}
+        common = {
+            "layer": layer,
+            "key": key,
+            "dead_letter_queue": dlq,
+            "removal_policy": removal,
+            "detailed_tracing": settings.detailed_tracing,
+        }
 
         auth_env = {"JWT_ISSUER": settings.jwt_issuer, "JWT_AUDIENCE": settings.jwt_audience}
         auth_statements: list[iam.PolicyStatement] = []
@@ -160,9 +168,14 @@ class PracticePayStack(Stack):
             "InvoicesFn",
             name=INVOICES.name,
             description="Invoices API: create, get, list, issue, cancel, write off",
-            environment={INVOICES_TABLE.env_var: invoices_table.table_name, **data_env},
+            environment={
+                INVOICES_TABLE.env_var: invoices_table.table_name,
+                PATIENTS_TABLE.env_var: patients_table.table_name,
+                **data_env,
+            },
             statements=[
                 table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], True),
+                table_access("PatientExists", patients_table, ["ConditionCheckItem"]),
                 *data_statements,
             ],
             reserved_concurrency=settings.api_function_concurrency,

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practicepay.auth.tokens import InvalidToken
 from practicepay.auth.wiring import token_verifier
-from practicepay.observability import logger, metrics, tracer
+from practicepay.observability import entrypoint, logger, metrics
 
 
 class Unauthorized(Exception):
@@ -26,9 +26,7 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@entrypoint()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = APIGatewayAuthorizerRequestEvent(event)
     try:

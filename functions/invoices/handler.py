@@ -23,7 +23,7 @@ from practicepay.invoices.models import (
     WriteOffRequest,
 )
 from practicepay.invoices.wiring import invoice_service
-from practicepay.observability import logger, metrics, tracer
+from practicepay.observability import entrypoint, metrics
 
 app = build_resolver()
 
@@ -102,8 +102,6 @@ def write_off_invoice(invoice_id: Annotated[str, Path(max_length=64)], body: Wri
     return invoice_service().act(practice_id(app), invoice_id, "write_off", reason=body.reason)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@entrypoint(correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return resolve(app, event, context)

@@ -15,7 +15,7 @@ from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
 from practicepay.invoices.models import EXTERNAL_ID
-from practicepay.observability import logger, metrics, tracer
+from practicepay.observability import entrypoint
 from practicepay.patients.models import (
     AddPaymentMethodRequest,
     CreatePatientRequest,
@@ -109,8 +109,6 @@ def remove_payment_method(patient_id: PatientId, method_id: Annotated[str, Path(
     return patient_service().remove_method(practice_id(app), patient_id, method_id)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@entrypoint(correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return resolve(app, event, context)

@@ -16,7 +16,7 @@ from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
 from practicepay.errors import Conflict, PaymentDeclined
-from practicepay.observability import logger, metrics, tracer
+from practicepay.observability import entrypoint, metrics
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
@@ -95,8 +95,6 @@ def refund_payment(payment_id: Id, body: CreateRefundRequest, idempotency_key: I
     return Response(202 if refund.status == "unknown" else 201, "application/json", refund)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@entrypoint(correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return resolve(app, event, context)

@@ -1,22 +1,49 @@
-"""One logger, tracer and metrics instance per process (Powertools). Service name from POWERTOOLS_SERVICE_NAME.
+"""One logger and metrics instance per process (Powertools), and the `entrypoint` every handler wears. Service
+name from POWERTOOLS_SERVICE_NAME.
 
 Nothing sensitive is logged: handlers never log events or bodies, and the logger is never given PHI,
 tokens or secrets. Correlation ids come from API Gateway's request id.
+
+Tracing: Lambda active tracing records every invocation (set in CDK). The Powertools Tracer adds subsegments
+for each AWS and Splash call, but loading the X-Ray SDK builds two botocore clients and costs about 450 ms of
+cold start, so it is opt-in: PRACTICEPAY_DETAILED_TRACING=true (ADR 0006).
 """
 
+import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_masking import DataMasking
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="PracticePay")
 
 # Credentials and payment numbers, wherever they sit in a payload.
 SENSITIVE_FIELDS = ("token", "number", "cvv", "routing", "headerValue", "ssn", "dob", "ein", "APIKEY", "apiKey")
 _masking = DataMasking(raise_on_missing_field=False)
+
+Handler = Callable[[Any, Any], Any]
+
+
+def detailed_tracing() -> bool:
+    return os.environ.get("PRACTICEPAY_DETAILED_TRACING", "false").lower() == "true"
+
+
+def entrypoint(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """Logger context (with the correlation id at `correlation_id_path`, state cleared per invocation), metrics
+    flushed after each invocation, and the Powertools Tracer only when detailed tracing is on."""
+
+    def wrap(handler: Handler) -> Handler:
+        if detailed_tracing():
+            from aws_lambda_powertools import Tracer
+
+            handler = Tracer().capture_lambda_handler(handler, capture_response=False)
+        handler = metrics.log_metrics(handler)
+        return logger.inject_lambda_context(handler, correlation_id_path=correlation_id_path, clear_state=True)
+
+    return wrap
 
 
 def redacted(payload: dict[str, Any]) -> dict[str, Any]:

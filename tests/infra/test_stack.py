@@ -61,6 +61,8 @@ def test_functions_are_traced_bounded_and_have_a_dlq(template):
         props = fn["Properties"]
         assert props["Runtime"].startswith("python3.1") and props["Runtime"] >= "python3.12"
         assert props["TracingConfig"] == {"Mode": "Active"}
+        # The X-Ray SDK's cold-start cost is opt-in (context detailed_tracing).
+        assert props["Environment"]["Variables"]["PRACTICEPAY_DETAILED_TRACING"] == "false"
         assert props["ReservedConcurrentExecutions"] > 0
         assert "TargetArn" in props["DeadLetterConfig"]
         assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"]
