@@ -117,10 +117,8 @@ def main() -> int:
             f"  Splash sandbox {splash_url}   (APIKEY: {sandbox_settings.api_keys[0]}; clock: POST /_sandbox/clock)\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
-            "Try:\n"
-            f'  curl -s {base}/invoices -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: $RANDOM$RANDOM" \\\n'
-            '    -H "Content-Type: application/json" -d \'{"patient_id":"pat_123","due_date":"2026-12-31",'
-            '"line_items":[{"description":"Office visit","cpt_code":"99213","unit_amount":12500}]}\'\n'
+            "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"
+            f'  curl -s {base}/patients -H "Authorization: Bearer $TOKEN"\n'
             "Ctrl-C stops everything.",
             flush=True,
         )

@@ -40,6 +40,8 @@ class _DataConfig(_Env):
 
 class InvoicesConfig(_DataConfig):
     invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    """Only to check, when an invoice is created, that its patient exists (no read of the patient's PHI)."""
 
 
 class PatientsConfig(_DataConfig):

@@ -99,8 +99,15 @@ def test_health_docs_and_openapi(stack):
 
 def test_printed_token_creates_and_reads_back_an_invoice(stack):
     auth = {"Authorization": f"Bearer {stack.token}"}
+    patient = requests.post(
+        f"{stack.base}/patients",
+        json={"external_id": "ehr-e2e", "first_name": "Eve", "last_name": "Patient"},
+        headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        timeout=10,
+    )
+    assert patient.status_code == 201, patient.text
     body = {
-        "patient_id": "pat_e2e",
+        "patient_id": patient.json()["id"],
         "due_date": "2026-12-31",
         "line_items": [{"description": "Office visit", "cpt_code": "99213", "unit_amount": 12500}],
     }

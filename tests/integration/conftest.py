@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,6 @@ from practicepay.auth.tokens import issue_hs256
 from tests.helpers import TEST_SECRET, free_port
 
 VISIT = {
-    "patient_id": "pat_1001",
     "due_date": "2026-12-31",
     "line_items": [
         {"description": "Office visit, established patient", "cpt_code": "99213", "unit_amount": 12500},
@@ -31,6 +31,19 @@ class Api:
         from local.front import LocalApiGateway
 
         self.client = Client(LocalApiGateway())
+        self._patients: dict[str, str] = {}
+
+    def patient(self, practice: str, external_id: str) -> str:
+        body = {"external_id": external_id, "first_name": "Vera", "last_name": "Visit"}
+        resp = self.call("POST", "/patients", practice=practice, body=body)
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+        return resp.get_json()["id"]
+
+    def visit(self, practice: str = "prc_alpha") -> dict[str, Any]:
+        """An office-visit invoice body for a patient of `practice` (created once per practice)."""
+        if practice not in self._patients:
+            self._patients[practice] = self.patient(practice, f"ehr-visit-{practice}")
+        return {**copy.deepcopy(VISIT), "patient_id": self._patients[practice]}
 
     def token(self, practice: str) -> str:
         return issue_hs256(TEST_SECRET, practice)

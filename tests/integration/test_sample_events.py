@@ -33,9 +33,15 @@ def test_authorizer_allows_a_valid_token_and_rejects_the_placeholder(aws_env):
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:abc123/v1/*/*"]
 
 
-def test_invoice_events_create_get_and_list(aws_env):
+def test_patient_then_invoice_events_create_get_and_list(aws_env):
+    patient = load_handler("patients").lambda_handler(_event("patients_create"), LambdaContext("patients"))
+    assert patient["statusCode"] == 201, patient["body"]
+    patient_id = json.loads(patient["body"])["id"]
+
     handler = load_handler("invoices").lambda_handler
-    created = handler(_event("invoices_create"), LambdaContext("invoices"))
+    create = _event("invoices_create")
+    create["body"] = create["body"].replace("<patient_id>", patient_id)
+    created = handler(create, LambdaContext("invoices"))
     assert created["statusCode"] == 201, created["body"]
     invoice = json.loads(created["body"])
     assert invoice["total"] == 16700

@@ -37,7 +37,8 @@ def test_authorizer_rejects_non_url_jwks():
 
 
 def invoices_env(**overrides) -> dict:
-    return {"INVOICES_TABLE": "invoices", "IDEMPOTENCY_TABLE": "idempotency", "DATA_KEY_ARN": KEY_ARN, **overrides}
+    env = {"INVOICES_TABLE": "invoices", "PATIENTS_TABLE": "patients", "IDEMPOTENCY_TABLE": "idempotency"}
+    return {**env, "DATA_KEY_ARN": KEY_ARN, **overrides}
 
 
 def test_invoices_config_accepts_kms_key_arn():

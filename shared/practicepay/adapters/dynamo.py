@@ -44,6 +44,11 @@ def practice_pk(practice_id: str) -> str:
     return f"PRACTICE#{practice_id}"
 
 
+def patient_key(practice_id: str, patient_id: str) -> dict[str, str]:
+    """The key of a patient's record in the patients table."""
+    return {"pk": practice_pk(practice_id), "sk": f"PATIENT#{patient_id}"}
+
+
 def from_item(cls: type[R], item: dict[str, Any]) -> R:
     """A stored record (a dataclass) from its item: index keys and unknown attributes dropped, numbers int."""
     names = cls.__dataclass_fields__  # type: ignore[attr-defined]
@@ -66,6 +71,11 @@ class Transaction:
         if values:
             op["ExpressionAttributeValues"] = {k: _SER.serialize(v) for k, v in values.items()}
         self._items.append({"Put": op})
+
+    def check(self, table: str, key: dict[str, Any], condition: str) -> None:
+        """A condition on another item that must hold for the whole transaction to commit."""
+        key_ = {k: _SER.serialize(v) for k, v in key.items()}
+        self._items.append({"ConditionCheck": {"TableName": table, "Key": key_, "ConditionExpression": condition}})
 
     def commit(self) -> None:
         try:

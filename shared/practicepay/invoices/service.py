@@ -25,6 +25,7 @@ INVOICE_ID = id_pattern("inv")
 @dataclass
 class InvoiceService:
     store: InvoiceStore
+    patients_table: str
     vault: PhiVault
     idempotency_store: BasePersistenceLayer
     idempotency_ttl_seconds: int = 24 * 3600
@@ -75,7 +76,7 @@ class InvoiceService:
             created_at=iso(now),
             updated_at=iso(now),
         )
-        self.store.put_new(record)
+        self.store.put_new(record, patients_table=self.patients_table)
         return record.id
 
     def get(self, practice_id: str, invoice_id: str) -> Invoice:

@@ -7,10 +7,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, plain, practice_pk
-from practicepay.errors import Conflict
+from practicepay.adapters.dynamo import (
+    Transaction,
+    TransactionConflict,
+    from_item,
+    list_page,
+    patient_key,
+    plain,
+    practice_pk,
+)
+from practicepay.errors import Conflict, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -76,10 +84,19 @@ class InvoiceStore:
     def _record(item: dict[str, Any]) -> InvoiceRecord:
         return from_item(InvoiceRecord, item)
 
-    def put_new(self, rec: InvoiceRecord) -> None:
+    def put_new(self, rec: InvoiceRecord, *, patients_table: str) -> None:
+        """Write a new invoice if its patient exists in the practice (checked in the same transaction)."""
+        tx = Transaction()
+        tx.put(self.table_name, self.item(rec), "attribute_not_exists(pk)")
+        tx.check(patients_table, patient_key(rec.practice_id, rec.patient_id), "attribute_exists(pk)")
         try:
-            self._table.put_item(Item=self.item(rec), ConditionExpression=Attr("pk").not_exists())
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
+            tx.commit()
+        except TransactionConflict as exc:
+            if exc.reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise ValidationFailed(
+                    f"No patient {rec.patient_id} exists for this practice.",
+                    [{"field": "patient_id", "message": "No such patient in this practice; create the patient first."}],
+                ) from exc
             raise Conflict(f"invoice {rec.id} already exists") from exc
 
     def replace(self, rec: InvoiceRecord, expected_version: int, *, also: Transaction | None = None) -> None:

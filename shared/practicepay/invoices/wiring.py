@@ -17,6 +17,7 @@ def invoice_service() -> InvoiceService:
     cfg = load(InvoicesConfig)
     return InvoiceService(
         store=InvoiceStore(cfg.invoices_table),
+        patients_table=cfg.patients_table,
         vault=PhiVault(cfg.data_key_arn),
         idempotency_store=DynamoDBPersistenceLayer(table_name=cfg.idempotency_table),
         idempotency_ttl_seconds=cfg.idempotency_ttl_seconds,

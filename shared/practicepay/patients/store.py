@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, practice_pk
+from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, patient_key, practice_pk
 from practicepay.errors import Conflict
 
 
@@ -69,9 +69,7 @@ class PatientStore:
             raise Conflict(f"A patient with external_id {rec.external_id} already exists in this practice.") from exc
 
     def get(self, practice_id: str, patient_id: str) -> PatientRecord | None:
-        item = self._table.get_item(
-            Key={"pk": practice_pk(practice_id), "sk": f"PATIENT#{patient_id}"}, ConsistentRead=True
-        ).get("Item")
+        item = self._table.get_item(Key=patient_key(practice_id, patient_id), ConsistentRead=True).get("Item")
         return _patient(item) if item else None
 
     def by_external_id(self, practice_id: str, external_id: str) -> PatientRecord | None:
@@ -100,7 +98,7 @@ class PatientStore:
         """Record the patient's Splash customer once; False when one was already recorded."""
         try:
             self._table.update_item(
-                Key={"pk": practice_pk(practice_id), "sk": f"PATIENT#{patient_id}"},
+                Key=patient_key(practice_id, patient_id),
                 UpdateExpression="SET splash_customer_id = :c",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(splash_customer_id)",
                 ExpressionAttributeValues={":c": customer_id},
