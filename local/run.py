@@ -69,11 +69,11 @@ def main() -> int:
     os.environ.update(local_environment(aws_port))
 
     # Imported after the environment is set: boto3 clients and Powertools read it when created.
-    from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
     from infra.definitions import PRACTICES_TABLE
     from local import docs
+    from local.aws import EmbeddedAws
     from local.bootstrap import create_resources
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
@@ -85,8 +85,7 @@ def main() -> int:
 
     warnings.filterwarnings("ignore", message="No application metrics")  # metrics are off locally
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines
-    moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
-    moto.start()
+    moto = EmbeddedAws(HOST, aws_port).start()
     sandbox_settings = SandboxSettings()
     sandbox = SplashSandbox(sandbox_settings)
     splash = sandbox.serve(HOST, splash_port)

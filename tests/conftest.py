@@ -32,14 +32,12 @@ def stack_sandbox() -> Iterator[StackSandbox]:
 @pytest.fixture(scope="session")
 def aws_env(stack_sandbox: StackSandbox) -> Iterator[dict[str, str]]:
     """A moto server for the session, with the local stack's resources created in it."""
-    from moto.server import ThreadedMotoServer
-
+    from local.aws import EmbeddedAws
     from local.run import local_environment
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access lines
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = EmbeddedAws().start()
+    host, port = "127.0.0.1", server.port
     saved = dict(os.environ)
     os.environ.update(local_environment(port))
     os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"

@@ -84,13 +84,11 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message="No application metrics")
-    from moto.server import ThreadedMotoServer
-
+    from local.aws import EmbeddedAws
     from local.run import local_environment
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    os.environ.update(local_environment(moto.get_host_and_port()[1]))
+    moto = EmbeddedAws().start()
+    os.environ.update(local_environment(moto.port))
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
 
     from werkzeug.serving import make_server

@@ -224,8 +224,7 @@ def test_a_lost_answer_is_unknown_queued_and_never_charged_twice(api, aws_env, b
 
 def test_a_payment_racing_another_never_exceeds_the_balance(api, aws_env, boarded):
     """Two payments read the same invoice; the second to write finds it changed, reads it again, and is refused.
-    (Deterministic: both start from one stale read. moto's transactions are not atomic under real threads, so a
-    threaded race here would test moto, not us.)"""
+    (Deterministic: both start from one stale read, so the re-read path runs every time.)"""
     from practicepay.errors import ValidationFailed
     from practicepay.payments.service import _reserve
     from practicepay.payments.store import PaymentRecord
@@ -257,6 +256,46 @@ def test_a_payment_racing_another_never_exceeds_the_balance(api, aws_env, boarde
     held = InvoiceStore(aws_env["INVOICES_TABLE"]).get(practice, invoice["id"])
     assert held.amount_pending == 6000
     assert service.store.get(practice, second.id) is None  # nothing half-written
+
+
+def test_threads_paying_one_invoice_at_once_never_exceed_its_balance(api, aws_env, boarded):
+    """Six threads each pay 6,000 of a 10,000 invoice at the same moment, each with its own Idempotency-Key:
+    exactly one is charged at Splash, the others are refused, and the invoice and ledger agree."""
+    import threading
+
+    from practicepay.errors import Conflict, ValidationFailed
+    from practicepay.payments.models import CreatePaymentRequest
+    from practicepay.payments.wiring import payment_service
+
+    practice = boarded("prc_threads")
+    patient = new_patient(api, practice, "ehr-threads")
+    card = add_card(api, practice, patient)
+    invoice = open_invoice(api, practice, patient, unit_amount=10000)
+    service = payment_service()
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def pay_6000(n: int) -> None:
+        start.wait()
+        try:
+            body = CreatePaymentRequest(payment_method_id=card["id"], amount=6000)
+            outcomes.append(service.pay(practice, invoice["id"], f"race-{n}", body).status.value)
+        except (ValidationFailed, Conflict) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=pay_6000, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes).count("succeeded") == 1, outcomes
+    assert len(outcomes) == 6
+    after = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
+    assert (after["amount_paid"], after["amount_due"], after["status"]) == (6000, 4000, "partially_paid")
+    payments = json.loads(InvoicePayments.of(aws_env, practice, invoice["id"]))
+    charged = [t for p in payments for t in splash_client().txns_by_order(p["id"]) if t.status != 2]
+    assert [t.total for t in charged] == [6000]
+    ledger_matches(aws_env, practice, after)
 
 
 def test_payment_rules_answer_409_or_422(api, aws_env, boarded):
