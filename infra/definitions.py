@@ -98,6 +98,9 @@ PAYMENTS_TABLE = TableDef(
     indexes=(
         Index("by_invoice", "gsi1pk", "gsi1sk"),
         Index("by_status", "gsi2pk", "gsi2sk"),
+        # Sparse: only payments and refunds whose outcome may still change at Splash (pending, unknown,
+        # processing) carry gsi3pk, so the status poll finds every one with one query and no scan.
+        Index("open", "gsi3pk", "gsi3sk"),
     ),
 )
 
@@ -106,9 +109,39 @@ PRACTICES_TABLE = TableDef(
     local_name="practicepay-practices",
     env_var="PRACTICES_TABLE",
     partition_key="practice_id",
+    indexes=(Index("by_merchant", "splash_merchant_id"),),  # Splash alerts and txns name the merchant
 )
 
-TABLES: tuple[TableDef, ...] = (INVOICES_TABLE, IDEMPOTENCY_TABLE, PATIENTS_TABLE, PAYMENTS_TABLE, PRACTICES_TABLE)
+# What we learn from Splash: raw web alerts (kept 30 days) and the status poll's cursor.
+SYNC_TABLE = TableDef(
+    logical_id="SplashSyncTable",
+    local_name="practicepay-splash-sync",
+    env_var="SYNC_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expiration",
+)
+
+# Domain events written in the same transaction as the change they describe (a transactional outbox, kept
+# 30 days); issue #7 publishes them to the EventBridge bus.
+EVENTS_TABLE = TableDef(
+    logical_id="EventsTable",
+    local_name="practicepay-events",
+    env_var="EVENTS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expiration",
+)
+
+TABLES: tuple[TableDef, ...] = (
+    INVOICES_TABLE,
+    IDEMPOTENCY_TABLE,
+    PATIENTS_TABLE,
+    PAYMENTS_TABLE,
+    PRACTICES_TABLE,
+    SYNC_TABLE,
+    EVENTS_TABLE,
+)
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
 FUNCTION_DLQ = QueueDef(
@@ -135,7 +168,32 @@ RECONCILIATION_QUEUE = QueueDef(
     max_receive_count=10,
 )
 
-QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ, RECONCILIATION_DLQ, RECONCILIATION_QUEUE)
+# Splash web alerts, in order per Splash record (message group = the record's id); deduplicated by body.
+ALERTS_DLQ = QueueDef(
+    logical_id="AlertsDeadLetterQueue",
+    local_name="practicepay-alerts-dlq",
+    env_var="ALERTS_DLQ_URL",
+    retention_days=14,
+    fifo=True,
+)
+ALERTS_QUEUE = QueueDef(
+    logical_id="AlertsQueue",
+    local_name="practicepay-alerts",
+    env_var="ALERTS_QUEUE_URL",
+    retention_days=4,
+    visibility_timeout_seconds=120,
+    fifo=True,
+    dead_letter=ALERTS_DLQ.logical_id,
+    max_receive_count=5,
+)
+
+QUEUES: tuple[QueueDef, ...] = (
+    FUNCTION_DLQ,
+    RECONCILIATION_DLQ,
+    RECONCILIATION_QUEUE,
+    ALERTS_DLQ,
+    ALERTS_QUEUE,
+)
 
 DATA_KEY_ALIAS = "alias/practicepay-data"
 DATA_KEY_ENV = "DATA_KEY_ARN"

@@ -55,6 +55,7 @@ class PaymentsConfig(_DataConfig):
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
     reconciliation_queue_url: str = Field(alias="RECONCILIATION_QUEUE_URL", min_length=10)
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
 
 
 class SplashConfig(_Env):

@@ -22,6 +22,12 @@ class ValidationFailed(PracticePayError):
     title = "Your request has invalid fields"
 
 
+class Unauthenticated(PracticePayError):
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
 class MalformedRequest(PracticePayError):
     status = 400
     slug = "malformed-request"

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import boto3
+from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict
 
 from practicepay.adapters.dynamo import plain
@@ -39,10 +40,37 @@ class PracticeStore:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Practice]] = {}
+        self._merchants: dict[str, tuple[float, Practice]] = {}
 
     def get(self, practice_id: str) -> Practice | None:
         item = self._table.get_item(Key={"practice_id": practice_id}, ConsistentRead=True).get("Item")
         return Practice.model_validate(plain(item)) if item else None
+
+    def by_merchant(self, merchant_id: str) -> Practice | None:
+        """The practice boarded as `merchant_id` (the by_merchant index; cached like `require`). A merchant that
+        is not one of our practices' is None: its alerts and txns are not ours."""
+        cached = self._merchants.get(merchant_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        out = self._table.query(
+            IndexName="by_merchant", KeyConditionExpression=Key("splash_merchant_id").eq(merchant_id), Limit=2
+        )
+        items = out["Items"]
+        practice = Practice.model_validate(plain(items[0])) if len(items) == 1 else None
+        if practice is not None:
+            self._merchants[merchant_id] = (time.monotonic() + self._cache_seconds, practice)
+        return practice
+
+    def set_merchant_status(self, practice: Practice, status: int, now: str) -> Practice:
+        changed = practice.model_copy(update={"merchant_status": status, "updated_at": now})
+        self._table.update_item(
+            Key={"practice_id": practice.practice_id},
+            UpdateExpression="SET merchant_status = :s, updated_at = :t",
+            ExpressionAttributeValues={":s": status, ":t": now},
+        )
+        self._cache.pop(practice.practice_id, None)
+        self._merchants.pop(practice.splash_merchant_id or "", None)
+        return changed
 
     def put(self, practice: Practice) -> None:
         self._table.put_item(Item=practice.model_dump(exclude_none=True))

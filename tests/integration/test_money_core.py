@@ -250,9 +250,9 @@ def test_a_payment_racing_another_never_exceeds_the_balance(api, aws_env, boarde
     )
     first = replace(template, id="pay_race0000000000000000000001")
     second = replace(template, id="pay_race0000000000000000000002")
-    service._commit(first, _reserve(6000), lambda p: p, new=True, known=stale)
+    service.book.commit(first, _reserve(6000), lambda p: p, new=True, known=stale)
     with pytest.raises(ValidationFailed, match="more than the balance"):
-        service._commit(second, _reserve(6000), lambda p: p, new=True, known=stale)
+        service.book.commit(second, _reserve(6000), lambda p: p, new=True, known=stale)
     held = InvoiceStore(aws_env["INVOICES_TABLE"]).get(practice, invoice["id"])
     assert held.amount_pending == 6000
     assert service.store.get(practice, second.id) is None  # nothing half-written
@@ -425,7 +425,7 @@ def _settle_processing(aws_env, practice: str, payment_id: str) -> None:
 
     service = payment_service()
     payment = service.store.get(practice, payment_id)
-    service._commit(
+    service.book.commit(
         payment,
         lambda inv: replace(inv, amount_processing=inv.amount_processing - payment.amount),
         lambda p: replace(p, status="succeeded"),
@@ -501,8 +501,8 @@ def test_overlapping_refunds_both_count(api, aws_env, boarded, stack_sandbox):
     b = service._new_refund(record, "rfd_overlap00000000000000000b", CreateRefundRequest(amount=2000))
     service._hold_refund(a)
     service._hold_refund(b)  # both in flight at once
-    service._refund_outcome(a, replace(a, status="succeeded", splash_txn_id="t1_txn_" + "a" * 23))
-    service._refund_outcome(b, replace(b, status="succeeded", splash_txn_id="t1_txn_" + "b" * 23))
+    service.book.refund_outcome(a, replace(a, status="succeeded", splash_txn_id="t1_txn_" + "a" * 23))
+    service.book.refund_outcome(b, replace(b, status="succeeded", splash_txn_id="t1_txn_" + "b" * 23))
     after = ok(api.call("GET", f"/payments/{payment['id']}", practice=practice))
     assert (after["amount_refunded"], after["status"]) == (5000, "partially_refunded")
     final = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
@@ -533,7 +533,7 @@ def test_no_write_off_while_a_payment_is_in_flight_and_no_void_after(api, aws_en
         created_at="2026-11-26T00:00:00.000Z",
         updated_at="2026-11-26T00:00:00.000Z",
     )
-    service._commit(flight, _reserve(1000), lambda p: p, new=True)
+    service.book.commit(flight, _reserve(1000), lambda p: p, new=True)
     problem = ok(
         api.call("POST", f"/invoices/{invoice['id']}/write-off", practice=practice, body={"reason": "bad_debt"}), 409
     )

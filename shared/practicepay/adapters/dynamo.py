@@ -72,6 +72,23 @@ class Transaction:
             op["ExpressionAttributeValues"] = {k: _SER.serialize(v) for k, v in values.items()}
         self._items.append({"Put": op})
 
+    def update(
+        self, table: str, key: dict[str, Any], expression: str, names: dict[str, str], values: dict[str, Any]
+    ) -> None:
+        """An update of an item that must exist."""
+        self._items.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {k: _SER.serialize(v) for k, v in key.items()},
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {k: _SER.serialize(v) for k, v in values.items()},
+                }
+            }
+        )
+
     def check(self, table: str, key: dict[str, Any], condition: str) -> None:
         """A condition on another item that must hold for the whole transaction to commit."""
         key_ = {k: _SER.serialize(v) for k, v in key.items()}

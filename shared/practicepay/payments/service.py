@@ -28,6 +28,7 @@ from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import MethodRecord, method_from_item
+from practicepay.payments.book import CONFLICT_RETRIES, PaymentBook
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
@@ -44,15 +45,12 @@ from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcome
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 from practicepay.splash.outbound import TxnRequest
 
-PAYMENT_ID = id_pattern("pay")
-CONFLICT_RETRIES = 5
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 
 
 @dataclass
 class PaymentService:
-    store: PaymentStore
-    invoices: InvoiceStore
+    book: PaymentBook
     patients: PatientService
     practices: PracticeStore
     splash: Callable[[], SplashClient]
@@ -61,10 +59,18 @@ class PaymentService:
     idempotency_ttl_seconds: int = 24 * 3600
     clock: Clock = utc_now
 
+    @property
+    def store(self) -> PaymentStore:
+        return self.book.store
+
+    @property
+    def invoices(self) -> InvoiceStore:
+        return self.book.invoices
+
     # -- reads -------------------------------------------------------------------------------------------------
 
     def get(self, practice_id: str, payment_id: str) -> Payment:
-        return _view(self._payment(practice_id, payment_id))
+        return _view(self.book.payment(practice_id, payment_id))
 
     def list(
         self, practice_id: str, *, invoice_id: str | None, status: PaymentStatus | None, limit: int, cursor: str | None
@@ -120,7 +126,7 @@ class PaymentService:
             updated_at=now,
         )
         guard = self.store.key_item(practice_id, _key_hash("pay", invoice_id, key), payment.id)
-        reserved, _ = self._commit(
+        reserved, _ = self.book.commit(
             payment, _reserve(payment.amount), lambda p: p, new=True, extra=[guard], known=invoice
         )
         return self._send(payment, merchant, source.token, reserved)
@@ -134,7 +140,7 @@ class PaymentService:
         merchant = self.practices.require(payment.practice_id).merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
         if not_sent:  # hold the amount again and send under the same REQUEST-TOKEN
-            payment = self._commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
+            payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
         return self._send(payment, merchant, source.token, None)
 
     def _send(self, payment: PaymentRecord, merchant: str, token: str, invoice: InvoiceRecord | None) -> Payment:
@@ -193,7 +199,7 @@ class PaymentService:
         invoice: InvoiceRecord | None,
         ledger: dict[str, Any] | None = None,
     ) -> Payment:
-        return _view(self._commit(payment, invoice_change, payment_change, known=invoice, ledger=ledger)[1])
+        return _view(self.book.commit(payment, invoice_change, payment_change, known=invoice, ledger=ledger)[1])
 
     def _unknown(self, payment: PaymentRecord) -> Payment:
         current = self.store.get(payment.practice_id, payment.id) or payment
@@ -230,7 +236,7 @@ class PaymentService:
         )
 
     def _refund(self, practice_id: str, payment_id: str, key: str, body: CreateRefundRequest) -> Refund:
-        payment = self._payment(practice_id, payment_id)
+        payment = self.book.payment(practice_id, payment_id)
         refund_id = "rfd_" + _key_hash("refund", payment_id, key)
         existing = self.store.get_refund(practice_id, payment_id, refund_id)
         if existing is not None and not (existing.status == "failed" and _not_submitted(existing.failure)):
@@ -256,12 +262,12 @@ class PaymentService:
             return _refund_view(unknown)
         except SplashError as exc:
             failure = _refund_failure(exc)
-            self._refund_outcome(refund, replace(refund, status="failed", failure=failure.model_dump()))
+            self.book.refund_outcome(refund, replace(refund, status="failed", failure=failure.model_dump()))
             if isinstance(exc, SplashDeclined | SplashValidationError):
                 raise Conflict(f"Splash refused the refund: {failure.processor_text}") from exc
             raise ProcessorUnavailable("Splash did not answer; nothing was refunded. Retry with the same key.") from exc
         done = replace(refund, status="succeeded", splash_txn_id=txn.id)
-        self._refund_outcome(refund, done)
+        self.book.refund_outcome(refund, done)
         return _refund_view(done)
 
     def _new_refund(self, payment: PaymentRecord, refund_id: str, body: CreateRefundRequest) -> RefundRecord:
@@ -278,7 +284,7 @@ class PaymentService:
                 f"At most {remaining} cents of this payment can still be refunded.",
                 errors=[{"field": "amount", "message": f"amount must be at most {remaining}"}],
             )
-        invoice = self._invoice(payment.practice_id, payment.invoice_id)
+        invoice = self.book.invoice(payment.practice_id, payment.invoice_id)
         kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice)
         return RefundRecord(
             practice_id=payment.practice_id,
@@ -294,7 +300,7 @@ class PaymentService:
     def _hold_refund(self, refund: RefundRecord) -> None:
         """Record the refund (pending) and hold its amount on the payment, re-reading the payment on conflict."""
         for _ in range(CONFLICT_RETRIES):
-            payment = self._payment(refund.practice_id, refund.payment_id)
+            payment = self.book.payment(refund.practice_id, refund.payment_id)
             if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
                 raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
             after = self._next(payment, refund_pending=payment.refund_pending + refund.amount)
@@ -308,51 +314,12 @@ class PaymentService:
                 continue
         raise Conflict("The payment is changing too quickly; retry with the same Idempotency-Key.")
 
-    def _refund_outcome(self, before: RefundRecord, after: RefundRecord) -> None:
-        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry."""
-        amount = before.amount
-        succeeded = after.status == "succeeded"
-
-        def on_payment(p: PaymentRecord) -> PaymentRecord:
-            refunded = p.amount_refunded + (amount if succeeded else 0)
-            status = PaymentStatus(p.status)
-            if succeeded and refunded < p.amount:
-                status = PaymentStatus.PARTIALLY_REFUNDED
-            elif succeeded:
-                status = PaymentStatus.VOIDED if before.kind == "void" else PaymentStatus.REFUNDED
-            return replace(p, amount_refunded=refunded, refund_pending=p.refund_pending - amount, status=status.value)
-
-        def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
-            if not succeeded:
-                return invoice
-            if before.kind == "void":  # the sale never settles: it was never paid
-                return replace(invoice, amount_paid=invoice.amount_paid - amount)
-            return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
-
-        ledger = None
-        if succeeded:
-            ledger = {
-                "type": before.kind,
-                "amount": -amount,
-                "payment_id": before.payment_id,
-                "refund_id": before.id,
-                "splash_txn_id": after.splash_txn_id,
-            }
-        payment = self._payment(before.practice_id, before.payment_id)
-        self._commit(payment, on_invoice, on_payment, ledger=ledger, refund=after)
-
     def _put_refund(self, refund: RefundRecord) -> None:
         tx = Transaction()
         tx.put(self.store.table_name, self.store.refund_item(refund))
         tx.commit()
 
     # -- internals ---------------------------------------------------------------------------------------------
-
-    def _payment(self, practice_id: str, payment_id: str) -> PaymentRecord:
-        record = self.store.get(practice_id, payment_id) if PAYMENT_ID.match(payment_id) else None
-        if record is None:
-            raise NotFound(f"No payment {payment_id} exists for this practice.")
-        return record
 
     def _read_for_payment(
         self, practice_id: str, invoice_id: str, method_id: str, key: str
@@ -379,64 +346,8 @@ class PaymentService:
         existing = self.store.get(practice_id, key_item["payment_id"]) if key_item else None
         return invoice, method, existing
 
-    def _invoice(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
-        record = self.invoices.get(practice_id, invoice_id) if id_pattern("inv").match(invoice_id) else None
-        if record is None:
-            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
-        return record
-
     def _next(self, payment: PaymentRecord, **changes: Any) -> PaymentRecord:
         return replace(payment, version=payment.version + 1, updated_at=iso(self.clock()), **changes)
-
-    def _commit(
-        self,
-        payment: PaymentRecord,
-        invoice_change: Callable[[InvoiceRecord], InvoiceRecord],
-        payment_change: Callable[[PaymentRecord], PaymentRecord],
-        *,
-        new: bool = False,
-        known: InvoiceRecord | None = None,
-        ledger: dict[str, Any] | None = None,
-        refund: RefundRecord | None = None,
-        extra: list[dict[str, Any]] | None = None,
-    ) -> tuple[InvoiceRecord, PaymentRecord]:
-        """Apply the changes to the invoice's and the payment's current state and write both (with the ledger
-        entry, the refund and `extra` items) in one transaction. On a conflict both are read again and the
-        changes re-applied (optimistic locking), so concurrent operations compose instead of overwriting."""
-        now = iso(self.clock())
-        current = payment
-        for attempt in range(CONFLICT_RETRIES):
-            if attempt == 0 and known is not None:
-                invoice = known
-            else:
-                invoice = self._invoice(payment.practice_id, payment.invoice_id)
-            if attempt and not new:
-                current = self._payment(payment.practice_id, payment.id)
-            after = replace(payment_change(current), version=current.version + (0 if new else 1), updated_at=now)
-            changed = invoice_change(invoice)
-            changed = replace(
-                changed, status=lifecycle.money_status(changed).value, updated_at=now, version=invoice.version + 1
-            )
-            tx = Transaction()
-            if new:
-                tx.put(self.store.table_name, self.store.payment_item(after), "attribute_not_exists(pk)")
-            else:
-                tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": current.version})
-            if ledger is not None:
-                entry = self.invoices.ledger_item(
-                    payment.practice_id, payment.invoice_id, new_id("led"), created_at=now, **ledger
-                )
-                tx.put(self.invoices.table_name, entry, "attribute_not_exists(pk)")
-            if refund is not None:
-                tx.put(self.store.table_name, self.store.refund_item(refund))
-            for item in extra or []:
-                tx.put(self.store.table_name, item, "attribute_not_exists(pk)")
-            try:
-                self.invoices.replace(changed, invoice.version, also=tx)
-                return changed, after
-            except Conflict:
-                continue
-        raise Conflict("The invoice is changing too quickly; retry with the same Idempotency-Key.")
 
 
 NOT_SUBMITTED = frozenset({"processor_unavailable", "processor_refused"})

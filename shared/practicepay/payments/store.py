@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
+from boto3.dynamodb.conditions import Key
 
 from practicepay.adapters.dynamo import from_item, list_page, practice_pk
 
@@ -28,6 +29,8 @@ class PaymentRecord:
     refund_pending: int = 0
     splash_txn_id: str | None = None
     failure: dict[str, Any] | None = None
+    return_info: dict[str, Any] | None = None
+    """An ACH return: {code (R01…), category (nsf, bad_account, unauthorized, other), message, returned_at}."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,16 @@ class RefundRecord:
     created_at: str
     splash_txn_id: str | None = None
     failure: dict[str, Any] | None = None
+
+
+# Outcomes Splash may still change: these carry the sparse `open` index's keys (definitions.PAYMENTS_TABLE).
+OPEN_PAYMENT = frozenset({"pending", "unknown", "processing"})
+OPEN_REFUND = frozenset({"pending", "unknown"})
+OPEN_PARTITION = "OPEN"
+
+
+def _open_keys(open_: bool, created_at: str, sk: str) -> dict[str, str]:
+    return {"gsi3pk": OPEN_PARTITION, "gsi3sk": f"{created_at}#{sk}"} if open_ else {}
 
 
 class PaymentStore:
@@ -62,14 +75,17 @@ class PaymentStore:
             "gsi1sk": f"PAYMENT#{rec.id}",
             "gsi2pk": f"{pk}#STATUS#{rec.status}",
             "gsi2sk": f"PAYMENT#{rec.id}",
+            **_open_keys(rec.status in OPEN_PAYMENT, rec.created_at, f"PAYMENT#{rec.id}"),
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 
     @staticmethod
     def refund_item(rec: RefundRecord) -> dict[str, Any]:
+        sk = f"REFUND#{rec.payment_id}#{rec.id}"
         return {
             "pk": practice_pk(rec.practice_id),
-            "sk": f"REFUND#{rec.payment_id}#{rec.id}",
+            "sk": sk,
+            **_open_keys(rec.status in OPEN_REFUND, rec.created_at, sk),
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 
@@ -87,11 +103,27 @@ class PaymentStore:
         ).get("Item")
         return from_item(RefundRecord, item) if item else None
 
+    @staticmethod
+    def payment_from_item(item: dict[str, Any]) -> PaymentRecord:
+        return from_item(PaymentRecord, item)
+
+    @staticmethod
+    def refund_from_item(item: dict[str, Any]) -> RefundRecord:
+        return from_item(RefundRecord, item)
+
     def get(self, practice_id: str, payment_id: str) -> PaymentRecord | None:
         item = self._table.get_item(
             Key={"pk": practice_pk(practice_id), "sk": f"PAYMENT#{payment_id}"}, ConsistentRead=True
         ).get("Item")
         return from_item(PaymentRecord, item) if item else None
+
+    def open_items(self, cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of every practice's open payments and refunds, oldest first (the sparse `open` index)."""
+        kwargs: dict[str, Any] = {"IndexName": "open", "KeyConditionExpression": Key("gsi3pk").eq(OPEN_PARTITION)}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        out = self._table.query(**kwargs)
+        return out["Items"], out.get("LastEvaluatedKey")
 
     def query(
         self, practice_id: str, *, invoice_id: str | None, status: str | None, limit: int, cursor: str | None

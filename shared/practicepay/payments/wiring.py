@@ -12,6 +12,7 @@ from practicepay.config import PaymentsConfig, load
 from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import PatientStore
+from practicepay.payments.book import PaymentBook
 from practicepay.payments.service import PaymentService
 from practicepay.payments.store import PaymentStore
 from practicepay.practices import PracticeStore
@@ -31,8 +32,7 @@ def payment_service() -> PaymentService:
         splash=splash_client,
     )
     return PaymentService(
-        store=PaymentStore(cfg.payments_table),
-        invoices=InvoiceStore(cfg.invoices_table),
+        book=PaymentBook(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table),
         patients=patients,
         practices=practices,
         splash=splash_client,

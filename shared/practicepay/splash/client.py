@@ -43,6 +43,7 @@ from practicepay.splash.models import (
     Alert,
     Customer,
     Entity,
+    EntityReturn,
     Merchant,
     Record,
     Token,
@@ -428,8 +429,10 @@ class SplashClient:
 
     def _decline_reason(self, txn: Txn | None, envelope: Envelope) -> Decline:
         text = next((i.msg for i in envelope.errors if i.msg), "") or "Declined"
-        if txn is None:
-            return classify(text)
+        return classify(text) if txn is None else self.decline_for(txn, text)
+
+    def decline_for(self, txn: Txn, text: str = "Declined") -> Decline:
+        """Why a failed txn failed: its declined txnResult (processor text and codes), else `text`."""
         try:
             results = self.txn_results(txn.id)
         except SplashError:
@@ -438,6 +441,10 @@ class SplashClient:
         if declined is None:
             return classify(text, txn_id=txn.id)
         return classify(declined.message or text, declined.originalCode, declined.bankCode, txn.id)
+
+    def returns_for(self, txn_id: str) -> list[EntityReturn]:
+        """The bank returns (R-codes) recorded against a txn."""
+        return list(self.iterate(EntityReturn, search=Search().equals("txn", txn_id), limit=10))
 
     def txn_results(self, txn_id: str) -> list[TxnResult]:
         return list(self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100))

@@ -1,0 +1,36 @@
+"""Domain events (ids, amounts, statuses and reason codes; never PHI), derived from what a transaction changed
+and written in that same transaction to the events table (a transactional outbox). Issue #7 publishes them to
+the EventBridge bus; until then the table is the record of what happened, in order per practice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from practicepay.adapters.dynamo import practice_pk
+from practicepay.ids import new_id
+
+RETENTION_SECONDS = 30 * 86400
+
+# payment status -> detail-type of the event announcing it
+PAYMENT_EVENTS = {
+    "succeeded": "payment.succeeded",
+    "failed": "payment.failed",
+    "returned": "payment.returned",
+    "refunded": "payment.refunded",
+    "partially_refunded": "payment.refunded",
+    "voided": "payment.refunded",
+}
+
+
+def event_item(practice_id: str, detail_type: str, detail: dict[str, Any], *, at: str, epoch: float) -> dict[str, Any]:
+    """The outbox row: keyed by practice and a time-ordered id, so a practice's events read back in order."""
+    event_id = new_id("evt", int(epoch * 1000))
+    return {
+        "pk": practice_pk(practice_id),
+        "sk": f"EVENT#{event_id}",
+        "id": event_id,
+        "detail_type": detail_type,
+        "detail": {"practice_id": practice_id, **detail},
+        "occurred_at": at,
+        "expiration": int(epoch) + RETENTION_SECONDS,
+    }
