@@ -234,9 +234,30 @@ PAYMENTS = FunctionDef(
         SPLASH_HOST_ENV,
         SPLASH_CREDENTIALS_ENV,
         RECONCILIATION_QUEUE.env_var,
+        EVENTS_TABLE.env_var,
     ),
 )
-FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES, PATIENTS, PAYMENTS)
+WEBHOOK = FunctionDef(
+    name="webhook",
+    env=(SYNC_TABLE.env_var, ALERTS_QUEUE.env_var, SPLASH_HOST_ENV, SPLASH_CREDENTIALS_ENV),
+)
+_SYNC_ENV = (
+    PAYMENTS_TABLE.env_var,
+    INVOICES_TABLE.env_var,
+    PATIENTS_TABLE.env_var,
+    PRACTICES_TABLE.env_var,
+    EVENTS_TABLE.env_var,
+    SYNC_TABLE.env_var,
+    SPLASH_HOST_ENV,
+    SPLASH_CREDENTIALS_ENV,
+)
+ALERTS = FunctionDef(name="alerts", env=_SYNC_ENV)  # consumes ALERTS_QUEUE
+POLL = FunctionDef(name="poll", env=_SYNC_ENV)  # on a schedule
+RECONCILER = FunctionDef(name="reconciler", env=_SYNC_ENV)  # consumes RECONCILIATION_QUEUE
+FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES, PATIENTS, PAYMENTS, WEBHOOK, ALERTS, POLL, RECONCILER)
+
+# The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
+POLL_EVERY_MINUTES = 5
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
@@ -257,4 +278,5 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/payments", PAYMENTS.name),
     Route("GET", "/payments/{payment_id}", PAYMENTS.name),
     Route("POST", "/payments/{payment_id}/refunds", PAYMENTS.name),
+    Route("POST", "/webhooks/splash", WEBHOOK.name, authorized=False),  # the static header, checked in the function
 )

@@ -78,7 +78,8 @@ def main() -> int:
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
-    from local.seed import seed_practice
+    from local.seed import register_alert, seed_practice
+    from local.triggers import LocalTriggers
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
     from practicepay.splash.wiring import splash_client
@@ -91,6 +92,7 @@ def main() -> int:
     splash = sandbox.serve(HOST, splash_port)
     splash_url = f"http://{HOST}:{splash_port}"
     server = None
+    triggers = None
     try:
         secret = local_jwt_secret()
         os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
@@ -107,6 +109,9 @@ def main() -> int:
         )
         token = issue_hs256(secret, DEMO_PRACTICE)
         base = f"http://{HOST}:{api_port}"
+        register_alert(f"{base}/webhooks/splash")
+        triggers = LocalTriggers(poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")))
+        triggers.start()
         print(
             "PracticePay local stack is up\n"
             f"  API            {base}\n"
@@ -126,6 +131,8 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if triggers is not None:
+            triggers.stop()
         if server is not None:
             server.server_close()
         splash.shutdown()

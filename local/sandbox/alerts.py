@@ -95,6 +95,7 @@ class AlertDispatcher:
         self._log: list[dict[str, Any]] = []
         self._seq = itertools.count()
         self._generation = 0
+        self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._http = requests.Session()
@@ -187,7 +188,18 @@ class AlertDispatcher:
                 if self._stopping:
                     return
                 _, _, generation, delivery = heapq.heappop(self._queue)
-            self._attempt(delivery, generation)
+                self._in_flight += 1
+            try:
+                self._attempt(delivery, generation)
+            finally:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is queued or being sent (held deliveries wait for the clock); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._in_flight, timeout=timeout)
 
     def _attempt(self, delivery: Delivery, generation: int) -> None:
         try:

@@ -160,6 +160,10 @@ class SplashSandbox:
             self._clock.now = target
             return {"now": target.isoformat(), "events": self._store.events[first_event:]}
 
+    def wait_for_alerts(self, timeout: float = 10.0) -> bool:
+        """Block until every alert due has been delivered (or given up); False on timeout."""
+        return self._dispatcher.wait_idle(timeout)
+
     @property
     def requests(self) -> list[Body]:
         with self._lock:

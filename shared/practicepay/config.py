@@ -58,6 +58,26 @@ class PaymentsConfig(_DataConfig):
     events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
 
 
+class WebhookConfig(_Env):
+    sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
+    alerts_queue_url: str = Field(alias="ALERTS_QUEUE_URL", min_length=10)
+
+
+class SyncConfig(_Env):
+    """The alert processor, the status poll and the reconciler."""
+
+    payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
+    reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=60, le=86400)
+    """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""
+    poll_overlap_seconds: int = Field(default=600, alias="POLL_OVERLAP_SECONDS", ge=0, le=86400)
+    poll_lookback_seconds: int = Field(default=86400, alias="POLL_LOOKBACK_SECONDS", ge=60, le=30 * 86400)
+
+
 class SplashConfig(_Env):
     splash_host: str = Field(default="payrix-sandbox", alias="SPLASH_HOST", min_length=3)
     """A name from practicepay.splash.client.HOSTS or a full URL (white-label host, the local sandbox)."""

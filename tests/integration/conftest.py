@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -123,3 +124,44 @@ def boarded(aws_env, stack_sandbox):
         return practice_id
 
     return board
+
+
+class SyncStack:
+    """The stack with Splash alerts flowing: the API front served over HTTP (the sandbox POSTs alerts to it),
+    PracticePay's alert registered with the stack's sandbox, and the local triggers to run queues and polls."""
+
+    def __init__(self, sandbox: SplashSandbox, url: str) -> None:
+        from local.triggers import LocalTriggers
+
+        self.sandbox = sandbox
+        self.url = url
+        self.triggers = LocalTriggers()
+
+    def deliver(self) -> int:
+        """Wait for the sandbox to send every alert due, then let the processor handle what was queued."""
+        assert self.sandbox.wait_for_alerts(10.0), "the sandbox still has alerts to send"
+        return self.triggers.drain_all()
+
+    def advance(self, days: float) -> int:
+        self.sandbox.advance(days=days)
+        return self.deliver()
+
+    def poll(self) -> dict[str, Any]:
+        return self.triggers.poll()
+
+
+@pytest.fixture(scope="session")
+def sync_stack(aws_env, stack_sandbox) -> Iterator[SyncStack]:
+    from werkzeug.serving import make_server
+
+    from local.front import LocalApiGateway
+    from local.seed import register_alert
+
+    server = make_server("127.0.0.1", 0, LocalApiGateway(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    register_alert(f"http://127.0.0.1:{server.server_port}/webhooks/splash")
+    stack = SyncStack(stack_sandbox.sandbox, stack_sandbox.url)
+    stack.deliver()  # whatever earlier suites left queued
+    yield stack
+    server.shutdown()

@@ -76,7 +76,7 @@ def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
     """The ledger equals the invoice's totals, and Splash agrees both ways: every ledger movement is a txn at
     Splash, and every approved txn Splash holds for the invoice's payments is in the ledger."""
     entries = InvoiceStore(aws_env["INVOICES_TABLE"]).ledger(practice, invoice["id"])
-    paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void"))
+    paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void", "return"))
     refunded = -sum(e["amount"] for e in entries if e["type"] == "refund")
     written_off = -sum(e["amount"] for e in entries if e["type"] == "write_off")
     assert (paid, refunded, written_off) == (
@@ -84,14 +84,18 @@ def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
         invoice["amount_refunded"],
         invoice.get("amount_written_off", 0),
     )
-    moved = {e["splash_txn_id"]: abs(e["amount"]) for e in entries if e.get("splash_txn_id")}
+    net: dict[str, int] = {}
+    for e in entries:
+        if e.get("splash_txn_id"):
+            net[e["splash_txn_id"]] = net.get(e["splash_txn_id"], 0) + e["amount"]
+    moved = {txn_id: abs(amount) for txn_id, amount in net.items() if amount}  # a charge returned nets to 0
     for txn_id, amount in moved.items():
         assert splash_client().get(Txn, txn_id).total == amount
     payments = json.loads(InvoicePayments.of(aws_env, practice, invoice["id"]))
     at_splash = {}
     for payment in payments:
         for txn in splash_client().txns_by_order(payment["id"]):
-            if txn.status != 2:
+            if txn.status not in (2, 5):  # failed, or returned by the bank: no money moved
                 at_splash[txn.id] = txn.total
         for refund_order in payment["refund_ids"]:
             for txn in splash_client().txns_by_order(refund_order):

@@ -128,7 +128,10 @@ class PaymentMethod(BaseModel):
     last4: str
     exp_month: int | None = None
     exp_year: int | None = None
-    status: Literal["active", "inactive"]
+    status: Literal["active", "inactive", "blocked"] = Field(
+        description="inactive: removed; blocked: the bank returned a debit with a code that forbids debiting again"
+    )
+    blocked_reason: str | None = Field(default=None, description="The return code and its meaning, e.g. R02")
     consent: Consent
     created_at: str
 

@@ -178,6 +178,11 @@ class PatientService:
 
     def chargeable(self, method: MethodRecord, amount: int) -> ChargeSource:
         """Check an already-read method for charging `amount`, and open its token."""
+        if method.status == "blocked":
+            raise Conflict(
+                f"This bank account cannot be debited again: the bank returned a payment ({method.blocked_reason}). "
+                "Ask the patient for another payment method."
+            )
         if method.status != "active":
             raise Conflict("This payment method was removed; ask the patient for another one.")
         today = self.clock().date()
@@ -321,6 +326,7 @@ def _method_view(record: MethodRecord) -> PaymentMethod:
         exp_month=record.exp_month,
         exp_year=record.exp_year,
         status=record.status,  # type: ignore[arg-type]
+        blocked_reason=record.blocked_reason,
         consent=Consent.model_validate(record.consent),
         created_at=record.created_at,
     )

@@ -37,6 +37,7 @@ class MethodRecord:
     consent: dict[str, Any]
     created_at: str
     status: str = "active"
+    blocked_reason: str | None = None
     brand: str | None = None
     account_type: str | None = None
     exp_month: int | None = None

@@ -46,6 +46,12 @@ class PaymentBook:
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
         return record
 
+    def put_event(self, item: dict[str, Any]) -> None:
+        """An event about no payment (a practice boarded): written on its own."""
+        tx = Transaction()
+        tx.put(self.events_table, item)
+        tx.commit()
+
     def commit(
         self,
         payment: PaymentRecord,

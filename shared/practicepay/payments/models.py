@@ -44,6 +44,13 @@ class Failure(BaseModel):
     retryable: bool = False
 
 
+class ReturnInfo(BaseModel):
+    code: str | None = Field(description="The NACHA return code, e.g. R01; null when Splash gave none")
+    category: Literal["nsf", "bad_account", "unauthorized", "other"]
+    message: str
+    method_blocked: bool = Field(description="The bank account may not be debited again (every code but R01, R09)")
+
+
 class Payment(BaseModel):
     id: str
     object: Literal["payment"] = "payment"
@@ -56,6 +63,7 @@ class Payment(BaseModel):
     currency: Literal["usd"] = "usd"
     status: PaymentStatus
     failure: Failure | None = None
+    return_info: ReturnInfo | None = Field(default=None, description="Set when the bank returned an eCheck")
     splash_txn_id: str | None = None
     created_at: str
     updated_at: str

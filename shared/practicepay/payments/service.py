@@ -37,6 +37,7 @@ from practicepay.payments.models import (
     PaymentList,
     PaymentStatus,
     Refund,
+    ReturnInfo,
 )
 from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
 from practicepay.practices import PracticeStore
@@ -258,7 +259,9 @@ class PaymentService:
         except SplashOutcomeUnknown:
             unknown = replace(refund, status="unknown")
             self._put_refund(unknown)
-            self.queue.enqueue(practice_id=practice_id, kind="refund", record_id=refund.id, order=refund.id)
+            self.queue.enqueue(
+                practice_id=practice_id, kind="refund", record_id=refund.id, order=refund.id, payment_id=payment.id
+            )
             return _refund_view(unknown)
         except SplashError as exc:
             failure = _refund_failure(exc)
@@ -426,6 +429,7 @@ def _view(record: PaymentRecord) -> Payment:
         amount_refunded=record.amount_refunded,
         status=PaymentStatus(record.status),
         failure=Failure.model_validate(record.failure) if record.failure else None,
+        return_info=ReturnInfo.model_validate(record.return_info) if record.return_info else None,
         splash_txn_id=record.splash_txn_id,
         created_at=record.created_at,
         updated_at=record.updated_at,

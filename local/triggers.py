@@ -1,0 +1,121 @@
+"""What AWS does around the functions that no HTTP request starts: Lambda's SQS event source mappings (receive
+a batch, invoke, delete what succeeded, leave the reported failures for SQS to offer again after the visibility
+timeout) and the EventBridge Scheduler schedule of the status poll. `make run` runs them on a background
+thread; tests call `drain` and `poll` directly so each step is deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import traceback
+from typing import Any
+
+import boto3
+
+from infra.definitions import ALERTS, ALERTS_QUEUE, POLL, RECONCILER, RECONCILIATION_QUEUE, QueueDef
+from local.front import LambdaContext, load_handler
+
+# queue -> the function its event source mapping invokes
+SOURCES: tuple[tuple[QueueDef, str], ...] = ((ALERTS_QUEUE, ALERTS.name), (RECONCILIATION_QUEUE, RECONCILER.name))
+BATCH_SIZE = 10
+
+
+class LocalTriggers:
+    def __init__(self, poll_seconds: float | None = None) -> None:
+        self.poll_seconds = poll_seconds
+        self._sqs = boto3.client("sqs")
+        self._locks = {name: threading.Lock() for name in (ALERTS.name, RECONCILER.name, POLL.name)}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def drain(self, queue: QueueDef, function: str, *, max_batches: int = 100) -> int:
+        """Deliver what is visible on `queue` to `function`, batch by batch; the number of messages handled."""
+        url = os.environ[queue.env_var]
+        handled = 0
+        for _ in range(max_batches):
+            messages = self._sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=BATCH_SIZE,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not messages:
+                break
+            failed = self._invoke_batch(function, queue, messages)
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+                self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            handled += len(messages)
+        return handled
+
+    def drain_all(self) -> int:
+        return sum(self.drain(queue, function) for queue, function in SOURCES)
+
+    def poll(self) -> dict[str, Any]:
+        with self._locks[POLL.name]:
+            return load_handler(POLL.name).lambda_handler(_scheduled_event(), LambdaContext(POLL.name))
+
+    def _invoke_batch(self, function: str, queue: QueueDef, messages: list[dict[str, Any]]) -> set[str]:
+        event = {"Records": [_sqs_record(queue, m) for m in messages]}
+        try:
+            with self._locks[function]:
+                result = load_handler(function).lambda_handler(event, LambdaContext(function)) or {}
+        except Exception:
+            traceback.print_exc()  # the whole batch failed: every message comes back
+            return {m["MessageId"] for m in messages}
+        return {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+
+    # -- background (make run) ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="local-triggers", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        next_poll = time.monotonic() + (self.poll_seconds or 0)
+        while not self._stop.wait(1.0):
+            try:
+                self.drain_all()
+                if self.poll_seconds and time.monotonic() >= next_poll:
+                    self.poll()
+                    next_poll = time.monotonic() + self.poll_seconds
+            except Exception:  # keep ticking, as the AWS services would
+                traceback.print_exc()
+
+
+def _sqs_record(queue: QueueDef, message: dict[str, Any]) -> dict[str, Any]:
+    name = queue.local_name + (".fifo" if queue.fifo else "")
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
+        "awsRegion": "us-east-1",
+    }
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "local-schedule",
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/practicepay-status-poll"],
+        "detail": {},
+    }

@@ -1,0 +1,1 @@
+"""Splash → PracticePay: web alerts, the status poll and the reconciler keep statuses true (issue #5)."""

@@ -1,0 +1,381 @@
+"""Keeping every payment's status true to Splash: web alerts (hints: the truth is fetched), the status poll
+(what changed since its cursor, plus every open payment the change feed did not show) and the reconciler
+(payments and refunds whose outcome was never learned). Every path ends in `apply_txn`, which moves a payment
+only forward (sync.transitions), so duplicates, reordering and races change nothing wrongly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from practicepay.clock import Clock, iso, utc_now
+from practicepay.errors import Conflict
+from practicepay.events import event_item
+from practicepay.observability import logger
+from practicepay.patients.store import PatientStore
+from practicepay.payments.book import CONFLICT_RETRIES, PaymentBook
+from practicepay.payments.models import Failure
+from practicepay.payments.models import PaymentStatus as P
+from practicepay.payments.store import PaymentRecord, RefundRecord
+from practicepay.practices import PracticeStore
+from practicepay.splash.client import SplashClient
+from practicepay.splash.errors import SplashNotFound
+from practicepay.splash.models import EntityReturn, Merchant, MerchantStatus, Resource, Txn, TxnStatus
+from practicepay.splash.search import Search
+from practicepay.sync import returns
+from practicepay.sync.store import SyncStore
+from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, on_invoice
+
+TXN_CURSOR = "txns"
+SPLASH_TIME = "%Y-%m-%d %H:%M:%S.%f"
+PAGE = 100
+NOT_SUBMITTED = Failure(
+    category="not_submitted",
+    processor_text="Splash has no record of this payment: nothing was charged. It is safe to try again.",
+    retryable=True,
+).model_dump()
+
+
+class NotYet(Exception):  # noqa: N818 (a signal, not an error)
+    """Splash has no record yet, but the grace period has not passed: ask again later."""
+
+
+class _Stale(Exception):  # noqa: N818
+    """The payment changed since the move was computed: read it again and recompute."""
+
+
+@dataclass(frozen=True)
+class PollReport:
+    changed: int
+    open_checked: int
+    splash_calls: int
+    outcomes: dict[str, int]
+
+
+@dataclass
+class StatusSync:
+    book: PaymentBook
+    practices: PracticeStore
+    patients: PatientStore
+    splash: Callable[[], SplashClient]
+    sync: SyncStore
+    clock: Clock = utc_now
+    grace_seconds: int = 600
+    """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""
+    overlap_seconds: int = 600
+    """How far before its cursor each poll starts again (clock skew, writes landing late at Splash)."""
+    lookback_seconds: int = 86400
+    """Where the first poll starts."""
+
+    # -- alerts --------------------------------------------------------------------------------------------
+
+    def handle_alert(self, resource: int, record_id: str) -> str:
+        """An alert is a hint that `record_id` changed: fetch it and apply what Splash says now."""
+        client = self.splash()
+        try:
+            if resource == Resource.TXNS:
+                return self.apply_txn(client.get(Txn, record_id))
+            if resource == Resource.ENTITY_RETURNS:
+                entity_return = client.get(EntityReturn, record_id)
+                if not entity_return.txn:
+                    return "not_ours"
+                return self.apply_txn(client.get(Txn, entity_return.txn), returned=[entity_return])
+            if resource == Resource.MERCHANTS:
+                return self.apply_merchant(client.get(Merchant, record_id))
+        except SplashNotFound:
+            logger.info("alert for a record Splash does not have", resource=resource)
+            return "not_found"
+        return "ignored"
+
+    # -- applying Splash's truth -----------------------------------------------------------------------------
+
+    def apply_txn(self, txn: Txn, *, returned: list[EntityReturn] | None = None) -> str:
+        practice = self.practices.by_merchant(txn.merchant) if txn.merchant else None
+        order = txn.order or ""
+        if practice is None or not order.startswith("pay_"):
+            logger.info("txn is not one of our payments", txn=txn.id)
+            return "not_ours"
+        payment = self.book.store.get(practice.practice_id, order)
+        if payment is None:
+            logger.info("txn is not one of our payments", txn=txn.id)
+            return "not_ours"
+        return self.apply_to_payment(payment, txn, returned=returned)
+
+    def apply_to_payment(self, payment: PaymentRecord, txn: Txn, *, returned: list[EntityReturn] | None = None) -> str:
+        for _ in range(CONFLICT_RETRIES):
+            if not _is_payment_txn(payment, txn):
+                logger.error("txn does not match its payment; nothing applied", payment_id=payment.id, txn=txn.id)
+                return "mismatch"
+            move = move_for(payment, txn)
+            if move is None:
+                return "unchanged"
+            try:
+                self._write(payment, txn, move, returned)
+                logger.info("payment moved", payment_id=payment.id, move=move.kind.value, status=move.status.value)
+                return move.kind.value
+            except _Stale:
+                payment = self.book.payment(payment.practice_id, payment.id)
+        raise Conflict(f"payment {payment.id} kept changing while its status was applied")
+
+    def _write(self, payment: PaymentRecord, txn: Txn, move: Move, returned: list[EntityReturn] | None) -> None:
+        amount = payment.amount
+        ledger: list[dict[str, Any]] = []
+        if move.kind in (Kind.CHARGE, Kind.CHARGE_AND_RETURN):
+            ledger.append({"type": "charge", "amount": amount, "payment_id": payment.id, "splash_txn_id": txn.id})
+        failure, return_info, block = None, None, None
+        if move.kind is Kind.FAIL:
+            failure = self._decline(txn)
+        if move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN):
+            return_info = self._return_info(txn, returned)
+            ledger.append(
+                {
+                    "type": "return",
+                    "amount": -amount,
+                    "payment_id": payment.id,
+                    "splash_txn_id": txn.id,
+                    **({"return_code": return_info["code"]} if return_info["code"] else {}),
+                }
+            )
+            if return_info["method_blocked"]:
+                block = _blocker(self.patients, payment, return_info)
+
+        def on_payment(current: PaymentRecord) -> PaymentRecord:
+            if current.version != payment.version:
+                raise _Stale
+            return replace(
+                current,
+                status=move.status.value,
+                splash_txn_id=txn.id,
+                failure=failure,
+                return_info=return_info or current.return_info,
+            )
+
+        self.book.commit(payment, on_invoice(move, amount), on_payment, ledger=ledger, also=block)
+
+    def _decline(self, txn: Txn) -> dict[str, Any]:
+        d = self.splash().decline_for(txn)
+        failure = Failure(
+            category=d.category, processor_text=d.processor_text, processor_code=d.processor_code, retryable=d.retryable
+        )
+        return failure.model_dump(exclude_none=True)
+
+    def _return_info(self, txn: Txn, returned: list[EntityReturn] | None) -> dict[str, Any]:
+        found = returned if returned is not None else self.splash().returns_for(txn.id)
+        entity_return = next((r for r in found if r.code), None)
+        if entity_return is None or txn.txn_status is not TxnStatus.RETURNED:
+            return {"code": None, "category": "other", "message": "reversed by Splash", "method_blocked": False}
+        code = str(entity_return.code).upper()
+        return {
+            "code": code,
+            "category": returns.category(code, entity_return.actionCode),
+            "message": returns.meaning(code, entity_return.message),
+            "method_blocked": returns.blocks_method(code),
+        }
+
+    def apply_to_refund(self, refund: RefundRecord, txn: Txn) -> str:
+        if refund.status not in ("pending", "unknown"):
+            return "unchanged"
+        status = txn.txn_status
+        if status is TxnStatus.PENDING:
+            return "unchanged"
+        if status is TxnStatus.FAILED:
+            failed = replace(refund, status="failed", failure=self._decline(txn), splash_txn_id=txn.id)
+            self.book.refund_outcome(refund, failed)
+            return "refund_failed"
+        self.book.refund_outcome(refund, replace(refund, status="succeeded", splash_txn_id=txn.id))
+        return "refund_succeeded"
+
+    def apply_merchant(self, merchant: Merchant) -> str:
+        practice = self.practices.by_merchant(merchant.id)
+        if practice is None:
+            logger.info("merchant is not one of our practices", merchant=merchant.id)
+            return "not_ours"
+        if merchant.status is None or practice.merchant_status == merchant.status:
+            return "unchanged"
+        moment = self.clock()
+        changed = self.practices.set_merchant_status(practice, merchant.status, iso(moment))
+        if merchant.status == MerchantStatus.BOARDED:
+            event = event_item(
+                practice.practice_id,
+                "practice.boarded",
+                {"splash_merchant_id": merchant.id},
+                at=iso(moment),
+                epoch=moment.timestamp(),
+            )
+            self.book.put_event(event)
+        logger.info("practice boarding status changed", practice_id=changed.practice_id, status=merchant.status)
+        return "boarding"
+
+    # -- reconciler ------------------------------------------------------------------------------------------
+
+    def reconcile(self, practice_id: str, kind: str, record_id: str, payment_id: str | None = None) -> str:
+        """Settle a payment or refund whose outcome was never learned: look its `order` up at Splash. Found →
+        its real status is applied; not found after the grace period → failed as not submitted (nothing was
+        charged; a retry with the same Idempotency-Key sends it again under the same REQUEST-TOKEN)."""
+        merchant = self.practices.require(practice_id).splash_merchant_id
+        if kind == "refund":
+            refund = self.book.store.get_refund(practice_id, payment_id or "", record_id)
+            if refund is None or refund.status not in ("pending", "unknown"):
+                return "unchanged"
+            txn = _pick(self.splash().txns_by_order(refund.id, merchant=merchant))
+            return self.apply_to_refund(refund, txn) if txn else self._not_found_refund(refund)
+        payment = self.book.store.get(practice_id, record_id)
+        if payment is None or payment.status not in (P.PENDING, P.UNKNOWN):
+            return "unchanged"
+        txn = _pick(self.splash().txns_by_order(payment.id, merchant=merchant))
+        return self.apply_to_payment(payment, txn) if txn else self._not_found_payment(payment)
+
+    def _not_found_payment(self, payment: PaymentRecord) -> str:
+        if not self._grace_over(payment.updated_at):
+            raise NotYet(payment.id)
+        move = Move(Kind.FAIL, P.FAILED, held=True, in_flight=False)
+
+        def on_payment(current: PaymentRecord) -> PaymentRecord:
+            if current.version != payment.version:
+                raise _Stale
+            return replace(current, status=P.FAILED.value, failure=NOT_SUBMITTED)
+
+        try:
+            self.book.commit(payment, on_invoice(move, payment.amount), on_payment)
+        except _Stale:
+            return "unchanged"  # something else settled it meanwhile
+        logger.warning("payment never reached Splash; failed as not submitted", payment_id=payment.id)
+        return "not_submitted"
+
+    def _not_found_refund(self, refund: RefundRecord) -> str:
+        if not self._grace_over(refund.created_at):
+            raise NotYet(refund.id)
+        self.book.refund_outcome(refund, replace(refund, status="failed", failure=NOT_SUBMITTED))
+        return "not_submitted"
+
+    def _grace_over(self, since: str) -> bool:
+        return self.clock() - datetime.fromisoformat(since.replace("Z", "+00:00")) >= timedelta(
+            seconds=self.grace_seconds
+        )
+
+    # -- status poll -----------------------------------------------------------------------------------------
+
+    def poll(self) -> PollReport:
+        """Apply every txn Splash changed since the cursor (minus the overlap), then look up, 100 per call, the
+        open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉, plus ⌈unseen open/100⌉."""
+        client = self.splash()
+        now = self.clock()
+        cursor = self.sync.cursor(TXN_CURSOR) or _splash_time(now - timedelta(seconds=self.lookback_seconds))
+        since = _splash_time(_parse_splash(cursor) - timedelta(seconds=self.overlap_seconds))
+        open_items = self._open_items()
+        outcomes: Counter[str] = Counter()
+        calls, changed, newest, seen = 0, 0, cursor, set()
+        search = Search().greater("modified", since).sort("modified", "asc").sort("id", "asc")
+        page = 1
+        while True:
+            result = client.list(Txn, search=search, page=page, limit=PAGE)
+            calls += 1
+            for txn in result.items:
+                changed += 1
+                newest = max(newest, txn.modified or "")
+                seen.add(txn.order)
+                outcomes[self._apply_polled(txn, open_items.get(txn.order or ""))] += 1
+            if not result.has_more or not result.items:
+                break
+            page += 1
+        unseen = [item for order, item in open_items.items() if order not in seen]
+        for chunk in _chunks(unseen, PAGE):
+            found = client.list(Txn, search=Search().in_("order", [i.id for i in chunk]), limit=PAGE).items
+            calls += 1
+            for item in chunk:
+                txn = _pick([t for t in found if t.order == item.id])
+                outcomes[self._apply_open(item, txn)] += 1
+        self.sync.save_cursor(TXN_CURSOR, newest, iso(now))
+        report = PollReport(changed, len(unseen), calls, dict(outcomes))
+        logger.info("status poll done", changed=changed, open_checked=len(unseen), splash_calls=calls)
+        return report
+
+    def _open_items(self) -> dict[str, PaymentRecord | RefundRecord]:
+        out: dict[str, PaymentRecord | RefundRecord] = {}
+        cursor = None
+        while True:
+            items, cursor = self.book.store.open_items(cursor)
+            for item in items:
+                record = (
+                    self.book.store.payment_from_item(item)
+                    if str(item["sk"]).startswith("PAYMENT#")
+                    else self.book.store.refund_from_item(item)
+                )
+                out[record.id] = record
+            if cursor is None:
+                return out
+
+    def _apply_polled(self, txn: Txn, open_item: PaymentRecord | RefundRecord | None) -> str:
+        if isinstance(open_item, RefundRecord):
+            return self.apply_to_refund(open_item, txn) if _is_refund_txn(open_item, txn) else "mismatch"
+        return self.apply_txn(txn)
+
+    def _apply_open(self, item: PaymentRecord | RefundRecord, txn: Txn | None) -> str:
+        if isinstance(item, RefundRecord):
+            if txn is not None:
+                return self.apply_to_refund(item, txn)
+            return self._settle_missing(lambda: self._not_found_refund(item))
+        if txn is not None:
+            return self.apply_to_payment(item, txn)
+        if item.status in (P.PENDING, P.UNKNOWN):
+            return self._settle_missing(lambda: self._not_found_payment(item))
+        logger.error("an open payment's txn is missing at Splash", payment_id=item.id)
+        return "missing"
+
+    @staticmethod
+    def _settle_missing(settle: Callable[[], str]) -> str:
+        try:
+            return settle()
+        except NotYet:
+            return "waiting"
+
+
+def _is_payment_txn(payment: PaymentRecord, txn: Txn) -> bool:
+    return (
+        txn.order == payment.id
+        and txn.type in PAYMENT_TXN_TYPES.get(payment.method_kind, set())
+        and txn.total == payment.amount
+        and payment.splash_txn_id in (None, txn.id)
+    )
+
+
+def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
+    return txn.order == refund.id and txn.total == refund.amount
+
+
+def _pick(txns: list[Txn]) -> Txn | None:
+    """The txn our order id names. Splash dedups by REQUEST-TOKEN, so there is one; if not, the one that moved
+    money wins and the oddity is logged."""
+    if len(txns) > 1:
+        logger.error("more than one txn carries one order id", order=txns[0].order, count=len(txns))
+    ranked = sorted(txns, key=lambda t: t.txn_status is TxnStatus.FAILED)
+    return ranked[0] if ranked else None
+
+
+def _blocker(patients: PatientStore, payment: PaymentRecord, info: dict[str, Any]) -> Callable[[Any], None]:
+    def block(tx: Any) -> None:
+        tx.update(
+            patients.table_name,
+            patients.method_key(payment.practice_id, payment.payment_method_id),
+            "SET #s = :blocked, blocked_reason = :why",
+            {"#s": "status"},
+            {":blocked": "blocked", ":why": f"{info['code']}: {info['message']}"},
+        )
+
+    return block
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _splash_time(moment: datetime) -> str:
+    return moment.strftime(SPLASH_TIME)[:-2]  # Splash keeps four decimals
+
+
+def _parse_splash(value: str) -> datetime:
+    return datetime.strptime(value if "." in value else f"{value}.0", SPLASH_TIME).replace(tzinfo=UTC)

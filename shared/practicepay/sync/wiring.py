@@ -1,0 +1,42 @@
+"""Builds the webhook intake and the status sync from the function's configuration, once per cold start."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from practicepay.config import SyncConfig, WebhookConfig, load
+from practicepay.invoices.store import InvoiceStore
+from practicepay.patients.store import PatientStore
+from practicepay.payments.book import PaymentBook
+from practicepay.payments.store import PaymentStore
+from practicepay.practices import PracticeStore
+from practicepay.splash.wiring import splash_client, splash_credentials
+from practicepay.sync.intake import AlertIntake, AlertQueue
+from practicepay.sync.service import StatusSync
+from practicepay.sync.store import SyncStore
+
+
+def _webhook_header() -> tuple[str, str]:
+    creds = splash_credentials()  # Powertools parameters: cached, and a rotated value is picked up
+    return creds.webhook_header_name, creds.webhook_header_value.get_secret_value()
+
+
+@cache
+def alert_intake() -> AlertIntake:
+    cfg = load(WebhookConfig)
+    return AlertIntake(header=_webhook_header, store=SyncStore(cfg.sync_table), queue=AlertQueue(cfg.alerts_queue_url))
+
+
+@cache
+def status_sync() -> StatusSync:
+    cfg = load(SyncConfig)
+    return StatusSync(
+        book=PaymentBook(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table),
+        practices=PracticeStore(cfg.practices_table),
+        patients=PatientStore(cfg.patients_table),
+        splash=splash_client,
+        sync=SyncStore(cfg.sync_table),
+        grace_seconds=cfg.reconcile_grace_seconds,
+        overlap_seconds=cfg.poll_overlap_seconds,
+        lookback_seconds=cfg.poll_lookback_seconds,
+    )

@@ -1,0 +1,209 @@
+"""Statuses stay true to Splash after the charge: web alerts (fetched, never trusted), the status poll and the
+reconciler, over HTTP against the local stack (alerts are POSTed by the sandbox to the served front)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import requests
+from boto3.dynamodb.conditions import Key
+
+from practicepay.splash.models import Txn
+from practicepay.splash.wiring import splash_client
+from tests.integration.test_money_core import add_bank, add_card, ledger_matches, new_patient, ok, open_invoice, pay
+
+pytestmark = pytest.mark.integration
+
+R01, R02 = "9990000001", "9990000002"
+
+
+def payment(api, practice: str, payment_id: str) -> dict:
+    return ok(api.call("GET", f"/payments/{payment_id}", practice=practice))
+
+
+def invoice(api, practice: str, invoice_id: str) -> dict:
+    return ok(api.call("GET", f"/invoices/{invoice_id}", practice=practice))
+
+
+def events(aws_env, practice: str) -> list[dict]:
+    table = boto3.resource("dynamodb").Table(aws_env["EVENTS_TABLE"])
+    items = table.query(KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"))["Items"]
+    return [{"type": i["detail_type"], **json.loads(json.dumps(i["detail"], default=int))} for i in items]
+
+
+def echeck_payment(api, boarded, practice: str, account: str = "123456789", amount: int = 20000):
+    boarded(practice)
+    patient = new_patient(api, practice, f"ehr-{practice}")
+    bank = add_bank(api, practice, patient, account=account)
+    inv = open_invoice(api, practice, patient, unit_amount=amount)
+    paid = pay(api, practice, inv["id"], bank["id"])
+    assert paid["status"] == "processing"
+    return inv, paid, bank
+
+
+def test_an_echeck_settles_through_its_alert(api, aws_env, boarded, sync_stack):
+    inv, paid, _ = echeck_payment(api, boarded, "prc_sync_settle")
+    sync_stack.deliver()
+    assert payment(api, "prc_sync_settle", paid["id"])["status"] == "processing"  # approval alert: no change
+    assert invoice(api, "prc_sync_settle", inv["id"])["status"] == "processing"
+    sync_stack.advance(days=1)  # the batch settles; Splash alerts txn.settled
+    assert payment(api, "prc_sync_settle", paid["id"])["status"] == "succeeded"
+    after = invoice(api, "prc_sync_settle", inv["id"])
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("paid", 20000, 0)
+    ledger_matches(aws_env, "prc_sync_settle", after)
+    kinds = [e["type"] for e in events(aws_env, "prc_sync_settle")]
+    assert kinds.count("payment.succeeded") == 1 and kinds.count("invoice.paid") == 1
+
+
+def test_an_r02_return_reverses_the_payment_and_blocks_the_account(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_r02"
+    inv, paid, bank = echeck_payment(api, boarded, practice, account=R02)
+    sync_stack.advance(days=1)  # settled
+    assert payment(api, practice, paid["id"])["status"] == "succeeded"
+    sync_stack.advance(days=2)  # the bank returns it: R02 account closed
+    returned = payment(api, practice, paid["id"])
+    assert returned["status"] == "returned"
+    assert returned["return_info"] == {
+        "code": "R02",
+        "category": "bad_account",
+        "message": returned["return_info"]["message"],
+        "method_blocked": True,
+    }
+    after = invoice(api, practice, inv["id"])
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("open", 0, 20000)
+    ledger_matches(aws_env, practice, after)
+    methods = ok(api.call("GET", f"/patients/{returned['patient_id']}/payment-methods", practice=practice))["data"]
+    blocked = next(m for m in methods if m["id"] == bank["id"])
+    assert blocked["status"] == "blocked" and blocked["blocked_reason"].startswith("R02")
+    again = api.call(
+        "POST", f"/invoices/{inv['id']}/payments", practice=practice, body={"payment_method_id": bank["id"]}
+    )
+    assert again.status_code == 409 and "R02" in again.get_json()["detail"]
+    kinds = [e["type"] for e in events(aws_env, practice)]
+    assert "payment.returned" in kinds
+    returned_event = next(e for e in events(aws_env, practice) if e["type"] == "payment.returned")
+    assert returned_event["return_code"] == "R02" and returned_event["amount"] == 20000
+
+
+def test_an_r01_return_leaves_the_account_usable(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_r01"
+    inv, paid, bank = echeck_payment(api, boarded, practice, account=R01)
+    sync_stack.advance(days=3)
+    returned = payment(api, practice, paid["id"])
+    assert returned["status"] == "returned"
+    assert (returned["return_info"]["code"], returned["return_info"]["category"]) == ("R01", "nsf")
+    assert returned["return_info"]["method_blocked"] is False
+    methods = ok(api.call("GET", f"/patients/{returned['patient_id']}/payment-methods", practice=practice))["data"]
+    assert next(m for m in methods if m["id"] == bank["id"])["status"] == "active"
+
+
+def test_the_same_alert_five_times_changes_things_once(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_dup"
+    requests.post(
+        f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "duplicate", "count": 4}, timeout=5
+    )
+    inv, paid, _ = echeck_payment(api, boarded, practice)
+    sync_stack.advance(days=1)
+    assert payment(api, practice, paid["id"])["status"] == "succeeded"
+    after = invoice(api, practice, inv["id"])
+    assert after["amount_paid"] == 20000
+    ledger_matches(aws_env, practice, after)
+    assert [e["type"] for e in events(aws_env, practice)].count("payment.succeeded") == 1
+
+
+def test_a_forged_alert_is_401_and_stores_nothing(api, aws_env, sync_stack):
+    table = boto3.resource("dynamodb").Table(aws_env["SYNC_TABLE"])
+    before = table.scan(Select="COUNT")["Count"]  # a test may scan; the code never does
+    body = {
+        "response": {
+            "data": [{"id": "t1_txn_forged00000000000000000"}],
+            "alert": {"event": "txn.settled", "resource": 18},
+        }
+    }
+    no_header = api.call("POST", "/webhooks/splash", practice=None, body=body)
+    wrong = api.call("POST", "/webhooks/splash", practice=None, body=body, headers={"X-PracticePay-Webhook": "x" * 43})
+    for resp in (no_header, wrong):
+        assert resp.status_code == 401
+        assert resp.headers["Content-Type"] == "application/problem+json"
+    assert table.scan(Select="COUNT")["Count"] == before
+
+
+def _header() -> dict[str, str]:
+    from practicepay.splash.wiring import splash_credentials
+
+    creds = splash_credentials()
+    return {creds.webhook_header_name: creds.webhook_header_value.get_secret_value()}
+
+
+@pytest.mark.parametrize("raw", ["{not json", json.dumps({"response": {"data": []}}), "x" * (70 * 1024)])
+def test_malformed_or_oversized_alerts_are_400(api, raw):
+    resp = api.call("POST", "/webhooks/splash", practice=None, raw=raw, headers=_header())
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+
+
+def test_an_alert_with_the_right_header_but_a_false_status_changes_nothing(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_false"
+    inv, paid, _ = echeck_payment(api, boarded, practice)
+    sync_stack.deliver()
+    lie = {
+        "response": {
+            "data": [{"id": paid["splash_txn_id"], "status": 5, "returned": 20261201}],
+            "alert": {"event": "txn.returned", "resource": 18},
+        }
+    }
+    resp = api.call("POST", "/webhooks/splash", practice=None, body=lie, headers=_header())
+    assert resp.status_code == 200
+    sync_stack.deliver()
+    assert payment(api, practice, paid["id"])["status"] == "processing"  # Splash says approved: nothing moved
+    assert invoice(api, practice, inv["id"])["amount_paid"] == 20000
+
+
+def test_dropped_alerts_are_caught_up_by_the_poll(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_drop"
+    inv, paid, _ = echeck_payment(api, boarded, practice, account=R01)
+    sync_stack.deliver()
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.advance(days=3)  # settles, then R01 return: every alert dropped
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    assert payment(api, practice, paid["id"])["status"] == "processing"
+    report = sync_stack.poll()
+    assert report["changed"] >= 1
+    assert payment(api, practice, paid["id"])["status"] == "returned"
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_alerts_in_reverse_order_end_in_the_truth(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_reorder"
+    requests.post(
+        f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "reorder", "count": 10}, timeout=5
+    )
+    inv, paid, _ = echeck_payment(api, boarded, practice, account=R02)
+    sync_stack.sandbox.advance(days=1)  # releases the held approval alerts in reverse, holds the settlement's
+    sync_stack.sandbox.advance(days=2)
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.sandbox.advance(days=0, seconds=1)  # release what is still held
+    sync_stack.deliver()
+    assert payment(api, practice, paid["id"])["status"] == "returned"
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_a_timeout_after_splash_committed_is_reconciled_without_a_second_charge(api, aws_env, boarded, sync_stack):
+    practice = boarded("prc_sync_timeout")
+    patient = new_patient(api, practice, "ehr-timeout")
+    card = add_card(api, practice, patient)
+    inv = open_invoice(api, practice, patient, unit_amount=15000)
+    fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "delay_seconds": 1.3}
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5)
+    lost = pay(api, practice, inv["id"], card["id"], status=202)
+    assert lost["status"] == "unknown"
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.deliver()  # the approval alert and the reconciliation message
+    settled = payment(api, practice, lost["id"])
+    assert settled["status"] == "succeeded" and settled["splash_txn_id"]
+    after = invoice(api, practice, inv["id"])
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("paid", 15000, 0)
+    assert len(splash_client().txns_by_order(lost["id"])) == 1
+    ledger_matches(aws_env, practice, after)
+    assert splash_client().get(Txn, settled["splash_txn_id"]).total == 15000
