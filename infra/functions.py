@@ -39,6 +39,7 @@ class PracticePayFunction(Construct):
         detailed_tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name = name
         self.log_group = logs.LogGroup(
             self,
             "Logs",

@@ -17,6 +17,7 @@ from infra.data import DataConstruct
 from infra.definitions import (
     AUTHORIZER,
     DATA_KEY_ENV,
+    EVENTS_TABLE,
     FUNCTION_DLQ,
     IDEMPOTENCY_TABLE,
     INVOICES,
@@ -32,6 +33,7 @@ from infra.definitions import (
     SPLASH_HOST_ENV,
 )
 from infra.functions import PracticePayFunction
+from infra.sync import SyncConstruct
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ class PracticePayStack(Stack):
                 INVOICES_TABLE.env_var: invoices_table.table_name,
                 PATIENTS_TABLE.env_var: patients_table.table_name,
                 PRACTICES_TABLE.env_var: practices_table.table_name,
+                EVENTS_TABLE.env_var: tables[EVENTS_TABLE.logical_id].table_name,
                 RECONCILIATION_QUEUE.env_var: reconciliation.queue_url,
                 **data_env,
                 **splash_env,
@@ -221,6 +224,7 @@ class PracticePayStack(Stack):
                 table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
                 table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
                 table_access("Practices", practices_table, ["GetItem"]),
+                table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
                 iam.PolicyStatement(
                     sid="QueueUnknownOutcomes", actions=["sqs:SendMessage"], resources=[reconciliation.queue_arn]
                 ),
@@ -232,16 +236,26 @@ class PracticePayStack(Stack):
             **common,
         )
 
+        sync = SyncConstruct(
+            self,
+            "Sync",
+            tables=tables,
+            queues=data.queues,
+            key=key,
+            splash_secret=data.splash_secret,
+            splash_env=splash_env,
+            concurrency=settings.api_function_concurrency,
+            common=common,
+        )
+        route_functions = {fn.name: fn.function for fn in (invoices, patients, payments, sync.webhook)}
         api = ApiConstruct(
             self,
             "Api",
             key=key,
             authorizer_function=authorizer.function,
-            route_functions={
-                fn.node.id.removesuffix("Fn").lower(): fn.function for fn in (invoices, patients, payments)
-            },
+            route_functions=route_functions,
             removal_policy=removal,
         )
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
         CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
-        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices, patients, payments])
+        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices, patients, payments, *sync.functions])

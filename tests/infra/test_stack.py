@@ -29,13 +29,15 @@ def test_tables_have_pitr_and_sse_with_the_customer_managed_key(template):
         assert table["DeletionPolicy"] == "Retain"
 
 
-def test_idempotency_table_expires_records(template):
-    ttls = [
-        t["Properties"]["TimeToLiveSpecification"]
-        for t in resources(template, "AWS::DynamoDB::Table").values()
+def test_idempotency_records_raw_alerts_and_events_expire(template):
+    ttls = {
+        name: t["Properties"]["TimeToLiveSpecification"]
+        for name, t in resources(template, "AWS::DynamoDB::Table").items()
         if "TimeToLiveSpecification" in t["Properties"]
-    ]
-    assert ttls == [{"AttributeName": "expiration", "Enabled": True}]
+    }
+    expected = {table.logical_id for table in TABLES if table.ttl_attribute}
+    assert {name.removeprefix("Data")[: -len("XXXXXXXX")] for name in ttls} == expected
+    assert all(ttl == {"AttributeName": "expiration", "Enabled": True} for ttl in ttls.values())
 
 
 def test_key_rotates_and_tables_are_in_a_backup_plan(template):
@@ -116,6 +118,37 @@ def test_every_protected_route_uses_the_authorizer_and_the_validator(template):
         assert method["AuthorizationType"] == "CUSTOM" and "AuthorizerId" in method
         assert "RequestValidatorId" in method
         assert method["RequestParameters"]["method.request.header.Authorization"] is True
+
+
+def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_partial_failures(template):
+    queues = {k: v["Properties"] for k, v in resources(template, "AWS::SQS::Queue").items()}
+    alerts = next(q for k, q in queues.items() if k.startswith("DataAlertsQueue"))
+    assert alerts["FifoQueue"] is True and "KmsMasterKeyId" in alerts
+    dlq = alerts["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert queues[dlq]["FifoQueue"] is True and alerts["RedrivePolicy"]["maxReceiveCount"] == 5
+    mappings = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()]
+    consumed = {json.dumps(m["EventSourceArn"]) for m in mappings}
+    assert len(mappings) == 2 and any("DataAlertsQueue" in c for c in consumed)
+    assert any("DataReconciliationQueue" in c for c in consumed)
+    assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+    webhook = [
+        m["Properties"]
+        for m in resources(template, "AWS::ApiGateway::Method").values()
+        if m["Properties"]["AuthorizationType"] == "NONE" and m["Properties"]["HttpMethod"] == "POST"
+    ]
+    assert len(webhook) == 1  # POST /webhooks/splash: the function checks Splash's static header
+
+
+def test_the_status_poll_runs_on_a_schedule_with_a_role_that_can_only_invoke_it(template):
+    (schedule,) = resources(template, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "rate(5 minutes)" and props["State"] == "ENABLED"
+    role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    policies = template["Resources"][role]["Properties"]["ManagedPolicyArns"]
+    (policy,) = [template["Resources"][p["Ref"]]["Properties"]["PolicyDocument"] for p in policies]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Resource"] == props["Target"]["Arn"]
 
 
 def test_gateway_errors_are_problem_json(template):

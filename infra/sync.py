@@ -1,0 +1,212 @@
+"""Keeping statuses true to Splash (issue #5): the webhook intake, the alert processor on the FIFO alerts queue,
+the reconciler on the reconciliation queue, and the status poll on an EventBridge Scheduler schedule.
+
+The functions' roles are immutable (infra/functions.py), so the grants CDK's event sources would add are written
+out here: each function's managed policy names exactly the queues, tables and indexes it uses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.definitions import (
+    ALERTS,
+    ALERTS_QUEUE,
+    EVENTS_TABLE,
+    INVOICES_TABLE,
+    PATIENTS_TABLE,
+    PAYMENTS_TABLE,
+    POLL,
+    POLL_EVERY_MINUTES,
+    PRACTICES_TABLE,
+    RECONCILER,
+    RECONCILIATION_QUEUE,
+    SYNC_TABLE,
+    WEBHOOK,
+)
+from infra.functions import PracticePayFunction
+
+
+def table_access(sid: str, table: dynamodb.ITable, actions: list[str], *indexes: str) -> iam.PolicyStatement:
+    """`actions` on the table and on the named indexes only (no index wildcard)."""
+    resources = [table.table_arn, *(f"{table.table_arn}/index/{name}" for name in indexes)]
+    return iam.PolicyStatement(sid=sid, actions=[f"dynamodb:{a}" for a in actions], resources=resources)
+
+
+def consume(sid: str, queue: sqs.IQueue, key: kms.IKey) -> list[iam.PolicyStatement]:
+    """What a Lambda SQS event source mapping needs of its queue (KMS-encrypted with `key`)."""
+    region = Stack.of(queue).region
+    return [
+        iam.PolicyStatement(
+            sid=sid,
+            actions=[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ],
+            resources=[queue.queue_arn],
+        ),
+        iam.PolicyStatement(
+            sid=f"{sid}Decrypt",
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+        ),
+    ]
+
+
+class SyncConstruct(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: Mapping[str, dynamodb.ITable],
+        queues: Mapping[str, sqs.IQueue],
+        key: kms.IKey,
+        splash_secret: secretsmanager.ISecret,
+        splash_env: dict[str, str],
+        concurrency: int,
+        common: dict[str, Any],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        sync_table, events_table = tables[SYNC_TABLE.logical_id], tables[EVENTS_TABLE.logical_id]
+        payments, invoices = tables[PAYMENTS_TABLE.logical_id], tables[INVOICES_TABLE.logical_id]
+        patients, practices = tables[PATIENTS_TABLE.logical_id], tables[PRACTICES_TABLE.logical_id]
+        alerts_queue, reconciliation = queues[ALERTS_QUEUE.logical_id], queues[RECONCILIATION_QUEUE.logical_id]
+        table_key = iam.PolicyStatement(
+            sid="TableEncryption",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key.key_arn],
+        )
+        read_splash_secret = iam.PolicyStatement(
+            sid="ReadSplashCredentials", actions=["secretsmanager:GetSecretValue"], resources=[splash_secret.secret_arn]
+        )
+
+        self.webhook = PracticePayFunction(
+            self,
+            "WebhookFn",
+            name=WEBHOOK.name,
+            description="Splash web alerts: authenticate the static header, keep the alert, queue it",
+            environment={
+                SYNC_TABLE.env_var: sync_table.table_name,
+                ALERTS_QUEUE.env_var: alerts_queue.queue_url,
+                **splash_env,
+            },
+            statements=[
+                table_access("KeepRawAlerts", sync_table, ["PutItem"]),
+                iam.PolicyStatement(sid="QueueAlerts", actions=["sqs:SendMessage"], resources=[alerts_queue.queue_arn]),
+                table_key,
+                read_splash_secret,
+            ],
+            reserved_concurrency=concurrency,
+            timeout=Duration.seconds(10),
+            **common,
+        )
+
+        sync_env = {
+            PAYMENTS_TABLE.env_var: payments.table_name,
+            INVOICES_TABLE.env_var: invoices.table_name,
+            PATIENTS_TABLE.env_var: patients.table_name,
+            PRACTICES_TABLE.env_var: practices.table_name,
+            EVENTS_TABLE.env_var: events_table.table_name,
+            SYNC_TABLE.env_var: sync_table.table_name,
+            **splash_env,
+        }
+        sync_statements = [
+            table_access("Payments", payments, ["GetItem", "PutItem", "Query"], "open"),
+            table_access("InvoicesAndLedger", invoices, ["GetItem", "PutItem"]),
+            table_access("BlockReturnedAccounts", patients, ["UpdateItem"]),
+            table_access("Practices", practices, ["GetItem", "Query", "UpdateItem"], "by_merchant"),
+            table_access("Events", events_table, ["PutItem"]),
+            table_access("PollCursor", sync_table, ["GetItem", "PutItem"]),
+            table_key,
+            read_splash_secret,
+        ]
+        self.alerts = PracticePayFunction(
+            self,
+            "AlertsFn",
+            name=ALERTS.name,
+            description="Applies queued Splash alerts: fetches each record from Splash and applies its status",
+            environment=sync_env,
+            statements=[*sync_statements, *consume("ConsumeAlerts", alerts_queue, key)],
+            reserved_concurrency=concurrency,
+            timeout=Duration.seconds(60),
+            **common,
+        )
+        self.alerts.function.add_event_source(
+            sources.SqsEventSource(alerts_queue, batch_size=10, report_batch_item_failures=True)
+        )
+        self.reconciler = PracticePayFunction(
+            self,
+            "ReconcilerFn",
+            name=RECONCILER.name,
+            description="Settles payments and refunds whose outcome at Splash was never learned",
+            environment=sync_env,
+            statements=[*sync_statements, *consume("ConsumeReconciliation", reconciliation, key)],
+            reserved_concurrency=concurrency,
+            timeout=Duration.seconds(60),
+            **common,
+        )
+        self.reconciler.function.add_event_source(
+            sources.SqsEventSource(reconciliation, batch_size=10, report_batch_item_failures=True)
+        )
+        self.poll = PracticePayFunction(
+            self,
+            "PollFn",
+            name=POLL.name,
+            description="Scheduled status poll: Splash txns changed since the cursor, and every open payment",
+            environment=sync_env,
+            statements=sync_statements,
+            reserved_concurrency=1,  # one poll at a time: the cursor has one writer
+            timeout=Duration.minutes(4),
+            **common,
+        )
+        # Scheduler's role may invoke the poll function and nothing else (a managed policy; no inline policy).
+        invoke = iam.ManagedPolicy(
+            self,
+            "PollSchedulePolicy",
+            description="EventBridge Scheduler: invoke the PracticePay status poll",
+            statements=[
+                iam.PolicyStatement(
+                    sid="InvokePoll", actions=["lambda:InvokeFunction"], resources=[self.poll.function.function_arn]
+                )
+            ],
+        )
+        schedule_role = iam.Role(
+            self,
+            "PollScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            managed_policies=[invoke],
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "PollSchedule",
+            description="PracticePay status poll",
+            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(POLL_EVERY_MINUTES)),
+            target=targets.LambdaInvoke(
+                self.poll.function,
+                role=schedule_role.without_policy_updates(),
+                retry_attempts=0,  # the next tick is the retry
+                max_event_age=Duration.minutes(POLL_EVERY_MINUTES),
+            ),
+        )
+
+    @property
+    def functions(self) -> list[PracticePayFunction]:
+        return [self.webhook, self.alerts, self.reconciler, self.poll]
