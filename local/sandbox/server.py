@@ -184,7 +184,7 @@ class SplashSandbox:
         request.get_data(cache=True)  # read the body before taking the lock: a slow client must not stall others
         with self._lock:
             self._log.append(logged_request(request))
-            fault = self._faults.take(request.path)
+            fault = self._faults.take(request.path, request.method)
         if fault is not None and fault.kind == "http_500":
             return Response("Internal Server Error", status=500, content_type="text/plain")
         if fault is not None and fault.kind == "http_429":
@@ -314,13 +314,15 @@ class SplashSandbox:
                 raise AdminError(f"an alerts fault's mode is one of {ALERT_FAULT_MODES}")
             self._dispatcher.add_fault(body["mode"], count)
         elif kind in HTTP_FAULT_KINDS:
-            path, delay = body.get("path"), body.get("delay_seconds", 3.0)
+            path, delay, method = body.get("path"), body.get("delay_seconds", 3.0), body.get("method")
             if path is not None and not (isinstance(path, str) and path.startswith("/")):
                 raise AdminError("path is a path prefix such as /txns")
+            if method not in (None, "GET", "POST", "PUT", "DELETE"):
+                raise AdminError("method is GET, POST, PUT or DELETE")
             if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
                 raise AdminError("delay_seconds is a non-negative number")
             with self._lock:
-                self._faults.add(HttpFault(kind, count, path, float(delay)))
+                self._faults.add(HttpFault(kind, count, path, float(delay), method))
         else:
             raise AdminError(f"kind is one of {(*HTTP_FAULT_KINDS, 'alerts')}")
         return {"faults": self._fault_list()}

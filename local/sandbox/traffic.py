@@ -61,9 +61,17 @@ class HttpFault:
     remaining: int
     path: str | None = None
     delay_seconds: float = 3.0
+    method: str | None = None
+    """Only requests with this method (e.g. POST: a write, not the reads before it); None: any."""
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "count": self.remaining, "path": self.path, "delay_seconds": self.delay_seconds}
+        return {
+            "kind": self.kind,
+            "count": self.remaining,
+            "path": self.path,
+            "method": self.method,
+            "delay_seconds": self.delay_seconds,
+        }
 
 
 class FaultPlan:
@@ -75,9 +83,9 @@ class FaultPlan:
     def add(self, fault: HttpFault) -> None:
         self._faults.append(fault)
 
-    def take(self, path: str) -> HttpFault | None:
+    def take(self, path: str, method: str = "GET") -> HttpFault | None:
         for fault in self._faults:
-            if fault.path is None or path.startswith(fault.path):
+            if (fault.path is None or path.startswith(fault.path)) and fault.method in (None, method):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+from local.triggers import LocalTriggers
 from practicepay.invoices.store import InvoiceStore
 from practicepay.splash.models import Txn
 from practicepay.splash.search import Search
@@ -410,7 +411,7 @@ def test_echeck_refund_waits_for_settlement_and_refunds_cannot_exceed_the_paymen
     early = ok(api.call("POST", f"/payments/{payment['id']}/refunds", practice=practice, body={}), 409)
     assert "settle" in early["detail"]
     stack_sandbox.sandbox.advance(days=1)
-    _settle_processing(aws_env, practice, payment["id"])  # the status poll's job (#5), done by hand here
+    LocalTriggers().poll()  # the scheduled status poll sees the settlement
     over = ok(api.call("POST", f"/payments/{payment['id']}/refunds", practice=practice, body={"amount": 9001}), 422)
     assert over["errors"][0]["field"] == "amount"
     refund = ok(api.call("POST", f"/payments/{payment['id']}/refunds", practice=practice, body={"amount": 4000}), 201)
@@ -421,19 +422,6 @@ def test_echeck_refund_waits_for_settlement_and_refunds_cannot_exceed_the_paymen
     final = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
     assert (final["status"], final["amount_refunded"]) == ("refunded", 9000)
     ledger_matches(aws_env, practice, final)
-
-
-def _settle_processing(aws_env, practice: str, payment_id: str) -> None:
-    """Mark an eCheck payment settled as the status poll (#5) will: payment succeeded, invoice processing down."""
-    from practicepay.payments.wiring import payment_service
-
-    service = payment_service()
-    payment = service.store.get(practice, payment_id)
-    service.book.commit(
-        payment,
-        lambda inv: replace(inv, amount_processing=inv.amount_processing - payment.amount),
-        lambda p: replace(p, status="succeeded"),
-    )
 
 
 def test_a_retry_after_a_failure_midway_never_charges_twice(api, aws_env, boarded, monkeypatch):

@@ -207,3 +207,95 @@ def test_a_timeout_after_splash_committed_is_reconciled_without_a_second_charge(
     assert len(splash_client().txns_by_order(lost["id"])) == 1
     ledger_matches(aws_env, practice, after)
     assert splash_client().get(Txn, settled["splash_txn_id"]).total == 15000
+
+
+def test_an_alert_without_its_alert_block_is_understood_from_the_record_id(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_bare"
+    inv, paid, _ = echeck_payment(api, boarded, practice)
+    sync_stack.deliver()
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.advance(days=1)  # settled at Splash; the alerts are lost
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    bare = {"response": {"data": [{"id": paid["splash_txn_id"]}]}}
+    assert api.call("POST", "/webhooks/splash", practice=None, body=bare, headers=_header()).status_code == 200
+    sync_stack.deliver()
+    assert payment(api, practice, paid["id"])["status"] == "succeeded"
+    assert invoice(api, practice, inv["id"])["status"] == "paid"
+
+
+def test_boarding_alerts_update_the_practice(aws_env, sync_stack):
+    from local.seed import practice_entity
+    from practicepay.clock import iso, utc_now
+    from practicepay.practices import Practice, PracticeStore
+
+    _, merchant = splash_client().board(practice_entity("Riverside Pediatrics"))
+    store = PracticeStore(aws_env["PRACTICES_TABLE"], cache_seconds=0)
+    store.put(
+        Practice(
+            practice_id="prc_sync_board",
+            name="Riverside Pediatrics",
+            splash_merchant_id=merchant.id,
+            merchant_status=merchant.status,
+            updated_at=iso(utc_now()),
+        )
+    )
+    sync_stack.advance(days=1)  # ready → pending (underwriting)
+    assert store.get("prc_sync_board").merchant_status == 6
+    sync_stack.advance(days=1)  # pending → boarded
+    assert store.get("prc_sync_board").merchant_status == 2
+    boarded = [e for e in events(aws_env, "prc_sync_board") if e["type"] == "practice.boarded"]
+    assert len(boarded) == 1 and boarded[0]["splash_merchant_id"] == merchant.id
+
+
+def _unknown_card_payment(api, boarded, sync_stack, practice: str, fault_kind: str) -> tuple[dict, dict, dict]:
+    boarded(practice)
+    patient = new_patient(api, practice, f"ehr-{practice}")
+    card = add_card(api, practice, patient)
+    inv = open_invoice(api, practice, patient, unit_amount=9000)
+    fault = {"kind": fault_kind, "count": 3, "path": "/txns", "delay_seconds": 1.3}
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    lost = pay(api, practice, inv["id"], card["id"], status=202)
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    assert lost["status"] == "unknown"
+    return inv, lost, card
+
+
+def test_a_payment_splash_never_received_is_failed_after_the_grace_period_then_safe_to_retry(
+    api, aws_env, boarded, sync_stack, monkeypatch
+):
+    from practicepay.sync.wiring import status_sync
+
+    practice = "prc_sync_never"
+    inv, lost, card = _unknown_card_payment(api, boarded, sync_stack, practice, "timeout_before_commit")
+    sync_stack.deliver()  # the reconciler finds nothing yet: the message is left for SQS to offer again
+    assert payment(api, practice, lost["id"])["status"] == "unknown"
+    assert invoice(api, practice, inv["id"])["amount_due"] == 9000
+    monkeypatch.setattr(status_sync(), "grace_seconds", 0)  # the grace period has passed
+    report = sync_stack.poll()  # the poll's sweep of open payments settles it
+    assert report["outcomes"].get("not_submitted") == 1, report
+    failed = payment(api, practice, lost["id"])
+    assert failed["status"] == "failed" and failed["failure"]["category"] == "not_submitted"
+    assert failed["failure"]["retryable"] is True
+    assert invoice(api, practice, inv["id"])["status"] == "open"
+    assert splash_client().txns_by_order(lost["id"]) == []
+    retry = pay(api, practice, inv["id"], card["id"])  # a new attempt charges once
+    assert retry["status"] == "succeeded"
+    assert invoice(api, practice, inv["id"])["status"] == "paid"
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_an_unknown_refund_is_reconciled_from_splash(api, aws_env, boarded, sync_stack):
+    practice = boarded("prc_sync_refund")
+    patient = new_patient(api, practice, "ehr-sync-refund")
+    card = add_card(api, practice, patient)
+    inv = open_invoice(api, practice, patient, unit_amount=8000)
+    paid = pay(api, practice, inv["id"], card["id"])
+    fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    refund = ok(api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={"amount": 3000}), 202)
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    assert refund["status"] == "unknown"
+    sync_stack.deliver()  # the reconciliation message names the refund and its payment
+    after = payment(api, practice, paid["id"])
+    assert (after["status"], after["amount_refunded"]) == ("partially_refunded", 3000)
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import MalformedRequest, Unauthenticated
 from practicepay.observability import logger, redacted
+from practicepay.splash.models import Resource
 from practicepay.sync.store import SyncStore
 
 MAX_ALERT_BYTES = 64 * 1024
@@ -42,11 +43,24 @@ class _AlertRecord(BaseModel):
 class _AlertBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     data: list[_AlertRecord] = Field(min_length=1, max_length=1)
-    alert: _AlertMeta
+    alert: _AlertMeta | None = None
+
+
+# Splash ids are `t1_`/`p1_` + a type + hex (splash-api.md §1): enough to tell a txn or a merchant when an alert
+# comes without its `alert` block (the body format is not documented, §9.1).
+_RESOURCE_BY_ID_TYPE = {"txn": Resource.TXNS, "mer": Resource.MERCHANTS}
+
+
+def _resource(body: _AlertBody) -> int | None:
+    if body.alert is not None:
+        return body.alert.resource
+    parts = body.data[0].id.split("_")
+    return _RESOURCE_BY_ID_TYPE.get(parts[1]) if len(parts) == 3 else None
 
 
 class AlertEnvelope(BaseModel):
-    """What Splash POSTs (ADR 0004): {"response": {"data": [<record>], "alert": {event, resource, id}}}."""
+    """What Splash POSTs (ADR 0004): {"response": {"data": [<record>], "alert": {event, resource, id}}}; the
+    `alert` block is optional (the record's id then tells a txn or a merchant)."""
 
     model_config = ConfigDict(extra="allow")
     response: _AlertBody
@@ -95,11 +109,14 @@ class AlertIntake:
             raise MalformedRequest(
                 'The body is not a Splash alert: {"response": {"data": [<record>], "alert": {"event", "resource"}}}.'
             ) from exc
+        resource = _resource(envelope.response)
+        if resource is None:
+            raise MalformedRequest("The alert names no resource, and its record id does not tell one.")
         alert = envelope.response.alert
         received = Received(
             alert_id=hashlib.sha256(raw).hexdigest(),
-            event=alert.event,
-            resource=alert.resource,
+            event=alert.event if alert else "unknown",
+            resource=resource,
             record_id=envelope.response.data[0].id,
         )
         moment = self.clock()
@@ -108,9 +125,7 @@ class AlertIntake:
             received.alert_id, body=kept, received_at=iso(moment), epoch=moment.timestamp(), source_ip=source_ip
         )
         self.queue.send(received)
-        logger.info(
-            "splash alert received", alert_event=alert.event, resource=alert.resource, record=received.record_id
-        )
+        logger.info("splash alert received", alert_event=received.event, resource=resource, record=received.record_id)
         return received
 
     def _authenticate(self, headers: Mapping[str, str], source_ip: str | None) -> None:
