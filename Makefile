@@ -8,7 +8,7 @@ PRACTICE ?= prc_demo
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run token test unit integration infra e2e lint format synth openapi deploy bench clean
+.PHONY: help setup run token test unit integration infra e2e lint format synth openapi deploy splash-alert bench clean
 
 help:
 	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
@@ -17,6 +17,7 @@ help:
 	@echo "make synth          CDK template to cdk.out/ (bundles the Lambda layer with pip, no Docker)"
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make openapi        write docs/openapi.json"
+	@echo "make splash-alert URL=…  register the Splash web alert after a deploy (README, Deploy)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,11 @@ openapi: $(STAMP)
 
 deploy: synth
 	npx --yes aws-cdk@2 deploy --app cdk.out PracticePay
+
+# After a deploy: SPLASH_HOST=payrix SPLASH_CREDENTIALS=secretsmanager:<SplashSecretArn> make splash-alert URL=<ApiUrl>webhooks/splash
+splash-alert: $(STAMP)
+	@test -n "$(URL)" || (echo "usage: make splash-alert URL=https://…/v1/webhooks/splash" && exit 2)
+	$(PY) -m practicepay.sync.registration $(URL)
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -78,11 +78,12 @@ def main() -> int:
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
-    from local.seed import register_alert, seed_practice
+    from local.seed import seed_practice
     from local.triggers import LocalTriggers
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
     from practicepay.splash.wiring import splash_client
+    from practicepay.sync.registration import register as register_alert
 
     warnings.filterwarnings("ignore", message="No application metrics")  # metrics are off locally
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines

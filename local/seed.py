@@ -51,13 +51,3 @@ def seed_practice(
     )
     practices.put(practice)
     return practice
-
-
-def register_alert(webhook_url: str) -> str:
-    """Register PracticePay's web alert (sync.registration) with the Splash the stack talks to; its id."""
-    from practicepay.splash.wiring import splash_client, splash_credentials
-    from practicepay.sync.registration import alert_request
-
-    creds = splash_credentials()
-    body = alert_request(webhook_url, creds.webhook_header_name, creds.webhook_header_value.get_secret_value())
-    return splash_client().create_alert(body).id

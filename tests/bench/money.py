@@ -23,6 +23,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from infra.definitions import FUNCTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "BENCHMARKS.md"
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
@@ -53,7 +55,7 @@ def import_times() -> dict[str, float]:
         "m = u.module_from_spec(s); s.loader.exec_module(m)"
     )
     out = {"import boto3": _median_ms(timer.format("import boto3"))}
-    for fn in ("authorizer", "invoices", "patients", "payments"):
+    for fn in (f.name for f in FUNCTIONS):
         out[fn] = _median_ms(timer.format(handler.format(fn)))
     return out
 
@@ -200,6 +202,28 @@ def main() -> int:
         lambda pay: call("POST", f"/payments/{pay}/refunds", {"amount": 1000}),
     )
 
+    # Status sync: alerts and polls (tests/bench/sync.py).
+    from practicepay.patients.service import METHOD_TOKEN
+    from practicepay.patients.store import PatientStore
+    from tests.bench.sync import measure_sync
+
+    r01 = call(
+        "POST",
+        f"/patients/{patient}/payment-methods",
+        {"bank_account": {"routing_number": "021000021", "account_number": "9990000001"}, "consent": CONSENT},
+    )["id"]
+    method = PatientStore(env["PATIENTS_TABLE"]).get_method("prc_bench", patient, card)
+    card_token = PhiVault(env["DATA_KEY_ARN"]).open(method.token_sealed, practice_id="prc_bench", purpose=METHOD_TOKEN)
+    sync_figures = measure_sync(
+        sandbox=sandbox,
+        take_calls=counter.take,
+        pay=lambda m: call("POST", f"/invoices/{invoice()}/payments", {"payment_method_id": m}),
+        bank_methods={"clean": bank, "r01": r01},
+        card_token=card_token,
+        merchant=PracticeStore(env[PRACTICES_TABLE.env_var]).require("prc_bench").splash_merchant_id,
+        runs=min(N, 20),
+    )
+
     # KMS calls per 1,000 PHI operations in a warm container (the vault as the functions use it).
     vault = PhiVault(env["DATA_KEY_ARN"])
     blob = vault.seal({"first_name": "Warm"}, practice_id="prc_bench", purpose="bench")
@@ -242,13 +266,17 @@ def main() -> int:
     imports = import_times()
     splash.shutdown()
     moto.stop()
-    report = render(rows, kms_per_1000, imports, per_second)
+    report = render(rows, kms_per_1000, imports, per_second, sync_figures)
     OUT.write_text(report)
     print(report)
     return 0
 
 
-def render(rows: list[dict], kms_per_1000: int, imports: dict[str, float], per_second: float) -> str:
+def render(
+    rows: list[dict], kms_per_1000: int, imports: dict[str, float], per_second: float, sync_figures: dict
+) -> str:
+    from tests.bench.sync import render as render_sync
+
     card = next(r for r in rows if r["operation"] == "card payment")
     ddb = sum(v for k, v in card["aws"].items() if k.startswith("dynamodb:"))
     boto3_ms = imports["import boto3"]
@@ -282,6 +310,7 @@ def render(rows: list[dict], kms_per_1000: int, imports: dict[str, float], per_s
         + ", ".join(f"{k} {v:.0f}" for k, v in imports.items())
         + ".",
         "",
+        *render_sync(sync_figures),
     ]
     return "\n".join(lines)
 

@@ -175,6 +175,9 @@ def test_the_readme_walkthrough_runs_as_written(stack):
     assert '"status": "processing"' in out  # the eCheck
     assert '"kind": "void"' in out and '"status": "succeeded"' in out  # the refund of the unsettled card sale
     assert '"status": "partially_refunded"' in out and '"amount_paid": 14700' in out
+    # step 7: the settlement's web alert went sandbox → webhook → queue → processor, by itself
+    assert '"method_kind": "bank_account",\n  "status": "succeeded"' in out, out
+    assert '"status": "partially_paid"' in out and '"amount_processing": 0' in out
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):

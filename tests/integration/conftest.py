@@ -155,7 +155,7 @@ def sync_stack(aws_env, stack_sandbox) -> Iterator[SyncStack]:
     from werkzeug.serving import make_server
 
     from local.front import LocalApiGateway
-    from local.seed import register_alert
+    from practicepay.sync.registration import register as register_alert
 
     server = make_server("127.0.0.1", 0, LocalApiGateway(), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

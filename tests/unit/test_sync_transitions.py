@@ -138,3 +138,17 @@ def test_invoice_totals_follow_each_move():
 def test_return_codes(code, action, category, blocks):
     assert returns.category(code, action) == category
     assert returns.blocks_method(code) is blocks
+
+
+def test_a_returned_payment_makes_an_overdue_invoice_past_due_again():
+    from datetime import date
+
+    from practicepay.invoices.lifecycle import past_due
+
+    paid = replace(invoice(amount_paid=5000), status="paid")
+    reopened = after(("succeeded", RETURNED), paid)
+    assert reopened.status == "open"
+    assert past_due(reopened, date(2027, 1, 1)) is True
+    assert past_due(reopened, date(2026, 12, 31)) is False  # due that day: not yet past due
+    assert past_due(paid, date(2027, 1, 1)) is False
+    assert past_due(replace(reopened, status="processing"), date(2027, 1, 1)) is False

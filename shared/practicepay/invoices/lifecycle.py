@@ -6,6 +6,7 @@ Actions (`ACTIONS`) move an invoice between statuses explicitly; every other mov
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from practicepay.errors import Conflict, ValidationFailed
 from practicepay.invoices.models import InvoiceStatus as S
@@ -54,6 +55,16 @@ def money_status(invoice: InvoiceRecord) -> S:
     if paid > 0:
         return S.PARTIALLY_PAID
     return S.IN_PROGRESS if current is S.IN_PROGRESS else S.OPEN
+
+
+# Statuses in which a balance is owed (a payment in flight does not make an invoice past due).
+OWING = frozenset({S.OPEN, S.PARTIALLY_PAID, S.IN_PROGRESS})
+
+
+def past_due(invoice: InvoiceRecord, today: date) -> bool:
+    """Owed after its due date: what an ACH return reopens, and what collections and #6's notices act on."""
+    balance = invoice.total - invoice.amount_paid - invoice.amount_written_off
+    return S(invoice.status) in OWING and balance > 0 and date.fromisoformat(invoice.due_date) < today
 
 
 def require_payable(invoice: InvoiceRecord, amount: int) -> None:

@@ -103,6 +103,7 @@ class Invoice(BaseModel):
     amount_due: int = Field(description="total - amount_paid - amount_written_off: what the patient still owes.")
     amount_written_off: int = 0
     write_off_reason: str | None = None
+    past_due: bool = Field(default=False, description="Open with a balance after its due date (UTC).")
     created_at: str
     updated_at: str
 

@@ -147,6 +147,7 @@ class InvoiceService:
             amount_due=record.total - record.amount_paid - record.amount_written_off,
             amount_written_off=record.amount_written_off,
             write_off_reason=record.write_off_reason,
+            past_due=lifecycle.past_due(record, self.clock().date()),
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

@@ -1,8 +1,11 @@
 """The Splash web alert PracticePay needs: which events on which resources, delivered to our webhook with the
 static header. `make run` registers it with the sandbox; after a deploy, `make splash-alert URL=…` registers it
-with Splash (README, "Deploy")."""
+with Splash (README, "Deploy"), reading the API key and the header from SPLASH_CREDENTIALS."""
 
 from __future__ import annotations
+
+import argparse
+import sys
 
 from practicepay.splash.models import Resource
 from practicepay.splash.outbound import AlertActionRequest, AlertRequest, AlertTriggerRequest
@@ -24,3 +27,26 @@ def alert_request(url: str, header_name: str, header_value: str, *, retries: int
         alertTriggers=[AlertTriggerRequest(event=event, resource=resource) for event, resource in TRIGGERS],
         alertActions=[AlertActionRequest(value=url, headerName=header_name, headerValue=header_value, retries=retries)],
     )
+
+
+def register(webhook_url: str) -> str:
+    """Register the alert with the Splash this process is configured for (SPLASH_HOST, SPLASH_CREDENTIALS)."""
+    from practicepay.splash.wiring import splash_client, splash_credentials
+
+    creds = splash_credentials()
+    body = alert_request(webhook_url, creds.webhook_header_name, creds.webhook_header_value.get_secret_value())
+    return splash_client().create_alert(body).id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Register PracticePay's web alert with Splash.")
+    parser.add_argument(
+        "url", help="the deployed webhook, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhooks/splash"
+    )
+    args = parser.parse_args(argv)
+    print(register(args.url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
