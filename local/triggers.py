@@ -27,6 +27,8 @@ class LocalTriggers:
         self.poll_seconds = poll_seconds
         self._sqs = boto3.client("sqs")
         self._locks = {name: threading.Lock() for name in (ALERTS.name, RECONCILER.name, POLL.name)}
+        self.failed = 0
+        """Messages a function reported as failed (SQS offers them again after the visibility timeout)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -45,6 +47,7 @@ class LocalTriggers:
             if not messages:
                 break
             failed = self._invoke_batch(function, queue, messages)
+            self.failed += len(failed)
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
                 entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]

@@ -267,7 +267,9 @@ def test_a_payment_splash_never_received_is_failed_after_the_grace_period_then_s
 
     practice = "prc_sync_never"
     inv, lost, card = _unknown_card_payment(api, boarded, sync_stack, practice, "timeout_before_commit")
+    failed = sync_stack.triggers.failed
     sync_stack.deliver()  # the reconciler finds nothing yet: the message is left for SQS to offer again
+    assert sync_stack.triggers.failed == failed + 1
     assert payment(api, practice, lost["id"])["status"] == "unknown"
     assert invoice(api, practice, inv["id"])["amount_due"] == 9000
     monkeypatch.setattr(status_sync(), "grace_seconds", 0)  # the grace period has passed
@@ -299,3 +301,35 @@ def test_an_unknown_refund_is_reconciled_from_splash(api, aws_env, boarded, sync
     after = payment(api, practice, paid["id"])
     assert (after["status"], after["amount_refunded"]) == ("partially_refunded", 3000)
     ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_the_same_alert_posted_five_times_is_kept_once_and_applied_once(api, aws_env, boarded, sync_stack):
+    practice = "prc_sync_five"
+    inv, paid, _ = echeck_payment(api, boarded, practice)
+    sync_stack.deliver()
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.advance(days=1)  # settled at Splash; its own alerts are lost, ours are posted by hand
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    alert = {"response": {"data": [{"id": paid["splash_txn_id"]}], "alert": {"event": "txn.settled", "resource": 18}}}
+    answers = [api.call("POST", "/webhooks/splash", practice=None, body=alert, headers=_header()) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert len({a.get_json()["alert_id"] for a in answers}) == 1  # one alert, kept under one id
+    assert sync_stack.deliver() == 1  # the FIFO queue deduplicated the other four
+    assert payment(api, practice, paid["id"])["status"] == "succeeded"
+    kinds = [e["type"] for e in events(aws_env, practice)]
+    assert kinds.count("payment.succeeded") == 1 and kinds.count("invoice.paid") == 1
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_an_alert_about_another_merchants_txn_is_dropped(api, aws_env, sync_stack):
+    from tests.integration.sandbox_kit import SplashApi
+
+    kit = SplashApi(sync_stack.url)
+    stranger = kit.payer().sale(total=4321)  # a merchant that is none of our practices
+    sync_stack.sandbox.wait_for_alerts()
+    assert sync_stack.deliver() >= 1
+    bare = {"response": {"data": [{"id": stranger["id"]}]}}
+    assert api.call("POST", "/webhooks/splash", practice=None, body=bare, headers=_header()).status_code == 200
+    failed = sync_stack.triggers.failed
+    assert sync_stack.deliver() == 1
+    assert sync_stack.triggers.failed == failed  # dropped as not ours, not failed towards the DLQ
