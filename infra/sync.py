@@ -135,33 +135,33 @@ class SyncConstruct(Construct):
             table_key,
             read_splash_secret,
         ]
-        self.alerts = PracticePayFunction(
-            self,
+
+        def consumer(construct_id: str, name: str, description: str, queue: sqs.IQueue) -> PracticePayFunction:
+            fn = PracticePayFunction(
+                self,
+                construct_id,
+                name=name,
+                description=description,
+                environment=sync_env,
+                statements=[*sync_statements, *consume(f"Consume{construct_id.removesuffix('Fn')}", queue, key)],
+                reserved_concurrency=concurrency,
+                timeout=Duration.seconds(60),
+                **common,
+            )
+            fn.function.add_event_source(sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True))
+            return fn
+
+        self.alerts = consumer(
             "AlertsFn",
-            name=ALERTS.name,
-            description="Applies queued Splash alerts: fetches each record from Splash and applies its status",
-            environment=sync_env,
-            statements=[*sync_statements, *consume("ConsumeAlerts", alerts_queue, key)],
-            reserved_concurrency=concurrency,
-            timeout=Duration.seconds(60),
-            **common,
+            ALERTS.name,
+            "Applies queued Splash alerts: fetches each record from Splash and applies its status",
+            alerts_queue,
         )
-        self.alerts.function.add_event_source(
-            sources.SqsEventSource(alerts_queue, batch_size=10, report_batch_item_failures=True)
-        )
-        self.reconciler = PracticePayFunction(
-            self,
+        self.reconciler = consumer(
             "ReconcilerFn",
-            name=RECONCILER.name,
-            description="Settles payments and refunds whose outcome at Splash was never learned",
-            environment=sync_env,
-            statements=[*sync_statements, *consume("ConsumeReconciliation", reconciliation, key)],
-            reserved_concurrency=concurrency,
-            timeout=Duration.seconds(60),
-            **common,
-        )
-        self.reconciler.function.add_event_source(
-            sources.SqsEventSource(reconciliation, batch_size=10, report_batch_item_failures=True)
+            RECONCILER.name,
+            "Settles payments and refunds whose outcome at Splash was never learned",
+            reconciliation,
         )
         self.poll = PracticePayFunction(
             self,
