@@ -111,8 +111,16 @@ class PaymentBook:
                 continue
         raise Conflict("The invoice is changing too quickly; retry with the same Idempotency-Key.")
 
-    def refund_outcome(self, before: RefundRecord, after: RefundRecord) -> None:
-        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry."""
+    def refund_outcome(
+        self,
+        before: RefundRecord,
+        after: RefundRecord,
+        *,
+        payment: PaymentRecord | None = None,
+        invoice: InvoiceRecord | None = None,
+    ) -> None:
+        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry. The
+        payment and invoice as last read, when the caller has them, save reading them again."""
         amount = before.amount
         succeeded = after.status == "succeeded"
 
@@ -141,8 +149,8 @@ class PaymentBook:
                 "refund_id": before.id,
                 "splash_txn_id": after.splash_txn_id,
             }
-        payment = self.payment(before.practice_id, before.payment_id)
-        self.commit(payment, on_invoice, on_payment, ledger=ledger, refund=after)
+        current = payment or self.payment(before.practice_id, before.payment_id)
+        self.commit(current, on_invoice, on_payment, known=invoice, ledger=ledger, refund=after)
 
 
 def _events(

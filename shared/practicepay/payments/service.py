@@ -240,13 +240,15 @@ class PaymentService:
         payment = self.book.payment(practice_id, payment_id)
         refund_id = "rfd_" + _key_hash("refund", payment_id, key)
         existing = self.store.get_refund(practice_id, payment_id, refund_id)
+        held: PaymentRecord | None = None
+        invoice: InvoiceRecord | None = None
         if existing is not None and not (existing.status == "failed" and _not_submitted(existing.failure)):
             if existing.status != "pending":
                 return _refund_view(existing)
             refund = existing  # resume the one in flight under its REQUEST-TOKEN
         else:
-            refund = self._new_refund(payment, refund_id, body)
-            self._hold_refund(refund)
+            refund, invoice = self._new_refund(payment, refund_id, body)
+            held = self._hold_refund(refund, payment)
         request = TxnRequest(
             type=_REFUND_TYPES[(payment.method_kind, refund.kind)],
             fortxn=payment.splash_txn_id,
@@ -265,15 +267,18 @@ class PaymentService:
             return _refund_view(unknown)
         except SplashError as exc:
             failure = _refund_failure(exc)
-            self.book.refund_outcome(refund, replace(refund, status="failed", failure=failure.model_dump()))
+            failed = replace(refund, status="failed", failure=failure.model_dump())
+            self.book.refund_outcome(refund, failed, payment=held, invoice=invoice)
             if isinstance(exc, SplashDeclined | SplashValidationError):
                 raise Conflict(f"Splash refused the refund: {failure.processor_text}") from exc
             raise ProcessorUnavailable("Splash did not answer; nothing was refunded. Retry with the same key.") from exc
         done = replace(refund, status="succeeded", splash_txn_id=txn.id)
-        self.book.refund_outcome(refund, done)
+        self.book.refund_outcome(refund, done, payment=held, invoice=invoice)
         return _refund_view(done)
 
-    def _new_refund(self, payment: PaymentRecord, refund_id: str, body: CreateRefundRequest) -> RefundRecord:
+    def _new_refund(
+        self, payment: PaymentRecord, refund_id: str, body: CreateRefundRequest
+    ) -> tuple[RefundRecord, InvoiceRecord]:
         if PaymentStatus(payment.status) is PaymentStatus.PROCESSING:
             raise Conflict("This eCheck has not settled yet; it can be refunded once it settles (usually next day).")
         if PaymentStatus(payment.status) not in REFUNDABLE:
@@ -289,7 +294,7 @@ class PaymentService:
             )
         invoice = self.book.invoice(payment.practice_id, payment.invoice_id)
         kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice)
-        return RefundRecord(
+        refund = RefundRecord(
             practice_id=payment.practice_id,
             id=refund_id,
             payment_id=payment.id,
@@ -299,11 +304,13 @@ class PaymentService:
             status="pending",
             created_at=iso(self.clock()),
         )
+        return refund, invoice
 
-    def _hold_refund(self, refund: RefundRecord) -> None:
-        """Record the refund (pending) and hold its amount on the payment, re-reading the payment on conflict."""
-        for _ in range(CONFLICT_RETRIES):
-            payment = self.book.payment(refund.practice_id, refund.payment_id)
+    def _hold_refund(self, refund: RefundRecord, known: PaymentRecord) -> PaymentRecord:
+        """Record the refund (pending) and hold its amount on the payment, re-reading the payment on conflict;
+        the payment as written."""
+        for attempt in range(CONFLICT_RETRIES):
+            payment = known if attempt == 0 else self.book.payment(refund.practice_id, refund.payment_id)
             if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
                 raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
             after = self._next(payment, refund_pending=payment.refund_pending + refund.amount)
@@ -312,7 +319,7 @@ class PaymentService:
             tx.put(self.store.table_name, self.store.refund_item(refund))
             try:
                 tx.commit()
-                return
+                return after
             except TransactionConflict:
                 continue
         raise Conflict("The payment is changing too quickly; retry with the same Idempotency-Key.")
