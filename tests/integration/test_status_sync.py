@@ -333,3 +333,30 @@ def test_an_alert_about_another_merchants_txn_is_dropped(api, aws_env, sync_stac
     failed = sync_stack.triggers.failed
     assert sync_stack.deliver() == 1
     assert sync_stack.triggers.failed == failed  # dropped as not ours, not failed towards the DLQ
+
+
+def test_a_return_code_that_arrives_after_the_return_is_added_and_blocks_the_account(api, aws_env, boarded, sync_stack):
+    from practicepay.splash.models import EntityReturn
+    from practicepay.sync.wiring import status_sync
+
+    practice = "prc_sync_late_code"
+    inv, paid, bank = echeck_payment(api, boarded, practice, account=R02)
+    sync_stack.deliver()
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.advance(days=3)  # settled, then returned R02; every alert lost
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync = status_sync()
+    txn = splash_client().get(Txn, paid["splash_txn_id"])
+    record = sync.book.store.get(practice, paid["id"])
+    assert sync.apply_to_payment(record, txn, returned=[]) == "return"  # Splash has no entityReturn yet
+    first = payment(api, practice, paid["id"])
+    assert first["status"] == "returned" and first["return_info"]["code"] is None
+    (entity_return,) = splash_client().returns_for(txn.id)
+    assert isinstance(entity_return, EntityReturn)
+    record = sync.book.store.get(practice, paid["id"])
+    assert sync.apply_to_payment(record, txn, returned=[entity_return]) == "return_code"  # its alert, later
+    completed = payment(api, practice, paid["id"])
+    assert completed["return_info"]["code"] == "R02" and completed["return_info"]["method_blocked"] is True
+    methods = ok(api.call("GET", f"/patients/{completed['patient_id']}/payment-methods", practice=practice))["data"]
+    assert next(m for m in methods if m["id"] == bank["id"])["status"] == "blocked"
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))

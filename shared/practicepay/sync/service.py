@@ -111,7 +111,7 @@ class StatusSync:
                 return "mismatch"
             move = move_for(payment, txn)
             if move is None:
-                return "unchanged"
+                return self._complete_return(payment, txn, returned)
             try:
                 self._write(payment, txn, move, returned)
                 logger.info("payment moved", payment_id=payment.id, move=move.kind.value, status=move.status.value)
@@ -154,6 +154,27 @@ class StatusSync:
             )
 
         self.book.commit(payment, on_invoice(move, amount), on_payment, ledger=ledger, also=block)
+
+    def _complete_return(self, payment: PaymentRecord, txn: Txn, returned: list[EntityReturn] | None) -> str:
+        """A payment already `returned` whose R-code Splash had not recorded yet (the entityReturn can follow the
+        txn's status): add the code, and block the account if the code says so."""
+        if payment.status != P.RETURNED or (payment.return_info or {}).get("code") or not returned:
+            return "unchanged"
+        info = self._return_info(txn, returned)
+        if info["code"] is None:
+            return "unchanged"
+        block = _blocker(self.patients, payment, info) if info["method_blocked"] else None
+
+        def on_payment(current: PaymentRecord) -> PaymentRecord:
+            if current.version != payment.version:
+                raise _Stale
+            return replace(current, return_info=info)
+
+        try:
+            self.book.commit(payment, lambda invoice: invoice, on_payment, also=block)
+        except _Stale:
+            return "unchanged"
+        return "return_code"
 
     def _decline(self, txn: Txn) -> dict[str, Any]:
         d = self.splash().decline_for(txn)
@@ -260,7 +281,8 @@ class StatusSync:
 
     def poll(self) -> PollReport:
         """Apply every txn Splash changed since the cursor (minus the overlap), then look up, 100 per call, the
-        open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉, plus ⌈unseen open/100⌉."""
+        open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉, one more for each page with
+        returned txns (their R-codes), and ⌈unseen open/100⌉."""
         client = self.splash()
         now = self.clock()
         cursor = self.sync.cursor(TXN_CURSOR) or _splash_time(now - timedelta(seconds=self.lookback_seconds))
@@ -273,11 +295,20 @@ class StatusSync:
         while True:
             result = client.list(Txn, search=search, page=page, limit=PAGE)
             calls += 1
+            returned_ids = [t.id for t in result.items if t.txn_status is TxnStatus.RETURNED]
+            returns_by_txn: dict[str, list[EntityReturn]] = {}
+            if returned_ids:  # their R-codes, one call per page
+                calls += 1
+                search_returns = Search().in_("txn", returned_ids)
+                for entity_return in client.list(EntityReturn, search=search_returns, limit=PAGE).items:
+                    returns_by_txn.setdefault(entity_return.txn or "", []).append(entity_return)
             for txn in result.items:
                 changed += 1
                 newest = max(newest, txn.modified or "")
                 seen.add(txn.order)
-                outcomes[self._apply_polled(txn, open_items.get(txn.order or ""))] += 1
+                open_item = open_items.get(txn.order or "")
+                outcomes[self._apply_polled(txn, open_item, returns_by_txn.get(txn.id))] += 1
+            self.sync.save_cursor(TXN_CURSOR, newest, iso(now))  # page by page: a poll cut short keeps its progress
             if not result.has_more or not result.items:
                 break
             page += 1
@@ -288,7 +319,6 @@ class StatusSync:
             for item in chunk:
                 txn = _pick([t for t in found if t.order == item.id])
                 outcomes[self._apply_open(item, txn)] += 1
-        self.sync.save_cursor(TXN_CURSOR, newest, iso(now))
         report = PollReport(changed, len(unseen), calls, dict(outcomes))
         logger.info("status poll done", changed=changed, open_checked=len(unseen), splash_calls=calls)
         return report
@@ -308,10 +338,12 @@ class StatusSync:
             if cursor is None:
                 return out
 
-    def _apply_polled(self, txn: Txn, open_item: PaymentRecord | RefundRecord | None) -> str:
+    def _apply_polled(
+        self, txn: Txn, open_item: PaymentRecord | RefundRecord | None, returned: list[EntityReturn] | None
+    ) -> str:
         if isinstance(open_item, RefundRecord):
             return self.apply_to_refund(open_item, txn) if _is_refund_txn(open_item, txn) else "mismatch"
-        return self.apply_txn(txn)
+        return self.apply_txn(txn, returned=returned)
 
     def _apply_open(self, item: PaymentRecord | RefundRecord, txn: Txn | None) -> str:
         if isinstance(item, RefundRecord):
