@@ -55,3 +55,27 @@ def test_patient_then_invoice_events_create_get_and_list(aws_env):
     listed = handler(_event("invoices_list"), LambdaContext("invoices"))
     assert listed["statusCode"] == 200
     assert invoice["id"] in {i["id"] for i in json.loads(listed["body"])["data"]}
+
+
+def test_status_sync_events_webhook_queue_reconciler_and_schedule(api, aws_env, boarded):
+    from practicepay.splash.wiring import splash_credentials
+    from tests.integration.test_money_core import add_card, new_patient, open_invoice, pay
+
+    practice = boarded("prc_demo")
+    patient = new_patient(api, practice, "ehr-sample-events")
+    paid = pay(api, practice, open_invoice(api, practice, patient)["id"], add_card(api, practice, patient)["id"])
+
+    def filled(name: str) -> dict:
+        text = json.dumps(_event(name))
+        text = text.replace("<txn_id>", paid["splash_txn_id"]).replace("<payment_id>", paid["id"])
+        header = splash_credentials().webhook_header_value.get_secret_value()
+        return json.loads(text.replace("<webhook_header_value>", header))
+
+    received = load_handler("webhook").lambda_handler(filled("webhook_alert"), LambdaContext("webhook"))
+    assert received["statusCode"] == 200, received["body"]
+    assert json.loads(received["body"])["received"] is True
+    for function, name in (("alerts", "alerts_sqs"), ("reconciler", "reconciler_sqs")):
+        result = load_handler(function).lambda_handler(filled(name), LambdaContext(function))
+        assert result == {"batchItemFailures": []}, (function, result)
+    report = load_handler("poll").lambda_handler(_event("poll_scheduled"), LambdaContext("poll"))
+    assert report["splash_calls"] >= 1 and "changed" in report
