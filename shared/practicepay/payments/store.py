@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import from_item, list_page, practice_pk
+from practicepay.adapters.dynamo import batch_get, from_item, list_page, practice_pk
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,12 @@ class PaymentStore:
     @staticmethod
     def refund_from_item(item: dict[str, Any]) -> RefundRecord:
         return from_item(RefundRecord, item)
+
+    def get_many(self, ids: list[tuple[str, str]]) -> list[PaymentRecord | None]:
+        """Payments by (practice id, payment id), up to 100, in one BatchGetItem; None where there is none."""
+        keys = [(self.table_name, {"pk": practice_pk(p), "sk": f"PAYMENT#{i}"}) for p, i in ids]
+        items = batch_get(self._table.meta.client, keys) if keys else []
+        return [from_item(PaymentRecord, item) if item else None for item in items]
 
     def get(self, practice_id: str, payment_id: str) -> PaymentRecord | None:
         item = self._table.get_item(

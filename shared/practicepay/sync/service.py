@@ -282,7 +282,7 @@ class StatusSync:
     def poll(self) -> PollReport:
         """Apply every txn Splash changed since the cursor (minus the overlap), then look up, 100 per call, the
         open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉, one more for each page with
-        returned txns (their R-codes), and ⌈unseen open/100⌉."""
+        returns new to us (their R-codes), and ⌈unseen open/100⌉."""
         client = self.splash()
         now = self.clock()
         cursor = self.sync.cursor(TXN_CURSOR) or _splash_time(now - timedelta(seconds=self.lookback_seconds))
@@ -294,20 +294,11 @@ class StatusSync:
         page = 1
         while True:
             result = client.list(Txn, search=search, page=page, limit=PAGE)
-            calls += 1
-            returned_ids = [t.id for t in result.items if t.txn_status is TxnStatus.RETURNED]
-            returns_by_txn: dict[str, list[EntityReturn]] = {}
-            if returned_ids:  # their R-codes, one call per page
-                calls += 1
-                search_returns = Search().in_("txn", returned_ids)
-                for entity_return in client.list(EntityReturn, search=search_returns, limit=PAGE).items:
-                    returns_by_txn.setdefault(entity_return.txn or "", []).append(entity_return)
+            calls += 1 + self._apply_page(result.items, open_items, outcomes)
             for txn in result.items:
                 changed += 1
                 newest = max(newest, txn.modified or "")
                 seen.add(txn.order)
-                open_item = open_items.get(txn.order or "")
-                outcomes[self._apply_polled(txn, open_item, returns_by_txn.get(txn.id))] += 1
             self.sync.save_cursor(TXN_CURSOR, newest, iso(now))  # page by page: a poll cut short keeps its progress
             if not result.has_more or not result.items:
                 break
@@ -338,12 +329,35 @@ class StatusSync:
             if cursor is None:
                 return out
 
-    def _apply_polled(
-        self, txn: Txn, open_item: PaymentRecord | RefundRecord | None, returned: list[EntityReturn] | None
-    ) -> str:
-        if isinstance(open_item, RefundRecord):
-            return self.apply_to_refund(open_item, txn) if _is_refund_txn(open_item, txn) else "mismatch"
-        return self.apply_txn(txn, returned=returned)
+    def _apply_page(
+        self, txns: list[Txn], open_items: dict[str, PaymentRecord | RefundRecord], outcomes: Counter[str]
+    ) -> int:
+        """Apply one page of changed txns: our payments read in one BatchGetItem, the R-codes of the returns
+        they need in one Splash call. The Splash calls it made (0 or 1)."""
+        wanted = []
+        for txn in txns:
+            practice = self.practices.by_merchant(txn.merchant) if txn.merchant else None
+            if practice is not None and (txn.order or "").startswith("pay_"):
+                wanted.append((txn, practice.practice_id))
+        found = self.book.store.get_many([(practice_id, txn.order or "") for txn, practice_id in wanted])
+        ours = {txn.id: payment for (txn, _), payment in zip(wanted, found, strict=True) if payment is not None}
+        needs_code = [t.id for t in txns if t.id in ours and _needs_return_code(ours[t.id], t)]
+        codes: dict[str, list[EntityReturn]] = {txn_id: [] for txn_id in needs_code}
+        if needs_code:
+            for entity_return in (
+                self.splash().list(EntityReturn, search=Search().in_("txn", needs_code), limit=PAGE).items
+            ):
+                codes.setdefault(entity_return.txn or "", []).append(entity_return)
+        for txn in txns:
+            open_item = open_items.get(txn.order or "")
+            if isinstance(open_item, RefundRecord):
+                outcome = self.apply_to_refund(open_item, txn) if _is_refund_txn(open_item, txn) else "mismatch"
+            elif txn.id in ours:
+                outcome = self.apply_to_payment(ours[txn.id], txn, returned=codes.get(txn.id))
+            else:
+                outcome = "not_ours"
+            outcomes[outcome] += 1
+        return 1 if needs_code else 0
 
     def _apply_open(self, item: PaymentRecord | RefundRecord, txn: Txn | None) -> str:
         if isinstance(item, RefundRecord):
@@ -372,6 +386,16 @@ def _is_payment_txn(payment: PaymentRecord, txn: Txn) -> bool:
         and txn.total == payment.amount
         and payment.splash_txn_id in (None, txn.id)
     )
+
+
+def _needs_return_code(payment: PaymentRecord, txn: Txn) -> bool:
+    """The txn was returned and our payment will move to returned, or is returned without its R-code yet."""
+    if txn.txn_status is not TxnStatus.RETURNED:
+        return False
+    move = move_for(payment, txn)
+    if move is not None:
+        return move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN)
+    return payment.status == P.RETURNED and not (payment.return_info or {}).get("code")
 
 
 def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
