@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -114,3 +115,32 @@ class PracticePayFunction(Construct):
         # managed policy, or the first invocations could run without their permissions.
         cfn_policy = self.policy.node.default_child
         self.function.node.default_child.add_override("DependsOn", [Stack.of(self).get_logical_id(cfn_policy)])
+
+
+def table_access(sid: str, table: dynamodb.ITable, actions: list[str], *indexes: str) -> iam.PolicyStatement:
+    """`actions` on the table and on the named indexes only (no index wildcard)."""
+    resources = [table.table_arn, *(f"{table.table_arn}/index/{name}" for name in indexes)]
+    return iam.PolicyStatement(sid=sid, actions=[f"dynamodb:{a}" for a in actions], resources=resources)
+
+
+def consume(sid: str, queue: sqs.IQueue, key: kms.IKey) -> list[iam.PolicyStatement]:
+    """What a Lambda SQS event source mapping needs of its queue (KMS-encrypted with `key`)."""
+    region = Stack.of(queue).region
+    return [
+        iam.PolicyStatement(
+            sid=sid,
+            actions=[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ],
+            resources=[queue.queue_arn],
+        ),
+        iam.PolicyStatement(
+            sid=f"{sid}Decrypt",
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+        ),
+    ]

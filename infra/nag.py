@@ -48,15 +48,6 @@ def acknowledge(
             "no network listeners; a VPC would add NAT/endpoint cost and cold-start latency without narrowing access. "
             "Revisit when a function must reach a private network.",
         )
-    indexed = {"InvoicesFn": "InvoicesTable", "PaymentsFn": "PaymentsTable", "PatientsFn": "PatientsTable"}
-    for fn in functions:
-        if fn.node.id in indexed:
-            table = stack.resolve(data.tables[indexed[fn.node.id]].table_arn)["Fn::GetAtt"][0]
-            _ack(
-                fn.policy,
-                f"AwsSolutions-IAM5[Resource::<{table}.Arn>/index/*]",
-                f"Query on the {indexed[fn.node.id]}'s own indexes (by status, by patient or invoice) only.",
-            )
     _ack(
         data.node.find_child("BackupPlan").node.find_child("Tables").node.find_child("Role"),
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -32,7 +31,7 @@ from infra.definitions import (
     SPLASH_CREDENTIALS_ENV,
     SPLASH_HOST_ENV,
 )
-from infra.functions import PracticePayFunction
+from infra.functions import PracticePayFunction, table_access
 from infra.sync import SyncConstruct
 
 
@@ -133,10 +132,6 @@ class PracticePayStack(Stack):
         practices_table = tables[PRACTICES_TABLE.logical_id]
         reconciliation = data.queues[RECONCILIATION_QUEUE.logical_id]
 
-        def table_access(sid: str, table: dynamodb.ITable, actions: list[str], indexes: bool = False):
-            resources = [table.table_arn, *([f"{table.table_arn}/index/*"] if indexes else [])]
-            return iam.PolicyStatement(sid=sid, actions=[f"dynamodb:{a}" for a in actions], resources=resources)
-
         data_statements = [
             table_access("Idempotency", idempotency_table, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
             iam.PolicyStatement(
@@ -176,7 +171,7 @@ class PracticePayStack(Stack):
                 **data_env,
             },
             statements=[
-                table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], True),
+                table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], "by_patient", "by_status"),
                 table_access("PatientExists", patients_table, ["ConditionCheckItem"]),
                 *data_statements,
             ],
@@ -195,7 +190,7 @@ class PracticePayStack(Stack):
                 **splash_env,
             },
             statements=[
-                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"], True),
+                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"], "by_patient"),
                 table_access("Practices", practices_table, ["GetItem"]),
                 *data_statements,
                 *splash_statements,
@@ -220,7 +215,7 @@ class PracticePayStack(Stack):
                 **splash_env,
             },
             statements=[
-                table_access("Payments", payments_table, ["GetItem", "PutItem", "Query"], True),
+                table_access("Payments", payments_table, ["GetItem", "PutItem", "Query"], "by_invoice", "by_status"),
                 table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
                 table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
                 table_access("Practices", practices_table, ["GetItem"]),

@@ -35,36 +35,7 @@ from infra.definitions import (
     SYNC_TABLE,
     WEBHOOK,
 )
-from infra.functions import PracticePayFunction
-
-
-def table_access(sid: str, table: dynamodb.ITable, actions: list[str], *indexes: str) -> iam.PolicyStatement:
-    """`actions` on the table and on the named indexes only (no index wildcard)."""
-    resources = [table.table_arn, *(f"{table.table_arn}/index/{name}" for name in indexes)]
-    return iam.PolicyStatement(sid=sid, actions=[f"dynamodb:{a}" for a in actions], resources=resources)
-
-
-def consume(sid: str, queue: sqs.IQueue, key: kms.IKey) -> list[iam.PolicyStatement]:
-    """What a Lambda SQS event source mapping needs of its queue (KMS-encrypted with `key`)."""
-    region = Stack.of(queue).region
-    return [
-        iam.PolicyStatement(
-            sid=sid,
-            actions=[
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:ChangeMessageVisibility",
-                "sqs:GetQueueAttributes",
-            ],
-            resources=[queue.queue_arn],
-        ),
-        iam.PolicyStatement(
-            sid=f"{sid}Decrypt",
-            actions=["kms:Decrypt"],
-            resources=[key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        ),
-    ]
+from infra.functions import PracticePayFunction, consume, table_access
 
 
 class SyncConstruct(Construct):
