@@ -215,7 +215,13 @@ class PracticePayStack(Stack):
                 **splash_env,
             },
             statements=[
-                table_access("Payments", payments_table, ["GetItem", "PutItem", "Query"], "by_invoice", "by_status"),
+                table_access(
+                    "Payments",
+                    payments_table,
+                    ["GetItem", "BatchGetItem", "PutItem", "Query"],
+                    "by_invoice",
+                    "by_status",
+                ),
                 table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
                 table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
                 table_access("Practices", practices_table, ["GetItem"]),

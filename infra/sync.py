@@ -97,7 +97,7 @@ class SyncConstruct(Construct):
             **splash_env,
         }
         sync_statements = [
-            table_access("Payments", payments, ["GetItem", "PutItem", "Query"], "open"),
+            table_access("Payments", payments, ["GetItem", "BatchGetItem", "PutItem", "Query"], "open"),
             table_access("InvoicesAndLedger", invoices, ["GetItem", "PutItem"]),
             table_access("BlockReturnedAccounts", patients, ["UpdateItem"]),
             table_access("Practices", practices, ["GetItem", "Query", "UpdateItem"], "by_merchant"),

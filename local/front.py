@@ -29,6 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from infra.definitions import AUTHORIZER, ROUTES, Route
+from local.calls import CURRENT_FUNCTION
 from practicepay.api.contract import HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,15 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    """Run a function's handler on one event, as Lambda does (the call log knows which function is running)."""
+    token = CURRENT_FUNCTION.set(function)
+    try:
+        return load_handler(function).lambda_handler(event, LambdaContext(function))
+    finally:
+        CURRENT_FUNCTION.reset(token)
 
 
 def load_handler(function: str) -> ModuleType:
@@ -187,7 +197,7 @@ class LocalApiGateway:
         }
         try:
             with self._locks[AUTHORIZER.name]:
-                policy = load_handler(AUTHORIZER.name).lambda_handler(auth_event, LambdaContext(AUTHORIZER.name))
+                policy = invoke(AUTHORIZER.name, auth_event)
         except Exception as exc:
             return _gateway_response("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE", request_id)
         if not _allows(policy, method_arn):
@@ -201,7 +211,7 @@ class LocalApiGateway:
     def _invoke(self, function: str, event: dict, request_id: str) -> Response:
         try:
             with self._locks[function]:
-                result = load_handler(function).lambda_handler(event, LambdaContext(function))
+                result = invoke(function, event)
         except Exception:
             # API Gateway answers a function error with 502; the function's own log has the traceback.
             traceback.print_exc()

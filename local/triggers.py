@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from infra.definitions import ALERTS, ALERTS_QUEUE, POLL, RECONCILER, RECONCILIATION_QUEUE, QueueDef
-from local.front import LambdaContext, load_handler
+from local.front import invoke
 
 # queue -> the function its event source mapping invokes
 SOURCES: tuple[tuple[QueueDef, str], ...] = ((ALERTS_QUEUE, ALERTS.name), (RECONCILIATION_QUEUE, RECONCILER.name))
@@ -60,13 +60,13 @@ class LocalTriggers:
 
     def poll(self) -> dict[str, Any]:
         with self._locks[POLL.name]:
-            return load_handler(POLL.name).lambda_handler(_scheduled_event(), LambdaContext(POLL.name))
+            return invoke(POLL.name, _scheduled_event())
 
     def _invoke_batch(self, function: str, queue: QueueDef, messages: list[dict[str, Any]]) -> set[str]:
         event = {"Records": [_sqs_record(queue, m) for m in messages]}
         try:
             with self._locks[function]:
-                result = load_handler(function).lambda_handler(event, LambdaContext(function)) or {}
+                result = invoke(function, event) or {}
         except Exception:
             traceback.print_exc()  # the whole batch failed: every message comes back
             return {m["MessageId"] for m in messages}

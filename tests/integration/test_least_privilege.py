@@ -1,0 +1,95 @@
+"""Every AWS action a function performs while the integration flows run is granted by that function's IAM
+policy in the synthesized template (moto does not enforce IAM, so a missing grant would only show in AWS).
+The call log (local.calls) records (function, action, resource) as the handlers run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+
+import pytest
+import requests
+
+from infra.definitions import JWT_SECRET_LOCAL_NAME, QUEUES, SPLASH_SECRET_LOCAL_NAME, TABLES
+from local.calls import CallLog
+from tests.integration.test_money_core import add_bank, add_card, new_patient, ok, open_invoice, pay
+
+pytestmark = pytest.mark.integration
+
+
+def _template() -> dict:
+    from app import build_app
+
+    app, _ = build_app(outdir=tempfile.mkdtemp(), context={"aws:cdk:bundling-stacks": []}, attach_nag=False)
+    return app.synth().get_stack_by_name("PracticePay").template
+
+
+def _logical(template: dict, kind: str, prefix: str) -> str:
+    (key,) = [k for k, v in template["Resources"].items() if v["Type"] == kind and k.startswith(prefix)]
+    return key
+
+
+def _resource_ref(template: dict, resource: str) -> str | None:
+    """How the template names a resource the call log saw (a JSON fragment); None: any resource will do."""
+    table_name, _, index = resource.partition("/index/")
+    for table in TABLES:
+        if table.local_name == table_name:
+            arn = {"Fn::GetAtt": [_logical(template, "AWS::DynamoDB::Table", f"Data{table.logical_id}"), "Arn"]}
+            return json.dumps(arn if not index else {"Fn::Join": ["", [arn, f"/index/{index}"]]})
+    for queue in QUEUES:
+        if resource in (queue.local_name, f"{queue.local_name}.fifo"):
+            return json.dumps({"Fn::GetAtt": [_logical(template, "AWS::SQS::Queue", f"Data{queue.logical_id}"), "Arn"]})
+    secrets = {SPLASH_SECRET_LOCAL_NAME: "DataSplashCredentials", JWT_SECRET_LOCAL_NAME: "DataJwtSigningSecret"}
+    if resource in secrets:
+        return json.dumps({"Ref": _logical(template, "AWS::SecretsManager::Secret", secrets[resource])})
+    return None  # KMS (the one key) and the rest: the action alone is checked
+
+
+def _granted(template: dict, function: str, action: str, resource: str) -> bool:
+    (policy,) = [
+        v["Properties"]["PolicyDocument"]
+        for v in template["Resources"].values()
+        if v["Type"] == "AWS::IAM::ManagedPolicy"
+        and v["Properties"].get("Description") == f"PracticePay {function} function: least privilege"
+    ]
+    wanted = _resource_ref(template, resource)
+    for statement in policy["Statement"]:
+        acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if action in acts and (wanted is None or wanted in {json.dumps(r) for r in resources}):
+            return True
+    return False
+
+
+def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, boarded, sync_stack):
+    log = CallLog.install()
+    practice = boarded("prc_least_privilege")
+    # The flows every function runs: patients, methods, invoices, card and eCheck payments, a void, lists,
+    # alerts (settlement and an R02 return that blocks the account), the poll and the reconciler.
+    patient = new_patient(api, practice, "ehr-least-privilege")
+    card = add_card(api, practice, patient)
+    bank = add_bank(api, practice, patient, account="9990000002")
+    ok(api.call("GET", "/patients", practice=practice, query={"external_id": "ehr-least-privilege"}))
+    ok(api.call("GET", f"/patients/{patient}/payment-methods", practice=practice))
+    card_invoice = open_invoice(api, practice, patient, unit_amount=5000)
+    paid = pay(api, practice, card_invoice["id"], card["id"])
+    ok(api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={"amount": 1000}), 201)
+    echeck = pay(api, practice, open_invoice(api, practice, patient, unit_amount=7000)["id"], bank["id"])
+    ok(api.call("GET", "/invoices", practice=practice, query={"patient_id": patient}))
+    ok(api.call("GET", "/invoices", practice=practice, query={"status": "open"}))
+    ok(api.call("GET", "/payments", practice=practice, query={"invoice_id": card_invoice["id"]}))
+    ok(api.call("GET", "/payments", practice=practice, query={"status": "succeeded"}))
+    fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    pay(api, practice, open_invoice(api, practice, patient, unit_amount=3000)["id"], card["id"], status=202)
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.advance(days=3)  # alerts: approvals, the settlement, the R02 return; the reconciler's message
+    sync_stack.poll()
+    assert ok(api.call("GET", f"/payments/{echeck['id']}", practice=practice))["status"] == "returned"
+
+    template = _template()
+    calls = sorted(log.calls)
+    functions = {function for function, _, _ in calls}
+    assert {"authorizer", "invoices", "patients", "payments", "webhook", "alerts", "poll", "reconciler"} <= functions
+    missing = [call for call in calls if not _granted(template, *call)]
+    assert not missing, "not granted by the function's policy: " + ", ".join(map(str, missing))
