@@ -33,7 +33,10 @@ def stack_sandbox() -> Iterator[StackSandbox]:
 def aws_env(stack_sandbox: StackSandbox) -> Iterator[dict[str, str]]:
     """A moto server for the session, with the local stack's resources created in it."""
     from local.aws import EmbeddedAws
+    from local.calls import CallLog
     from local.run import local_environment
+
+    CallLog.install()  # every suite's flows feed the least-privilege check (tests/integration)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access lines
     server = EmbeddedAws().start()

@@ -62,7 +62,7 @@ def _granted(template: dict, function: str, action: str, resource: str) -> bool:
 
 
 def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, boarded, sync_stack):
-    log = CallLog.install()
+    log = CallLog.install()  # installed with the embedded AWS: holds every flow the session has run so far
     practice = boarded("prc_least_privilege")
     # The flows every function runs: patients, methods, invoices, card and eCheck payments, a void, lists,
     # alerts (settlement and an R02 return that blocks the account), the poll and the reconciler.
