@@ -360,3 +360,30 @@ def test_a_return_code_that_arrives_after_the_return_is_added_and_blocks_the_acc
     methods = ok(api.call("GET", f"/patients/{completed['patient_id']}/payment-methods", practice=practice))["data"]
     assert next(m for m in methods if m["id"] == bank["id"])["status"] == "blocked"
     ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))
+
+
+def test_a_payment_failed_as_not_submitted_is_sent_again_when_its_key_comes_back(
+    api, aws_env, boarded, sync_stack, monkeypatch
+):
+    """Once the key's first answer is forgotten (24 h), a retry with the same key resumes the same payment under
+    its REQUEST-TOKEN: a not_submitted failure is one Splash never processed, like processor_unavailable."""
+    from practicepay.payments.models import CreatePaymentRequest
+    from practicepay.payments.wiring import payment_service
+    from practicepay.sync.wiring import status_sync
+
+    practice = boarded("prc_sync_resend")
+    patient = new_patient(api, practice, "ehr-sync-resend")
+    card = add_card(api, practice, patient)
+    inv = open_invoice(api, practice, patient, unit_amount=6000)
+    fault = {"kind": "timeout_before_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
+    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    body = {"payment_method_id": card["id"]}
+    lost = ok(api.call("POST", f"/invoices/{inv['id']}/payments", practice=practice, body=body, key="resend-1"), 202)
+    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    monkeypatch.setattr(status_sync(), "grace_seconds", 0)
+    sync_stack.poll()
+    assert payment(api, practice, lost["id"])["failure"]["category"] == "not_submitted"
+    again = payment_service()._pay(practice, inv["id"], "resend-1", CreatePaymentRequest(**body))
+    assert (again.id, again.status.value) == (lost["id"], "succeeded")
+    assert len(splash_client().txns_by_order(lost["id"])) == 1
+    ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -22,6 +22,16 @@ class PaymentStatus(StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
     VOIDED = "voided"
+
+
+# Failure categories meaning Splash never processed the attempt (refused it, could not be reached, or has no
+# record of it after the reconciler's grace period): nothing was charged, the hold is released, and the same
+# attempt may be sent again under its REQUEST-TOKEN; a txn that turns up after all is still applied.
+NOT_SUBMITTED = frozenset({"processor_unavailable", "processor_refused", "not_submitted"})
+
+
+def not_submitted(failure: dict[str, Any] | None) -> bool:
+    return (failure or {}).get("category") in NOT_SUBMITTED
 
 
 class _Strict(BaseModel):

@@ -38,6 +38,7 @@ from practicepay.payments.models import (
     PaymentStatus,
     Refund,
     ReturnInfo,
+    not_submitted,
 )
 from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
 from practicepay.practices import PracticeStore
@@ -135,7 +136,7 @@ class PaymentService:
     def _resume(self, payment: PaymentRecord, method: MethodRecord) -> Payment:
         """A retry with the same Idempotency-Key after the first run failed midway: never a second charge."""
         status = PaymentStatus(payment.status)
-        not_sent = status is PaymentStatus.FAILED and _not_submitted(payment.failure)
+        not_sent = status is PaymentStatus.FAILED and not_submitted(payment.failure)
         if status is not PaymentStatus.PENDING and not not_sent:
             return _view(payment)  # settled, declined or unknown: answer with what happened
         merchant = self.practices.require(payment.practice_id).merchant_for_charging()
@@ -242,7 +243,7 @@ class PaymentService:
         existing = self.store.get_refund(practice_id, payment_id, refund_id)
         held: PaymentRecord | None = None
         invoice: InvoiceRecord | None = None
-        if existing is not None and not (existing.status == "failed" and _not_submitted(existing.failure)):
+        if existing is not None and not (existing.status == "failed" and not_submitted(existing.failure)):
             if existing.status != "pending":
                 return _refund_view(existing)
             refund = existing  # resume the one in flight under its REQUEST-TOKEN
@@ -360,7 +361,6 @@ class PaymentService:
         return replace(payment, version=payment.version + 1, updated_at=iso(self.clock()), **changes)
 
 
-NOT_SUBMITTED = frozenset({"processor_unavailable", "processor_refused"})
 _REFUND_TYPES = {
     ("card", "void"): TxnType.CARD_REVERSE,
     ("card", "refund"): TxnType.CARD_REFUND,
@@ -372,10 +372,6 @@ def _key_hash(*parts: str) -> str:
     """26 base32 characters of SHA-256 over the parts: a stable id for an (operation, Idempotency-Key)."""
     value = int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:17], "big") >> 6
     return "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-
-
-def _not_submitted(failure: dict[str, Any] | None) -> bool:
-    return (failure or {}).get("category") in NOT_SUBMITTED
 
 
 def _reserve(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:

@@ -14,12 +14,12 @@ from enum import StrEnum
 
 from practicepay.invoices.store import InvoiceRecord
 from practicepay.payments.models import PaymentStatus as P
+from practicepay.payments.models import not_submitted
 from practicepay.payments.store import PaymentRecord
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 
 # What a payment of each kind sends (#6 adds redeposits of returned eChecks).
 PAYMENT_TXN_TYPES = {"card": {TxnType.CARD_SALE}, "bank_account": {TxnType.ECHECK_SALE}}
-NOT_SUBMITTED = frozenset({"processor_unavailable", "processor_refused", "not_submitted"})
 
 
 class Kind(StrEnum):
@@ -61,7 +61,7 @@ def move_for(payment: PaymentRecord, txn: Txn) -> Move | None:
     if to is None:
         return None
     current = P(payment.status)
-    unsent = current is P.FAILED and (payment.failure or {}).get("category") in NOT_SUBMITTED
+    unsent = current is P.FAILED and not_submitted(payment.failure)
     if current in (P.PENDING, P.UNKNOWN) or unsent:
         held = not unsent
         if to is P.FAILED:
