@@ -59,6 +59,14 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# Lambda runs one request at a time per container. Here the functions share one process, and the Powertools
+# resolver keeps the current event on its class (BaseRouter.current_event), shared by every API function's
+# resolver and every front in the process: they serve one request at a time between them. The authorizer has
+# no resolver and runs beside them.
+_RESOLVER_LOCK = threading.Lock()
+_AUTHORIZER_LOCK = threading.Lock()
+
+
 def invoke(function: str, event: dict[str, Any]) -> Any:
     """Run a function's handler on one event, as Lambda does (the call log knows which function is running)."""
     token = CURRENT_FUNCTION.set(function)
@@ -113,9 +121,10 @@ class LocalApiGateway:
             strict_slashes=False,
         )
         self.extra = extra or {}
-        # Lambda runs one request at a time per container; handlers keep per-request state on module objects
-        # (the Powertools resolver's current event), so each function serves one request at a time here too.
-        self._locks = {name: threading.Lock() for name in {AUTHORIZER.name, *(r.function for r in self.routes)}}
+        self._locks = {
+            AUTHORIZER.name: _AUTHORIZER_LOCK,
+            **{r.function: _RESOLVER_LOCK for r in self.routes if r.function},
+        }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
