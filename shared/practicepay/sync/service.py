@@ -142,17 +142,13 @@ class StatusSync:
             if return_info["method_blocked"]:
                 block = _blocker(self.patients, payment, return_info)
 
-        def on_payment(current: PaymentRecord) -> PaymentRecord:
-            if current.version != payment.version:
-                raise _Stale
-            return replace(
-                current,
-                status=move.status.value,
-                splash_txn_id=txn.id,
-                failure=failure,
-                return_info=return_info or current.return_info,
-            )
-
+        on_payment = _unchanged_since(
+            payment,
+            status=move.status.value,
+            splash_txn_id=txn.id,
+            failure=failure,
+            return_info=return_info or payment.return_info,
+        )
         self.book.commit(payment, on_invoice(move, amount), on_payment, ledger=ledger, also=block)
 
     def _complete_return(self, payment: PaymentRecord, txn: Txn, returned: list[EntityReturn] | None) -> str:
@@ -165,13 +161,8 @@ class StatusSync:
             return "unchanged"
         block = _blocker(self.patients, payment, info) if info["method_blocked"] else None
 
-        def on_payment(current: PaymentRecord) -> PaymentRecord:
-            if current.version != payment.version:
-                raise _Stale
-            return replace(current, return_info=info)
-
         try:
-            self.book.commit(payment, lambda invoice: invoice, on_payment, also=block)
+            self.book.commit(payment, lambda invoice: invoice, _unchanged_since(payment, return_info=info), also=block)
         except _Stale:
             return "unchanged"
         return "return_code"
@@ -254,11 +245,7 @@ class StatusSync:
             raise NotYet(payment.id)
         move = Move(Kind.FAIL, P.FAILED, held=True, in_flight=False)
 
-        def on_payment(current: PaymentRecord) -> PaymentRecord:
-            if current.version != payment.version:
-                raise _Stale
-            return replace(current, status=P.FAILED.value, failure=NOT_SUBMITTED)
-
+        on_payment = _unchanged_since(payment, status=P.FAILED.value, failure=NOT_SUBMITTED)
         try:
             self.book.commit(payment, on_invoice(move, payment.amount), on_payment)
         except _Stale:
@@ -377,6 +364,18 @@ class StatusSync:
             return settle()
         except NotYet:
             return "waiting"
+
+
+def _unchanged_since(payment: PaymentRecord, **changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
+    """The payment change for PaymentBook.commit, refused (_Stale) if the payment moved since it was read: the
+    move was computed from that read, so it is recomputed rather than re-applied."""
+
+    def change(current: PaymentRecord) -> PaymentRecord:
+        if current.version != payment.version:
+            raise _Stale
+        return replace(current, **changes)
+
+    return change
 
 
 def _is_payment_txn(payment: PaymentRecord, txn: Txn) -> bool:
