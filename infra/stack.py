@@ -132,13 +132,15 @@ class PracticePayStack(Stack):
         practices_table = tables[PRACTICES_TABLE.logical_id]
         reconciliation = data.queues[RECONCILIATION_QUEUE.logical_id]
 
+        # The one data key: table and queue encryption, and the PHI envelope of the API functions.
+        key_use = iam.PolicyStatement(
+            sid="DataKey",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key.key_arn],
+        )
         data_statements = [
             table_access("Idempotency", idempotency_table, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-            iam.PolicyStatement(
-                sid="PhiEnvelopeAndTableEncryption",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[key.key_arn],
-            ),
+            key_use,
         ]
         splash_statements = [
             iam.PolicyStatement(
@@ -243,7 +245,7 @@ class PracticePayStack(Stack):
             tables=tables,
             queues=data.queues,
             key=key,
-            splash_secret=data.splash_secret,
+            shared_statements=[key_use, *splash_statements],
             splash_env=splash_env,
             concurrency=settings.api_function_concurrency,
             common=common,

@@ -16,7 +16,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -47,7 +46,9 @@ class SyncConstruct(Construct):
         tables: Mapping[str, dynamodb.ITable],
         queues: Mapping[str, sqs.IQueue],
         key: kms.IKey,
-        splash_secret: secretsmanager.ISecret,
+        shared_statements: list[
+            iam.PolicyStatement
+        ],  # the data key and the Splash secret, as the API functions get them
         splash_env: dict[str, str],
         concurrency: int,
         common: dict[str, Any],
@@ -57,14 +58,6 @@ class SyncConstruct(Construct):
         payments, invoices = tables[PAYMENTS_TABLE.logical_id], tables[INVOICES_TABLE.logical_id]
         patients, practices = tables[PATIENTS_TABLE.logical_id], tables[PRACTICES_TABLE.logical_id]
         alerts_queue, reconciliation = queues[ALERTS_QUEUE.logical_id], queues[RECONCILIATION_QUEUE.logical_id]
-        table_key = iam.PolicyStatement(
-            sid="TableEncryption",
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            resources=[key.key_arn],
-        )
-        read_splash_secret = iam.PolicyStatement(
-            sid="ReadSplashCredentials", actions=["secretsmanager:GetSecretValue"], resources=[splash_secret.secret_arn]
-        )
 
         self.webhook = PracticePayFunction(
             self,
@@ -79,8 +72,7 @@ class SyncConstruct(Construct):
             statements=[
                 table_access("KeepRawAlerts", sync_table, ["PutItem"]),
                 iam.PolicyStatement(sid="QueueAlerts", actions=["sqs:SendMessage"], resources=[alerts_queue.queue_arn]),
-                table_key,
-                read_splash_secret,
+                *shared_statements,
             ],
             reserved_concurrency=concurrency,
             timeout=Duration.seconds(10),
@@ -103,8 +95,7 @@ class SyncConstruct(Construct):
             table_access("Practices", practices, ["GetItem", "Query", "UpdateItem"], "by_merchant"),
             table_access("Events", events_table, ["PutItem"]),
             table_access("PollCursor", sync_table, ["GetItem", "PutItem"]),
-            table_key,
-            read_splash_secret,
+            *shared_statements,
         ]
 
         def consumer(construct_id: str, name: str, description: str, queue: sqs.IQueue) -> PracticePayFunction:
