@@ -63,7 +63,7 @@ class LocalTriggers:
             return invoke(POLL.name, _scheduled_event())
 
     def _invoke_batch(self, function: str, queue: QueueDef, messages: list[dict[str, Any]]) -> set[str]:
-        event = {"Records": [_sqs_record(queue, m) for m in messages]}
+        event = {"Records": [sqs_record(queue, m) for m in messages]}
         try:
             with self._locks[function]:
                 result = invoke(function, event) or {}
@@ -95,7 +95,8 @@ class LocalTriggers:
                 traceback.print_exc()
 
 
-def _sqs_record(queue: QueueDef, message: dict[str, Any]) -> dict[str, Any]:
+def sqs_record(queue: QueueDef, message: dict[str, Any]) -> dict[str, Any]:
+    """A ReceiveMessage message as the record Lambda's SQS event source hands the function."""
     name = queue.local_name + (".fifo" if queue.fifo else "")
     return {
         "messageId": message["MessageId"],

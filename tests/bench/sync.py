@@ -15,23 +15,18 @@ POLL_SIZES = (0, 60, 250)
 
 
 def _sqs_event(resource: int, record_id: str) -> dict[str, Any]:
+    """One queued alert, as the alerts function receives it."""
+    from infra.definitions import ALERTS_QUEUE
+    from local.triggers import sqs_record
+
     body = {"alert_id": uuid.uuid4().hex, "resource": resource, "record_id": record_id}
-    group = f"{resource}-{record_id}"
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "bench",
-                "body": json.dumps(body),
-                "attributes": {"MessageGroupId": group, "MessageDeduplicationId": body["alert_id"]},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:practicepay-alerts.fifo",
-                "awsRegion": "us-east-1",
-            }
-        ]
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": "bench",
+        "Body": json.dumps(body),
+        "Attributes": {"MessageGroupId": f"{resource}-{record_id}", "MessageDeduplicationId": body["alert_id"]},
     }
+    return {"Records": [sqs_record(ALERTS_QUEUE, message)]}
 
 
 def measure_sync(
