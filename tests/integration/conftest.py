@@ -149,6 +149,13 @@ class SyncStack:
     def poll(self) -> dict[str, Any]:
         return self.triggers.poll()
 
+    def fault(self, spec: dict[str, Any]) -> None:
+        """Inject a sandbox fault (HTTP or alerts; see the README's sandbox controls)."""
+        requests.post(f"{self.url}/_sandbox/faults", json=spec, timeout=5).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.url}/_sandbox/faults", timeout=5).raise_for_status()
+
 
 @pytest.fixture(scope="session")
 def sync_stack(aws_env, stack_sandbox) -> Iterator[SyncStack]:

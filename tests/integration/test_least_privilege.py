@@ -8,7 +8,6 @@ import json
 import tempfile
 
 import pytest
-import requests
 
 from infra.definitions import JWT_SECRET_LOCAL_NAME, QUEUES, SPLASH_SECRET_LOCAL_NAME, TABLES
 from local.calls import CallLog
@@ -80,9 +79,9 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     ok(api.call("GET", "/payments", practice=practice, query={"invoice_id": card_invoice["id"]}))
     ok(api.call("GET", "/payments", practice=practice, query={"status": "succeeded"}))
     fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    sync_stack.fault(fault)
     pay(api, practice, open_invoice(api, practice, patient, unit_amount=3000)["id"], card["id"], status=202)
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     sync_stack.advance(days=3)  # alerts: approvals, the settlement, the R02 return; the reconciler's message
     sync_stack.poll()
     assert ok(api.call("GET", f"/payments/{echeck['id']}", practice=practice))["status"] == "returned"

@@ -7,7 +7,6 @@ import json
 
 import boto3
 import pytest
-import requests
 from boto3.dynamodb.conditions import Key
 
 from practicepay.splash.models import Txn
@@ -101,9 +100,7 @@ def test_an_r01_return_leaves_the_account_usable(api, aws_env, boarded, sync_sta
 
 def test_the_same_alert_five_times_changes_things_once(api, aws_env, boarded, sync_stack):
     practice = "prc_sync_dup"
-    requests.post(
-        f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "duplicate", "count": 4}, timeout=5
-    )
+    sync_stack.fault({"kind": "alerts", "mode": "duplicate", "count": 4})
     inv, paid, _ = echeck_payment(api, boarded, practice)
     sync_stack.advance(days=1)
     assert payment(api, practice, paid["id"])["status"] == "succeeded"
@@ -164,9 +161,9 @@ def test_dropped_alerts_are_caught_up_by_the_poll(api, aws_env, boarded, sync_st
     practice = "prc_sync_drop"
     inv, paid, _ = echeck_payment(api, boarded, practice, account=R01)
     sync_stack.deliver()
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.fault({"kind": "alerts", "mode": "drop", "count": 50})
     sync_stack.advance(days=3)  # settles, then R01 return: every alert dropped
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     assert payment(api, practice, paid["id"])["status"] == "processing"
     report = sync_stack.poll()
     assert report["changed"] >= 1
@@ -176,13 +173,11 @@ def test_dropped_alerts_are_caught_up_by_the_poll(api, aws_env, boarded, sync_st
 
 def test_alerts_in_reverse_order_end_in_the_truth(api, aws_env, boarded, sync_stack):
     practice = "prc_sync_reorder"
-    requests.post(
-        f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "reorder", "count": 10}, timeout=5
-    )
+    sync_stack.fault({"kind": "alerts", "mode": "reorder", "count": 10})
     inv, paid, _ = echeck_payment(api, boarded, practice, account=R02)
     sync_stack.sandbox.advance(days=1)  # releases the held approval alerts in reverse, holds the settlement's
     sync_stack.sandbox.advance(days=2)
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     sync_stack.sandbox.advance(days=0, seconds=1)  # release what is still held
     sync_stack.deliver()
     assert payment(api, practice, paid["id"])["status"] == "returned"
@@ -195,10 +190,10 @@ def test_a_timeout_after_splash_committed_is_reconciled_without_a_second_charge(
     card = add_card(api, practice, patient)
     inv = open_invoice(api, practice, patient, unit_amount=15000)
     fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "delay_seconds": 1.3}
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5)
+    sync_stack.fault(fault)
     lost = pay(api, practice, inv["id"], card["id"], status=202)
     assert lost["status"] == "unknown"
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     sync_stack.deliver()  # the approval alert and the reconciliation message
     settled = payment(api, practice, lost["id"])
     assert settled["status"] == "succeeded" and settled["splash_txn_id"]
@@ -213,9 +208,9 @@ def test_an_alert_without_its_alert_block_is_understood_from_the_record_id(api, 
     practice = "prc_sync_bare"
     inv, paid, _ = echeck_payment(api, boarded, practice)
     sync_stack.deliver()
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.fault({"kind": "alerts", "mode": "drop", "count": 50})
     sync_stack.advance(days=1)  # settled at Splash; the alerts are lost
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     bare = {"response": {"data": [{"id": paid["splash_txn_id"]}]}}
     assert api.call("POST", "/webhooks/splash", practice=None, body=bare, headers=_header()).status_code == 200
     sync_stack.deliver()
@@ -253,9 +248,9 @@ def _unknown_card_payment(api, boarded, sync_stack, practice: str, fault_kind: s
     card = add_card(api, practice, patient)
     inv = open_invoice(api, practice, patient, unit_amount=9000)
     fault = {"kind": fault_kind, "count": 3, "path": "/txns", "delay_seconds": 1.3}
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    sync_stack.fault(fault)
     lost = pay(api, practice, inv["id"], card["id"], status=202)
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     assert lost["status"] == "unknown"
     return inv, lost, card
 
@@ -293,9 +288,9 @@ def test_an_unknown_refund_is_reconciled_from_splash(api, aws_env, boarded, sync
     inv = open_invoice(api, practice, patient, unit_amount=8000)
     paid = pay(api, practice, inv["id"], card["id"])
     fault = {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    sync_stack.fault(fault)
     refund = ok(api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={"amount": 3000}), 202)
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     assert refund["status"] == "unknown"
     sync_stack.deliver()  # the reconciliation message names the refund and its payment
     after = payment(api, practice, paid["id"])
@@ -307,9 +302,9 @@ def test_the_same_alert_posted_five_times_is_kept_once_and_applied_once(api, aws
     practice = "prc_sync_five"
     inv, paid, _ = echeck_payment(api, boarded, practice)
     sync_stack.deliver()
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.fault({"kind": "alerts", "mode": "drop", "count": 50})
     sync_stack.advance(days=1)  # settled at Splash; its own alerts are lost, ours are posted by hand
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     alert = {"response": {"data": [{"id": paid["splash_txn_id"]}], "alert": {"event": "txn.settled", "resource": 18}}}
     answers = [api.call("POST", "/webhooks/splash", practice=None, body=alert, headers=_header()) for _ in range(5)]
     assert [a.status_code for a in answers] == [200] * 5
@@ -342,9 +337,9 @@ def test_a_return_code_that_arrives_after_the_return_is_added_and_blocks_the_acc
     practice = "prc_sync_late_code"
     inv, paid, bank = echeck_payment(api, boarded, practice, account=R02)
     sync_stack.deliver()
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json={"kind": "alerts", "mode": "drop", "count": 50}, timeout=5)
+    sync_stack.fault({"kind": "alerts", "mode": "drop", "count": 50})
     sync_stack.advance(days=3)  # settled, then returned R02; every alert lost
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     sync = status_sync()
     txn = splash_client().get(Txn, paid["splash_txn_id"])
     record = sync.book.store.get(practice, paid["id"])
@@ -376,10 +371,10 @@ def test_a_payment_failed_as_not_submitted_is_sent_again_when_its_key_comes_back
     card = add_card(api, practice, patient)
     inv = open_invoice(api, practice, patient, unit_amount=6000)
     fault = {"kind": "timeout_before_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
-    requests.post(f"{sync_stack.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    sync_stack.fault(fault)
     body = {"payment_method_id": card["id"]}
     lost = ok(api.call("POST", f"/invoices/{inv['id']}/payments", practice=practice, body=body, key="resend-1"), 202)
-    requests.delete(f"{sync_stack.url}/_sandbox/faults", timeout=5)
+    sync_stack.clear_faults()
     monkeypatch.setattr(status_sync(), "grace_seconds", 0)
     sync_stack.poll()
     assert payment(api, practice, lost["id"])["failure"]["category"] == "not_submitted"
