@@ -49,13 +49,18 @@ class PatientsConfig(_DataConfig):
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
 
 
-class PaymentsConfig(_DataConfig):
+class MoneyTables(_Env):
+    """The tables money moves through (payments.book.PaymentBook), and where its methods and practices live."""
+
     payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
     invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
-    reconciliation_queue_url: str = Field(alias="RECONCILIATION_QUEUE_URL", min_length=10)
     events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+
+
+class PaymentsConfig(_DataConfig, MoneyTables):
+    reconciliation_queue_url: str = Field(alias="RECONCILIATION_QUEUE_URL", min_length=10)
 
 
 class WebhookConfig(_Env):
@@ -63,14 +68,9 @@ class WebhookConfig(_Env):
     alerts_queue_url: str = Field(alias="ALERTS_QUEUE_URL", min_length=10)
 
 
-class SyncConfig(_Env):
+class SyncConfig(MoneyTables):
     """The alert processor, the status poll and the reconciler."""
 
-    payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
-    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
-    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
-    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
-    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
     sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
     reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=60, le=86400)
     """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""

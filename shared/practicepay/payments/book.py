@@ -10,6 +10,7 @@ from typing import Any
 
 from practicepay.adapters.dynamo import Transaction
 from practicepay.clock import Clock, iso, utc_now
+from practicepay.config import MoneyTables
 from practicepay.errors import Conflict, NotFound
 from practicepay.events import PAYMENT_EVENTS, event_item
 from practicepay.ids import id_pattern, new_id
@@ -33,6 +34,10 @@ class PaymentBook:
     invoices: InvoiceStore
     events_table: str
     clock: Clock = utc_now
+
+    @classmethod
+    def for_tables(cls, cfg: MoneyTables) -> PaymentBook:
+        return cls(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table)
 
     def payment(self, practice_id: str, payment_id: str) -> PaymentRecord:
         record = self.store.get(practice_id, payment_id) if PAYMENT_ID.match(payment_id) else None

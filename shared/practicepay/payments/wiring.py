@@ -9,12 +9,10 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from practicepay.adapters.queues import ReconciliationQueue
 from practicepay.adapters.vault import PhiVault
 from practicepay.config import PaymentsConfig, load
-from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import PaymentBook
 from practicepay.payments.service import PaymentService
-from practicepay.payments.store import PaymentStore
 from practicepay.practices import PracticeStore
 from practicepay.splash.wiring import splash_client
 
@@ -32,7 +30,7 @@ def payment_service() -> PaymentService:
         splash=splash_client,
     )
     return PaymentService(
-        book=PaymentBook(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table),
+        book=PaymentBook.for_tables(cfg),
         patients=patients,
         practices=practices,
         splash=splash_client,

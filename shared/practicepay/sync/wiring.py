@@ -5,10 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 from practicepay.config import SyncConfig, WebhookConfig, load
-from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import PaymentBook
-from practicepay.payments.store import PaymentStore
 from practicepay.practices import PracticeStore
 from practicepay.splash.wiring import splash_client, splash_credentials
 from practicepay.sync.intake import AlertIntake, AlertQueue
@@ -31,7 +29,7 @@ def alert_intake() -> AlertIntake:
 def status_sync() -> StatusSync:
     cfg = load(SyncConfig)
     return StatusSync(
-        book=PaymentBook(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table),
+        book=PaymentBook.for_tables(cfg),
         practices=PracticeStore(cfg.practices_table),
         patients=PatientStore(cfg.patients_table),
         splash=splash_client,
