@@ -23,6 +23,7 @@ from local.sandbox.tables import (
     ECHECK_TRIGGERS,
     ECHECK_TYPES,
     EXPIRED_CARD,
+    FIRST_SALE_DECLINES,
     FUNDING_BUSINESS_DAYS,
     NACHA_RETURNS,
     NEW_PAYMENT_TYPES,
@@ -168,6 +169,10 @@ def _new_payment(
     if source.instrument.is_bank != (txn_type in ECHECK_TYPES):
         raise refuse("txn_type_payment_method_mismatch", "type")
     declined = _decline(settings, txn_type, values["total"], source.expiration, store.today)
+    payment = source.payment_id or store.vault(source.instrument)
+    first_sale = not any(t["payment"] == payment and t["type"] == txn_type for t in store.rows("txns"))
+    if not declined and first_sale and source.instrument.number in FIRST_SALE_DECLINES:
+        declined = FIRST_SALE_DECLINES[source.instrument.number]
     approved = 0 if declined else values["total"]
     txn = _insert(
         store,
@@ -175,7 +180,7 @@ def _new_payment(
         txn_type,
         status=TxnStatus.FAILED if declined else TxnStatus.APPROVED,
         approved=approved,
-        payment=source.payment_id or store.vault(source.instrument),
+        payment=payment,
         token=source.token,
         expiration=source.expiration,
         result=declined or APPROVED,

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -159,6 +159,11 @@ class SplashSandbox:
                 close_day(self._store)
             self._clock.now = target
             return {"now": target.isoformat(), "events": self._store.events[first_event:]}
+
+    @property
+    def today(self) -> date:
+        """The sandbox clock's date (UTC): the business day its batches and returns run on."""
+        return self._clock.now.date()
 
     def wait_for_alerts(self, timeout: float = 10.0) -> bool:
         """Block until every alert due has been delivered (or given up); False on timeout."""

@@ -148,6 +148,9 @@ SUFFIX_TRIGGERS: dict[int, TxnResultCode] = {
     15: TxnResultCode("No such issuer", "323", "no_such_issuer"),
     19: TxnResultCode("Do Not Honor", "349", "do_not_honor"),
 }
+# [ADR 0004] A test card whose funds arrive late: its first sale is declined for insufficient funds (a soft
+# decline), every later sale on it is approved, so a retry schedule can be seen to work.
+FIRST_SALE_DECLINES: dict[str, TxnResultCode] = {"4000000000009995": CARD_TRIGGERS[50004]}
 EXPIRED_CARD = SUFFIX_TRIGGERS[13]  # also the answer for a token whose expiration has passed
 # [§6.1] "$500.13 corporate customer advises not authorized (eCheck ≈R29)".
 ECHECK_TRIGGERS: dict[int, TxnResultCode] = {
