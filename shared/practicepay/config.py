@@ -57,10 +57,27 @@ class MoneyTables(_Env):
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
     events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    schedules_table: str | None = Field(default=None, alias="SCHEDULES_TABLE", min_length=3)
+    """Plans' and memberships' installments, moved with their payments; the functions that never write an
+    installment's payment (the payments API) leave it unset."""
 
 
 class PaymentsConfig(_DataConfig, MoneyTables):
     reconciliation_queue_url: str = Field(alias="RECONCILIATION_QUEUE_URL", min_length=10)
+
+
+class BillingConfig(PaymentsConfig):
+    """The plans API and the charge worker: payments, plus the plans' and memberships' schedules."""
+
+    schedules_table: str = Field(alias="SCHEDULES_TABLE", min_length=3)
+
+
+class BillingRunConfig(_Env):
+    """The daily run: what is due (the schedules' indexes), its notices (events) and the charge queue."""
+
+    schedules_table: str = Field(alias="SCHEDULES_TABLE", min_length=3)
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    charge_queue_url: str = Field(alias="CHARGE_QUEUE_URL", min_length=10)
 
 
 class WebhookConfig(_Env):

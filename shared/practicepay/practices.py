@@ -8,11 +8,39 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from practicepay.adapters.dynamo import plain
+from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
+
+
+class BillingSettings(BaseModel):
+    """A practice's autopay settings (issue #7 adds the API that changes them); copied onto each plan and membership
+    when it is made, so a patient's agreed schedule does not change under them."""
+
+    model_config = ConfigDict(frozen=True)
+    card_retry_days: tuple[int, ...] = Field(default=(1, 3, 7), max_length=6)
+    """Soft card declines are tried again this many days after the first attempt (hard declines never are)."""
+    ach_redeposit_delay_days: int = Field(default=5, ge=1, le=60)
+    """An R01/R09 return is re-presented this many days after the returned presentment (NACHA: twice at most)."""
+    notice_days: int = Field(default=3, ge=0, le=30)
+    """How many days before each autopay charge installment.upcoming is emitted (the patient notice)."""
+
+    @field_validator("card_retry_days")
+    @classmethod
+    def _increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 or d > 60 for d in days) or list(days) != sorted(set(days)):
+            raise ValueError("card_retry_days are increasing day counts from 1 to 60")
+        return days
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            card_retry_days=self.card_retry_days,
+            ach_redeposit_delay_days=self.ach_redeposit_delay_days,
+            notice_days=self.notice_days,
+        )
 
 
 class Practice(BaseModel):
@@ -21,6 +49,7 @@ class Practice(BaseModel):
     name: str
     splash_merchant_id: str | None = None
     merchant_status: int | None = None
+    billing: BillingSettings = BillingSettings()
     updated_at: str
 
     def merchant_for_charging(self) -> str:

@@ -19,7 +19,7 @@ ACTIONS: dict[str, dict[S, S]] = {
     "write_off": {S.OPEN: S.UNCOLLECTIBLE, S.PARTIALLY_PAID: S.UNCOLLECTIBLE},
 }
 _DONE = {"issue": "issued", "cancel": "canceled", "write_off": "written off"}
-# Statuses in which a patient may pay (a payment plan's `in_progress` joins with issue #6).
+# Statuses in which a patient may pay.
 PAYABLE = frozenset({S.OPEN, S.PARTIALLY_PAID, S.IN_PROGRESS, S.PROCESSING})
 # Statuses whose money may still change status on its own (payments, refunds, returns).
 MONEY_DRIVEN = frozenset(
@@ -41,7 +41,8 @@ def act(invoice: InvoiceRecord, action: str, now: str, **changes: object) -> Inv
 
 
 def money_status(invoice: InvoiceRecord) -> S:
-    """The status an invoice's money implies. Refunds do not reopen a balance (they are adjustments)."""
+    """The status an invoice's money implies. Refunds do not reopen a balance (they are adjustments). A balance
+    being collected by a payment plan or a membership's autopay is `in_progress`."""
     current = S(invoice.status)
     if current not in MONEY_DRIVEN:
         return current
@@ -52,9 +53,9 @@ def money_status(invoice: InvoiceRecord) -> S:
         if refunded >= paid:
             return S.REFUNDED
         return S.PARTIALLY_REFUNDED if refunded else S.PAID
-    if paid > 0:
-        return S.PARTIALLY_PAID
-    return S.IN_PROGRESS if current is S.IN_PROGRESS else S.OPEN
+    if invoice.plan_id:
+        return S.IN_PROGRESS
+    return S.PARTIALLY_PAID if paid > 0 else S.OPEN
 
 
 # Statuses in which a balance is owed (a payment in flight does not make an invoice past due).
@@ -62,7 +63,10 @@ OWING = frozenset({S.OPEN, S.PARTIALLY_PAID, S.IN_PROGRESS})
 
 
 def past_due(invoice: InvoiceRecord, today: date) -> bool:
-    """Owed after its due date: what an ACH return reopens, and what collections and #6's notices act on."""
+    """Owed after its due date: what an ACH return reopens, and what collections act on. An invoice on a plan is
+    due installment by installment: each installment says whether it is past due."""
+    if invoice.plan_id:
+        return False
     balance = invoice.total - invoice.amount_paid - invoice.amount_written_off
     return S(invoice.status) in OWING and balance > 0 and date.fromisoformat(invoice.due_date) < today
 

@@ -104,6 +104,9 @@ class Invoice(BaseModel):
     amount_written_off: int = 0
     write_off_reason: str | None = None
     past_due: bool = Field(default=False, description="Open with a balance after its due date (UTC).")
+    payment_plan_id: str | None = Field(
+        default=None, description="The payment plan or membership collecting the balance by autopay (in_progress)."
+    )
     created_at: str
     updated_at: str
 

@@ -148,6 +148,7 @@ class InvoiceService:
             amount_written_off=record.amount_written_off,
             write_off_reason=record.write_off_reason,
             past_due=lifecycle.past_due(record, self.clock().date()),
+            payment_plan_id=record.plan_id,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

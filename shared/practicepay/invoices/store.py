@@ -44,6 +44,8 @@ class InvoiceRecord:
     amount_refunded: int = 0
     amount_written_off: int = 0
     write_off_reason: str | None = None
+    plan_id: str | None = None
+    """The payment plan (pln_…) or membership (sub_…) collecting this invoice by autopay; it is `in_progress`."""
 
 
 class InvoiceStore:

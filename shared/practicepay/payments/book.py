@@ -26,6 +26,10 @@ CONFLICT_RETRIES = 5
 
 InvoiceChange = Callable[[InvoiceRecord], InvoiceRecord]
 PaymentChange = Callable[[PaymentRecord], PaymentRecord]
+Emit = Callable[[str, dict[str, Any]], None]
+Follower = Callable[[PaymentRecord | None, PaymentRecord, Transaction, str, Emit], None]
+"""Called with each payment change the book writes (before: None for a new payment), to add the consequences to
+the same transaction: an installment's status (practicepay.billing.follow)."""
 
 
 @dataclass
@@ -34,10 +38,18 @@ class PaymentBook:
     invoices: InvoiceStore
     events_table: str
     clock: Clock = utc_now
+    followers: tuple[Follower, ...] = ()
 
     @classmethod
     def for_tables(cls, cfg: MoneyTables) -> PaymentBook:
-        return cls(PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table), cfg.events_table)
+        followers: tuple[Follower, ...] = ()
+        if cfg.schedules_table:
+            from practicepay.billing.follow import InstallmentFollower
+            from practicepay.billing.store import ScheduleStore
+
+            followers = (InstallmentFollower(ScheduleStore(cfg.schedules_table)),)
+        store, invoices = PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table)
+        return cls(store, invoices, cfg.events_table, followers=followers)
 
     def payment(self, practice_id: str, payment_id: str) -> PaymentRecord:
         record = self.store.get(practice_id, payment_id) if PAYMENT_ID.match(payment_id) else None
@@ -106,9 +118,15 @@ class PaymentBook:
                 tx.put(self.store.table_name, item, "attribute_not_exists(pk)")
             if also is not None:
                 also(tx)
-            for detail_type, detail in _events(None if new else current, after, invoice, changed, refund):
+
+            def emit(detail_type: str, detail: dict[str, Any], tx: Transaction = tx) -> None:
                 item = event_item(payment.practice_id, detail_type, detail, at=now, epoch=moment.timestamp())
                 tx.put(self.events_table, item)
+
+            for detail_type, detail in _events(None if new else current, after, invoice, changed, refund):
+                emit(detail_type, detail)
+            for follow in self.followers:
+                follow(None if new else current, after, tx, now, emit)
             try:
                 self.invoices.replace(changed, invoice.version, also=tx)
                 return changed, after

@@ -50,6 +50,24 @@ from practicepay.splash.outbound import TxnRequest
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 
 
+@dataclass(frozen=True)
+class AutopayAttempt:
+    """An installment's charge as the charge worker (or an early payment) asks for it."""
+
+    installment_id: str
+    number: int
+    """The attempt's number: with the installment, what makes the charge idempotent."""
+    on: str
+    """The business date (YYYY-MM-DD) the attempt belongs to: the daily run's date, or today."""
+    payment_method_id: str
+    amount: int
+    redeposit_of: str | None = None
+    """A returned eCheck payment to re-present instead of a new debit."""
+
+    def ref(self) -> dict[str, Any]:
+        return {"id": self.installment_id, "attempt": self.number, "on": self.on}
+
+
 @dataclass
 class PaymentService:
     book: PaymentBook
@@ -104,11 +122,50 @@ class PaymentService:
             lambda_context=ctx,
         )
 
-    def _pay(self, practice_id: str, invoice_id: str, key: str, body: CreatePaymentRequest) -> Payment:
+    def autopay(
+        self,
+        practice_id: str,
+        invoice_id: str,
+        attempt: AutopayAttempt,
+        *,
+        key: str | None = None,
+        ctx: LambdaContext | None = None,
+    ) -> Payment:
+        """One attempt at an installment (or a membership cycle): exactly once per (installment, attempt), however
+        often the daily run or SQS offers it, or per the caller's `key` (an early payment's Idempotency-Key). A
+        re-presentment of a returned eCheck is a redeposit of it."""
+        body = CreatePaymentRequest(payment_method_id=attempt.payment_method_id, amount=attempt.amount)
+        key = key or f"{attempt.installment_id}:{attempt.number}"
+        return run_once(
+            self.idempotency_store,
+            operation=f"autopay:{invoice_id}",
+            practice_id=practice_id,
+            idempotency_key=key,
+            body=body,
+            output=Payment,
+            run=lambda: self._pay(practice_id, invoice_id, key, body, attempt),
+            ttl_seconds=self.idempotency_ttl_seconds,
+            lambda_context=ctx,
+        )
+
+    def _pay(
+        self,
+        practice_id: str,
+        invoice_id: str,
+        key: str,
+        body: CreatePaymentRequest,
+        attempt: AutopayAttempt | None = None,
+    ) -> Payment:
         invoice, method, existing = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, key)
         if existing is not None:
             return self._resume(existing, method)
         merchant = self.practices.require(practice_id).merchant_for_charging()
+        represents = None
+        if attempt is not None and attempt.redeposit_of is not None:
+            original = self.book.payment(practice_id, attempt.redeposit_of)
+            if original.status != PaymentStatus.RETURNED or original.payment_method_id != method.id:
+                raise Conflict(f"Payment {original.id} is not a returned eCheck of this method to re-present.")
+            represents = original.represents or original.splash_txn_id
         amount = body.amount or invoice.total - invoice.amount_paid - invoice.amount_pending
         if amount <= 0:
             raise Conflict("Nothing is left to pay on this invoice.")
@@ -126,6 +183,8 @@ class PaymentService:
             status=PaymentStatus.PENDING.value,
             created_at=now,
             updated_at=now,
+            installment=attempt.ref() if attempt else None,
+            represents=represents,
         )
         guard = self.store.key_item(practice_id, _key_hash("pay", invoice_id, key), payment.id)
         reserved, _ = self.book.commit(
@@ -147,13 +206,16 @@ class PaymentService:
 
     def _send(self, payment: PaymentRecord, merchant: str, token: str, invoice: InvoiceRecord | None) -> Payment:
         card = payment.method_kind == "card"
+        kind = TxnType.CARD_SALE if card else TxnType.ECHECK_SALE
         request = TxnRequest(
             merchant=merchant,
-            type=TxnType.CARD_SALE if card else TxnType.ECHECK_SALE,
+            # a re-presentment of a returned eCheck is a redeposit of the original item, for the same amount
+            type=TxnType.ECHECK_REDEPOSIT if payment.represents else kind,
             total=payment.amount,
-            token=token,
+            token=None if payment.represents else token,
+            fortxn=payment.represents,
             order=payment.id,
-            description="Medical services",
+            description="Medical services - installment" if payment.installment else "Medical services",
         )
         try:
             txn = self.splash().txn(request, request_token=payment.id)

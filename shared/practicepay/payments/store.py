@@ -31,6 +31,10 @@ class PaymentRecord:
     failure: dict[str, Any] | None = None
     return_info: dict[str, Any] | None = None
     """An ACH return: {code (R01…), category (nsf, bad_account, unauthorized, other), message, returned_at}."""
+    installment: dict[str, Any] | None = None
+    """The autopay attempt this payment is: {id (the installment), attempt, on (the date it belongs to)}."""
+    represents: str | None = None
+    """For an eCheck re-presentment (redeposit): the Splash txn id of the original sale it presents again."""
 
 
 @dataclass(frozen=True)

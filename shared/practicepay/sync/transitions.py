@@ -18,8 +18,8 @@ from practicepay.payments.models import not_submitted
 from practicepay.payments.store import PaymentRecord
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 
-# What a payment of each kind sends (#6 adds redeposits of returned eChecks).
-PAYMENT_TXN_TYPES = {"card": {TxnType.CARD_SALE}, "bank_account": {TxnType.ECHECK_SALE}}
+# What a payment of each kind sends (a bank account's may re-present a returned eCheck: a redeposit).
+PAYMENT_TXN_TYPES = {"card": {TxnType.CARD_SALE}, "bank_account": {TxnType.ECHECK_SALE, TxnType.ECHECK_REDEPOSIT}}
 
 
 class Kind(StrEnum):

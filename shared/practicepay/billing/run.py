@@ -1,0 +1,285 @@
+"""Recurring billing: the daily run (EventBridge Scheduler → finds what is due through the `due` index, announces
+upcoming charges through the `notices` index, queues one message per charge) and the charge worker (SQS, one
+message per installment attempt or membership cycle).
+
+Every charge is idempotent per (installment, attempt): the message names the attempt, the worker charges only
+an installment still waiting for that attempt, and the payment itself runs once per (installment, attempt) key
+(practicepay.payments.service.PaymentService.autopay). So a second run the same day, a redelivered message or a
+worker that died midway never charges twice. What is not charged today stays in the index for the next run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from practicepay.adapters.dynamo import Transaction, TransactionConflict
+from practicepay.adapters.queues import ChargeQueue
+from practicepay.adapters.vault import PhiVault
+from practicepay.billing.follow import installment_detail, past_due_event
+from practicepay.billing.schedule import Frequency, nth_date
+from practicepay.billing.store import CHARGEABLE, InstallmentRecord, ScheduleStore, SubscriptionRecord, installment_id
+from practicepay.clock import Clock, iso, utc_now
+from practicepay.errors import Conflict, PracticePayError, ProcessorUnavailable
+from practicepay.events import event_item
+from practicepay.ids import new_id
+from practicepay.invoices.service import LINE_ITEMS_PURPOSE
+from practicepay.invoices.store import InvoiceRecord
+from practicepay.observability import logger
+from practicepay.payments.service import AutopayAttempt, PaymentService
+
+MEMBERSHIP_LINE = "Membership fee"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_date: str
+    queued: int
+    noticed: int
+    sqs_calls: int
+    index_pages: int
+
+
+@dataclass
+class DailyRun:
+    store: ScheduleStore
+    queue: ChargeQueue
+    events_table: str
+    clock: Clock = utc_now
+
+    def run(self, run_date: date) -> RunReport:
+        """Announce the charges coming within each practice's notice days, then queue every charge due on or
+        before `run_date` (a day the run missed is caught up by the next)."""
+        day = run_date.isoformat()
+        noticed, pages = self._notices(run_date)
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            items, cursor = self.store.due(day, cursor)
+            pages += 1
+            messages.extend(m for m in (_message(i, day) for i in items) if m is not None)
+            if cursor is None:
+                break
+        calls = self.queue.send(messages)
+        logger.info("daily billing run", run_date=day, queued=len(messages), noticed=noticed)
+        return RunReport(day, len(messages), noticed, calls, pages)
+
+    def _notice(self, item: dict[str, Any], now: datetime) -> int:
+        """Mark one charge announced and write its installment.upcoming event, together; 1 if it was."""
+        tx = Transaction()
+        if str(item["sk"]).startswith("SUB#"):
+            sub = self.store.subscription_from_item(item)
+            after_sub = replace(sub, noticed_cycle=sub.next_cycle, version=sub.version + 1, updated_at=iso(now))
+            tx.put(self.store.table_name, self.store.subscription_item(after_sub), "version = :v", {":v": sub.version})
+            detail: dict[str, Any] = {
+                "subscription_id": sub.id,
+                "seq": sub.next_cycle,
+                "patient_id": sub.patient_id,
+                "amount": sub.amount,
+                "charge_on": sub.next_cycle_on,
+            }
+        else:
+            inst = self.store.installment_from_item(item)
+            after = replace(inst, noticed=True, version=inst.version + 1, updated_at=iso(now))
+            tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
+            detail = {**installment_detail(after), "charge_on": after.due_on}
+        practice_id = str(item["practice_id"])
+        tx.put(
+            self.events_table,
+            event_item(practice_id, "installment.upcoming", detail, at=iso(now), epoch=now.timestamp()),
+        )
+        try:
+            tx.commit()
+        except TransactionConflict:
+            logger.info("a charge changed before its notice; the next run sees it", sk=item["sk"])
+            return 0
+        return 1
+
+    def _notices(self, run_date: date) -> tuple[int, int]:
+        """installment.upcoming for every first charge whose notice date has come (the notice index holds the
+        date: due date minus the notice days); each is marked noticed with its event, in one transaction."""
+        noticed, pages, cursor = 0, 0, None
+        now = self.clock()
+        while True:
+            items, cursor = self.store.notices(run_date.isoformat(), cursor)
+            pages += 1
+            for item in items:
+                noticed += self._notice(item, now)
+            if cursor is None:
+                return noticed, pages
+
+
+def _message(item: dict[str, Any], day: str) -> dict[str, Any] | None:
+    sk = str(item["sk"])
+    practice_id = str(item["practice_id"])
+    if sk.startswith("SUB#"):
+        return {"kind": "cycle", "practice_id": practice_id, "id": item["id"], "cycle": item["next_cycle"], "on": day}
+    if sk.startswith("INSTALLMENT#"):
+        inst = ScheduleStore.installment_from_item(item)
+        return {
+            "kind": "installment",
+            "practice_id": practice_id,
+            "id": inst.id,
+            "attempt": _next_attempt(inst),
+            "on": day,
+        }
+    logger.error("unexpected item in the due index", sk=sk)
+    return None
+
+
+def _next_attempt(inst: InstallmentRecord) -> int:
+    """The attempt a due installment makes next: a new one, or the same again when nothing reached Splash."""
+    resend = bool((inst.failure or {}).get("resend"))
+    return inst.attempts if resend and inst.attempts else inst.attempts + 1
+
+
+@dataclass
+class ChargeWorker:
+    store: ScheduleStore
+    payments: PaymentService
+    vault: PhiVault
+    clock: Clock = utc_now
+
+    def handle(self, message: dict[str, Any], ctx: LambdaContext | None = None) -> str:
+        practice_id, on = message["practice_id"], message["on"]
+        if message["kind"] == "cycle":
+            inst = self._cycle(practice_id, message["id"], int(message["cycle"]), on)
+            if inst is None:
+                return "not_due"
+            attempt = 1
+        else:
+            found = self.store.get_installment(practice_id, message["id"])
+            if found is None:
+                logger.error("charge message for an unknown installment", installment=message["id"])
+                return "unknown"
+            inst, attempt = found, int(message["attempt"])
+        return self._charge(inst, attempt, on, ctx)
+
+    # -- an installment's attempt ------------------------------------------------------------------------------
+
+    def _charge(self, inst: InstallmentRecord, attempt: int, on: str, ctx: LambdaContext | None) -> str:
+        waiting = inst.status in CHARGEABLE and _next_attempt(inst) == attempt and (inst.next_charge_on or "") <= on
+        resuming = inst.status == "processing" and inst.attempts == attempt  # the worker died after recording it
+        if not (waiting or resuming):
+            return "not_due"  # already charged, canceled, or not this attempt: nothing to do
+        method_id = self._method_id(inst)
+        if method_id is None:
+            return "not_due"
+        request = AutopayAttempt(
+            installment_id=inst.id,
+            number=attempt,
+            on=on,
+            payment_method_id=method_id,
+            amount=inst.amount,
+            redeposit_of=inst.redeposit_of,
+        )
+        try:
+            payment = self.payments.autopay(inst.practice_id, inst.invoice_id, request, ctx=ctx)
+        except ProcessorUnavailable:
+            return "not_submitted"  # recorded; the installment tries the same attempt again tomorrow
+        except Conflict as exc:
+            return self._cannot_charge(inst, exc)
+        return f"payment_{payment.status.value}"
+
+    def _method_id(self, inst: InstallmentRecord) -> str | None:
+        if inst.owner_id.startswith("sub_"):
+            sub = self.store.get_subscription(inst.practice_id, inst.owner_id)
+            return sub.payment_method_id if sub else None
+        plan = self.store.get_plan(inst.practice_id, inst.invoice_id, inst.owner_id)
+        return plan.payment_method_id if plan and plan.status == "active" else None
+
+    def _cannot_charge(self, inst: InstallmentRecord, exc: PracticePayError) -> str:
+        """The charge was refused before it reached Splash (a blocked or expired method, the invoice paid or written
+        off meanwhile, the practice not boarded): an installment with nothing left to collect is canceled, any other
+        is past due with the reason staff must act on."""
+        invoice = self.payments.book.invoice(inst.practice_id, inst.invoice_id)
+        covered = invoice.total - invoice.amount_paid - invoice.amount_pending - invoice.amount_written_off <= 0
+        now = self.clock()
+        if covered:
+            after = replace(inst, status="canceled", next_attempt_on=None)
+            events = []
+        else:
+            failure = {"category": "not_chargeable", "message": exc.detail, "will_retry": False}
+            after = replace(inst, status="past_due", next_attempt_on=None, failure=failure)
+            events = [("installment.failed", installment_detail(after)), past_due_event(after)]
+        after = replace(after, version=inst.version + 1, updated_at=iso(now))
+        tx = Transaction()
+        tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
+        for detail_type, detail in events:
+            item = event_item(inst.practice_id, detail_type, detail, at=iso(now), epoch=now.timestamp())
+            tx.put(self.payments.book.events_table, item)
+        tx.commit()
+        logger.warning("installment could not be charged", installment=inst.id, status=after.status)
+        return "canceled" if covered else "not_chargeable"
+
+    # -- a membership's cycle ----------------------------------------------------------------------------------
+
+    def _cycle(self, practice_id: str, subscription_id: str, cycle: int, on: str) -> InstallmentRecord | None:
+        """Issue the cycle's invoice and installment, and move the membership to its next cycle, in one
+        transaction; the cycle's installment (already issued, if this message came before) to charge now."""
+        sub = self.store.get_subscription(practice_id, subscription_id)
+        if sub is None:
+            return None
+        if sub.next_cycle > cycle:  # issued by an earlier delivery of this message: charge what it issued
+            return self.store.get_installment(practice_id, installment_id(sub.id, cycle))
+        if sub.status != "active" or sub.next_cycle != cycle or (sub.next_cycle_on or "9999") > on:
+            return None
+        cycle_on = date.fromisoformat(sub.next_cycle_on or on)
+        now = iso(self.clock())
+        invoice = self._cycle_invoice(sub, cycle_on, now)
+        inst = InstallmentRecord(
+            practice_id=practice_id,
+            owner_id=sub.id,
+            seq=cycle,
+            invoice_id=invoice.id,
+            patient_id=sub.patient_id,
+            amount=sub.amount,
+            due_on=cycle_on.isoformat(),
+            status="scheduled",
+            policy=sub.policy,
+            noticed=True,
+            created_at=now,
+            updated_at=now,
+        )
+        following = nth_date(date.fromisoformat(sub.start_date), Frequency(sub.frequency), cycle)
+        ended = sub.end_date is not None and following.isoformat() > sub.end_date
+        advanced = replace(
+            sub,
+            next_cycle=cycle + 1,
+            next_cycle_on=None if ended else following.isoformat(),
+            status="ended" if ended else "active",
+            updated_at=now,
+            version=sub.version + 1,
+        )
+        tx = Transaction()
+        tx.put(self.store.table_name, self.store.subscription_item(advanced), "version = :v", {":v": sub.version})
+        tx.put(self.store.table_name, self.store.installment_item(inst), "attribute_not_exists(pk)")
+        tx.put(self.payments.invoices.table_name, self.payments.invoices.item(invoice), "attribute_not_exists(pk)")
+        try:
+            tx.commit()
+        except TransactionConflict:
+            return self.store.get_installment(practice_id, inst.id)  # a concurrent delivery issued it
+        return inst
+
+    def _cycle_invoice(self, sub: SubscriptionRecord, cycle_on: date, now: str) -> InvoiceRecord:
+        items = [{"description": MEMBERSHIP_LINE, "cpt_code": None, "quantity": 1, "unit_amount": sub.amount}]
+        items[0]["amount"] = sub.amount
+        sealed = self.vault.seal(items, practice_id=sub.practice_id, purpose=LINE_ITEMS_PURPOSE)
+        return InvoiceRecord(
+            practice_id=sub.practice_id,
+            id=new_id("inv"),
+            patient_id=sub.patient_id,
+            status="in_progress",
+            currency="usd",
+            due_date=cycle_on.isoformat(),
+            line_items_sealed=sealed,
+            line_item_count=1,
+            subtotal=sub.amount,
+            total=sub.amount,
+            amount_paid=0,
+            created_at=now,
+            updated_at=now,
+            plan_id=sub.id,
+        )

@@ -1,0 +1,42 @@
+"""Builds the plans service, the daily run and the charge worker from the function's configuration, once per
+cold start. Their payment service's book follows installments (SCHEDULES_TABLE is set for these functions)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from practicepay.adapters.queues import ChargeQueue
+from practicepay.adapters.vault import PhiVault
+from practicepay.billing.run import ChargeWorker, DailyRun
+from practicepay.billing.service import BillingService
+from practicepay.billing.store import ScheduleStore
+from practicepay.config import BillingConfig, BillingRunConfig, load
+from practicepay.payments.wiring import payment_service
+
+
+@cache
+def billing_service() -> BillingService:
+    cfg = load(BillingConfig)
+    payments = payment_service()
+    return BillingService(
+        store=ScheduleStore(cfg.schedules_table),
+        payments=payments,
+        idempotency_store=payments.idempotency_store,
+        idempotency_ttl_seconds=cfg.idempotency_ttl_seconds,
+    )
+
+
+@cache
+def charge_worker() -> ChargeWorker:
+    cfg = load(BillingConfig)
+    return ChargeWorker(
+        store=ScheduleStore(cfg.schedules_table), payments=payment_service(), vault=PhiVault(cfg.data_key_arn)
+    )
+
+
+@cache
+def daily_run() -> DailyRun:
+    cfg = load(BillingRunConfig)
+    return DailyRun(
+        store=ScheduleStore(cfg.schedules_table), queue=ChargeQueue(cfg.charge_queue_url), events_table=cfg.events_table
+    )
