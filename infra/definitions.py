@@ -133,6 +133,18 @@ EVENTS_TABLE = TableDef(
     ttl_attribute="expiration",
 )
 
+# Payment plans, memberships and their installments. Sparse indexes, one partition each, sorted by date: `due`
+# holds what has a charge ahead (by its next charge date), `notices` the charges not yet announced (by notice
+# date), so the daily run finds its work with range queries, never a scan.
+SCHEDULES_TABLE = TableDef(
+    logical_id="SchedulesTable",
+    local_name="practicepay-schedules",
+    env_var="SCHEDULES_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(Index("due", "due_pk", "due_sk"), Index("notices", "notice_pk", "notice_sk")),
+)
+
 TABLES: tuple[TableDef, ...] = (
     INVOICES_TABLE,
     IDEMPOTENCY_TABLE,
@@ -141,6 +153,7 @@ TABLES: tuple[TableDef, ...] = (
     PRACTICES_TABLE,
     SYNC_TABLE,
     EVENTS_TABLE,
+    SCHEDULES_TABLE,
 )
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
@@ -187,13 +200,36 @@ ALERTS_QUEUE = QueueDef(
     max_receive_count=5,
 )
 
+# Autopay charges the daily run found due, one message per (installment or cycle, attempt); the charge worker
+# consumes it. Retries days away are not delayed messages (SQS delays 15 minutes at most): a failed installment
+# keeps its next attempt's date in the schedules table's `due` index, and the daily run queues it on that day.
+CHARGE_DLQ = QueueDef(
+    logical_id="ChargeDeadLetterQueue",
+    local_name="practicepay-charge-dlq",
+    env_var="CHARGE_DLQ_URL",
+    retention_days=14,
+)
+CHARGE_QUEUE = QueueDef(
+    logical_id="ChargeQueue",
+    local_name="practicepay-charge",
+    env_var="CHARGE_QUEUE_URL",
+    retention_days=4,
+    visibility_timeout_seconds=720,  # six times the charge worker's timeout (AWS's advice for event sources)
+    dead_letter=CHARGE_DLQ.logical_id,
+    max_receive_count=5,
+)
+
 QUEUES: tuple[QueueDef, ...] = (
     FUNCTION_DLQ,
     RECONCILIATION_DLQ,
     RECONCILIATION_QUEUE,
     ALERTS_DLQ,
     ALERTS_QUEUE,
+    CHARGE_DLQ,
+    CHARGE_QUEUE,
 )
+DEAD_LETTER_QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ, RECONCILIATION_DLQ, ALERTS_DLQ, CHARGE_DLQ)
+"""Each has a CloudWatch alarm on its depth (a message there is work that failed for good)."""
 
 DATA_KEY_ALIAS = "alias/practicepay-data"
 DATA_KEY_ENV = "DATA_KEY_ARN"
@@ -248,16 +284,37 @@ _SYNC_ENV = (
     PRACTICES_TABLE.env_var,
     EVENTS_TABLE.env_var,
     SYNC_TABLE.env_var,
+    SCHEDULES_TABLE.env_var,  # a payment's status moves its installment (billing.follow)
     SPLASH_HOST_ENV,
     SPLASH_CREDENTIALS_ENV,
 )
 ALERTS = FunctionDef(name="alerts", env=_SYNC_ENV)  # consumes ALERTS_QUEUE
 POLL = FunctionDef(name="poll", env=_SYNC_ENV)  # on a schedule
 RECONCILER = FunctionDef(name="reconciler", env=_SYNC_ENV)  # consumes RECONCILIATION_QUEUE
-FUNCTIONS: tuple[FunctionDef, ...] = (AUTHORIZER, INVOICES, PATIENTS, PAYMENTS, WEBHOOK, ALERTS, POLL, RECONCILER)
+_BILLING_ENV = (*PAYMENTS.env, SCHEDULES_TABLE.env_var)
+PLANS = FunctionDef(name="plans", env=_BILLING_ENV)  # payment plans and memberships API
+CHARGER = FunctionDef(name="charger", env=_BILLING_ENV)  # consumes CHARGE_QUEUE
+BILLING = FunctionDef(  # the daily run, on a schedule
+    name="billing", env=(SCHEDULES_TABLE.env_var, EVENTS_TABLE.env_var, CHARGE_QUEUE.env_var)
+)
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    AUTHORIZER,
+    INVOICES,
+    PATIENTS,
+    PAYMENTS,
+    WEBHOOK,
+    ALERTS,
+    POLL,
+    RECONCILER,
+    PLANS,
+    BILLING,
+    CHARGER,
+)
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
 POLL_EVERY_MINUTES = 5
+# The daily billing run: 14:00 UTC is 9 or 10 a.m. US Eastern, inside business hours for a patient's questions.
+BILLING_RUN_CRON = {"minute": "0", "hour": "14"}
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
@@ -278,5 +335,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/payments", PAYMENTS.name),
     Route("GET", "/payments/{payment_id}", PAYMENTS.name),
     Route("POST", "/payments/{payment_id}/refunds", PAYMENTS.name),
+    Route("POST", "/invoices/{invoice_id}/payment-plan", PLANS.name),
+    Route("GET", "/invoices/{invoice_id}/payment-plan", PLANS.name),
+    Route("PATCH", "/invoices/{invoice_id}/payment-plan", PLANS.name),
+    Route("POST", "/invoices/{invoice_id}/payment-plan/cancel", PLANS.name),
+    Route("POST", "/invoices/{invoice_id}/payment-plan/installments/{seq}/pay", PLANS.name),
+    Route("POST", "/patients/{patient_id}/subscriptions", PLANS.name),
+    Route("GET", "/patients/{patient_id}/subscriptions", PLANS.name),
+    Route("GET", "/subscriptions/{subscription_id}", PLANS.name),
+    Route("POST", "/subscriptions/{subscription_id}/cancel", PLANS.name),
     Route("POST", "/webhooks/splash", WEBHOOK.name, authorized=False),  # the static header, checked in the function
 )

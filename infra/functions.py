@@ -11,6 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -144,3 +146,48 @@ def consume(sid: str, queue: sqs.IQueue, key: kms.IKey) -> list[iam.PolicyStatem
             conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
         ),
     ]
+
+
+def on_schedule(
+    scope: Construct,
+    construct_id: str,
+    fn: PracticePayFunction,
+    *,
+    expression: scheduler.ScheduleExpression,
+    description: str,
+    max_event_age: Duration,
+    target_input: scheduler.ScheduleTargetInput | None = None,
+) -> scheduler.Schedule:
+    """An EventBridge Scheduler schedule invoking `fn`, whose role may invoke that function and nothing else (a
+    managed policy; no inline policy). No retries: the next tick is the retry."""
+    invoke = iam.ManagedPolicy(
+        scope,
+        f"{construct_id}Policy",
+        description=f"EventBridge Scheduler: {description}",
+        statements=[
+            iam.PolicyStatement(
+                sid="InvokeFunction", actions=["lambda:InvokeFunction"], resources=[fn.function.function_arn]
+            )
+        ],
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}
+        ),
+        managed_policies=[invoke],
+    )
+    return scheduler.Schedule(
+        scope,
+        construct_id,
+        description=description,
+        schedule=expression,
+        target=targets.LambdaInvoke(
+            fn.function,
+            role=role.without_policy_updates(),
+            input=target_input,
+            retry_attempts=0,
+            max_event_age=max_event_age,
+        ),
+    )

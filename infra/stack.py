@@ -10,7 +10,9 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import nag
+from infra.alarms import AlarmsConstruct
 from infra.api import ApiConstruct
+from infra.billing import BillingConstruct
 from infra.bundling import ARCHITECTURE, RUNTIME, layer_code
 from infra.data import DataConstruct
 from infra.definitions import (
@@ -201,43 +203,59 @@ class PracticePayStack(Stack):
             timeout=splash_timeout,
             **common,
         )
+        payment_env = {
+            PAYMENTS_TABLE.env_var: payments_table.table_name,
+            INVOICES_TABLE.env_var: invoices_table.table_name,
+            PATIENTS_TABLE.env_var: patients_table.table_name,
+            PRACTICES_TABLE.env_var: practices_table.table_name,
+            EVENTS_TABLE.env_var: tables[EVENTS_TABLE.logical_id].table_name,
+            RECONCILIATION_QUEUE.env_var: reconciliation.queue_url,
+            **data_env,
+            **splash_env,
+        }
+        payment_statements = [
+            table_access(
+                "Payments",
+                payments_table,
+                ["GetItem", "BatchGetItem", "PutItem", "Query"],
+                "by_invoice",
+                "by_status",
+            ),
+            table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
+            table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
+            table_access("Practices", practices_table, ["GetItem"]),
+            table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
+            iam.PolicyStatement(
+                sid="QueueUnknownOutcomes", actions=["sqs:SendMessage"], resources=[reconciliation.queue_arn]
+            ),
+            *data_statements,
+            *splash_statements,
+        ]
         payments = PracticePayFunction(
             self,
             "PaymentsFn",
             name=PAYMENTS.name,
             description="Payments API: charge methods on file, refunds, reads",
-            environment={
-                PAYMENTS_TABLE.env_var: payments_table.table_name,
-                INVOICES_TABLE.env_var: invoices_table.table_name,
-                PATIENTS_TABLE.env_var: patients_table.table_name,
-                PRACTICES_TABLE.env_var: practices_table.table_name,
-                EVENTS_TABLE.env_var: tables[EVENTS_TABLE.logical_id].table_name,
-                RECONCILIATION_QUEUE.env_var: reconciliation.queue_url,
-                **data_env,
-                **splash_env,
-            },
-            statements=[
-                table_access(
-                    "Payments",
-                    payments_table,
-                    ["GetItem", "BatchGetItem", "PutItem", "Query"],
-                    "by_invoice",
-                    "by_status",
-                ),
-                table_access("InvoicesAndLedger", invoices_table, ["GetItem", "BatchGetItem", "PutItem", "Query"]),
-                table_access("PaymentMethods", patients_table, ["GetItem", "BatchGetItem"]),
-                table_access("Practices", practices_table, ["GetItem"]),
-                table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
-                iam.PolicyStatement(
-                    sid="QueueUnknownOutcomes", actions=["sqs:SendMessage"], resources=[reconciliation.queue_arn]
-                ),
-                *data_statements,
-                *splash_statements,
-            ],
+            environment=payment_env,
+            statements=payment_statements,
             reserved_concurrency=settings.api_function_concurrency,
             timeout=splash_timeout,
             **common,
         )
+        billing = BillingConstruct(
+            self,
+            "Billing",
+            tables=tables,
+            queues=data.queues,
+            key=key,
+            key_use=key_use,
+            payment_env=payment_env,
+            payment_statements=payment_statements,
+            concurrency=settings.api_function_concurrency,
+            api_timeout=splash_timeout,
+            common=common,
+        )
+        AlarmsConstruct(self, "Alarms", queues=data.queues, key=key)
 
         sync = SyncConstruct(
             self,
@@ -250,7 +268,7 @@ class PracticePayStack(Stack):
             concurrency=settings.api_function_concurrency,
             common=common,
         )
-        route_functions = {fn.name: fn.function for fn in (invoices, patients, payments, sync.webhook)}
+        route_functions = {fn.name: fn.function for fn in (invoices, patients, payments, sync.webhook, billing.plans)}
         api = ApiConstruct(
             self,
             "Api",
@@ -261,4 +279,9 @@ class PracticePayStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
         CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
-        nag.acknowledge(self, data=data, api=api, functions=[authorizer, invoices, patients, payments, *sync.functions])
+        nag.acknowledge(
+            self,
+            data=data,
+            api=api,
+            functions=[authorizer, invoices, patients, payments, *sync.functions, *billing.functions],
+        )

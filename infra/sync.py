@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -31,10 +30,11 @@ from infra.definitions import (
     PRACTICES_TABLE,
     RECONCILER,
     RECONCILIATION_QUEUE,
+    SCHEDULES_TABLE,
     SYNC_TABLE,
     WEBHOOK,
 )
-from infra.functions import PracticePayFunction, consume, table_access
+from infra.functions import PracticePayFunction, consume, on_schedule, table_access
 
 
 class SyncConstruct(Construct):
@@ -57,6 +57,7 @@ class SyncConstruct(Construct):
         sync_table, events_table = tables[SYNC_TABLE.logical_id], tables[EVENTS_TABLE.logical_id]
         payments, invoices = tables[PAYMENTS_TABLE.logical_id], tables[INVOICES_TABLE.logical_id]
         patients, practices = tables[PATIENTS_TABLE.logical_id], tables[PRACTICES_TABLE.logical_id]
+        schedules = tables[SCHEDULES_TABLE.logical_id]
         alerts_queue, reconciliation = queues[ALERTS_QUEUE.logical_id], queues[RECONCILIATION_QUEUE.logical_id]
 
         self.webhook = PracticePayFunction(
@@ -86,10 +87,12 @@ class SyncConstruct(Construct):
             PRACTICES_TABLE.env_var: practices.table_name,
             EVENTS_TABLE.env_var: events_table.table_name,
             SYNC_TABLE.env_var: sync_table.table_name,
+            SCHEDULES_TABLE.env_var: schedules.table_name,
             **splash_env,
         }
         sync_statements = [
             table_access("Payments", payments, ["GetItem", "BatchGetItem", "PutItem", "Query"], "open"),
+            table_access("Installments", schedules, ["GetItem", "PutItem"]),  # a payment moves its installment
             table_access("InvoicesAndLedger", invoices, ["GetItem", "PutItem"]),
             table_access("BlockReturnedAccounts", patients, ["UpdateItem"]),
             table_access("Practices", practices, ["GetItem", "Query", "UpdateItem"], "by_merchant"),
@@ -136,37 +139,13 @@ class SyncConstruct(Construct):
             timeout=Duration.minutes(4),
             **common,
         )
-        # Scheduler's role may invoke the poll function and nothing else (a managed policy; no inline policy).
-        invoke = iam.ManagedPolicy(
-            self,
-            "PollSchedulePolicy",
-            description="EventBridge Scheduler: invoke the PracticePay status poll",
-            statements=[
-                iam.PolicyStatement(
-                    sid="InvokePoll", actions=["lambda:InvokeFunction"], resources=[self.poll.function.function_arn]
-                )
-            ],
-        )
-        schedule_role = iam.Role(
-            self,
-            "PollScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            ),
-            managed_policies=[invoke],
-        )
-        self.schedule = scheduler.Schedule(
+        self.schedule = on_schedule(
             self,
             "PollSchedule",
+            self.poll,
+            expression=scheduler.ScheduleExpression.rate(Duration.minutes(POLL_EVERY_MINUTES)),
             description="PracticePay status poll",
-            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(POLL_EVERY_MINUTES)),
-            target=targets.LambdaInvoke(
-                self.poll.function,
-                role=schedule_role.without_policy_updates(),
-                retry_attempts=0,  # the next tick is the retry
-                max_event_age=Duration.minutes(POLL_EVERY_MINUTES),
-            ),
+            max_event_age=Duration.minutes(POLL_EVERY_MINUTES),
         )
 
     @property

@@ -37,7 +37,9 @@ def actions(service: str, operation: str, params: dict[str, Any]) -> list[tuple[
             table = f"{table}/index/{params['IndexName']}"
         return [(f"dynamodb:{operation}", table)]
     if service == "sqs":
-        return [(f"sqs:{operation}", str(params.get("QueueUrl", "")).rsplit("/", 1)[-1])]
+        # IAM has no batch actions for SQS: SendMessageBatch is authorized by sqs:SendMessage, and so on
+        action = operation.removesuffix("Batch")
+        return [(f"sqs:{action}", str(params.get("QueueUrl", "")).rsplit("/", 1)[-1])]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", str(params.get("SecretId", "")))]
     return [(f"{service}:{operation}", "*")]

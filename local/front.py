@@ -137,8 +137,9 @@ class LocalApiGateway:
 
     def dispatch(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        if request.method == "GET" and request.path in self.extra:
-            return self.extra[request.path](request)
+        extra = self.extra.get(request.path if request.method == "GET" else f"{request.method} {request.path}")
+        if extra is not None:
+            return extra(request)
         try:
             route, params = self.url_map.bind_to_environ(request.environ).match()
         except (NotFound, MethodNotAllowed):

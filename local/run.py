@@ -79,7 +79,7 @@ def main() -> int:
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
     from local.seed import seed_practice
-    from local.triggers import LocalTriggers
+    from local.triggers import BILLING_RUN_ROUTE, LocalTriggers, billing_run_route
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
     from practicepay.splash.wiring import splash_client
@@ -97,8 +97,13 @@ def main() -> int:
     try:
         secret = local_jwt_secret()
         os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
+        triggers = LocalTriggers(
+            poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")),
+            billing_seconds=float(os.environ.get("PRACTICEPAY_BILLING_SECONDS", "3600")),
+        )
+        extra = {**docs.routes(), BILLING_RUN_ROUTE: billing_run_route(triggers)}
         try:
-            server = make_server(HOST, api_port, LocalApiGateway(extra=docs.routes(), access_log=True), threaded=True)
+            server = make_server(HOST, api_port, LocalApiGateway(extra=extra, access_log=True), threaded=True)
         except OSError:
             raise SystemExit(f"error: port {api_port} (API) is in use; set {API_PORT.env_var} to a free port") from None
         seed_practice(
@@ -111,7 +116,6 @@ def main() -> int:
         token = issue_hs256(secret, DEMO_PRACTICE)
         base = f"http://{HOST}:{api_port}"
         register_alert(f"{base}/webhooks/splash")
-        triggers = LocalTriggers(poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")))
         triggers.start()
         print(
             "PracticePay local stack is up\n"
@@ -120,6 +124,7 @@ def main() -> int:
             f"  API docs       {base}/docs   (OpenAPI: {base}/openapi.json)\n"
             f"  embedded AWS   http://{HOST}:{aws_port}   (moto server; AWS_ENDPOINT_URL for the aws CLI)\n"
             f"  Splash sandbox {splash_url}   (APIKEY: {sandbox_settings.api_keys[0]}; clock: POST /_sandbox/clock)\n"
+            f"  billing run    POST {base}/_local/billing-run   (the daily schedule's tick; also hourly)\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
             "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"

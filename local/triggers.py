@@ -6,27 +6,47 @@ thread; tests call `drain` and `poll` directly so each step is deterministic."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+from werkzeug.wrappers import Request, Response
 
-from infra.definitions import ALERTS, ALERTS_QUEUE, POLL, RECONCILER, RECONCILIATION_QUEUE, QueueDef
+from infra.definitions import (
+    ALERTS,
+    ALERTS_QUEUE,
+    BILLING,
+    CHARGE_QUEUE,
+    CHARGER,
+    POLL,
+    RECONCILER,
+    RECONCILIATION_QUEUE,
+    QueueDef,
+)
 from local.front import invoke
 
 # queue -> the function its event source mapping invokes
-SOURCES: tuple[tuple[QueueDef, str], ...] = ((ALERTS_QUEUE, ALERTS.name), (RECONCILIATION_QUEUE, RECONCILER.name))
+SOURCES: tuple[tuple[QueueDef, str], ...] = (
+    (ALERTS_QUEUE, ALERTS.name),
+    (RECONCILIATION_QUEUE, RECONCILER.name),
+    (CHARGE_QUEUE, CHARGER.name),
+)
 BATCH_SIZE = 10
 
 
 class LocalTriggers:
-    def __init__(self, poll_seconds: float | None = None) -> None:
+    def __init__(self, poll_seconds: float | None = None, billing_seconds: float | None = None) -> None:
         self.poll_seconds = poll_seconds
+        self.billing_seconds = billing_seconds
         self._sqs = boto3.client("sqs")
-        self._locks = {name: threading.Lock() for name in (ALERTS.name, RECONCILER.name, POLL.name)}
+        self._locks = {
+            name: threading.Lock() for name in (ALERTS.name, RECONCILER.name, POLL.name, CHARGER.name, BILLING.name)
+        }
         self.failed = 0
         """Messages a function reported as failed (SQS offers them again after the visibility timeout)."""
         self._stop = threading.Event()
@@ -60,7 +80,15 @@ class LocalTriggers:
 
     def poll(self) -> dict[str, Any]:
         with self._locks[POLL.name]:
-            return invoke(POLL.name, _scheduled_event())
+            return invoke(POLL.name, _scheduled_event("practicepay-status-poll"))
+
+    def billing_run(self, run_date: str | None = None) -> dict[str, Any]:
+        """The daily billing schedule's tick; `run_date` (YYYY-MM-DD) runs it for another day (the sandbox's)."""
+        event = _scheduled_event("practicepay-billing-run")
+        if run_date:
+            event["detail"] = {"run_date": run_date}
+        with self._locks[BILLING.name]:
+            return invoke(BILLING.name, event)
 
     def _invoke_batch(self, function: str, queue: QueueDef, messages: list[dict[str, Any]]) -> set[str]:
         event = {"Records": [sqs_record(queue, m) for m in messages]}
@@ -85,14 +113,33 @@ class LocalTriggers:
 
     def _run(self) -> None:
         next_poll = time.monotonic() + (self.poll_seconds or 0)
+        next_billing = time.monotonic()  # the daily run once at start (today's date), then every billing_seconds
         while not self._stop.wait(1.0):
             try:
                 self.drain_all()
                 if self.poll_seconds and time.monotonic() >= next_poll:
                     self.poll()
                     next_poll = time.monotonic() + self.poll_seconds
+                if self.billing_seconds and time.monotonic() >= next_billing:
+                    self.billing_run()
+                    next_billing = time.monotonic() + self.billing_seconds
             except Exception:  # keep ticking, as the AWS services would
                 traceback.print_exc()
+
+
+BILLING_RUN_ROUTE = "POST /_local/billing-run"
+
+
+def billing_run_route(triggers: LocalTriggers) -> Callable[[Request], Response]:
+    """POST /_local/billing-run on the local front: the daily billing schedule's tick, now; a JSON body
+    {"run_date": "YYYY-MM-DD"} runs it for another day (the sandbox's, after moving its clock)."""
+
+    def run(request: Request) -> Response:
+        body = json.loads(request.get_data() or b"{}")
+        report = triggers.billing_run(body.get("run_date"))
+        return Response(json.dumps(report), content_type="application/json")
+
+    return run
 
 
 def sqs_record(queue: QueueDef, message: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +158,7 @@ def sqs_record(queue: QueueDef, message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _scheduled_event() -> dict[str, Any]:
+def _scheduled_event(schedule: str) -> dict[str, Any]:
     return {
         "version": "0",
         "id": "local-schedule",
@@ -120,6 +167,6 @@ def _scheduled_event() -> dict[str, Any]:
         "account": "123456789012",
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": "us-east-1",
-        "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/practicepay-status-poll"],
+        "resources": [f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{schedule}"],
         "detail": {},
     }

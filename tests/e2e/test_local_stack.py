@@ -178,6 +178,9 @@ def test_the_readme_walkthrough_runs_as_written(stack):
     # step 7: the settlement's web alert went sandbox → webhook → queue → processor, by itself
     assert '"method_kind": "bank_account",\n  "status": "succeeded"' in out, out
     assert '"status": "partially_paid"' in out and '"amount_processing": 0' in out
+    # step 8: the plan's first installment charged by the daily run, the invoice in progress
+    assert '"amount_paid": 10000' in out and '"status": "in_progress"' in out, out
+    assert '"seq": 1,\n      "status": "paid"' in out, out
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.definitions import FUNCTIONS, ROUTES, TABLES
+from infra.definitions import DEAD_LETTER_QUEUES, FUNCTIONS, ROUTES, TABLES
 from tests.infra.conftest import resources
 
 pytestmark = pytest.mark.infra
@@ -128,8 +128,8 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     assert queues[dlq]["FifoQueue"] is True and alerts["RedrivePolicy"]["maxReceiveCount"] == 5
     mappings = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()]
     consumed = {json.dumps(m["EventSourceArn"]) for m in mappings}
-    assert len(mappings) == 2 and any("DataAlertsQueue" in c for c in consumed)
-    assert any("DataReconciliationQueue" in c for c in consumed)
+    assert len(mappings) == 3 and any("DataAlertsQueue" in c for c in consumed)
+    assert any("DataReconciliationQueue" in c for c in consumed) and any("DataChargeQueue" in c for c in consumed)
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
     webhook = [
         m["Properties"]
@@ -139,16 +139,57 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     assert len(webhook) == 1  # POST /webhooks/splash: the function checks Splash's static header
 
 
-def test_the_status_poll_runs_on_a_schedule_with_a_role_that_can_only_invoke_it(template):
-    (schedule,) = resources(template, "AWS::Scheduler::Schedule").values()
+@pytest.mark.parametrize(
+    ("expression", "function"), [("rate(5 minutes)", "SyncPollFn"), ("cron(0 14 * * ? *)", "BillingBillingRunFn")]
+)
+def test_the_poll_and_the_daily_run_are_scheduled_with_roles_that_can_only_invoke_them(template, expression, function):
+    (schedule,) = [
+        s
+        for s in resources(template, "AWS::Scheduler::Schedule").values()
+        if s["Properties"]["ScheduleExpression"] == expression
+    ]
     props = schedule["Properties"]
-    assert props["ScheduleExpression"] == "rate(5 minutes)" and props["State"] == "ENABLED"
+    assert props["State"] == "ENABLED" and props["Target"]["Arn"]["Fn::GetAtt"][0].startswith(function)
     role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
     policies = template["Resources"][role]["Properties"]["ManagedPolicyArns"]
     (policy,) = [template["Resources"][p["Ref"]]["Properties"]["PolicyDocument"] for p in policies]
     (statement,) = policy["Statement"]
     assert statement["Action"] == "lambda:InvokeFunction"
     assert statement["Resource"] == props["Target"]["Arn"]
+    assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next tick is the retry
+
+
+def test_the_daily_run_gets_its_scheduled_time_and_charges_go_through_a_queue_with_a_dlq(template):
+    (run,) = [
+        s
+        for s in resources(template, "AWS::Scheduler::Schedule").values()
+        if "cron" in s["Properties"]["ScheduleExpression"]
+    ]
+    assert json.loads(run["Properties"]["Target"]["Input"]) == {"time": "<aws.scheduler.scheduled-time>", "detail": {}}
+    queues = {k: v["Properties"] for k, v in resources(template, "AWS::SQS::Queue").items()}
+    charge = next(q for k, q in queues.items() if k.startswith("DataChargeQueue"))
+    assert charge["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0].startswith("DataChargeDeadLetterQueue")
+    mapping = next(
+        m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if "DataChargeQueue" in json.dumps(m["Properties"]["EventSourceArn"])
+    )
+    charger = template["Resources"][mapping["FunctionName"]["Ref"]]["Properties"]
+    assert charge["VisibilityTimeout"] >= 6 * charger["Timeout"]  # AWS's advice for an SQS event source
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm_that_notifies_an_encrypted_topic(template):
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+    depth = {
+        a["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in alarms
+        if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    assert {d[: -len("XXXXXXXX")] for d in depth} == {f"Data{q.logical_id}" for q in DEAD_LETTER_QUEUES}
+    ((topic_id, topic),) = resources(template, "AWS::SNS::Topic").items()
+    assert "KmsMasterKeyId" in topic["Properties"]
+    assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
+    assert any(a["MetricName"] == "ApproximateAgeOfOldestMessage" for a in alarms)  # a charge queue not draining
 
 
 def test_gateway_errors_are_problem_json(template):

@@ -5,6 +5,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import boto3
@@ -148,6 +149,17 @@ class SyncStack:
 
     def poll(self) -> dict[str, Any]:
         return self.triggers.poll()
+
+    def bill(self, day: date) -> dict[str, Any]:
+        """The daily billing run for `day`, then its charges (the charge queue) and whatever alerts they raise."""
+        report = self.triggers.billing_run(day.isoformat())
+        self.deliver()
+        return report
+
+    def advance_to(self, day: date) -> int:
+        """Move the sandbox clock to `day` (running every day's batches, returns and alerts on the way)."""
+        gap = (day - self.sandbox.today).days
+        return self.advance(days=gap) if gap > 0 else self.deliver()
 
     def fault(self, spec: dict[str, Any]) -> None:
         """Inject a sandbox fault (HTTP or alerts; see the README's sandbox controls)."""

@@ -9,9 +9,13 @@ import tempfile
 
 import pytest
 
-from infra.definitions import JWT_SECRET_LOCAL_NAME, QUEUES, SPLASH_SECRET_LOCAL_NAME, TABLES
+from infra.definitions import FUNCTIONS, JWT_SECRET_LOCAL_NAME, QUEUES, SPLASH_SECRET_LOCAL_NAME, TABLES
 from local.calls import CallLog
+from tests.integration.test_billing import CONSENT as PLAN_CONSENT
+from tests.integration.test_billing import make_plan
 from tests.integration.test_money_core import add_bank, add_card, new_patient, ok, open_invoice, pay
+
+FUNCTION_NAMES = [f.name for f in FUNCTIONS]
 
 pytestmark = pytest.mark.integration
 
@@ -85,10 +89,33 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     sync_stack.advance(days=3)  # alerts: approvals, the settlement, the R02 return; the reconciler's message
     sync_stack.poll()
     assert ok(api.call("GET", f"/payments/{echeck['id']}", practice=practice))["status"] == "returned"
+    # Plans and memberships: make, read, change, pay early, cancel; the daily run and the charge worker.
+    day = sync_stack.sandbox.today
+    plan_invoice = open_invoice(api, practice, patient, unit_amount=9000)["id"]
+    make_plan(api, practice, plan_invoice, card["id"], day, count=3)
+    ok(
+        api.call(
+            "PATCH", f"/invoices/{plan_invoice}/payment-plan", practice=practice, body={"payment_method_id": card["id"]}
+        )
+    )
+    ok(api.call("POST", f"/invoices/{plan_invoice}/payment-plan/installments/2/pay", practice=practice, body={}), 201)
+    membership = {
+        "amount": 1500,
+        "frequency": "weekly",
+        "start_date": day.isoformat(),
+        "payment_method_id": card["id"],
+        "consent": PLAN_CONSENT,
+    }
+    sub = ok(api.call("POST", f"/patients/{patient}/subscriptions", practice=practice, body=membership), 201)
+    sync_stack.bill(day)
+    ok(api.call("GET", f"/invoices/{plan_invoice}/payment-plan", practice=practice))
+    ok(api.call("GET", f"/patients/{patient}/subscriptions", practice=practice))
+    ok(api.call("POST", f"/subscriptions/{sub['id']}/cancel", practice=practice))
+    ok(api.call("POST", f"/invoices/{plan_invoice}/payment-plan/cancel", practice=practice))
 
     template = _template()
     calls = sorted(log.calls)
     functions = {function for function, _, _ in calls}
-    assert {"authorizer", "invoices", "patients", "payments", "webhook", "alerts", "poll", "reconciler"} <= functions
+    assert set(FUNCTION_NAMES) <= functions
     missing = [call for call in calls if not _granted(template, *call)]
     assert not missing, "not granted by the function's policy: " + ", ".join(map(str, missing))

@@ -79,3 +79,26 @@ def test_status_sync_events_webhook_queue_reconciler_and_schedule(api, aws_env, 
         assert result == {"batchItemFailures": []}, (function, result)
     report = load_handler("poll").lambda_handler(_event("poll_scheduled"), LambdaContext("poll"))
     assert report["splash_calls"] >= 1 and "changed" in report
+
+
+def test_billing_events_the_daily_schedule_and_a_charge_message(api, aws_env, boarded):
+    from practicepay.clock import utc_now
+    from tests.integration.test_billing import make_plan
+    from tests.integration.test_money_core import add_card, new_patient, open_invoice
+
+    practice = boarded("prc_demo")
+    patient = new_patient(api, practice, "ehr-sample-billing")
+    today = utc_now().date()
+    plan = make_plan(
+        api, practice, open_invoice(api, practice, patient)["id"], add_card(api, practice, patient)["id"], today
+    )
+    scheduled = _event("billing_scheduled")
+    scheduled["time"] = f"{today.isoformat()}T14:00:00Z"
+    report = load_handler("billing").lambda_handler(scheduled, LambdaContext("billing"))
+    assert report["run_date"] == today.isoformat() and report["queued"] >= 1
+    text = json.dumps(_event("charger_sqs"))
+    text = text.replace("<installment_id>", plan["installments"][0]["id"]).replace("<run_date>", today.isoformat())
+    result = load_handler("charger").lambda_handler(json.loads(text), LambdaContext("charger"))
+    assert result == {"batchItemFailures": []}
+    first = api.call("GET", f"/invoices/{plan['invoice_id']}/payment-plan", practice=practice).get_json()
+    assert first["installments"][0]["status"] == "paid"
