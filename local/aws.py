@@ -8,9 +8,15 @@ test with real threads racing tests our conditions, not moto's thread safety.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -24,6 +30,59 @@ class _OneAtATime:
         with self._lock:
             # The body is read inside the lock: moto answers with a complete body, never a stream.
             return list(self._app(environ, start_response))
+
+
+class _TablesNotCopied:
+    """moto backs up every table a transaction touches with copy.deepcopy, so one TransactWriteItems costs time
+    and memory in proportion to the tables' size (minutes per charge with 10,000 installments). This stands in for
+    the `copy` module inside moto's DynamoDB models: tables are not copied; the items a transaction touches are
+    backed up instead (`_transact_write_items`). Everything else is copied as before."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's transaction, rolled back item by item: the touched items' former states are restored on failure
+    (the embedded AWS serves one request at a time, so nothing else writes meanwhile)."""
+    saved: list[tuple[Table, Any, Any, Any]] = []
+    for entry in transact_items:
+        _, op = next(iter(entry.items()))
+        table = self.tables.get(op.get("TableName", ""))
+        if table is None:
+            continue
+        key = op.get("Key") or op.get("Item", {})
+        try:
+            hash_key, range_key = self.get_keys_value(table, key)
+        except MockValidationException:
+            continue  # moto refuses the request itself
+        before = table.get_item(hash_key, range_key)
+        saved.append((table, hash_key, range_key, copy.deepcopy(before)))
+    try:
+        _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, before in reversed(saved):
+            if range_key is not None:
+                partition = table.items[hash_key]
+                partition.pop(range_key, None)
+                if before is not None:
+                    partition[range_key] = before
+            else:
+                table.items.pop(hash_key, None)
+                if before is not None:
+                    table.items[hash_key] = before
+        raise
+
+
+dynamodb_models.copy = _TablesNotCopied()  # type: ignore[attr-defined]
+DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
 class EmbeddedAws:
