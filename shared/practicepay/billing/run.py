@@ -22,7 +22,7 @@ from practicepay.billing.follow import installment_detail, past_due_event
 from practicepay.billing.schedule import Frequency, nth_date
 from practicepay.billing.store import CHARGEABLE, InstallmentRecord, ScheduleStore, SubscriptionRecord, installment_id
 from practicepay.clock import Clock, iso, utc_now
-from practicepay.errors import Conflict, PracticePayError, ProcessorUnavailable
+from practicepay.errors import Conflict, NotFound, PracticePayError, ProcessorUnavailable, ValidationFailed
 from practicepay.events import event_item
 from practicepay.ids import new_id
 from practicepay.invoices.service import LINE_ITEMS_PURPOSE
@@ -179,7 +179,7 @@ class ChargeWorker:
             payment = self.payments.autopay(inst.practice_id, inst.invoice_id, request, ctx=ctx)
         except ProcessorUnavailable:
             return "not_submitted"  # recorded; the installment tries the same attempt again tomorrow
-        except Conflict as exc:
+        except (Conflict, NotFound, ValidationFailed) as exc:
             return self._cannot_charge(inst, exc)
         return f"payment_{payment.status.value}"
 
@@ -194,6 +194,9 @@ class ChargeWorker:
         """The charge was refused before it reached Splash (a blocked or expired method, the invoice paid or written
         off meanwhile, the practice not boarded): an installment with nothing left to collect is canceled, any other
         is past due with the reason staff must act on."""
+        current = self.store.get_installment(inst.practice_id, inst.id)
+        if current is None or current.version != inst.version:
+            return "recorded"  # the payment was recorded and its outcome moved the installment (billing.follow)
         invoice = self.payments.book.invoice(inst.practice_id, inst.invoice_id)
         covered = invoice.total - invoice.amount_paid - invoice.amount_pending - invoice.amount_written_off <= 0
         now = self.clock()

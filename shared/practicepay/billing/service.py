@@ -4,12 +4,14 @@ transaction, so nothing is ever half-made; the daily run and the charge worker (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from practicepay.adapters.dynamo import Transaction, TransactionConflict
 from practicepay.billing.models import (
@@ -43,6 +45,8 @@ from practicepay.payments.service import AutopayAttempt, PaymentService
 
 SUBSCRIPTION_ID = id_pattern("sub")
 PLANNABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID})
+STOPPABLE = CHARGEABLE | {"past_due"}
+"""Installments not charged yet (or past due): what a cancel stops and an early payment may pay."""
 
 
 @dataclass
@@ -58,16 +62,8 @@ class BillingService:
     def create_plan(
         self, practice_id: str, invoice_id: str, key: str, body: CreatePlanRequest, ctx: LambdaContext | None = None
     ) -> PaymentPlan:
-        run_once(
-            self.idempotency_store,
-            operation=f"plan:{invoice_id}",
-            practice_id=practice_id,
-            idempotency_key=key,
-            body=body,
-            output=Created,
-            run=lambda: Created(id=self._create_plan(practice_id, invoice_id, body)),
-            ttl_seconds=self.idempotency_ttl_seconds,
-            lambda_context=ctx,
+        self._once(
+            f"plan:{invoice_id}", practice_id, key, body, lambda: self._create_plan(practice_id, invoice_id, body), ctx
         )
         return self.get_plan(practice_id, invoice_id)
 
@@ -128,14 +124,14 @@ class BillingService:
     def change_method(self, practice_id: str, invoice_id: str, body: ChangePlanRequest) -> PaymentPlan:
         plan = self._active_plan(practice_id, invoice_id)
         installments = self.store.installments(practice_id, plan.id)
-        ahead = [i.amount for i in installments if i.status in CHARGEABLE or i.status == "past_due"]
+        ahead = [i.amount for i in installments if i.status in STOPPABLE]
         self._method(practice_id, plan.patient_id, body.payment_method_id, max(ahead, default=1))
-        if (plan.consent or {}).get("max_amount", 0) < max(ahead, default=0):
-            raise Conflict("The plan's consent does not cover its installments.")
         changed = replace(
             plan, payment_method_id=body.payment_method_id, updated_at=iso(self.clock()), version=plan.version + 1
         )
-        self._commit_plan(plan, changed)
+        tx = Transaction()
+        tx.put(self.store.table_name, self.store.plan_item(changed), "version = :v", {":v": plan.version})
+        self._commit(tx, "The plan changed while this request ran; retry.")
         return self._plan_view(changed, installments)
 
     def cancel_plan(self, practice_id: str, invoice_id: str) -> PaymentPlan:
@@ -143,25 +139,16 @@ class BillingService:
         (installments already in flight still settle or fail on their own)."""
         plan = self._active_plan(practice_id, invoice_id)
         invoice = self.payments.book.invoice(practice_id, invoice_id)
-        installments = self.store.installments(practice_id, plan.id)
         now = iso(self.clock())
         canceled = replace(plan, status="canceled", updated_at=now, version=plan.version + 1)
         tx = Transaction()
         tx.put(self.store.table_name, self.store.plan_item(canceled), "version = :v", {":v": plan.version})
-        after = []
-        for inst in installments:
-            if inst.status in CHARGEABLE or inst.status == "past_due":
-                inst = replace(inst, status="canceled", next_attempt_on=None, updated_at=now, version=inst.version + 1)
-                tx.put(
-                    self.store.table_name, self.store.installment_item(inst), "version = :v", {":v": inst.version - 1}
-                )
-            after.append(inst)
-        reopened = replace(invoice, plan_id=None, updated_at=now, version=invoice.version + 1)
-        reopened = replace(reopened, status=lifecycle.money_status(reopened).value)
-        try:
-            self.payments.invoices.replace(reopened, invoice.version, also=tx)
-        except Conflict as exc:
-            raise Conflict("The plan or its invoice changed while it was being canceled; retry.") from exc
+        after = [
+            self._stop(tx, i, now) if i.status in STOPPABLE else i
+            for i in self.store.installments(practice_id, plan.id)
+        ]
+        self._off_autopay(tx, invoice, now)
+        self._commit(tx, "The plan or its invoice changed while it was being canceled; retry.")
         return self._plan_view(canceled, after)
 
     def pay_installment(
@@ -178,7 +165,7 @@ class BillingService:
         inst = self.store.get_installment(practice_id, f"{plan.id}.{seq:03d}") if 1 <= seq <= 999 else None
         if inst is None:
             raise NotFound(f"No installment {seq} exists on this plan.")
-        if inst.status not in CHARGEABLE and inst.status != "past_due":
+        if inst.status not in STOPPABLE:
             raise Conflict(f"Installment {seq} is {inst.status}; only a scheduled, failed or past-due one can be paid.")
         attempt = AutopayAttempt(
             installment_id=inst.id,
@@ -199,18 +186,15 @@ class BillingService:
         body: CreateSubscriptionRequest,
         ctx: LambdaContext | None = None,
     ) -> Subscription:
-        created = run_once(
-            self.idempotency_store,
-            operation=f"subscription:{patient_id}",
-            practice_id=practice_id,
-            idempotency_key=key,
-            body=body,
-            output=Created,
-            run=lambda: Created(id=self._create_subscription(practice_id, patient_id, body)),
-            ttl_seconds=self.idempotency_ttl_seconds,
-            lambda_context=ctx,
+        created = self._once(
+            f"subscription:{patient_id}",
+            practice_id,
+            key,
+            body,
+            lambda: self._create_subscription(practice_id, patient_id, body),
+            ctx,
         )
-        return self.get_subscription(practice_id, created.id)
+        return self.get_subscription(practice_id, created)
 
     def _create_subscription(self, practice_id: str, patient_id: str, body: CreateSubscriptionRequest) -> str:
         self._patient(practice_id, patient_id)
@@ -250,7 +234,8 @@ class BillingService:
         return SubscriptionList(data=[_subscription_view(s, self.store.installments(practice_id, s.id)) for s in subs])
 
     def cancel_subscription(self, practice_id: str, subscription_id: str) -> Subscription:
-        """No further cycles; retries of failed cycles stop (their invoices stay open with their balance)."""
+        """No further cycles; unpaid cycles stop being retried and their invoices leave autopay (open, with their
+        balance)."""
         sub = self._subscription(practice_id, subscription_id)
         if sub.status != "active":
             raise Conflict(f"This membership is already {sub.status}.")
@@ -260,31 +245,37 @@ class BillingService:
         tx.put(self.store.table_name, self.store.subscription_item(canceled), "version = :v", {":v": sub.version})
         cycles = []
         for inst in self.store.installments(practice_id, sub.id):
-            if inst.status in CHARGEABLE:
-                stopped = replace(
-                    inst, status="canceled", next_attempt_on=None, updated_at=now, version=inst.version + 1
-                )
-                tx.put(
-                    self.store.table_name, self.store.installment_item(stopped), "version = :v", {":v": inst.version}
-                )
-                invoice = self.payments.book.invoice(practice_id, inst.invoice_id)
-                reopened = replace(invoice, plan_id=None, updated_at=now, version=invoice.version + 1)
-                reopened = replace(reopened, status=lifecycle.money_status(reopened).value)
-                tx.put(
-                    self.payments.invoices.table_name,
-                    self.payments.invoices.item(reopened),
-                    "version = :v",
-                    {":v": invoice.version},
-                )
-                inst = stopped
+            if inst.status in STOPPABLE:
+                inst = self._stop(tx, inst, now)
+                self._off_autopay(tx, self.payments.book.invoice(practice_id, inst.invoice_id), now)
             cycles.append(inst)
-        try:
-            tx.commit()
-        except TransactionConflict as exc:
-            raise Conflict("The membership changed while it was being canceled; retry.") from exc
+        self._commit(tx, "The membership changed while it was being canceled; retry.")
         return _subscription_view(canceled, cycles)
 
     # -- internals ---------------------------------------------------------------------------------------------
+
+    def _once(
+        self,
+        operation: str,
+        practice_id: str,
+        key: str,
+        body: BaseModel,
+        make: Callable[[], str],
+        ctx: LambdaContext | None,
+    ) -> str:
+        """Create under an Idempotency-Key (a repeat answers with the first record's id)."""
+        created = run_once(
+            self.idempotency_store,
+            operation=operation,
+            practice_id=practice_id,
+            idempotency_key=key,
+            body=body,
+            output=Created,
+            run=lambda: Created(id=make()),
+            ttl_seconds=self.idempotency_ttl_seconds,
+            lambda_context=ctx,
+        )
+        return created.id
 
     def _installment(
         self,
@@ -341,13 +332,25 @@ class BillingService:
             raise Conflict(f"This invoice's payment plan is {plan.status}.")
         return plan
 
-    def _commit_plan(self, before: PlanRecord, after: PlanRecord) -> None:
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.plan_item(after), "version = :v", {":v": before.version})
+    def _stop(self, tx: Transaction, inst: InstallmentRecord, now: str) -> InstallmentRecord:
+        """Cancel an installment not yet charged, in `tx`."""
+        stopped = replace(inst, status="canceled", next_attempt_on=None, updated_at=now, version=inst.version + 1)
+        tx.put(self.store.table_name, self.store.installment_item(stopped), "version = :v", {":v": inst.version})
+        return stopped
+
+    def _off_autopay(self, tx: Transaction, invoice: InvoiceRecord, now: str) -> None:
+        """The invoice leaves autopay, in `tx`: open (or partially paid) again with its balance."""
+        reopened = replace(invoice, plan_id=None, updated_at=now, version=invoice.version + 1)
+        reopened = replace(reopened, status=lifecycle.money_status(reopened).value)
+        invoices = self.payments.invoices
+        tx.put(invoices.table_name, invoices.item(reopened), "version = :v", {":v": invoice.version})
+
+    @staticmethod
+    def _commit(tx: Transaction, conflict: str) -> None:
         try:
             tx.commit()
         except TransactionConflict as exc:
-            raise Conflict("The plan changed while this request ran; retry.") from exc
+            raise Conflict(conflict) from exc
 
     def _subscription(self, practice_id: str, subscription_id: str) -> SubscriptionRecord:
         sub = (

@@ -166,7 +166,10 @@ class PaymentService:
             if original.status != PaymentStatus.RETURNED or original.payment_method_id != method.id:
                 raise Conflict(f"Payment {original.id} is not a returned eCheck of this method to re-present.")
             represents = original.represents or original.splash_txn_id
-        amount = body.amount or invoice.total - invoice.amount_paid - invoice.amount_pending
+        balance = invoice.total - invoice.amount_paid - invoice.amount_pending
+        amount = body.amount or balance
+        if attempt is not None and attempt.redeposit_of is None:
+            amount = min(amount, balance)  # an installment never collects more than is left (paid another way)
         if amount <= 0:
             raise Conflict("Nothing is left to pay on this invoice.")
         lifecycle.require_payable(invoice, amount)
