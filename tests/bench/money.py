@@ -224,6 +224,13 @@ def main() -> int:
         runs=min(N, 20),
     )
 
+    # Recurring billing: one daily run over many due installments, then the charge worker (tests/bench/billing.py).
+    from tests.bench.billing import measure_billing
+
+    billing_figures = measure_billing(
+        env=env, practice="prc_bench", patient=patient, card=card, take_calls=counter.take, sandbox=sandbox
+    )
+
     # KMS calls per 1,000 PHI operations in a warm container (the vault as the functions use it).
     vault = PhiVault(env["DATA_KEY_ARN"])
     blob = vault.seal({"first_name": "Warm"}, practice_id="prc_bench", purpose="bench")
@@ -266,15 +273,21 @@ def main() -> int:
     imports = import_times()
     splash.shutdown()
     moto.stop()
-    report = render(rows, kms_per_1000, imports, per_second, sync_figures)
+    report = render(rows, kms_per_1000, imports, per_second, sync_figures, billing_figures)
     OUT.write_text(report)
     print(report)
     return 0
 
 
 def render(
-    rows: list[dict], kms_per_1000: int, imports: dict[str, float], per_second: float, sync_figures: dict
+    rows: list[dict],
+    kms_per_1000: int,
+    imports: dict[str, float],
+    per_second: float,
+    sync_figures: dict,
+    billing_figures: dict,
 ) -> str:
+    from tests.bench.billing import render as render_billing
     from tests.bench.sync import render as render_sync
 
     card = next(r for r in rows if r["operation"] == "card payment")
@@ -311,6 +324,7 @@ def render(
         + ".",
         "",
         *render_sync(sync_figures),
+        *render_billing(billing_figures),
     ]
     return "\n".join(lines)
 
