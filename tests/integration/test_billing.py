@@ -310,3 +310,43 @@ def test_plan_rules_cancel_change_method_and_early_payment(api, aws_env, boarded
         "POST", f"/invoices/{draft['id']}/payment-plan", practice=practice, body={**base, "installment_count": 2}
     )
     assert refused.status_code == 409 and "draft" in refused.get_json()["detail"]
+
+
+def test_a_balance_paid_another_way_is_never_collected_twice(api, aws_env, boarded, sync_stack):
+    practice = "prc_plan_covered"
+    _, card, inv = setup(api, boarded, practice)
+    day = sync_stack.sandbox.today
+    make_plan(api, practice, inv["id"], card, day, count=2)  # 2 × 10,000
+    paid = api.call(
+        "POST", f"/invoices/{inv['id']}/payments", practice=practice, body={"payment_method_id": card, "amount": 15_000}
+    )
+    assert paid.status_code == 201
+    sync_stack.bill(day)  # the first installment collects only the 5,000 left
+    sync_stack.bill(nth_date(day, Frequency.MONTHLY, 1))  # the second has nothing left to collect
+    amounts = sorted(p["amount"] for p in payments_of(api, practice, inv["id"]))
+    assert amounts == [5_000, 15_000]
+    plan = plan_of(api, practice, inv["id"])
+    assert [i["status"] for i in plan["installments"]] == ["paid", "canceled"]
+    after = invoice(api, practice, inv["id"])
+    assert (after["status"], after["amount_paid"], after["amount_due"]) == ("paid", 20_000, 0)
+    ledger_matches(aws_env, practice, after)
+
+
+def test_an_autopay_charge_whose_answer_was_lost_is_settled_by_the_reconciler(api, aws_env, boarded, sync_stack):
+    practice = "prc_plan_lost"
+    _, card, inv = setup(api, boarded, practice)
+    day = sync_stack.sandbox.today
+    make_plan(api, practice, inv["id"], card, day, count=2)
+    sync_stack.fault(
+        {"kind": "timeout_after_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
+    )
+    sync_stack.triggers.billing_run(day.isoformat())
+    sync_stack.triggers.drain_all()  # the charge: Splash charged the card but its answer was lost
+    sync_stack.clear_faults()
+    assert [p["status"] for p in payments_of(api, practice, inv["id"])] == ["unknown"]
+    assert plan_of(api, practice, inv["id"])["installments"][0]["status"] == "processing"
+    sync_stack.deliver()  # the reconciler (and the alert) find the txn at Splash
+    assert [p["status"] for p in payments_of(api, practice, inv["id"])] == ["succeeded"]
+    assert plan_of(api, practice, inv["id"])["installments"][0]["status"] == "paid"
+    sync_stack.bill(day)  # nothing more is charged
+    assert len(txns_for(payments_of(api, practice, inv["id"]))) == 1
