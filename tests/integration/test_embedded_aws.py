@@ -39,3 +39,22 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(aws_env):
         for i in table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "ROLLBACK"})["Items"]
     }
     assert items == {"kept": 1, "updated": 2, "new": 1}
+
+
+def test_queues_still_deduplicate_by_content_and_count_their_messages(aws_env):
+    sqs = boto3.client("sqs")
+    fifo = sqs.create_queue(
+        QueueName="embedded-dedup.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    plain = sqs.create_queue(QueueName="embedded-plain")["QueueUrl"]
+    for _ in range(3):
+        sqs.send_message(QueueUrl=fifo, MessageBody="same body", MessageGroupId="g")
+        sqs.send_message_batch(QueueUrl=plain, Entries=[{"Id": str(i), "MessageBody": "same body"} for i in range(4)])
+
+    def count(url: str) -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    assert (count(fifo), count(plain)) == (1, 12)
+    attrs = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ContentBasedDeduplication"])["Attributes"]
+    assert attrs == {"ContentBasedDeduplication": "true"}
