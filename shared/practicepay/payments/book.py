@@ -203,6 +203,8 @@ def _events(
             detail["return_category"] = after.return_info.get("category")
         if refund is not None and refund.status == "succeeded":
             detail.update(refund_id=refund.id, refund_amount=refund.amount)
+        if after.installment:
+            detail["installment_id"] = after.installment["id"]
         out.append((detail_type, detail))
     if invoice_after.status == InvoiceStatus.PAID and invoice_before.status != InvoiceStatus.PAID:
         out.append(

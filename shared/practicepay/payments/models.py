@@ -75,6 +75,9 @@ class Payment(BaseModel):
     failure: Failure | None = None
     return_info: ReturnInfo | None = Field(default=None, description="Set when the bank returned an eCheck")
     splash_txn_id: str | None = None
+    installment_id: str | None = Field(
+        default=None, description="The plan installment or membership cycle this autopay charge collects"
+    )
     created_at: str
     updated_at: str
 

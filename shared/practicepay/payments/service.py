@@ -160,15 +160,14 @@ class PaymentService:
         if existing is not None:
             return self._resume(existing, method)
         merchant = self.practices.require(practice_id).merchant_for_charging()
-        represents = None
+        balance = invoice.total - invoice.amount_paid - invoice.amount_pending
+        amount, represents = body.amount or balance, None
         if attempt is not None and attempt.redeposit_of is not None:
             original = self.book.payment(practice_id, attempt.redeposit_of)
             if original.status != PaymentStatus.RETURNED or original.payment_method_id != method.id:
                 raise Conflict(f"Payment {original.id} is not a returned eCheck of this method to re-present.")
-            represents = original.represents or original.splash_txn_id
-        balance = invoice.total - invoice.amount_paid - invoice.amount_pending
-        amount = body.amount or balance
-        if attempt is not None and attempt.redeposit_of is None:
+            amount, represents = original.amount, original.represents or original.splash_txn_id  # the same item
+        elif attempt is not None:
             amount = min(amount, balance)  # an installment never collects more than is left (paid another way)
         if amount <= 0:
             raise Conflict("Nothing is left to pay on this invoice.")
@@ -499,6 +498,7 @@ def _view(record: PaymentRecord) -> Payment:
         failure=Failure.model_validate(record.failure) if record.failure else None,
         return_info=ReturnInfo.model_validate(record.return_info) if record.return_info else None,
         splash_txn_id=record.splash_txn_id,
+        installment_id=(record.installment or {}).get("id"),
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
