@@ -93,6 +93,8 @@ def test_a_six_installment_plan_is_charged_to_the_end(api, aws_env, boarded, syn
     seen = kinds(aws_env, practice)
     assert seen.count("installment.paid") == 6 and seen.count("invoice.paid") == 1
     assert len(payments_of(api, practice, inv["id"])) == 6
+    late_cancel = api.call("POST", f"/invoices/{inv['id']}/payment-plan/cancel", practice=practice)
+    assert late_cancel.status_code == 409 and "completed" in late_cancel.get_json()["detail"]
 
 
 def test_a_soft_decline_is_retried_the_next_day_and_succeeds(api, aws_env, boarded, sync_stack):

@@ -122,8 +122,7 @@ class BillingService:
         return self._plan_view(plan, self.store.installments(practice_id, plan.id))
 
     def change_method(self, practice_id: str, invoice_id: str, body: ChangePlanRequest) -> PaymentPlan:
-        plan = self._active_plan(practice_id, invoice_id)
-        installments = self.store.installments(practice_id, plan.id)
+        plan, installments = self._active_plan(practice_id, invoice_id)
         ahead = [i.amount for i in installments if i.status in STOPPABLE]
         self._method(practice_id, plan.patient_id, body.payment_method_id, max(ahead, default=1))
         changed = replace(
@@ -137,16 +136,13 @@ class BillingService:
     def cancel_plan(self, practice_id: str, invoice_id: str) -> PaymentPlan:
         """Stop the plan: installments not yet charged are canceled and the invoice is open again with its balance
         (installments already in flight still settle or fail on their own)."""
-        plan = self._active_plan(practice_id, invoice_id)
+        plan, installments = self._active_plan(practice_id, invoice_id)
         invoice = self.payments.book.invoice(practice_id, invoice_id)
         now = iso(self.clock())
         canceled = replace(plan, status="canceled", updated_at=now, version=plan.version + 1)
         tx = Transaction()
         tx.put(self.store.table_name, self.store.plan_item(canceled), "version = :v", {":v": plan.version})
-        after = [
-            self._stop(tx, i, now) if i.status in STOPPABLE else i
-            for i in self.store.installments(practice_id, plan.id)
-        ]
+        after = [self._stop(tx, i, now) if i.status in STOPPABLE else i for i in installments]
         self._off_autopay(tx, invoice, now)
         self._commit(tx, "The plan or its invoice changed while it was being canceled; retry.")
         return self._plan_view(canceled, after)
@@ -161,8 +157,8 @@ class BillingService:
         ctx: LambdaContext | None = None,
     ) -> Payment:
         """Pay one installment now (early, or after a failure) with the plan's method or another on file."""
-        plan = self._active_plan(practice_id, invoice_id)
-        inst = self.store.get_installment(practice_id, f"{plan.id}.{seq:03d}") if 1 <= seq <= 999 else None
+        plan, installments = self._active_plan(practice_id, invoice_id)
+        inst = next((i for i in installments if i.seq == seq), None)
         if inst is None:
             raise NotFound(f"No installment {seq} exists on this plan.")
         if inst.status not in STOPPABLE:
@@ -326,11 +322,14 @@ class BillingService:
             raise NotFound(f"Invoice {invoice_id} has no payment plan.")
         return plan
 
-    def _active_plan(self, practice_id: str, invoice_id: str) -> PlanRecord:
+    def _active_plan(self, practice_id: str, invoice_id: str) -> tuple[PlanRecord, list[InstallmentRecord]]:
+        """The invoice's plan with its installments, if it is still collecting (409 once canceled or completed)."""
         plan = self._latest_plan(practice_id, invoice_id)
-        if plan.status != "active":
-            raise Conflict(f"This invoice's payment plan is {plan.status}.")
-        return plan
+        installments = self.store.installments(practice_id, plan.id)
+        status = _plan_status(plan, installments)
+        if status != "active":
+            raise Conflict(f"This invoice's payment plan is {status}.")
+        return plan, installments
 
     def _stop(self, tx: Transaction, inst: InstallmentRecord, now: str) -> InstallmentRecord:
         """Cancel an installment not yet charged, in `tx`."""
@@ -363,16 +362,13 @@ class BillingService:
         return sub
 
     def _plan_view(self, plan: PlanRecord, installments: list[InstallmentRecord]) -> PaymentPlan:
-        status = plan.status
-        if status == "active" and installments and all(i.status == "paid" for i in installments):
-            status = "completed"
         return PaymentPlan(
             id=plan.id,
             invoice_id=plan.invoice_id,
             patient_id=plan.patient_id,
             payment_method_id=plan.payment_method_id,
             frequency=Frequency(plan.frequency),
-            status=status,  # type: ignore[arg-type]
+            status=_plan_status(plan, installments),  # type: ignore[arg-type]
             total=plan.total,
             amount_paid=sum(i.amount for i in installments if i.status == "paid"),
             installments=[installment_view(i) for i in installments],
@@ -386,6 +382,12 @@ class BillingService:
     def _not_past(day: date, today: date, field: str) -> None:
         if day < today:
             raise ValidationFailed(f"{field} {day} is in the past.", [_field(field, f"must be {today} or later")])
+
+
+def _plan_status(plan: PlanRecord, installments: list[InstallmentRecord]) -> str:
+    if plan.status == "active" and installments and all(i.status == "paid" for i in installments):
+        return "completed"
+    return plan.status
 
 
 def installment_view(inst: InstallmentRecord) -> Installment:
