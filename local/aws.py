@@ -9,10 +9,12 @@ test with real threads racing tests our conditions, not moto's thread safety.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
@@ -85,36 +87,39 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
 dynamodb_models.copy = _TablesNotCopied()  # type: ignore[attr-defined]
 DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
-_moto_queue_attributes = Queue.attributes.fget  # type: ignore[attr-defined]
-
 
 class _QueueAttributes(Mapping[str, Any]):
-    """A queue's attributes, computed when read. moto builds them all (message counts included, a pass over every
-    message) to read ContentBasedDeduplication on every SendMessage, so sending slowed with the queue's depth
-    (1.5 s per batch at a few thousand messages). That one is read straight from the queue; the rest as before."""
+    """A queue's attributes, each computed when it is read. moto builds them all, message counts included (a pass
+    over every message), wherever it reads one: on every SendMessage (ContentBasedDeduplication) and for every
+    message a ReceiveMessage considers (MessageRetentionPeriod), so sends and receives slowed with the queue's depth
+    (seconds each at a few thousand messages). The values are moto's own, rendered as moto renders them."""
 
     def __init__(self, queue: Queue) -> None:
         self._queue = queue
-        self._all: dict[str, Any] | None = None
 
-    def _full(self) -> dict[str, Any]:
-        if self._all is None:
-            self._all = _moto_queue_attributes(self._queue)
-        return self._all
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key == "ContentBasedDeduplication":  # as moto renders it: a bool as "true"/"false", FIFO queues only
-            return str(self._queue.content_based_deduplication).lower() if self._queue.fifo_queue else default
-        return self._full().get(key, default)
+    def _names(self) -> list[str]:
+        queue = self._queue
+        names = list(queue.BASE_ATTRIBUTES)
+        names += queue.FIFO_ATTRIBUTES if queue.fifo_queue else []
+        names += queue.KMS_ATTRIBUTES if queue.kms_master_key_id else []
+        return names
 
     def __getitem__(self, key: str) -> Any:
-        return self._full()[key]
+        if key not in self._names():
+            raise KeyError(key)
+        if key == "RedrivePolicy" and self._queue.redrive_policy:
+            return json.dumps(self._queue.redrive_policy)
+        value = getattr(self._queue, camelcase_to_underscores(key))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._full())
+        return iter(dict.fromkeys(self._names()))
 
     def __len__(self) -> int:
-        return len(self._full())
+        return len(dict.fromkeys(self._names()))
 
 
 Queue.attributes = property(_QueueAttributes)  # type: ignore[method-assign,assignment]
