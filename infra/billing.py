@@ -23,7 +23,6 @@ from infra.definitions import (
     CHARGE_QUEUE,
     CHARGER,
     EVENTS_TABLE,
-    INVOICES_TABLE,
     PLANS,
     SCHEDULES_TABLE,
 )
@@ -51,15 +50,11 @@ class BillingConstruct(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         schedules, events = tables[SCHEDULES_TABLE.logical_id], tables[EVENTS_TABLE.logical_id]
-        invoices = tables[INVOICES_TABLE.logical_id]
         charge_queue = queues[CHARGE_QUEUE.logical_id]
         env = {**payment_env, SCHEDULES_TABLE.env_var: schedules.table_name}
-        statements = [
-            *payment_statements,
-            table_access("Schedules", schedules, ["GetItem", "PutItem", "Query"]),
-            # plans move their invoice to in_progress; membership cycles issue invoices
-            table_access("Invoices", invoices, ["PutItem"]),
-        ]
+        # The payment statements cover invoices too (plans move theirs to in_progress; cycles issue invoices).
+        plans_statements = [*payment_statements, table_access("Schedules", schedules, ["GetItem", "PutItem", "Query"])]
+        charger_statements = [*payment_statements, table_access("Schedules", schedules, ["GetItem", "PutItem"])]
 
         self.plans = PracticePayFunction(
             self,
@@ -67,7 +62,7 @@ class BillingConstruct(Construct):
             name=PLANS.name,
             description="Payment plans and memberships API: make, read, change, pay early, cancel",
             environment=env,
-            statements=statements,
+            statements=plans_statements,
             reserved_concurrency=concurrency,
             timeout=api_timeout,
             **common,
@@ -78,7 +73,7 @@ class BillingConstruct(Construct):
             name=CHARGER.name,
             description="Charges each autopay installment or membership cycle the daily run queued, once per attempt",
             environment=env,
-            statements=[*statements, *consume("ConsumeCharges", charge_queue, key)],
+            statements=[*charger_statements, *consume("ConsumeCharges", charge_queue, key)],
             reserved_concurrency=concurrency,
             timeout=CHARGER_TIMEOUT,
             **common,
