@@ -149,10 +149,15 @@ def test_a_hard_decline_is_past_due_at_once(category):
     assert [e[0] for e in events] == ["installment.failed", "invoice.past_due"]
 
 
-def test_nothing_submitted_sends_the_same_attempt_again_the_next_day():
-    failure = {"category": "processor_unavailable", "processor_text": "down", "retryable": True}
-    after, _ = react(_installment(), _payment("pending"), _payment("failed", failure=failure), NOW)
-    assert (after.status, after.next_attempt_on, after.failure["resend"]) == ("failed", "2027-01-11", True)
+def test_nothing_submitted_sends_the_same_attempt_again_the_next_day_a_few_times():
+    failure = {"category": "processor_refused", "processor_text": "refused", "retryable": True}
+    inst = _installment()
+    for _ in range(3):
+        inst, _ = react(inst, _payment("pending"), _payment("failed", failure=failure), NOW)
+        assert (inst.status, inst.next_attempt_on, inst.failure["resend"]) == ("failed", "2027-01-11", True)
+        inst = replace(inst, status="processing")
+    after, events = react(inst, _payment("pending"), _payment("failed", failure=failure), NOW)
+    assert after.status == "past_due" and [e[0] for e in events] == ["installment.failed", "invoice.past_due"]
 
 
 def _returned(code: str | None) -> PaymentRecord:

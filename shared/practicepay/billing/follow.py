@@ -29,6 +29,8 @@ from practicepay.sync.returns import REPRESENTABLE
 
 Event = tuple[str, dict[str, Any]]
 IN_FLIGHT = frozenset({"pending", "processing", "unknown"})
+MAX_RESENDS = 3
+"""How many days running an attempt Splash refused or never received is sent again before it is past due."""
 
 
 def policy_of(inst: InstallmentRecord) -> RetryPolicy:
@@ -77,14 +79,14 @@ def _after_decline(inst: InstallmentRecord, payment: PaymentRecord) -> tuple[Ins
     failure = payment.failure or {}
     category = failure.get("category", "generic_decline")
     attempted = date.fromisoformat(inst.attempted_on or inst.due_on)
-    if not_submitted(failure):  # nothing reached Splash: the same attempt goes again tomorrow
-        nxt: date | None = attempted + timedelta(days=1)
-        resend = True
+    info: dict[str, Any] = {"category": category, "message": failure.get("processor_text", "")}
+    if not_submitted(failure):  # nothing reached Splash: the same attempt goes again tomorrow, a few times
+        resends = (inst.failure or {}).get("resends", 0) + 1
+        nxt: date | None = attempted + timedelta(days=1) if resends <= MAX_RESENDS else None
+        info.update(resend=True, resends=resends)
     else:
         first = date.fromisoformat(inst.first_attempt_on or inst.due_on)
         nxt = policy_of(inst).next_card_retry(first, inst.attempts) if failure.get("retryable") else None
-        resend = False
-    info = {"category": category, "message": failure.get("processor_text", ""), "resend": resend}
     return _retry_or_past_due(inst, nxt, info, redeposit_of=None)
 
 
