@@ -244,12 +244,17 @@ def test_a_membership_issues_and_charges_an_invoice_each_cycle(api, aws_env, boa
     }
     sub = ok(api.call("POST", f"/patients/{patient}/subscriptions", practice=practice, body=body), 201)
     assert (sub["status"], sub["next_charge_on"], sub["cycles"]) == ("active", start.isoformat(), [])
+    sync_stack.bill(start - timedelta(days=3))  # the notice days before the first cycle: announced, not charged
+    upcoming = [e for e in events(aws_env, practice) if e["type"] == "installment.upcoming"]
+    assert [(e["subscription_id"], e["seq"], e["charge_on"]) for e in upcoming] == [(sub["id"], 1, start.isoformat())]
     sync_stack.bill(start)
     sync_stack.bill(start)  # twice the same day: one cycle
     second = nth_date(start, Frequency.MONTHLY, 1)
     sync_stack.bill(second)
     now = ok(api.call("GET", f"/subscriptions/{sub['id']}", practice=practice))
     assert [c["status"] for c in now["cycles"]] == ["paid", "paid"]
+    upcoming = [e["seq"] for e in events(aws_env, practice) if e["type"] == "installment.upcoming"]
+    assert upcoming == [1, 2]  # each cycle announced once; the third's notice date has not come
     assert now["next_charge_on"] == nth_date(start, Frequency.MONTHLY, 2).isoformat()
     for cycle in now["cycles"]:
         issued = invoice(api, practice, cycle["invoice_id"])
