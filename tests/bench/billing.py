@@ -21,19 +21,22 @@ BILLING_N = int(os.environ.get("BENCH_BILLING_N", "10000"))
 MAPPING_CALLS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
 
 
-def _seed(env: dict[str, str], practice: str, patient: str, card: str, day: date, count: int, tag: str) -> None:
+def _seed(env: dict[str, str], practice: str, patient: str, card: str, day: date, count: int) -> None:
     import boto3
 
     from practicepay.adapters.vault import PhiVault
     from practicepay.billing.schedule import Frequency, RetryPolicy
     from practicepay.billing.store import InstallmentRecord, PlanRecord, ScheduleStore
     from practicepay.clock import iso, utc_now
-    from practicepay.invoices.service import LINE_ITEMS_PURPOSE
-    from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+    from practicepay.ids import new_id
+    from practicepay.invoices.models import InvoiceStatus, LineItem
+    from practicepay.invoices.service import new_invoice
+    from practicepay.invoices.store import InvoiceStore
 
-    now = iso(utc_now())
-    items = [{"description": "Treatment", "cpt_code": None, "quantity": 1, "unit_amount": 20_000, "amount": 20_000}]
-    sealed = PhiVault(env["DATA_KEY_ARN"]).seal(items, practice_id=practice, purpose=LINE_ITEMS_PURPOSE)
+    moment = utc_now()
+    now = iso(moment)
+    vault = PhiVault(env["DATA_KEY_ARN"])
+    line = LineItem(description="Treatment", quantity=1, unit_amount=20_000, amount=20_000)
     policy = RetryPolicy().to_record()
     consent = {"text_version": "bench", "accepted_at": now, "max_amount": 20_000}
     schedules, invoices = ScheduleStore(env["SCHEDULES_TABLE"]), InvoiceStore(env["INVOICES_TABLE"])
@@ -42,25 +45,19 @@ def _seed(env: dict[str, str], practice: str, patient: str, card: str, day: date
         ddb.Table(env["SCHEDULES_TABLE"]).batch_writer() as plans,
         ddb.Table(env["INVOICES_TABLE"]).batch_writer() as inv,
     ):
-        for n in range(count):
-            invoice_id = f"inv_{tag}{n:010d}".ljust(30, "0")[:30]
-            plan_id = f"pln_{tag}{n:010d}".ljust(30, "0")[:30]
-            invoice = InvoiceRecord(
+        for _ in range(count):
+            plan_id = new_id("pln")
+            invoice = new_invoice(
+                vault,
                 practice_id=practice,
-                id=invoice_id,
                 patient_id=patient,
-                status="in_progress",
-                currency="usd",
-                due_date=day.isoformat(),
-                line_items_sealed=sealed,
-                line_item_count=1,
-                subtotal=20_000,
-                total=20_000,
-                amount_paid=0,
-                created_at=now,
-                updated_at=now,
+                due_date=day,
+                items=[line],
+                now=moment,
+                status=InvoiceStatus.IN_PROGRESS,
                 plan_id=plan_id,
             )
+            invoice_id = invoice.id
             inv.put_item(Item=invoices.item(invoice))
             plan = PlanRecord(
                 practice_id=practice,
@@ -107,8 +104,8 @@ def measure_billing(
     triggers = LocalTriggers()
     day = sandbox.today + timedelta(days=400)  # past every other bench payment's dates: only these are due
     out: dict[str, Any] = {"runs": []}
-    for size, tag in ((100, "a"), (BILLING_N, "b")):
-        _seed(env, practice, patient, card, day, size, tag)
+    for size in (100, BILLING_N):
+        _seed(env, practice, patient, card, day, size)
         take_calls()
         splash_before = len(sandbox.requests)
         started = time.perf_counter()

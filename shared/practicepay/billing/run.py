@@ -20,13 +20,12 @@ from practicepay.adapters.queues import ChargeQueue
 from practicepay.adapters.vault import PhiVault
 from practicepay.billing.follow import installment_detail, past_due_event
 from practicepay.billing.schedule import Frequency, nth_date
-from practicepay.billing.store import CHARGEABLE, InstallmentRecord, ScheduleStore, SubscriptionRecord, installment_id
+from practicepay.billing.store import CHARGEABLE, InstallmentRecord, ScheduleStore, installment_id
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, PracticePayError, ProcessorUnavailable, ValidationFailed
 from practicepay.events import event_item
-from practicepay.ids import new_id
-from practicepay.invoices.service import LINE_ITEMS_PURPOSE
-from practicepay.invoices.store import InvoiceRecord
+from practicepay.invoices.models import InvoiceStatus, LineItem
+from practicepay.invoices.service import new_invoice
 from practicepay.observability import logger
 from practicepay.payments.service import AutopayAttempt, PaymentService
 
@@ -86,10 +85,7 @@ class DailyRun:
             tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
             detail = {**installment_detail(after), "charge_on": after.due_on}
         practice_id = str(item["practice_id"])
-        tx.put(
-            self.events_table,
-            event_item(practice_id, "installment.upcoming", detail, at=iso(now), epoch=now.timestamp()),
-        )
+        tx.put(self.events_table, event_item(practice_id, "installment.upcoming", detail, now))
         try:
             tx.commit()
         except TransactionConflict:
@@ -211,8 +207,7 @@ class ChargeWorker:
         tx = Transaction()
         tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
         for detail_type, detail in events:
-            item = event_item(inst.practice_id, detail_type, detail, at=iso(now), epoch=now.timestamp())
-            tx.put(self.payments.book.events_table, item)
+            tx.put(self.payments.book.events_table, event_item(inst.practice_id, detail_type, detail, now))
         tx.commit()
         logger.warning("installment could not be charged", installment=inst.id, status=after.status)
         return "canceled" if covered else "not_chargeable"
@@ -230,8 +225,19 @@ class ChargeWorker:
         if sub.status != "active" or sub.next_cycle != cycle or (sub.next_cycle_on or "9999") > on:
             return None
         cycle_on = date.fromisoformat(sub.next_cycle_on or on)
-        now = iso(self.clock())
-        invoice = self._cycle_invoice(sub, cycle_on, now)
+        moment = self.clock()
+        now = iso(moment)
+        line = LineItem(description=MEMBERSHIP_LINE, quantity=1, unit_amount=sub.amount, amount=sub.amount)
+        invoice = new_invoice(
+            self.vault,
+            practice_id=practice_id,
+            patient_id=sub.patient_id,
+            due_date=cycle_on,
+            items=[line],
+            now=moment,
+            status=InvoiceStatus.IN_PROGRESS,  # collected by the membership's autopay
+            plan_id=sub.id,
+        )
         inst = InstallmentRecord(
             practice_id=practice_id,
             owner_id=sub.id,
@@ -265,24 +271,3 @@ class ChargeWorker:
         except TransactionConflict:
             return self.store.get_installment(practice_id, inst.id)  # a concurrent delivery issued it
         return inst
-
-    def _cycle_invoice(self, sub: SubscriptionRecord, cycle_on: date, now: str) -> InvoiceRecord:
-        items = [{"description": MEMBERSHIP_LINE, "cpt_code": None, "quantity": 1, "unit_amount": sub.amount}]
-        items[0]["amount"] = sub.amount
-        sealed = self.vault.seal(items, practice_id=sub.practice_id, purpose=LINE_ITEMS_PURPOSE)
-        return InvoiceRecord(
-            practice_id=sub.practice_id,
-            id=new_id("inv"),
-            patient_id=sub.patient_id,
-            status="in_progress",
-            currency="usd",
-            due_date=cycle_on.isoformat(),
-            line_items_sealed=sealed,
-            line_item_count=1,
-            subtotal=sub.amount,
-            total=sub.amount,
-            amount_paid=0,
-            created_at=now,
-            updated_at=now,
-            plan_id=sub.id,
-        )

@@ -4,9 +4,11 @@ the EventBridge bus; until then the table is the record of what happened, in ord
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from practicepay.adapters.dynamo import practice_pk
+from practicepay.clock import iso
 from practicepay.ids import new_id
 
 RETENTION_SECONDS = 30 * 86400
@@ -22,8 +24,9 @@ PAYMENT_EVENTS = {
 }
 
 
-def event_item(practice_id: str, detail_type: str, detail: dict[str, Any], *, at: str, epoch: float) -> dict[str, Any]:
+def event_item(practice_id: str, detail_type: str, detail: dict[str, Any], moment: datetime) -> dict[str, Any]:
     """The outbox row: keyed by practice and a time-ordered id, so a practice's events read back in order."""
+    epoch = moment.timestamp()
     event_id = new_id("evt", int(epoch * 1000))
     return {
         "pk": practice_pk(practice_id),
@@ -31,6 +34,6 @@ def event_item(practice_id: str, detail_type: str, detail: dict[str, Any], *, at
         "id": event_id,
         "detail_type": detail_type,
         "detail": {"practice_id": practice_id, **detail},
-        "occurred_at": at,
+        "occurred_at": iso(moment),
         "expiration": int(epoch) + RETENTION_SECONDS,
     }

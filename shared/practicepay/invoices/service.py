@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,6 +20,38 @@ from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 
 LINE_ITEMS_PURPOSE = "invoice-line-items"
 INVOICE_ID = id_pattern("inv")
+
+
+def new_invoice(
+    vault: PhiVault,
+    *,
+    practice_id: str,
+    patient_id: str,
+    due_date: date,
+    items: list[LineItem],
+    now: datetime,
+    status: InvoiceStatus = InvoiceStatus.DRAFT,
+    plan_id: str | None = None,
+) -> InvoiceRecord:
+    """A new invoice's record: a time-ordered id, totals from its line items, the items sealed as PHI."""
+    lines = [item.model_dump() for item in items]
+    subtotal = sum(item.amount for item in items)
+    return InvoiceRecord(
+        practice_id=practice_id,
+        id=new_id("inv", int(now.timestamp() * 1000)),
+        patient_id=patient_id,
+        status=status.value,
+        currency="usd",
+        due_date=due_date.isoformat(),
+        line_items_sealed=vault.seal(lines, practice_id=practice_id, purpose=LINE_ITEMS_PURPOSE),
+        line_item_count=len(lines),
+        subtotal=subtotal,
+        total=subtotal,
+        amount_paid=0,
+        created_at=iso(now),
+        updated_at=iso(now),
+        plan_id=plan_id,
+    )
 
 
 @dataclass
@@ -54,27 +86,14 @@ class InvoiceService:
         return self.get(practice_id, created.id)
 
     def _create(self, practice_id: str, body: CreateInvoiceRequest) -> str:
-        now = self.clock()
-        invoice_id = new_id("inv", int(now.timestamp() * 1000))
-        items = [
-            LineItem(**item.model_dump(), amount=item.quantity * item.unit_amount).model_dump()
-            for item in body.line_items
-        ]
-        subtotal = sum(i["amount"] for i in items)
-        record = InvoiceRecord(
+        items = [LineItem(**item.model_dump(), amount=item.quantity * item.unit_amount) for item in body.line_items]
+        record = new_invoice(
+            self.vault,
             practice_id=practice_id,
-            id=invoice_id,
             patient_id=body.patient_id,
-            status=InvoiceStatus.DRAFT.value,
-            currency=body.currency,
-            due_date=body.due_date.isoformat(),
-            line_items_sealed=self.vault.seal(items, practice_id=practice_id, purpose=LINE_ITEMS_PURPOSE),
-            line_item_count=len(items),
-            subtotal=subtotal,
-            total=subtotal,
-            amount_paid=0,
-            created_at=iso(now),
-            updated_at=iso(now),
+            due_date=body.due_date,
+            items=items,
+            now=self.clock(),
         )
         self.store.put_new(record, patients_table=self.patients_table)
         return record.id

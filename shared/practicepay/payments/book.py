@@ -120,8 +120,7 @@ class PaymentBook:
                 also(tx)
 
             def emit(detail_type: str, detail: dict[str, Any], tx: Transaction = tx) -> None:
-                item = event_item(payment.practice_id, detail_type, detail, at=now, epoch=moment.timestamp())
-                tx.put(self.events_table, item)
+                tx.put(self.events_table, event_item(payment.practice_id, detail_type, detail, moment))
 
             for detail_type, detail in _events(None if new else current, after, invoice, changed, refund):
                 emit(detail_type, detail)

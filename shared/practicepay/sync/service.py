@@ -210,14 +210,8 @@ class StatusSync:
         moment = self.clock()
         changed = self.practices.set_merchant_status(practice, merchant.status, iso(moment))
         if merchant.status == MerchantStatus.BOARDED:
-            event = event_item(
-                practice.practice_id,
-                "practice.boarded",
-                {"splash_merchant_id": merchant.id},
-                at=iso(moment),
-                epoch=moment.timestamp(),
-            )
-            self.book.put_event(event)
+            boarded = {"splash_merchant_id": merchant.id}
+            self.book.put_event(event_item(practice.practice_id, "practice.boarded", boarded, moment))
         logger.info("practice boarding status changed", practice_id=changed.practice_id, status=merchant.status)
         return "boarding"
 
