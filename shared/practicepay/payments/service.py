@@ -110,17 +110,7 @@ class PaymentService:
         body: CreatePaymentRequest,
         ctx: LambdaContext | None = None,
     ) -> Payment:
-        return run_once(
-            self.idempotency_store,
-            operation=f"pay:{invoice_id}",
-            practice_id=practice_id,
-            idempotency_key=idempotency_key,
-            body=body,
-            output=Payment,
-            run=lambda: self._pay(practice_id, invoice_id, idempotency_key, body),
-            ttl_seconds=self.idempotency_ttl_seconds,
-            lambda_context=ctx,
-        )
+        return self._pay_once(f"pay:{invoice_id}", practice_id, invoice_id, idempotency_key, body, None, ctx)
 
     def autopay(
         self,
@@ -136,9 +126,21 @@ class PaymentService:
         re-presentment of a returned eCheck is a redeposit of it."""
         body = CreatePaymentRequest(payment_method_id=attempt.payment_method_id, amount=attempt.amount)
         key = key or f"{attempt.installment_id}:{attempt.number}"
+        return self._pay_once(f"autopay:{invoice_id}", practice_id, invoice_id, key, body, attempt, ctx)
+
+    def _pay_once(
+        self,
+        operation: str,
+        practice_id: str,
+        invoice_id: str,
+        key: str,
+        body: CreatePaymentRequest,
+        attempt: AutopayAttempt | None,
+        ctx: LambdaContext | None,
+    ) -> Payment:
         return run_once(
             self.idempotency_store,
-            operation=f"autopay:{invoice_id}",
+            operation=operation,
             practice_id=practice_id,
             idempotency_key=key,
             body=body,
