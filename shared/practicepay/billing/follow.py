@@ -33,10 +33,6 @@ MAX_RESENDS = 3
 """How many days running an attempt Splash refused or never received is sent again before it is past due."""
 
 
-def policy_of(inst: InstallmentRecord) -> RetryPolicy:
-    return RetryPolicy.from_record(inst.policy)
-
-
 def react(
     inst: InstallmentRecord, before: PaymentRecord | None, after: PaymentRecord, now: str
 ) -> tuple[InstallmentRecord, list[Event]] | None:
@@ -86,7 +82,11 @@ def _after_decline(inst: InstallmentRecord, payment: PaymentRecord) -> tuple[Ins
         info.update(resend=True, resends=resends)
     else:
         first = date.fromisoformat(inst.first_attempt_on or inst.due_on)
-        nxt = policy_of(inst).next_card_retry(first, inst.attempts) if failure.get("retryable") else None
+        nxt = (
+            RetryPolicy.from_record(inst.policy).next_card_retry(first, inst.attempts)
+            if failure.get("retryable")
+            else None
+        )
     return _retry_or_past_due(inst, nxt, info, redeposit_of=None)
 
 
@@ -97,7 +97,7 @@ def _after_return(inst: InstallmentRecord, payment: PaymentRecord) -> tuple[Inst
     if code in REPRESENTABLE:
         first = date.fromisoformat(inst.first_attempt_on or inst.due_on)
         presented = date.fromisoformat(inst.attempted_on or inst.due_on)
-        nxt = policy_of(inst).next_redeposit(first, presented, inst.redeposits)
+        nxt = RetryPolicy.from_record(inst.policy).next_redeposit(first, presented, inst.redeposits)
     info = {"category": info_in.get("category", "other"), "code": code, "message": info_in.get("message", "")}
     return _retry_or_past_due(inst, nxt, info, redeposit_of=payment.id if nxt else None)
 

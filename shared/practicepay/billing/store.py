@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 
 from practicepay.adapters.dynamo import from_item, plain, practice_pk
 from practicepay.billing.schedule import RetryPolicy
@@ -115,11 +115,6 @@ def installment_id(owner_id: str, seq: int) -> str:
     return f"{owner_id}.{seq:03d}"
 
 
-def split_installment_id(value: str) -> tuple[str, int]:
-    owner, _, seq = value.rpartition(".")
-    return owner, int(seq)
-
-
 class ScheduleStore:
     def __init__(self, table_name: str, resource: Any | None = None):
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
@@ -212,7 +207,7 @@ class ScheduleStore:
     def subscriptions(self, practice_id: str, patient_id: str) -> list[SubscriptionRecord]:
         items = self._query_all(
             KeyConditionExpression=Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("SUB#"),
-            FilterExpression=Key("patient_id").eq(patient_id),
+            FilterExpression=Attr("patient_id").eq(patient_id),
         )
         return [self.subscription_from_item(i) for i in items]
 
