@@ -15,6 +15,8 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
+    include: tuple[str, ...] | None = None
+    """None projects every attribute (ALL); a tuple projects the keys and just these attributes (INCLUDE)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class TableDef:
     sort_key: str | None = None
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
+    stream: bool = False
+    """A DynamoDB stream of new images (the events outbox feeds the publisher)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,14 @@ INVOICES_TABLE = TableDef(
     indexes=(
         Index("by_patient", "gsi1pk", "gsi1sk"),
         Index("by_status", "gsi2pk", "gsi2sk"),
+        # Sparse: only issued invoices with a balance owed carry ar_pk (one partition per practice, sorted by due
+        # date), projecting just what the accounts-receivable aging needs: the report is a query, never a scan.
+        Index(
+            "receivables",
+            "ar_pk",
+            "ar_sk",
+            include=("id", "patient_id", "status", "due_date", "total", "amount_paid", "amount_written_off"),
+        ),
     ),
 )
 
@@ -109,7 +121,11 @@ PRACTICES_TABLE = TableDef(
     local_name="practicepay-practices",
     env_var="PRACTICES_TABLE",
     partition_key="practice_id",
-    indexes=(Index("by_merchant", "splash_merchant_id"),),  # Splash alerts and txns name the merchant
+    indexes=(
+        Index("by_merchant", "splash_merchant_id"),  # Splash alerts and txns name the merchant
+        # Sparse: practices whose boarding is still undecided, so the status poll checks each merchant's status.
+        Index("onboarding", "onboarding_pk", "practice_id"),
+    ),
 )
 
 # What we learn from Splash: raw web alerts (kept 30 days) and the status poll's cursor.
@@ -123,7 +139,7 @@ SYNC_TABLE = TableDef(
 )
 
 # Domain events written in the same transaction as the change they describe (a transactional outbox, kept
-# 30 days); issue #7 publishes them to the EventBridge bus.
+# 30 days); its stream feeds the publisher, which puts each on the EventBridge bus.
 EVENTS_TABLE = TableDef(
     logical_id="EventsTable",
     local_name="practicepay-events",
@@ -131,6 +147,7 @@ EVENTS_TABLE = TableDef(
     partition_key="pk",
     sort_key="sk",
     ttl_attribute="expiration",
+    stream=True,
 )
 
 # Payment plans, memberships and their installments. Sparse indexes, one partition each, sorted by date: `due`
@@ -242,10 +259,20 @@ SPLASH_CREDENTIALS_ENV = "SPLASH_CREDENTIALS"
 SPLASH_HOST_ENV = "SPLASH_HOST"
 SPLASH_WEBHOOK_HEADER = "X-PracticePay-Webhook"
 
+# Outbound domain events: the publisher puts each outbox row on this bus with this source (docs/events/).
+EVENT_BUS_LOCAL_NAME = "practicepay"
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
+EVENT_SOURCE = "practicepay"
+# Inbound encounters on the clinical platform's bus: a rule matches this source and detail-type (both
+# configurable at deploy: cdk.json context platformEventBus, platformEventSource).
+PLATFORM_EVENT_BUS_LOCAL_NAME = "clinical-platform"
+PLATFORM_EVENT_SOURCE = "clinical-platform"
+ENCOUNTER_DETAIL_TYPE = "encounter.charged"
+
 AUTHORIZER = FunctionDef(name="authorizer", env=(JWT_SECRET_ENV,))
 INVOICES = FunctionDef(
     name="invoices",
-    env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, DATA_KEY_ENV),
+    env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, EVENTS_TABLE.env_var, DATA_KEY_ENV),
 )
 PATIENTS = FunctionDef(
     name="patients",
@@ -297,6 +324,25 @@ CHARGER = FunctionDef(name="charger", env=_BILLING_ENV)  # consumes CHARGE_QUEUE
 BILLING = FunctionDef(  # the daily run, on a schedule
     name="billing", env=(SCHEDULES_TABLE.env_var, EVENTS_TABLE.env_var, CHARGE_QUEUE.env_var)
 )
+PRACTICES = FunctionDef(  # onboarding (boards the practice at Splash) and practice settings
+    name="practices",
+    env=(PRACTICES_TABLE.env_var, EVENTS_TABLE.env_var, SPLASH_HOST_ENV, SPLASH_CREDENTIALS_ENV),
+)
+ENCOUNTERS = FunctionDef(  # encounter charges from the clinical platform (API and its EventBridge bus)
+    name="encounters",
+    env=(
+        INVOICES_TABLE.env_var,
+        PATIENTS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+        EVENTS_TABLE.env_var,
+        DATA_KEY_ENV,
+    ),
+)
+REPORTS = FunctionDef(  # payments and accounts-receivable reports (JSON and CSV)
+    name="reports",
+    env=(INVOICES_TABLE.env_var, PAYMENTS_TABLE.env_var, PATIENTS_TABLE.env_var),
+)
+PUBLISHER = FunctionDef(name="publisher", env=(EVENT_BUS_ENV,))  # the events table's stream → the bus
 FUNCTIONS: tuple[FunctionDef, ...] = (
     AUTHORIZER,
     INVOICES,
@@ -309,6 +355,10 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     PLANS,
     BILLING,
     CHARGER,
+    PRACTICES,
+    ENCOUNTERS,
+    REPORTS,
+    PUBLISHER,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
@@ -344,5 +394,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/patients/{patient_id}/subscriptions", PLANS.name),
     Route("GET", "/subscriptions/{subscription_id}", PLANS.name),
     Route("POST", "/subscriptions/{subscription_id}/cancel", PLANS.name),
+    Route("POST", "/practices", PRACTICES.name),
+    Route("GET", "/practices/{practice_id}", PRACTICES.name),
+    Route("PATCH", "/practices/{practice_id}/settings", PRACTICES.name),
+    Route("POST", "/events/encounters", ENCOUNTERS.name),
+    Route("GET", "/reports/payments", REPORTS.name),
+    Route("GET", "/reports/receivables", REPORTS.name),
     Route("POST", "/webhooks/splash", WEBHOOK.name, authorized=False),  # the static header, checked in the function
 )
