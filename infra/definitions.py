@@ -326,7 +326,7 @@ BILLING = FunctionDef(  # the daily run, on a schedule
 )
 PRACTICES = FunctionDef(  # onboarding (boards the practice at Splash) and practice settings
     name="practices",
-    env=(PRACTICES_TABLE.env_var, EVENTS_TABLE.env_var, SPLASH_HOST_ENV, SPLASH_CREDENTIALS_ENV),
+    env=(PRACTICES_TABLE.env_var, SPLASH_HOST_ENV, SPLASH_CREDENTIALS_ENV),
 )
 ENCOUNTERS = FunctionDef(  # encounter charges from the clinical platform (API and its EventBridge bus)
     name="encounters",

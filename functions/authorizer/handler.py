@@ -42,7 +42,11 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"practice_id": principal.practice_id, "subject": principal.subject},
+        context={
+            "practice_id": principal.practice_id,
+            "subject": principal.subject,
+            "scope": " ".join(sorted(principal.scopes)),
+        },
     )
     policy.allow_all_routes()
     logger.append_keys(practice_id=principal.practice_id)

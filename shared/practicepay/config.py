@@ -44,6 +44,10 @@ class InvoicesConfig(_DataConfig):
     """Only to check, when an invoice is created, that its patient exists (no read of the patient's PHI)."""
 
 
+class PracticesConfig(_Env):
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+
+
 class PatientsConfig(_DataConfig):
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)

@@ -28,6 +28,12 @@ class Unauthenticated(PracticePayError):
     title = "Unauthorized"
 
 
+class Forbidden(PracticePayError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
 class MalformedRequest(PracticePayError):
     status = 400
     slug = "malformed-request"

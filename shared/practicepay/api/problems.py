@@ -34,11 +34,13 @@ _DESCRIPTIONS = {
     400: "Malformed JSON, a missing header, or a bad query parameter",
     401: "Missing, expired or invalid bearer token",
     402: "The payment was declined (the problem type names the reason category)",
+    403: "The token lacks the scope this route needs",
     404: "No such record for this practice",
     409: "Conflicts with the record's state, or the same Idempotency-Key is still in progress",
     413: "Body larger than 256 KB",
     415: "Body is not JSON",
     422: "Invalid fields (see `errors`), or an Idempotency-Key reused with another body",
+    503: "Splash did not answer; nothing was changed there. Retry the same request shortly",
 }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from practicepay.auth import PRACTICE_ID_RE
+from practicepay.auth import ADMIN_SCOPE, PRACTICE_ID_RE
+from practicepay.errors import NotFound
 
 
 class MissingPrincipal(Exception):
@@ -17,3 +18,16 @@ def practice_id(app: APIGatewayRestResolver) -> str:
     if not isinstance(value, str) or not PRACTICE_ID_RE.match(value):
         raise MissingPrincipal("no practice_id in the authorizer context")
     return value
+
+
+def is_admin(app: APIGatewayRestResolver) -> bool:
+    authorizer = app.current_event.request_context.authorizer.get_context() or {}
+    scope = authorizer.get("scope")
+    return isinstance(scope, str) and ADMIN_SCOPE in scope.split()
+
+
+def require_practice_access(app: APIGatewayRestResolver, target: str) -> None:
+    """A practice's token reaches only its own practice; an admin token any. Another practice's id answers 404,
+    as if it did not exist (no hint that it does)."""
+    if target != practice_id(app) and not is_admin(app):
+        raise NotFound(f"No practice {target} exists.")

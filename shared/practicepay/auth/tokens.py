@@ -34,6 +34,8 @@ class InvalidToken(Exception):
 class Principal:
     practice_id: str
     subject: str
+    scopes: frozenset[str] = frozenset()
+    """From the token's `scope` claim (space-separated, as OAuth writes it); ADMIN_SCOPE onboards practices."""
 
 
 KeyResolver = Callable[[str], tuple[object, tuple[str, ...]]]
@@ -85,7 +87,9 @@ class TokenVerifier:
         practice_id = claims.get("practice_id")
         if not isinstance(practice_id, str) or not PRACTICE_ID_RE.match(practice_id):
             raise InvalidToken("practice_id claim missing or malformed")
-        return Principal(practice_id=practice_id, subject=str(claims["sub"]))
+        scope = claims.get("scope")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        return Principal(practice_id=practice_id, subject=str(claims["sub"]), scopes=scopes)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -106,6 +110,7 @@ def issue_hs256(
     subject: str = "local-developer",
     ttl_seconds: int = 12 * 3600,
     now: float | None = None,
+    scope: str | None = None,
 ) -> str:
     """A token as the clinical platform would mint it. For the local stack and tests only."""
     if not PRACTICE_ID_RE.match(practice_id):
@@ -119,4 +124,6 @@ def issue_hs256(
         "iat": iat,
         "exp": iat + ttl_seconds,
     }
+    if scope:
+        claims["scope"] = scope
     return jwt.encode(claims, secret, algorithm="HS256")

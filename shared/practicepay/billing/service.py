@@ -88,7 +88,7 @@ class BillingService:
                 [_field("consent.max_amount", f"must be at least {max(amounts)}")],
             )
         self._method(practice_id, invoice.patient_id, body.payment_method_id, max(amounts))
-        policy = self.payments.practices.require(practice_id).billing.policy()
+        policy = self.payments.practices.require(practice_id).settings.policy()
         now = iso(self.clock())
         plan = PlanRecord(
             practice_id=practice_id,
@@ -196,7 +196,7 @@ class BillingService:
         self._patient(practice_id, patient_id)
         self._not_past(body.start_date, self.clock().date(), "start_date")
         self._method(practice_id, patient_id, body.payment_method_id, body.amount)
-        policy = self.payments.practices.require(practice_id).billing.policy()
+        policy = self.payments.practices.require(practice_id).settings.policy()
         now = iso(self.clock())
         sub = SubscriptionRecord(
             practice_id=practice_id,

@@ -395,8 +395,9 @@ class SplashClient:
             raise PermissionError("raw card or bank numbers may only be sent to a Splash sandbox host")
         return self.create(Token, body)
 
-    def board(self, body: EntityRequest) -> tuple[Entity, Merchant]:
-        entity = self.create(Entity, body)
+    def board(self, body: EntityRequest, *, request_token: str | None = None) -> tuple[Entity, Merchant]:
+        """Board a merchant: one POST /entities. A stable `request_token` makes a retry replay the first answer."""
+        entity = self.create(Entity, body, request_token=request_token)
         merchant = next(self.iterate(Merchant, search=Search().equals("entity", entity.id), limit=10), None)
         if merchant is None:
             raise SplashUnavailable(f"entity {entity.id} was created without a merchant")

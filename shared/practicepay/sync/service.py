@@ -291,9 +291,19 @@ class StatusSync:
             for item in chunk:
                 txn = _pick([t for t in found if t.order == item.id])
                 outcomes[self._apply_open(item, txn)] += 1
+        calls += self._poll_boarding(client, outcomes)
         report = PollReport(changed, len(unseen), calls, dict(outcomes))
         logger.info("status poll done", changed=changed, open_checked=len(unseen), splash_calls=calls)
         return report
+
+    def _poll_boarding(self, client: SplashClient, outcomes: Counter[str]) -> int:
+        """Look up, 100 per call, the merchants of practices whose boarding Splash has not decided, in case an
+        alert was lost. The Splash calls it made."""
+        merchants = [p.splash_merchant_id for p in self.practices.onboarding() if p.splash_merchant_id]
+        for chunk in _chunks(merchants, PAGE):
+            for merchant in client.list(Merchant, search=Search().in_("id", chunk), limit=PAGE).items:
+                outcomes[self.apply_merchant(merchant)] += 1
+        return -(-len(merchants) // PAGE)
 
     def _open_items(self) -> dict[str, PaymentRecord | RefundRecord]:
         out: dict[str, PaymentRecord | RefundRecord] = {}

@@ -1,0 +1,205 @@
+"""The practice record: which Splash merchant a practice charges through, how far its boarding has got, and
+its settings. Onboarding (practices.service) writes it; alerts and the status poll keep its merchant status
+current. It holds no owner SSN and no full bank account number (those go to Splash and nowhere else)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from practicepay.adapters.dynamo import plain
+from practicepay.billing.schedule import RetryPolicy
+from practicepay.errors import Conflict
+from practicepay.splash.models import MerchantStatus
+
+# Splash decides these for good; until then the practice is in the sparse `onboarding` index the poll reads.
+SETTLED_MERCHANT_STATUSES = frozenset({MerchantStatus.BOARDED, MerchantStatus.CLOSED})
+ONBOARDING_PARTITION = "ONBOARDING"
+
+
+class PracticeSettings(BaseModel):
+    """A practice's own settings. The autopay ones are copied onto each plan and membership when it is made, so a
+    patient's agreed schedule does not change under them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    statement_descriptor: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$",
+        description="What the patient's card or bank statement shows (2-22 letters, digits, space . & * -); "
+        "sent on each charge. Unset: the merchant's name at Splash.",
+    )
+    card_retry_days: tuple[int, ...] = Field(
+        default=(1, 3, 7),
+        max_length=6,
+        description="Soft card declines of autopay charges are tried again this many days after the first attempt "
+        "(hard declines never are).",
+    )
+    ach_redeposit_delay_days: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="An R01/R09 return is re-presented this many days after it (NACHA: twice at most).",
+    )
+    notice_days: int = Field(
+        default=3, ge=0, le=30, description="Days before each autopay charge that installment.upcoming is emitted."
+    )
+    encounter_invoice_status: Literal["draft", "open"] = Field(
+        default="draft",
+        description="Whether an invoice made from a clinical encounter waits as a draft for review, or is issued "
+        "(open) at once.",
+    )
+    payment_terms_days: int = Field(
+        default=30, ge=0, le=365, description="An encounter's invoice is due this many days after it is made."
+    )
+
+    @field_validator("card_retry_days")
+    @classmethod
+    def _increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 or d > 60 for d in days) or list(days) != sorted(set(days)):
+            raise ValueError("card_retry_days are increasing day counts from 1 to 60")
+        return days
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            card_retry_days=self.card_retry_days,
+            ach_redeposit_delay_days=self.ach_redeposit_delay_days,
+            notice_days=self.notice_days,
+        )
+
+
+class Practice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    practice_id: str
+    name: str
+    splash_entity_id: str | None = None
+    splash_merchant_id: str | None = None
+    merchant_status: int | None = None
+    bank_account_last4: str | None = None
+    settings: PracticeSettings = PracticeSettings()
+    created_at: str | None = None
+    updated_at: str
+    version: int = 1
+
+    def merchant_for_charging(self) -> str:
+        """The boarded merchant to charge through; Conflict (409) when the practice cannot take payments yet."""
+        if self.splash_merchant_id is None or self.merchant_status != MerchantStatus.BOARDED:
+            raise Conflict(
+                "This practice cannot take payments yet: its Splash merchant account is not boarded. "
+                "Finish onboarding first."
+            )
+        return self.splash_merchant_id
+
+
+def practice_item(practice: Practice) -> dict[str, Any]:
+    """The stored item; a practice Splash has not decided yet carries the `onboarding` index's key."""
+    item = practice.model_dump(mode="json", exclude_none=True)
+    if practice.merchant_status not in SETTLED_MERCHANT_STATUSES:
+        item["onboarding_pk"] = ONBOARDING_PARTITION
+    return item
+
+
+class PracticeStore:
+    """Practice records change rarely (onboarding); reads are cached per container for `cache_seconds`."""
+
+    def __init__(self, table_name: str, resource: Any | None = None, cache_seconds: float = 60.0):
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Practice]] = {}
+        self._merchants: dict[str, tuple[float, Practice]] = {}
+
+    def get(self, practice_id: str) -> Practice | None:
+        item = self._table.get_item(Key={"practice_id": practice_id}, ConsistentRead=True).get("Item")
+        return Practice.model_validate(plain(item)) if item else None
+
+    def by_merchant(self, merchant_id: str) -> Practice | None:
+        """The practice boarded as `merchant_id` (the by_merchant index; cached like `require`). A merchant that
+        is not one of our practices' is None: its alerts and txns are not ours."""
+        cached = self._merchants.get(merchant_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        out = self._table.query(
+            IndexName="by_merchant", KeyConditionExpression=Key("splash_merchant_id").eq(merchant_id), Limit=2
+        )
+        items = out["Items"]
+        practice = Practice.model_validate(plain(items[0])) if len(items) == 1 else None
+        if practice is not None:
+            self._merchants[merchant_id] = (time.monotonic() + self._cache_seconds, practice)
+        return practice
+
+    def onboarding(self) -> list[Practice]:
+        """Every practice whose boarding Splash has not decided (the sparse `onboarding` index; a few at most)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": "onboarding",
+            "KeyConditionExpression": Key("onboarding_pk").eq(ONBOARDING_PARTITION),
+        }
+        found: list[Practice] = []
+        while True:
+            out = self._table.query(**kwargs)
+            found += [Practice.model_validate(plain(i)) for i in out["Items"]]
+            if "LastEvaluatedKey" not in out:
+                return found
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def set_merchant_status(self, practice: Practice, status: int, now: str) -> Practice:
+        changed = practice.model_copy(update={"merchant_status": status, "updated_at": now})
+        leaves_onboarding = status in SETTLED_MERCHANT_STATUSES
+        self._table.update_item(
+            Key={"practice_id": practice.practice_id},
+            UpdateExpression="SET merchant_status = :s, updated_at = :t"
+            + (" REMOVE onboarding_pk" if leaves_onboarding else ""),
+            ExpressionAttributeValues={":s": status, ":t": now},
+        )
+        self._forget(practice)
+        return changed
+
+    def put(self, practice: Practice) -> None:
+        self._table.put_item(Item=practice_item(practice))
+        self._forget(practice)
+
+    def put_new(self, practice: Practice) -> None:
+        """Write a practice that does not exist yet; Conflict (409) when its id is taken."""
+        try:
+            self._table.put_item(Item=practice_item(practice), ConditionExpression="attribute_not_exists(practice_id)")
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
+            raise Conflict(f"A practice {practice.practice_id} already exists.") from exc
+
+    def replace(self, practice: Practice, expected_version: int) -> None:
+        """Write a changed practice if nobody changed it since it was read (Conflict otherwise)."""
+        try:
+            self._table.put_item(
+                Item=practice_item(practice),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": expected_version},
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
+            raise Conflict("The practice changed while this request ran; retry.") from exc
+        self._forget(practice)
+
+    def delete_unboarded(self, practice_id: str) -> None:
+        """Remove a practice record Splash never accepted (its boarding was refused), so a corrected request can
+        board it again."""
+        self._table.delete_item(
+            Key={"practice_id": practice_id}, ConditionExpression="attribute_not_exists(splash_merchant_id)"
+        )
+        self._cache.pop(practice_id, None)
+
+    def _forget(self, practice: Practice) -> None:
+        self._cache.pop(practice.practice_id, None)
+        self._merchants.pop(practice.splash_merchant_id or "", None)
+
+    def require(self, practice_id: str) -> Practice:
+        cached = self._cache.get(practice_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        practice = self.get(practice_id)
+        if practice is not None and practice.merchant_status == MerchantStatus.BOARDED:
+            # Only a boarded practice is cached: one still onboarding is read afresh, so it can take payments
+            # as soon as Splash boards it.
+            self._cache[practice_id] = (time.monotonic() + self._cache_seconds, practice)
+        if practice is None:
+            raise Conflict("This practice is not set up for payments yet. Finish onboarding first.")
+        return practice
