@@ -1,0 +1,650 @@
+"""The domain events' JSON Schemas (docs/events) against the code that writes the events: each schema is valid
+Draft 2020-12, every detail-type the code emits has one, the events the real builders write (the payment book and
+its installment follower, the charge worker, the daily run's notices, the status sync) validate as the publisher
+puts them on the bus, every field a schema declares is one the code writes, and the schemas refuse what they must
+(an unknown field such as a patient's name, a float amount). DynamoDB transactions are recorded, never sent."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jsonschema
+import pytest
+from jsonschema import Draft202012Validator
+
+import practicepay.billing.run as run_module
+import practicepay.payments.book as book_module
+from practicepay.billing.follow import InstallmentFollower
+from practicepay.billing.models import InstallmentStatus
+from practicepay.billing.run import ChargeWorker, DailyRun
+from practicepay.billing.schedule import RetryPolicy
+from practicepay.billing.store import InstallmentRecord, ScheduleStore, SubscriptionRecord
+from practicepay.clock import iso
+from practicepay.errors import Conflict
+from practicepay.events import PAYMENT_EVENTS, event_item
+from practicepay.ids import new_id, ulid
+from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.payments.book import PaymentBook
+from practicepay.payments.models import NOT_SUBMITTED, Failure, PaymentStatus
+from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
+from practicepay.practices.store import Practice
+from practicepay.splash import declines
+from practicepay.splash.models import Merchant, MerchantStatus
+from practicepay.sync import returns
+from practicepay.sync.service import StatusSync
+from tests.event_schemas import COMMON, SCHEMAS_DIR, detail_types, registry, schemas, validate_detail, validate_event
+
+pytestmark = pytest.mark.unit
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "practicepay"
+EVENTS_TABLE = "events"
+MOMENT = datetime(2027, 1, 10, 14, 0, 0, 123_000, tzinfo=UTC)
+NOW = iso(MOMENT)
+PRACTICE = "prc_alpha"
+PATIENT = new_id("pat")
+INVOICE = new_id("inv")
+PAYMENT = new_id("pay")
+PLAN = new_id("pln")
+SUB = new_id("sub")
+MERCHANT = "t1_mer_6227be75a75b292bde6dbe2"
+ISSUED = ["invoice.issued"]  # being added: no builder to call yet, so its samples are written out below
+EMITTED_ELSEWHERE = {
+    "invoice.paid",
+    "installment.upcoming",
+    "installment.paid",
+    "installment.failed",
+    "invoice.past_due",
+    "practice.boarded",
+}
+
+
+# -- the schema files ----------------------------------------------------------------------------------------
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+@pytest.mark.parametrize("name", sorted(schemas()))
+def test_every_schema_file_is_a_valid_draft_2020_12_schema_whose_refs_resolve_offline(name):
+    schema = schemas()[name]
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"/events/{name}.json")
+    assert schema["title"] and schema["description"] and "\n" not in schema["description"]
+    resolver = registry().resolver(base_uri=schema["$id"])
+    for ref in _refs(schema):
+        resolver.lookup(ref)  # raises Unresolvable: nothing is fetched
+    text = (SCHEMAS_DIR / f"{name}.json").read_text()
+    assert text == json.dumps(schema, indent=2, ensure_ascii=False) + "\n"  # 2-space indent, as written
+
+
+@pytest.mark.parametrize("detail_type", sorted(detail_types()))
+def test_every_detail_schema_is_strict_and_requires_the_common_fields(detail_type):
+    schema = schemas()[detail_type]
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert {"event_id", "occurred_at", "practice_id"} <= set(schema["required"]) <= set(schema["properties"])
+
+
+def test_every_detail_type_the_code_emits_has_a_schema():
+    expected = set(PAYMENT_EVENTS.values()) | EMITTED_ELSEWHERE | set(ISSUED)
+    assert detail_types() == expected
+    assert COMMON == "common.json" and (SCHEMAS_DIR / COMMON).exists()
+    # a detail-type written anywhere in the code as a literal ("payment.succeeded", …) must have a schema
+    literal = re.compile(r"\"((?:payment|invoice|installment|practice)\.[a-z_]+)\"")
+    written = {m for path in SHARED.rglob("*.py") for m in literal.findall(path.read_text())}
+    assert written and written <= detail_types(), written - detail_types()
+
+
+def test_the_enums_cover_every_status_and_reason_code_the_code_has():
+    defs = schemas()["common"]["$defs"]
+    assert set(defs["payment_status"]["enum"]) == {s.value for s in PaymentStatus}
+    assert set(defs["installment_status"]["enum"]) == {s.value for s in InstallmentStatus}
+    decline_categories = {rule[0] for rule in declines._RULES} | {declines.classify("").category}
+    assert set(defs["payment_failure_category"]["enum"]) == decline_categories | NOT_SUBMITTED
+    return_categories = set(returns._CATEGORY_BY_CODE.values()) | set(returns._CATEGORY_BY_ACTION.values())
+    assert set(defs["return_category"]["enum"]) == return_categories | {returns.category("R99")}
+    assert set(defs["installment_failure_category"]["enum"]) == (
+        decline_categories | NOT_SUBMITTED | return_categories | {"other", "not_chargeable"}
+    )
+
+
+# -- the events the code writes --------------------------------------------------------------------------------
+
+
+class _Table:
+    def __init__(self, name: str, items: dict[tuple[str, str], dict[str, Any]]):
+        self.name, self.items = name, items
+
+    def get_item(self, Key: dict[str, str], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
+        item = self.items.get((Key["pk"], Key["sk"]))
+        return {"Item": copy.deepcopy(item)} if item else {}
+
+
+class _Resource:
+    """A boto3 resource with tables that answer get_item from a dict (the stores are built, never called)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def Table(self, name: str) -> _Table:  # noqa: N802
+        return _Table(name, self.items)
+
+
+@pytest.fixture
+def outbox(monkeypatch) -> list[dict[str, Any]]:
+    """The outbox rows the code writes: its DynamoDB transactions are recorded and the events table's rows kept."""
+    rows: list[dict[str, Any]] = []
+
+    class RecordingTransaction:
+        def __init__(self, client: Any = None) -> None:
+            self.puts: list[tuple[str, dict[str, Any]]] = []
+
+        def put(self, table: str, item: dict[str, Any], condition: str | None = None, values: Any = None) -> None:
+            self.puts.append((table, copy.deepcopy(item)))
+
+        def commit(self) -> None:
+            rows.extend(item for table, item in self.puts if table == EVENTS_TABLE)
+
+    monkeypatch.setattr(book_module, "Transaction", RecordingTransaction)
+    monkeypatch.setattr(run_module, "Transaction", RecordingTransaction)
+    return rows
+
+
+def published(row: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge event the publisher makes of an outbox row."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": row["detail_type"],
+        "source": "practicepay",
+        "account": "123456789012",
+        "time": row["occurred_at"],
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"event_id": row["id"], "occurred_at": row["occurred_at"], **row["detail"]},
+    }
+
+
+def _invoice(**changes: Any) -> InvoiceRecord:
+    base = InvoiceRecord(
+        practice_id=PRACTICE,
+        id=INVOICE,
+        patient_id=PATIENT,
+        status="open",
+        currency="usd",
+        due_date="2027-02-01",
+        line_items_sealed="sealed",
+        line_item_count=1,
+        subtotal=10_000,
+        total=10_000,
+        amount_paid=0,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return replace(base, **changes)
+
+
+def _payment(**changes: Any) -> PaymentRecord:
+    base = PaymentRecord(
+        practice_id=PRACTICE,
+        id=PAYMENT,
+        invoice_id=INVOICE,
+        patient_id=PATIENT,
+        payment_method_id=new_id("pm"),
+        method_kind="card",
+        amount=10_000,
+        status="pending",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return replace(base, **changes)
+
+
+def _installment(**changes: Any) -> InstallmentRecord:
+    base = InstallmentRecord(
+        practice_id=PRACTICE,
+        owner_id=PLAN,
+        seq=2,
+        invoice_id=INVOICE,
+        patient_id=PATIENT,
+        amount=5_000,
+        due_on="2027-01-10",
+        status="processing",
+        policy=RetryPolicy().to_record(),
+        created_at=NOW,
+        updated_at=NOW,
+        attempts=1,
+        first_attempt_on="2027-01-10",
+        attempted_on="2027-01-10",
+        payment_id=PAYMENT,
+    )
+    return replace(base, **changes)
+
+
+def _schedules(*installments: InstallmentRecord) -> ScheduleStore:
+    resource = _Resource()
+    store = ScheduleStore("schedules", resource=resource)
+    for inst in installments:
+        item = store.installment_item(inst)
+        resource.items[(item["pk"], item["sk"])] = item
+    return store
+
+
+def _book(*installments: InstallmentRecord) -> PaymentBook:
+    follower = InstallmentFollower(_schedules(*installments))
+    return PaymentBook(
+        PaymentStore("payments", resource=_Resource()),
+        InvoiceStore("invoices", resource=_Resource()),
+        EVENTS_TABLE,
+        clock=lambda: MOMENT,
+        followers=(follower,),
+    )
+
+
+def _failure(category: str, *, retryable: bool = False) -> dict[str, Any]:
+    return Failure(category=category, processor_text="what the processor said", retryable=retryable).model_dump(
+        exclude_none=True
+    )
+
+
+def _return(code: str | None) -> dict[str, Any]:
+    if code is None:  # an approved eCheck reversed, or Splash had not recorded the R-code yet
+        return {"code": None, "category": "other", "message": "reversed by Splash", "method_blocked": False}
+    return {
+        "code": code,
+        "category": returns.category(code),
+        "message": returns.meaning(code),
+        "method_blocked": returns.blocks_method(code),
+    }
+
+
+def _autopay(inst: InstallmentRecord, **changes: Any) -> PaymentRecord:
+    ref = {"id": inst.id, "attempt": inst.attempts, "on": inst.due_on}
+    return _payment(**{"amount": inst.amount, "installment": ref, **changes})
+
+
+def _pays(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
+    return lambda invoice: replace(invoice, amount_pending=invoice.amount_pending - amount, amount_paid=amount)
+
+
+def _releases(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
+    return lambda invoice: replace(invoice, amount_pending=invoice.amount_pending - amount)
+
+
+def _to(**changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
+    return lambda payment: replace(payment, **changes)
+
+
+def card_sale_pays_the_invoice(rows):
+    _book().commit(_payment(), _pays(10_000), _to(status="succeeded"), known=_invoice(amount_pending=10_000))
+
+
+def card_declined(rows):
+    change = _to(status="failed", failure=_failure("do_not_honor"))
+    _book().commit(_payment(), _releases(10_000), change, known=_invoice(amount_pending=10_000))
+
+
+def never_reached_splash(rows):
+    change = _to(status="failed", failure=_failure("processor_unavailable", retryable=True))
+    _book().commit(_payment(), _releases(10_000), change, known=_invoice(amount_pending=10_000))
+
+
+def _echeck_returned(code: str | None) -> Callable[[list], None]:
+    def scenario(rows):
+        payment = _payment(method_kind="bank_account", status="processing")
+        paid = _invoice(status="processing", amount_paid=10_000, amount_processing=10_000)
+        back = lambda invoice: replace(invoice, amount_paid=0, amount_processing=0)  # noqa: E731
+        _book().commit(payment, back, _to(status="returned", return_info=_return(code)), known=paid)
+
+    return scenario
+
+
+def _refunded(kind: str, amount: int) -> Callable[[list], None]:
+    def scenario(rows):
+        inst = _installment(status="paid")
+        payment = _autopay(inst, amount=10_000, status="succeeded", refund_pending=amount)
+        refund = RefundRecord(PRACTICE, "rfd_" + ulid(), PAYMENT, INVOICE, amount, kind, "pending", NOW)
+        invoice = _invoice(status="paid", amount_paid=10_000)
+        _book(inst).refund_outcome(refund, replace(refund, status="succeeded"), payment=payment, invoice=invoice)
+
+    return scenario
+
+
+def installment_paid(owner: str) -> Callable[[list], None]:
+    def scenario(rows):
+        inst = _installment(owner_id=owner, amount=10_000)
+        known = _invoice(status="in_progress", amount_pending=10_000, plan_id=owner)
+        _book(inst).commit(_autopay(inst), _pays(10_000), _to(status="succeeded"), known=known)
+
+    return scenario
+
+
+def _installment_declined(category: str, *, retryable: bool, owner: str = PLAN) -> Callable[[list], None]:
+    def scenario(rows):
+        inst = _installment(owner_id=owner)
+        known = _invoice(status="in_progress", amount_pending=5_000, plan_id=owner)
+        change = _to(status="failed", failure=_failure(category, retryable=retryable))
+        _book(inst).commit(_autopay(inst), _releases(5_000), change, known=known)
+
+    return scenario
+
+
+def _installment_returned(code: str) -> Callable[[list], None]:
+    def scenario(rows):
+        inst = _installment()
+        payment = _autopay(inst, method_kind="bank_account", status="processing")
+        known = _invoice(status="processing", amount_paid=5_000, amount_processing=5_000, plan_id=PLAN)
+        back = lambda invoice: replace(invoice, amount_paid=0, amount_processing=0)  # noqa: E731
+        _book(inst).commit(payment, back, _to(status="returned", return_info=_return(code)), known=known)
+
+    return scenario
+
+
+def refused_before_splash(rows):
+    """The charge worker could not charge (a blocked method): past due, before any payment was made."""
+    inst = _installment(status="scheduled", attempts=0, payment_id=None, first_attempt_on=None, attempted_on=None)
+    book = SimpleNamespace(
+        invoice=lambda practice_id, invoice_id: _invoice(status="in_progress"), events_table=EVENTS_TABLE
+    )
+    worker = ChargeWorker(_schedules(inst), SimpleNamespace(book=book), vault=None, clock=lambda: MOMENT)  # type: ignore[arg-type]
+    assert worker._cannot_charge(inst, Conflict("The payment method is blocked.")) == "not_chargeable"
+
+
+def plan_installment_notice(rows):
+    inst = _installment(status="scheduled", attempts=0, payment_id=None, notice_on="2027-01-07")
+    store = _schedules()
+    run = DailyRun(store, queue=None, events_table=EVENTS_TABLE, clock=lambda: MOMENT)  # type: ignore[arg-type]
+    assert run._notice(store.installment_item(inst), MOMENT) == 1
+
+
+def membership_cycle_notice(rows):
+    sub = SubscriptionRecord(
+        practice_id=PRACTICE,
+        id=SUB,
+        patient_id=PATIENT,
+        payment_method_id=new_id("pm"),
+        amount=4_900,
+        frequency="monthly",
+        start_date="2026-12-13",
+        status="active",
+        consent={"max_amount": 4_900},
+        policy=RetryPolicy().to_record(),
+        next_cycle=2,
+        created_at=NOW,
+        updated_at=NOW,
+        next_cycle_on="2027-01-13",
+        noticed_cycle=1,
+    )
+    store = _schedules()
+    run = DailyRun(store, queue=None, events_table=EVENTS_TABLE, clock=lambda: MOMENT)  # type: ignore[arg-type]
+    assert run._notice(store.subscription_item(sub), MOMENT) == 1
+
+
+def practice_boarded(rows):
+    practice = Practice(
+        practice_id=PRACTICE, name="A clinic", splash_merchant_id=MERCHANT, merchant_status=1, updated_at=NOW
+    )
+    practices = SimpleNamespace(
+        by_merchant=lambda merchant_id: practice,
+        set_merchant_status=lambda p, status, now: p.model_copy(update={"merchant_status": status}),
+    )
+    sync = StatusSync(
+        book=SimpleNamespace(put_event=rows.append),  # type: ignore[arg-type]
+        practices=practices,  # type: ignore[arg-type]
+        patients=None,  # type: ignore[arg-type]
+        splash=None,  # type: ignore[arg-type]
+        sync=None,  # type: ignore[arg-type]
+        clock=lambda: MOMENT,
+    )
+    assert sync.apply_merchant(Merchant(id=MERCHANT, status=MerchantStatus.BOARDED)) == "boarding"
+
+
+SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
+    "a card sale pays the invoice": (card_sale_pays_the_invoice, ["payment.succeeded", "invoice.paid"]),
+    "a card declined": (card_declined, ["payment.failed"]),
+    "a payment that never reached Splash": (never_reached_splash, ["payment.failed"]),
+    "an eCheck returned R01": (_echeck_returned("R01"), ["payment.returned"]),
+    "an eCheck reversed without an R-code": (_echeck_returned(None), ["payment.returned"]),
+    "a partial refund of an autopay charge": (_refunded("refund", 4_000), ["payment.refunded"]),
+    "a full refund": (_refunded("refund", 10_000), ["payment.refunded"]),
+    "a void": (_refunded("void", 10_000), ["payment.refunded"]),
+    "a plan installment paid": (installment_paid(PLAN), ["payment.succeeded", "invoice.paid", "installment.paid"]),
+    "a membership cycle paid": (installment_paid(SUB), ["payment.succeeded", "invoice.paid", "installment.paid"]),
+    "a soft decline, retried": (
+        _installment_declined("insufficient_funds", retryable=True),
+        ["payment.failed", "installment.failed"],
+    ),
+    "a hard decline, past due": (
+        _installment_declined("lost_or_stolen", retryable=False),
+        ["payment.failed", "installment.failed", "invoice.past_due"],
+    ),
+    "a membership charge not submitted, resent": (
+        _installment_declined("not_submitted", retryable=True, owner=SUB),
+        ["payment.failed", "installment.failed"],
+    ),
+    "an installment's eCheck returned R01, re-presented": (
+        _installment_returned("R01"),
+        ["payment.returned", "installment.failed"],
+    ),
+    "an installment's eCheck returned R02, past due": (
+        _installment_returned("R02"),
+        ["payment.returned", "installment.failed", "invoice.past_due"],
+    ),
+    "an installment refused before Splash": (refused_before_splash, ["installment.failed", "invoice.past_due"]),
+    "a plan installment's notice": (plan_installment_notice, ["installment.upcoming"]),
+    "a membership cycle's notice": (membership_cycle_notice, ["installment.upcoming"]),
+    "a practice boarded": (practice_boarded, ["practice.boarded"]),
+}
+
+ISSUED_DETAILS = [
+    {
+        "invoice_id": INVOICE,
+        "patient_id": PATIENT,
+        "status": "open",
+        "currency": "usd",
+        "total": 12_500,
+        "amount_due": 12_500,
+        "due_date": "2027-02-01",
+    },
+    {
+        "invoice_id": INVOICE,
+        "patient_id": PATIENT,
+        "status": "open",
+        "currency": "usd",
+        "total": 0,
+        "amount_due": 0,
+        "due_date": "2027-02-01",
+        "encounter_id": "enc:2027-01-10.42",
+    },
+]
+
+
+def _emit(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    scenario, _ = SCENARIOS[name]
+    scenario(rows)
+    return [published(row) for row in rows]
+
+
+def _all_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    events = []
+    for name in SCENARIOS:
+        rows.clear()
+        events.extend(_emit(name, rows))
+    issued = [event_item(PRACTICE, "invoice.issued", detail, MOMENT) for detail in ISSUED_DETAILS]
+    return events + [published(row) for row in issued]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_events_the_code_writes_match_their_schemas(name, outbox):
+    events = _emit(name, outbox)
+    assert [event["detail-type"] for event in events] == SCENARIOS[name][1]
+    for event in events:
+        validate_event(event)
+        assert event["detail"]["practice_id"] == PRACTICE
+
+
+def test_the_invoice_issued_samples_match_their_schema():
+    for detail in ISSUED_DETAILS:
+        validate_event(published(event_item(PRACTICE, "invoice.issued", detail, MOMENT)))
+
+
+def test_every_field_a_schema_declares_is_one_the_code_writes(outbox):
+    """Both ways: the code's details validate (above), and no schema declares a field no builder writes."""
+    written: dict[str, set[str]] = {}
+    for event in _all_events(outbox):
+        written.setdefault(event["detail-type"], set()).update(event["detail"])
+    assert set(written) == detail_types()
+    for detail_type, fields in written.items():
+        assert set(schemas()[detail_type]["properties"]) == fields, detail_type
+
+
+def test_optional_and_nullable_fields_are_written_as_the_schemas_say(outbox):
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in _all_events(outbox):
+        by_type.setdefault(event["detail-type"], []).append(event["detail"])
+    assert {d["return_code"] for d in by_type["payment.returned"]} == {"R01", "R02", None}
+    assert {d["status"] for d in by_type["payment.refunded"]} == {"partially_refunded", "refunded", "voided"}
+    failed = by_type["installment.failed"]
+    assert {(d["status"], d["will_retry"], "next_attempt_on" in d) for d in failed} == {
+        ("failed", True, True),
+        ("past_due", False, False),
+    }
+    assert any("payment_id" not in d for d in failed) and any(d.get("failure_code") == "R01" for d in failed)
+    upcoming = by_type["installment.upcoming"]
+    assert sorted("installment_id" in d for d in upcoming) == [False, True]  # a membership's next cycle has none
+
+
+# -- strictness ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_of_each(outbox) -> dict[str, dict[str, Any]]:
+    """A valid event of every detail-type, as the code writes it."""
+    events: dict[str, dict[str, Any]] = {}
+    for event in _all_events(outbox):
+        events.setdefault(event["detail-type"], event)
+    assert set(events) == detail_types()
+    return events
+
+
+AMOUNT_FIELD = {
+    "payment.succeeded": "amount",
+    "payment.failed": "amount",
+    "payment.returned": "amount",
+    "payment.refunded": "refund_amount",
+    "invoice.paid": "total",
+    "invoice.issued": "amount_due",
+    "installment.upcoming": "amount",
+    "installment.paid": "amount",
+    "installment.failed": "amount",
+    "invoice.past_due": "amount",
+}
+
+
+@pytest.mark.parametrize("detail_type", sorted(detail_types()))
+@pytest.mark.parametrize(
+    "field, value",
+    [("patient_name", "Jane Doe"), ("description", "Office visit"), ("cpt_code", "99213"), ("card_number", "4111")],
+)
+def test_a_detail_with_an_unknown_field_is_refused(one_of_each, detail_type, field, value):
+    event = one_of_each[detail_type]
+    validate_event(event)
+    event["detail"][field] = value
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+        validate_event(event)
+
+
+@pytest.mark.parametrize("detail_type", sorted(AMOUNT_FIELD))
+@pytest.mark.parametrize("amount", [10.5, 1050.0, "1050", -1, True, None, 1_000_000_000])
+def test_an_amount_that_is_not_integer_cents_is_refused(one_of_each, detail_type, amount):
+    event = one_of_each[detail_type]
+    event["detail"][AMOUNT_FIELD[detail_type]] = amount
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event(event)
+
+
+@pytest.mark.parametrize("detail_type", sorted(detail_types()))
+@pytest.mark.parametrize("field", ["event_id", "occurred_at", "practice_id"])
+def test_the_common_fields_are_required_and_checked(one_of_each, detail_type, field):
+    detail = one_of_each[detail_type]["detail"]
+    validate_detail(detail_type, detail)
+    with pytest.raises(jsonschema.ValidationError, match="required"):
+        validate_detail(detail_type, {k: v for k, v in detail.items() if k != field})
+    bad = {"event_id": "evt_" + "U" * 26, "occurred_at": "2027-01-10 14:00:00", "practice_id": "prc alpha"}[field]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_detail(detail_type, {**detail, field: bad})
+
+
+@pytest.mark.parametrize(
+    "detail_type, field, value",
+    [
+        ("payment.succeeded", "payment_id", "pay_123"),
+        ("payment.succeeded", "invoice_id", "pay_" + "0" * 26),
+        ("payment.succeeded", "patient_id", "Jane Doe"),
+        ("payment.succeeded", "status", "failed"),
+        ("payment.succeeded", "method_kind", "cash"),
+        ("payment.failed", "failure_category", "my dog ate it"),
+        ("payment.returned", "return_code", "insufficient funds"),
+        ("payment.returned", "return_category", "nsf_and_more"),
+        ("payment.refunded", "refund_id", "re_1"),
+        ("installment.paid", "installment_id", PLAN),
+        ("installment.failed", "status", "paid"),
+        ("installment.upcoming", "charge_on", "2027-02-30"),  # the pattern passes: the date format must not
+        ("invoice.past_due", "due_on", "10/01/2027"),
+        ("invoice.issued", "status", "draft"),
+        ("invoice.issued", "currency", "eur"),
+        ("invoice.issued", "encounter_id", "-enc"),
+        ("practice.boarded", "splash_merchant_id", "mer_1"),
+    ],
+)
+def test_a_wrong_id_status_code_or_date_is_refused(one_of_each, detail_type, field, value):
+    detail = one_of_each[detail_type]["detail"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_detail(detail_type, {**detail, field: value})
+
+
+def test_the_shapes_that_depend_on_each_other_are_enforced(one_of_each):
+    failed = one_of_each["installment.failed"]["detail"]
+    assert failed["status"] == "failed"
+    for broken in (
+        {k: v for k, v in failed.items() if k != "next_attempt_on"},  # failed: says when it is tried again
+        {**failed, "will_retry": False},
+        {**failed, "status": "past_due"},  # past due: no next attempt, will not retry
+        {**failed, "subscription_id": SUB},  # a plan's or a membership's, not both
+        {k: v for k, v in failed.items() if k != "plan_id"},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_detail("installment.failed", broken)
+    upcoming = one_of_each["installment.upcoming"]["detail"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_detail("installment.upcoming", {**upcoming, "subscription_id": SUB})
+    refunded = one_of_each["payment.refunded"]["detail"]
+    with pytest.raises(jsonschema.ValidationError, match="required"):
+        validate_detail("payment.refunded", {k: v for k, v in refunded.items() if k != "refund_id"})
+
+
+def test_the_envelope_is_checked(one_of_each):
+    event = one_of_each["payment.succeeded"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event({**event, "source": "someone.else"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_event({k: v for k, v in event.items() if k != "detail"})
+    with pytest.raises(AssertionError, match="no schema"):
+        validate_event({**event, "detail-type": "payment.teleported"})
