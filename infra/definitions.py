@@ -259,10 +259,9 @@ SPLASH_CREDENTIALS_ENV = "SPLASH_CREDENTIALS"
 SPLASH_HOST_ENV = "SPLASH_HOST"
 SPLASH_WEBHOOK_HEADER = "X-PracticePay-Webhook"
 
-# Outbound domain events: the publisher puts each outbox row on this bus with this source (docs/events/).
+# Outbound domain events: the publisher puts each outbox row on this bus (source "practicepay", docs/events/).
 EVENT_BUS_LOCAL_NAME = "practicepay"
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
-EVENT_SOURCE = "practicepay"
 # Inbound encounters on the clinical platform's bus: a rule matches this source and detail-type (both
 # configurable at deploy: cdk.json context platformEventBus, platformEventSource).
 PLATFORM_EVENT_BUS_LOCAL_NAME = "clinical-platform"

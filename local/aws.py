@@ -53,9 +53,13 @@ _moto_transact_write_items = DynamoDBBackend.transact_write_items
 
 
 def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-    """moto's transaction, rolled back item by item: the touched items' former states are restored on failure
-    (the embedded AWS serves one request at a time, so nothing else writes meanwhile)."""
+    """moto's transaction, rolled back item by item: the touched items' former states are restored on failure, and
+    the stream records the failed transaction added are dropped (the embedded AWS serves one request at a time, so
+    nothing else writes meanwhile)."""
     saved: list[tuple[Table, Any, Any, Any]] = []
+    streams = {
+        id(t.stream_shard): (t.stream_shard, len(t.stream_shard.items)) for t in self.tables.values() if t.stream_shard
+    }
     for entry in transact_items:
         _, op = next(iter(entry.items()))
         table = self.tables.get(op.get("TableName", ""))
@@ -81,6 +85,8 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
                 table.items.pop(hash_key, None)
                 if before is not None:
                     table.items[hash_key] = before
+        for shard, length in streams.values():  # a write that did not happen leaves no stream record
+            del shard.items[length:]
         raise
 
 

@@ -12,8 +12,13 @@ import boto3
 from infra.definitions import (
     DATA_KEY_ALIAS,
     DATA_KEY_ENV,
+    ENCOUNTER_DETAIL_TYPE,
+    EVENT_BUS_ENV,
+    EVENT_BUS_LOCAL_NAME,
     JWT_SECRET_ENV,
     JWT_SECRET_LOCAL_NAME,
+    PLATFORM_EVENT_BUS_LOCAL_NAME,
+    PLATFORM_EVENT_SOURCE,
     QUEUES,
     SPLASH_CREDENTIALS_ENV,
     SPLASH_HOST_ENV,
@@ -23,6 +28,12 @@ from infra.definitions import (
     QueueDef,
     TableDef,
 )
+from practicepay.events import EVENT_SOURCE
+
+# Local only: the queues the buses' rules deliver to (in AWS, our bus's consumers are other accounts' rules, and
+# the platform bus's rule targets the encounters function directly).
+LOCAL_EVENT_TAP, LOCAL_EVENT_TAP_ENV = "practicepay-local-event-tap", "LOCAL_EVENT_TAP_URL"
+LOCAL_PLATFORM_TAP, LOCAL_PLATFORM_TAP_ENV = "practicepay-local-platform-tap", "LOCAL_PLATFORM_TAP_URL"
 
 
 def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
@@ -38,7 +49,10 @@ def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
         if index.sort_key:
             schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
             attrs.add(index.sort_key)
-        gsis.append({"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+        projection: dict[str, Any] = {"ProjectionType": "ALL"}
+        if index.include is not None:
+            projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.include)}
+        gsis.append({"IndexName": index.name, "KeySchema": schema, "Projection": projection})
     request: dict[str, Any] = {
         "TableName": table.local_name,
         "KeySchema": key_schema,
@@ -48,6 +62,8 @@ def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
     }
     if gsis:
         request["GlobalSecondaryIndexes"] = gsis
+    if table.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     return request
 
 
@@ -108,6 +124,8 @@ def create_resources(
         ]
         env[queue.env_var] = url
 
+    env.update(create_buses(session, sqs, key_arn))
+
     secrets = session.client("secretsmanager")
     secrets.create_secret(Name=JWT_SECRET_LOCAL_NAME, SecretString=jwt_secret, KmsKeyId=key_arn)
     env[JWT_SECRET_ENV] = JWT_SECRET_LOCAL_NAME
@@ -119,4 +137,29 @@ def create_resources(
     secrets.create_secret(Name=SPLASH_SECRET_LOCAL_NAME, SecretString=json.dumps(splash), KmsKeyId=key_arn)
     env[SPLASH_CREDENTIALS_ENV] = f"secretsmanager:{SPLASH_SECRET_LOCAL_NAME}"
     env[SPLASH_HOST_ENV] = splash_host
+    return env
+
+
+def create_buses(session: boto3.session.Session, sqs: Any, key_arn: str) -> dict[str, str]:
+    """Our event bus and the clinical platform's, each with a rule into a local tap queue: what the publisher puts
+    on ours can be read back (tests, `make run`), and encounters put on the platform's reach the encounters
+    function the way its EventBridge rule would deliver them (local.events)."""
+    events = session.client("events")
+    env = {EVENT_BUS_ENV: EVENT_BUS_LOCAL_NAME}
+    taps = (
+        (EVENT_BUS_LOCAL_NAME, {"source": [EVENT_SOURCE]}, LOCAL_EVENT_TAP, LOCAL_EVENT_TAP_ENV),
+        (
+            PLATFORM_EVENT_BUS_LOCAL_NAME,
+            {"source": [PLATFORM_EVENT_SOURCE], "detail-type": [ENCOUNTER_DETAIL_TYPE]},
+            LOCAL_PLATFORM_TAP,
+            LOCAL_PLATFORM_TAP_ENV,
+        ),
+    )
+    for bus, pattern, queue, env_var in taps:
+        events.create_event_bus(Name=bus)
+        url = sqs.create_queue(QueueName=queue, Attributes={"KmsMasterKeyId": key_arn})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{queue}-rule", EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=f"{queue}-rule", EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+        env[env_var] = url
     return env

@@ -79,7 +79,7 @@ def main() -> int:
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
     from local.seed import seed_practice
-    from local.triggers import BILLING_RUN_ROUTE, LocalTriggers, billing_run_route
+    from local.triggers import BILLING_RUN_ROUTE, EVENTS_ROUTE, LocalTriggers, billing_run_route, events_route
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
     from practicepay.splash.wiring import splash_client
@@ -101,7 +101,11 @@ def main() -> int:
             poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")),
             billing_seconds=float(os.environ.get("PRACTICEPAY_BILLING_SECONDS", "3600")),
         )
-        extra = {**docs.routes(), BILLING_RUN_ROUTE: billing_run_route(triggers)}
+        extra = {
+            **docs.routes(),
+            BILLING_RUN_ROUTE: billing_run_route(triggers),
+            EVENTS_ROUTE: events_route(triggers),
+        }
         try:
             server = make_server(HOST, api_port, LocalApiGateway(extra=extra, access_log=True), threaded=True)
         except OSError:

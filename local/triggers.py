@@ -1,7 +1,8 @@
 """What AWS does around the functions that no HTTP request starts: Lambda's SQS event source mappings (receive
 a batch, invoke, delete what succeeded, leave the reported failures for SQS to offer again after the visibility
-timeout) and the EventBridge Scheduler schedule of the status poll. `make run` runs them on a background
-thread; tests call `drain` and `poll` directly so each step is deterministic."""
+timeout), the events table's stream and the buses (local.events), and the EventBridge Scheduler schedules.
+`make run` runs them on a background thread; tests call `drain` and `poll` directly so each step is
+deterministic."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from infra.definitions import (
     RECONCILIATION_QUEUE,
     QueueDef,
 )
+from local.events import LocalEvents
 from local.front import invoke
 
 # queue -> the function its event source mapping invokes
@@ -51,6 +53,7 @@ class LocalTriggers:
         """Messages a function reported as failed (SQS offers them again after the visibility timeout)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.events = LocalEvents()
 
     def drain(self, queue: QueueDef, function: str, *, max_batches: int = 100) -> int:
         """Deliver what is visible on `queue` to `function`, batch by batch; the number of messages handled."""
@@ -76,7 +79,10 @@ class LocalTriggers:
         return handled
 
     def drain_all(self) -> int:
-        return sum(self.drain(queue, function) for queue, function in SOURCES)
+        """Encounters from the platform's bus, every queue, then the outbox onto our bus."""
+        handled = self.events.deliver_platform_events()
+        handled += sum(self.drain(queue, function) for queue, function in SOURCES)
+        return handled + self.events.publish_outbox()
 
     def poll(self) -> dict[str, Any]:
         with self._locks[POLL.name]:
@@ -125,6 +131,19 @@ class LocalTriggers:
                     next_billing = time.monotonic() + self.billing_seconds
             except Exception:  # keep ticking, as the AWS services would
                 traceback.print_exc()
+
+
+EVENTS_ROUTE = "/_local/events"
+
+
+def events_route(triggers: LocalTriggers) -> Callable[[Request], Response]:
+    """GET /_local/events on the local front: the newest events published on our bus, newest last."""
+
+    def recent(_request: Request) -> Response:
+        triggers.events.published()
+        return Response(json.dumps(list(triggers.events.recent), indent=2), content_type="application/json")
+
+    return recent
 
 
 BILLING_RUN_ROUTE = "POST /_local/billing-run"

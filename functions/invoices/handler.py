@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -14,6 +15,7 @@ from practicepay.api.params import IdempotencyKey
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
+from practicepay.invoices.fhir import FHIR_CONTENT_TYPE, fhir_invoice
 from practicepay.invoices.models import (
     EXTERNAL_ID,
     CreateInvoiceRequest,
@@ -47,14 +49,25 @@ def create_invoice(body: CreateInvoiceRequest, idempotency_key: IdempotencyKey) 
     )
 
 
+_GET_RESPONSES = responses((200, "The invoice", Invoice), 401, 404)
+_GET_RESPONSES[200]["content"][FHIR_CONTENT_TYPE] = {
+    "schema": {"type": "object", "description": "A FHIR R4 Invoice resource (send Accept: application/fhir+json)"}
+}
+
+
 @app.get(
     "/invoices/<invoice_id>",
-    summary="Get an invoice",
+    summary="Get an invoice (as JSON, or as a FHIR R4 Invoice)",
     tags=["invoices"],
-    responses=responses((200, "The invoice", Invoice), 401, 404),
+    responses=_GET_RESPONSES,
 )
-def get_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
-    return invoice_service().get(practice_id(app), invoice_id)
+def get_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Response[Invoice | str]:
+    practice = practice_id(app)
+    invoice = invoice_service().get(practice, invoice_id)
+    if FHIR_CONTENT_TYPE in (app.current_event.get_header_value("accept", default_value="") or ""):
+        body = json.dumps(fhir_invoice(invoice, practice))  # the resolver serializes only application/json bodies
+        return Response(status_code=200, content_type=FHIR_CONTENT_TYPE, body=body)
+    return Response(status_code=200, content_type="application/json", body=invoice)
 
 
 @app.get(

@@ -42,6 +42,20 @@ class InvoicesConfig(_DataConfig):
     invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     """Only to check, when an invoice is created, that its patient exists (no read of the patient's PHI)."""
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    """invoice.issued goes to the outbox in the same transaction as the issued invoice."""
+
+
+class EncountersConfig(_Env):
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    data_key_arn: str = Field(alias="DATA_KEY_ARN", pattern=_KMS_ARN)
+
+
+class PublisherConfig(_Env):
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
 
 
 class PracticesConfig(_Env):

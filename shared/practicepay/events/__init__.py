@@ -1,6 +1,7 @@
 """Domain events (ids, amounts, statuses and reason codes; never PHI), derived from what a transaction changed
-and written in that same transaction to the events table (a transactional outbox). Issue #7 publishes them to
-the EventBridge bus; until then the table is the record of what happened, in order per practice."""
+and written in that same transaction to the events table (a transactional outbox). The publisher puts them on
+the EventBridge bus (`publish`): the table's stream feeds the publisher, so an event goes out if and only if its
+change was committed. The table is also the record of what happened, in order per practice, for 30 days."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from practicepay.clock import iso
 from practicepay.ids import new_id
 
 RETENTION_SECONDS = 30 * 86400
+EVENT_SOURCE = "practicepay"
+"""The `source` of every event the publisher puts on the EventBridge bus."""
 
 # payment status -> detail-type of the event announcing it
 PAYMENT_EVENTS = {

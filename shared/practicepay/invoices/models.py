@@ -85,6 +85,7 @@ class LineItem(BaseModel):
     quantity: int
     unit_amount: int
     amount: int = Field(description="quantity × unit_amount, in cents.")
+    service_date: date | None = Field(default=None, description="When the service was provided (from an encounter).")
 
 
 class Invoice(BaseModel):
@@ -106,6 +107,9 @@ class Invoice(BaseModel):
     past_due: bool = Field(default=False, description="Open with a balance after its due date (UTC).")
     payment_plan_id: str | None = Field(
         default=None, description="The payment plan or membership collecting the balance by autopay (in_progress)."
+    )
+    encounter_id: str | None = Field(
+        default=None, description="The clinical platform's encounter this invoice bills (POST /events/encounters)."
     )
     created_at: str
     updated_at: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,6 +13,7 @@ from practicepay.adapters.dynamo import Transaction
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import NotFound
+from practicepay.events import event_item
 from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
@@ -32,10 +34,9 @@ def new_invoice(
     now: datetime,
     status: InvoiceStatus = InvoiceStatus.DRAFT,
     plan_id: str | None = None,
+    encounter: tuple[str, int] | None = None,
 ) -> InvoiceRecord:
     """A new invoice's record: a time-ordered id, totals from its line items, the items sealed as PHI."""
-    lines = [item.model_dump() for item in items]
-    subtotal = sum(item.amount for item in items)
     return InvoiceRecord(
         practice_id=practice_id,
         id=new_id("inv", int(now.timestamp() * 1000)),
@@ -43,23 +44,52 @@ def new_invoice(
         status=status.value,
         currency="usd",
         due_date=due_date.isoformat(),
-        line_items_sealed=vault.seal(lines, practice_id=practice_id, purpose=LINE_ITEMS_PURPOSE),
-        line_item_count=len(lines),
-        subtotal=subtotal,
-        total=subtotal,
+        **sealed_lines(vault, practice_id, items),
         amount_paid=0,
         created_at=iso(now),
         updated_at=iso(now),
         plan_id=plan_id,
+        encounter_id=encounter[0] if encounter else None,
+        encounter_revision=encounter[1] if encounter else None,
     )
+
+
+def sealed_lines(vault: PhiVault, practice_id: str, items: list[LineItem]) -> dict[str, Any]:
+    """An invoice's line-item fields: the items sealed as PHI, their count, and the totals they make."""
+    lines = [item.model_dump(mode="json", exclude_none=True) for item in items]
+    subtotal = sum(item.amount for item in items)
+    return {
+        "line_items_sealed": vault.seal(lines, practice_id=practice_id, purpose=LINE_ITEMS_PURPOSE),
+        "line_item_count": len(lines),
+        "subtotal": subtotal,
+        "total": subtotal,
+    }
+
+
+def issued_event(record: InvoiceRecord, moment: datetime) -> dict[str, Any]:
+    """invoice.issued's outbox row: the invoice is open and payable (ids and amounts only)."""
+    detail = {
+        "invoice_id": record.id,
+        "patient_id": record.patient_id,
+        "status": record.status,
+        "currency": record.currency,
+        "total": record.total,
+        "amount_due": record.total - record.amount_paid - record.amount_written_off,
+        "due_date": record.due_date,
+    }
+    if record.encounter_id:
+        detail["encounter_id"] = record.encounter_id
+    return event_item(record.practice_id, "invoice.issued", detail, moment)
 
 
 @dataclass
 class InvoiceService:
     store: InvoiceStore
     patients_table: str
+    events_table: str
     vault: PhiVault
-    idempotency_store: BasePersistenceLayer
+    idempotency_store: BasePersistenceLayer | None = None
+    """Only `create` needs it (encounters are idempotent on their id and revision instead)."""
     idempotency_ttl_seconds: int = 24 * 3600
     clock: Clock = utc_now
 
@@ -72,6 +102,7 @@ class InvoiceService:
     ) -> Invoice:
         """Create a draft invoice. A repeat of the same key and body returns the first invoice; the same key with
         another body is refused. Nothing is written when the body is invalid (it is validated before this)."""
+        assert self.idempotency_store is not None, "creating invoices needs the idempotency store"
         created = run_once(
             self.idempotency_store,
             operation="create-invoice",
@@ -99,7 +130,7 @@ class InvoiceService:
         return record.id
 
     def get(self, practice_id: str, invoice_id: str) -> Invoice:
-        return self._view(self.record(practice_id, invoice_id))
+        return self.view(self.record(practice_id, invoice_id))
 
     def record(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
         record = self.store.get(practice_id, invoice_id) if INVOICE_ID.match(invoice_id) else None
@@ -112,13 +143,15 @@ class InvoiceService:
         """issue (draft → open), cancel (nothing paid), write_off (→ uncollectible, the unpaid balance goes to the
         ledger). A repeat of an action already done answers 409 with the current status."""
         record = self.record(practice_id, invoice_id)
-        now = iso(self.clock())
+        moment = self.clock()
+        now = iso(moment)
         balance = record.total - record.amount_paid - record.amount_pending
         changes = {"write_off_reason": reason, "amount_written_off": balance} if action == "write_off" else {}
         updated = lifecycle.act(record, action, now, **changes)
-        tx = None
+        tx = Transaction()
+        if action == "issue":
+            tx.put(self.events_table, issued_event(updated, moment))
         if action == "write_off":
-            tx = Transaction()
             tx.put(
                 self.store.table_name,
                 self.store.ledger_item(
@@ -127,7 +160,7 @@ class InvoiceService:
                 "attribute_not_exists(pk)",
             )
         self.store.replace(updated, record.version, also=tx)
-        return self._view(updated)
+        return self.view(updated)
 
     def list(
         self,
@@ -146,10 +179,10 @@ class InvoiceService:
             cursor=cursor,
         )
         return InvoiceList(
-            data=[self._view(r) for r in records], has_more=next_cursor is not None, next_cursor=next_cursor
+            data=[self.view(r) for r in records], has_more=next_cursor is not None, next_cursor=next_cursor
         )
 
-    def _view(self, record: InvoiceRecord) -> Invoice:
+    def view(self, record: InvoiceRecord) -> Invoice:
         items = self.vault.open(record.line_items_sealed, practice_id=record.practice_id, purpose=LINE_ITEMS_PURPOSE)
         return Invoice(
             id=record.id,
@@ -168,6 +201,7 @@ class InvoiceService:
             write_off_reason=record.write_off_reason,
             past_due=lifecycle.past_due(record, self.clock().date()),
             payment_plan_id=record.plan_id,
+            encounter_id=record.encounter_id,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

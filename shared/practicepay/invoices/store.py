@@ -46,6 +46,9 @@ class InvoiceRecord:
     write_off_reason: str | None = None
     plan_id: str | None = None
     """The payment plan (pln_…) or membership (sub_…) collecting this invoice by autopay; it is `in_progress`."""
+    encounter_id: str | None = None
+    """The clinical platform's encounter this invoice bills (made from POST /events/encounters)."""
+    encounter_revision: int | None = None
 
 
 class InvoiceStore:
@@ -70,8 +73,13 @@ class InvoiceStore:
 
     @staticmethod
     def item(rec: InvoiceRecord) -> dict[str, Any]:
-        """The stored item, index keys included (the status index follows the status)."""
+        """The stored item, index keys included (the status index follows the status). An invoice that is owed
+        (issued, not settled, a balance left) also carries the sparse `receivables` index keys: one partition per
+        practice sorted by due date, which the accounts-receivable aging reads instead of scanning."""
         pk = practice_pk(rec.practice_id)
+        owed_statuses = ("open", "partially_paid", "in_progress", "processing")
+        balance = rec.total - rec.amount_paid - rec.amount_written_off
+        receivable = {"ar_pk": f"{pk}#AR", "ar_sk": f"{rec.due_date}#{rec.id}"}
         return {
             "pk": pk,
             "sk": f"INVOICE#{rec.id}",
@@ -79,6 +87,7 @@ class InvoiceStore:
             "gsi1sk": f"INVOICE#{rec.id}",
             "gsi2pk": f"{pk}#STATUS#{rec.status}",
             "gsi2sk": f"INVOICE#{rec.id}",
+            **(receivable if rec.status in owed_statuses and balance > 0 else {}),
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
 

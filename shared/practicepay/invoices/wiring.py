@@ -18,6 +18,7 @@ def invoice_service() -> InvoiceService:
     return InvoiceService(
         store=InvoiceStore(cfg.invoices_table),
         patients_table=cfg.patients_table,
+        events_table=cfg.events_table,
         vault=PhiVault(cfg.data_key_arn),
         idempotency_store=DynamoDBPersistenceLayer(table_name=cfg.idempotency_table),
         idempotency_ttl_seconds=cfg.idempotency_ttl_seconds,

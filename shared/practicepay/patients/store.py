@@ -74,8 +74,13 @@ class PatientStore:
         return _patient(item) if item else None
 
     def by_external_id(self, practice_id: str, external_id: str) -> PatientRecord | None:
+        patient_id = self.id_of(practice_id, external_id)
+        return self.get(practice_id, patient_id) if patient_id else None
+
+    def id_of(self, practice_id: str, external_id: str) -> str | None:
+        """Our patient id for the platform's external id (its guard item only: no read of the patient's PHI)."""
         guard = self._table.get_item(Key={"pk": practice_pk(practice_id), "sk": f"EXTERNAL#{external_id}"}).get("Item")
-        return self.get(practice_id, guard["patient_id"]) if guard else None
+        return guard["patient_id"] if guard else None
 
     def list(self, practice_id: str, *, limit: int, cursor: str | None) -> tuple[list[PatientRecord], str | None]:
         items, next_cursor = list_page(

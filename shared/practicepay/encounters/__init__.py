@@ -1,0 +1,1 @@
+"""Encounter charges from the clinical platform, turned into invoices (`service`)."""
