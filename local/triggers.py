@@ -79,10 +79,12 @@ class LocalTriggers:
         return handled
 
     def drain_all(self) -> int:
-        """Encounters from the platform's bus, every queue, then the outbox onto our bus."""
+        """Encounters from the platform's bus, then every queue, then the outbox onto our bus; the number of
+        encounters and messages handled (published events are not counted)."""
         handled = self.events.deliver_platform_events()
         handled += sum(self.drain(queue, function) for queue, function in SOURCES)
-        return handled + self.events.publish_outbox()
+        self.events.publish_outbox()
+        return handled
 
     def poll(self) -> dict[str, Any]:
         with self._locks[POLL.name]:

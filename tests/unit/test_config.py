@@ -37,7 +37,12 @@ def test_authorizer_rejects_non_url_jwks():
 
 
 def invoices_env(**overrides) -> dict:
-    env = {"INVOICES_TABLE": "invoices", "PATIENTS_TABLE": "patients", "IDEMPOTENCY_TABLE": "idempotency"}
+    env = {
+        "INVOICES_TABLE": "invoices",
+        "PATIENTS_TABLE": "patients",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "EVENTS_TABLE": "events",
+    }
     return {**env, "DATA_KEY_ARN": KEY_ARN, **overrides}
 
 
