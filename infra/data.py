@@ -93,13 +93,17 @@ class DataConstruct(Construct):
             time_to_live_attribute=spec.ttl_attribute,
             deletion_protection=removal_policy == RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
+            stream=dynamodb.StreamViewType.NEW_IMAGE if spec.stream else None,
         )
         for index in spec.indexes:
             table.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=_attr(index.partition_key),
                 sort_key=_attr(index.sort_key) if index.sort_key else None,
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType.ALL
+                if index.include is None
+                else dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=list(index.include) if index.include is not None else None,
             )
         return table
 

@@ -14,6 +14,7 @@ from infra.alarms import AlarmsConstruct
 from infra.api import ApiConstruct
 from infra.billing import BillingConstruct
 from infra.bundling import ARCHITECTURE, RUNTIME, layer_code
+from infra.clinical import ClinicalConstruct
 from infra.data import DataConstruct
 from infra.definitions import (
     AUTHORIZER,
@@ -28,6 +29,7 @@ from infra.definitions import (
     PATIENTS_TABLE,
     PAYMENTS,
     PAYMENTS_TABLE,
+    PLATFORM_EVENT_SOURCE,
     PRACTICES_TABLE,
     RECONCILIATION_QUEUE,
     SPLASH_CREDENTIALS_ENV,
@@ -47,6 +49,8 @@ class StackSettings:
     jwt_jwks_url: str | None = None
     splash_host: str = "payrix-sandbox"
     detailed_tracing: bool = False
+    platform_event_bus: str = "default"
+    platform_event_source: str = PLATFORM_EVENT_SOURCE
 
     @classmethod
     def from_context(cls, scope: Construct) -> StackSettings:
@@ -65,6 +69,8 @@ class StackSettings:
             jwt_jwks_url=node.try_get_context("jwt_jwks_url") or None,
             splash_host=str(get("splash_host", cls.splash_host)),
             detailed_tracing=str(get("detailed_tracing", "false")).lower() == "true",
+            platform_event_bus=str(get("platform_event_bus", cls.platform_event_bus)),
+            platform_event_source=str(get("platform_event_source", cls.platform_event_source)),
         )
 
 
@@ -172,11 +178,13 @@ class PracticePayStack(Stack):
             environment={
                 INVOICES_TABLE.env_var: invoices_table.table_name,
                 PATIENTS_TABLE.env_var: patients_table.table_name,
+                EVENTS_TABLE.env_var: tables[EVENTS_TABLE.logical_id].table_name,
                 **data_env,
             },
             statements=[
                 table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], "by_patient", "by_status"),
                 table_access("PatientExists", patients_table, ["ConditionCheckItem"]),
+                table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
                 *data_statements,
             ],
             reserved_concurrency=settings.api_function_concurrency,
@@ -268,7 +276,34 @@ class PracticePayStack(Stack):
             concurrency=settings.api_function_concurrency,
             common=common,
         )
-        route_functions = {fn.name: fn.function for fn in (invoices, patients, payments, sync.webhook, billing.plans)}
+        clinical = ClinicalConstruct(
+            self,
+            "Clinical",
+            tables=tables,
+            key=key,
+            key_use=key_use,
+            dead_letter_queue=dlq,
+            splash_env=splash_env,
+            splash_statements=splash_statements,
+            splash_timeout=splash_timeout,
+            platform_bus_name=settings.platform_event_bus,
+            platform_source=settings.platform_event_source,
+            concurrency=settings.api_function_concurrency,
+            common=common,
+        )
+        route_functions = {
+            fn.name: fn.function
+            for fn in (
+                invoices,
+                patients,
+                payments,
+                sync.webhook,
+                billing.plans,
+                clinical.practices,
+                clinical.encounters,
+                clinical.reports,
+            )
+        }
         api = ApiConstruct(
             self,
             "Api",
@@ -283,5 +318,13 @@ class PracticePayStack(Stack):
             self,
             data=data,
             api=api,
-            functions=[authorizer, invoices, patients, payments, *sync.functions, *billing.functions],
+            functions=[
+                authorizer,
+                invoices,
+                patients,
+                payments,
+                *sync.functions,
+                *billing.functions,
+                *clinical.functions,
+            ],
         )

@@ -126,7 +126,8 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     assert alerts["FifoQueue"] is True and "KmsMasterKeyId" in alerts
     dlq = alerts["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
     assert queues[dlq]["FifoQueue"] is True and alerts["RedrivePolicy"]["maxReceiveCount"] == 5
-    mappings = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()]
+    every = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()]
+    mappings = [m for m in every if "Queue" in json.dumps(m["EventSourceArn"])]
     consumed = {json.dumps(m["EventSourceArn"]) for m in mappings}
     assert len(mappings) == 3 and any("DataAlertsQueue" in c for c in consumed)
     assert any("DataReconciliationQueue" in c for c in consumed) and any("DataChargeQueue" in c for c in consumed)
@@ -190,6 +191,51 @@ def test_every_dead_letter_queue_has_a_depth_alarm_that_notifies_an_encrypted_to
     assert "KmsMasterKeyId" in topic["Properties"]
     assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     assert any(a["MetricName"] == "ApproximateAgeOfOldestMessage" for a in alarms)  # a charge queue not draining
+
+
+def test_the_outbox_stream_feeds_the_publisher_new_rows_only_with_partial_failures_and_a_dlq(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    events_table = next(k for k in tables if k.startswith("DataEventsTable"))
+    assert tables[events_table]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    stream = next(
+        m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if "StreamArn" in json.dumps(m["Properties"]["EventSourceArn"])
+    )
+    assert stream["EventSourceArn"]["Fn::GetAtt"][0] == events_table
+    patterns = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    assert patterns == [{"eventName": ["INSERT"]}]  # TTL deletions are not events
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and stream["BisectBatchOnFunctionError"]
+    assert "DestinationConfig" in stream  # batches that keep failing go to the dead-letter queue
+    publisher = next(
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for k, p in resources(template, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("ClinicalPublisherFn")
+    )
+    put = next(s for s in publisher if s["Sid"] == "PutEvents")
+    assert put["Action"] == "events:PutEvents" and "ClinicalBus" in json.dumps(put["Resource"])
+    assert resources(template, "AWS::Events::Archive")  # every event kept for replay
+
+
+def test_encounters_from_the_platforms_bus_reach_the_encounters_function_with_a_dlq(template):
+    rule = next(
+        r["Properties"]
+        for k, r in resources(template, "AWS::Events::Rule").items()
+        if k.startswith("ClinicalEncounter")
+    )
+    assert rule["EventBusName"] == "default"  # cdk.json context platform_event_bus overrides it
+    assert rule["EventPattern"] == {"source": ["clinical-platform"], "detail-type": ["encounter.charged"]}
+    target = rule["Targets"][0]
+    assert "ClinicalEncountersFn" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4
+
+
+def test_the_receivables_index_projects_only_what_the_aging_reads(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    invoices = next(v["Properties"] for k, v in tables.items() if k.startswith("DataInvoicesTable"))
+    index = next(i for i in invoices["GlobalSecondaryIndexes"] if i["IndexName"] == "receivables")
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert "line_items_sealed" not in index["Projection"]["NonKeyAttributes"]  # no PHI in the index
 
 
 def test_gateway_errors_are_problem_json(template):
