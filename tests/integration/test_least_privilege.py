@@ -7,13 +7,28 @@ from __future__ import annotations
 import json
 import tempfile
 
+import boto3
 import pytest
 
-from infra.definitions import FUNCTIONS, JWT_SECRET_LOCAL_NAME, QUEUES, SPLASH_SECRET_LOCAL_NAME, TABLES
+from infra.definitions import (
+    ENCOUNTER_DETAIL_TYPE,
+    FUNCTIONS,
+    JWT_SECRET_LOCAL_NAME,
+    PLATFORM_EVENT_BUS_LOCAL_NAME,
+    PLATFORM_EVENT_SOURCE,
+    QUEUES,
+    SPLASH_SECRET_LOCAL_NAME,
+    TABLES,
+)
 from local.calls import CallLog
+from practicepay.auth import ADMIN_SCOPE
+from practicepay.auth.tokens import issue_hs256
+from tests.helpers import TEST_SECRET
 from tests.integration.test_billing import CONSENT as PLAN_CONSENT
 from tests.integration.test_billing import make_plan
+from tests.integration.test_clinical import VISIT
 from tests.integration.test_money_core import add_bank, add_card, new_patient, ok, open_invoice, pay
+from tests.integration.test_practices import BOARDING
 
 FUNCTION_NAMES = [f.name for f in FUNCTIONS]
 
@@ -112,6 +127,43 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     ok(api.call("GET", f"/patients/{patient}/subscriptions", practice=practice))
     ok(api.call("POST", f"/subscriptions/{sub['id']}/cancel", practice=practice))
     ok(api.call("POST", f"/invoices/{plan_invoice}/payment-plan/cancel", practice=practice))
+    # Onboarding and settings; encounters (the API and the platform's bus); reports; the outbox published.
+    admin = {"Authorization": f"Bearer {issue_hs256(TEST_SECRET, 'platform-ops', scope=ADMIN_SCOPE)}"}
+    onboard = {**BOARDING, "practice_id": "prc_least_new"}
+    ok(api.call("POST", "/practices", practice=None, body=onboard, headers=admin), 201)
+    ok(
+        api.call(
+            "PATCH", f"/practices/{practice}/settings", practice=practice, body={"encounter_invoice_status": "open"}
+        )
+    )
+    ok(api.call("GET", f"/practices/{practice}", practice=practice))
+    external = ok(api.call("GET", f"/patients/{patient}", practice=practice))["external_id"]
+    visit = {**VISIT, "patient_external_id": external}
+    ok(api.call("POST", "/events/encounters", practice=practice, body=visit), 201)
+    ok(api.call("POST", "/events/encounters", practice=practice, body={**visit, "revision": 2}), 409)  # issued
+    boto3.client("events").put_events(
+        Entries=[
+            {
+                "Source": PLATFORM_EVENT_SOURCE,
+                "DetailType": ENCOUNTER_DETAIL_TYPE,
+                "Detail": json.dumps({**visit, "encounter_id": "enc-least-bus", "practice_id": practice}),
+                "EventBusName": PLATFORM_EVENT_BUS_LOCAL_NAME,
+            }
+        ]
+    )
+    today = sync_stack.sandbox.today.isoformat()
+    ok(api.call("GET", "/reports/payments", practice=practice, query={"from": "2026-01-01", "to": today}))
+    ok(
+        api.call(
+            "GET",
+            "/reports/payments",
+            practice=practice,
+            query={"from": "2026-01-01", "to": today, "status": "succeeded"},
+        )
+    )
+    csv = api.call("GET", "/reports/receivables", practice=practice, headers={"Accept": "text/csv"})
+    assert csv.status_code == 200 and csv.content_type.startswith("text/csv")
+    sync_stack.deliver()  # the encounter on the bus; the outbox onto our bus
 
     template = _template()
     calls = sorted(log.calls)
