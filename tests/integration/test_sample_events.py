@@ -102,3 +102,25 @@ def test_billing_events_the_daily_schedule_and_a_charge_message(api, aws_env, bo
     assert result == {"batchItemFailures": []}
     first = api.call("GET", f"/invoices/{plan['invoice_id']}/payment-plan", practice=practice).get_json()
     assert first["installments"][0]["status"] == "paid"
+
+
+def test_clinical_events_an_encounter_from_the_platforms_bus_and_an_outbox_row_for_our_bus(api, aws_env, boarded):
+    from local.events import LocalEvents
+    from practicepay.ids import new_id
+    from tests.integration.test_money_core import new_patient
+
+    practice = boarded("prc_demo")
+    patient = new_patient(api, practice, "ehr-sample-encounter")
+    event = json.loads(
+        json.dumps(_event("encounters_eventbridge")).replace("<patient_external_id>", "ehr-sample-encounter")
+    )
+    result = load_handler("encounters").lambda_handler(event, LambdaContext("encounters"))
+    assert result["result"] == "created", result
+    invoice = api.call("GET", f"/invoices/{result['invoice_id']}", practice=practice).get_json()
+    assert (invoice["patient_id"], invoice["total"], invoice["encounter_id"]) == (patient, 14_300, "enc-sample-1")
+
+    event_id = new_id("evt")
+    stream = json.loads(json.dumps(_event("publisher_stream")).replace("<event_id>", event_id))
+    assert load_handler("publisher").lambda_handler(stream, LambdaContext("publisher")) == {"batchItemFailures": []}
+    published = [e for e in LocalEvents().published() if e["detail"].get("event_id") == event_id]
+    assert [(e["detail-type"], e["detail"]["practice_id"]) for e in published] == [("practice.boarded", "prc_demo")]
