@@ -215,3 +215,19 @@ def test_a_practice_changes_its_settings_and_bad_ones_are_refused(api, sync_stac
         assert refused.status_code == 422, bad
     after = api.call("GET", "/practices/prc_onboard_settings", practice="prc_onboard_settings").get_json()
     assert after["settings"] == settings
+
+
+def test_the_statement_descriptor_setting_goes_on_each_charge(api, boarded, stack_sandbox):
+    from tests.integration.test_money_core import add_card, new_patient, open_invoice, pay
+
+    practice = boarded("prc_onboard_descriptor")
+    body = {"statement_descriptor": "LAKESIDE FAM MED"}
+    assert api.call("PATCH", f"/practices/{practice}/settings", practice=practice, body=body).status_code == 200
+    patient = new_patient(api, practice, "ehr-descriptor")
+    paid = pay(api, practice, open_invoice(api, practice, patient)["id"], add_card(api, practice, patient)["id"])
+    sent = [
+        r["body"]
+        for r in stack_sandbox.sandbox.requests
+        if (r["method"], r["path"]) == ("POST", "/txns") and r["body"].get("order") == paid["id"]
+    ]
+    assert [b["descriptor"] for b in sent] == ["LAKESIDE FAM MED"]

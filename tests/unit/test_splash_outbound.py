@@ -24,7 +24,8 @@ OPAQUE = re.compile(r"[a-z]{2,4}_[0-9a-z]{10,40}")
 
 # Every field an outbound payload may carry, per model. Adding a field means reviewing it for PHI here.
 ALLOWED = {
-    "TxnRequest": {"merchant", "type", "origin", "total", "token", "fortxn", "order", "description"},
+    # descriptor: the practice's statement descriptor setting (PracticeSettings), never patient text.
+    "TxnRequest": {"merchant", "type", "origin", "total", "token", "fortxn", "order", "description", "descriptor"},
     "CustomerRequest": {"merchant", "custom"},
     "CardOrBank": {"method", "number", "routing", "cvv"},
     "TokenRequest": {"customer", "payment", "expiration"},

@@ -41,7 +41,7 @@ from practicepay.payments.models import (
     not_submitted,
 )
 from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
-from practicepay.practices import PracticeStore
+from practicepay.practices import Practice, PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcomeUnknown, SplashValidationError
 from practicepay.splash.models import Txn, TxnStatus, TxnType
@@ -161,7 +161,8 @@ class PaymentService:
         invoice, method, existing = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, key)
         if existing is not None:
             return self._resume(existing, method)
-        merchant = self.practices.require(practice_id).merchant_for_charging()
+        practice = self.practices.require(practice_id)
+        practice.merchant_for_charging()  # 409 before anything is written when it cannot take payments
         balance = invoice.total - invoice.amount_paid - invoice.amount_pending
         amount, represents = body.amount or balance, None
         if attempt is not None and attempt.redeposit_of is not None:
@@ -194,7 +195,7 @@ class PaymentService:
         reserved, _ = self.book.commit(
             payment, _reserve(payment.amount), lambda p: p, new=True, extra=[guard], known=invoice
         )
-        return self._send(payment, merchant, source.token, reserved)
+        return self._send(payment, practice, source.token, reserved)
 
     def _resume(self, payment: PaymentRecord, method: MethodRecord) -> Payment:
         """A retry with the same Idempotency-Key after the first run failed midway: never a second charge."""
@@ -202,17 +203,18 @@ class PaymentService:
         not_sent = status is PaymentStatus.FAILED and not_submitted(payment.failure)
         if status is not PaymentStatus.PENDING and not not_sent:
             return _view(payment)  # settled, declined or unknown: answer with what happened
-        merchant = self.practices.require(payment.practice_id).merchant_for_charging()
+        practice = self.practices.require(payment.practice_id)
+        practice.merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
         if not_sent:  # hold the amount again and send under the same REQUEST-TOKEN
             payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
-        return self._send(payment, merchant, source.token, None)
+        return self._send(payment, practice, source.token, None)
 
-    def _send(self, payment: PaymentRecord, merchant: str, token: str, invoice: InvoiceRecord | None) -> Payment:
+    def _send(self, payment: PaymentRecord, practice: Practice, token: str, invoice: InvoiceRecord | None) -> Payment:
         card = payment.method_kind == "card"
         kind = TxnType.CARD_SALE if card else TxnType.ECHECK_SALE
         request = TxnRequest(
-            merchant=merchant,
+            merchant=practice.merchant_for_charging(),
             # a re-presentment of a returned eCheck is a redeposit of the original item, for the same amount
             type=TxnType.ECHECK_REDEPOSIT if payment.represents else kind,
             total=payment.amount,
@@ -220,6 +222,7 @@ class PaymentService:
             fortxn=payment.represents,
             order=payment.id,
             description="Medical services - installment" if payment.installment else "Medical services",
+            descriptor=practice.settings.statement_descriptor,
         )
         try:
             txn = self.splash().txn(request, request_token=payment.id)

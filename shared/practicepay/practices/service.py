@@ -2,8 +2,8 @@
 its deposit account), then Splash underwrites it; alerts and the status poll carry its merchant status back.
 
 The practice id is the natural key of the whole flow. The record is written first as `submitting`, then Splash
-is called with a REQUEST-TOKEN derived from the practice id and the request, so a retry after a timeout replays Splash's first
-answer instead of boarding a second merchant. If Splash refuses the fields, the record is removed and the
+is called with a REQUEST-TOKEN derived from the practice id and the request, so a retry after a timeout replays
+Splash's first answer instead of boarding a second merchant. If Splash refuses the fields, the record is removed and the
 refusal comes back as field errors in the request's own terms."""
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Nothing else can reach Splash: the client's write methods accept only `Outbound` instances, every model
 forbids unknown fields, and the free-text fields a human could fill with clinical detail are closed:
-`description` is one of a few generic phrases, `order` and a customer's `custom` are our opaque ids; there
-is no descriptor field (the statement descriptor is the merchant's, set at boarding). No patient name,
+`description` is one of a few generic phrases, `order` and a customer's `custom` are our opaque ids, and the
+statement `descriptor` is the practice's own setting (letters, digits and a little punctuation). No patient name,
 birth date, contact, address, diagnosis, CPT code or line-item text has a field to go in
 (tests/unit/test_splash_outbound.py proves it). Credentials and payment numbers are left out of reprs.
 """
@@ -23,6 +23,9 @@ TxnId = Annotated[str, Field(pattern=r"^[tp]1_txn_[0-9a-f]{20,32}$")]
 LoginId = Annotated[str, Field(pattern=r"^[tp]1_log_[0-9a-z]{20,32}$")]
 TokenString = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="The 32-hex token string")]
 Cents = Annotated[StrictInt, Field(gt=0, le=999_999_999)]
+StatementDescriptor = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$", description="The practice's statement descriptor")
+]
 
 GenericDescription = Literal[
     "Medical services",
@@ -51,6 +54,7 @@ class TxnRequest(Outbound):
     fortxn: TxnId | None = None
     order: OpaqueRef | None = None
     description: GenericDescription | None = None
+    descriptor: StatementDescriptor | None = None
 
 
 class CustomerRequest(Outbound):
