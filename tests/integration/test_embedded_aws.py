@@ -58,3 +58,38 @@ def test_queues_still_deduplicate_by_content_and_count_their_messages(aws_env):
     assert (count(fifo), count(plain)) == (1, 12)
     attrs = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ContentBasedDeduplication"])["Attributes"]
     assert attrs == {"ContentBasedDeduplication": "true"}
+
+
+def test_index_queries_page_in_order_and_see_every_write_between_pages(aws_env):
+    """The embedded AWS keeps an index partition sorted between pages (local/aws.py); a write in between must
+    show, and paging either way, with a key condition on the sort key, returns what DynamoDB would."""
+    table = boto3.resource("dynamodb").Table(aws_env["SCHEDULES_TABLE"])
+    for n in range(30):
+        table.put_item(
+            Item={"pk": "PAGING", "sk": f"item#{n:02d}", "due_pk": "PAGING-TEST", "due_sk": f"{n % 10}#{n:02d}"}
+        )
+
+    def read(forward: bool = True, limit: int = 4, condition: str = "due_pk = :p", **values: str) -> list[str]:
+        kwargs = {
+            "IndexName": "due",
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": {":p": "PAGING-TEST", **values},
+            "Limit": limit,
+            "ScanIndexForward": forward,
+        }
+        seen: list[str] = []
+        while True:
+            page = table.query(**kwargs)
+            seen += [i["due_sk"] for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return seen
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if len(seen) == 8:  # between pages: one item leaves the index, one joins it
+                table.update_item(Key={"pk": "PAGING", "sk": "item#29"}, UpdateExpression="REMOVE due_pk")
+                table.put_item(Item={"pk": "PAGING", "sk": "item#99", "due_pk": "PAGING-TEST", "due_sk": "9#99"})
+
+    expected = sorted(f"{n % 10}#{n:02d}" for n in range(30))
+    assert read() == [k for k in expected if k != "9#29"] + ["9#99"]
+    assert read(forward=False) == sorted(set(expected) - {"9#29"} | {"9#99"}, reverse=True)
+    between = read(condition="due_pk = :p AND due_sk BETWEEN :a AND :b", limit=2, **{":a": "3#", ":b": "5#~"})
+    assert between == ["3#03", "3#13", "3#23", "4#04", "4#14", "4#24", "5#05", "5#15", "5#25"]
