@@ -231,6 +231,13 @@ def main() -> int:
         env=env, practice="prc_bench", patient=patient, card=card, take_calls=counter.take, sandbox=sandbox
     )
 
+    # Accounts-receivable aging over many owed invoices, through the front (tests/bench/receivables.py).
+    from tests.bench.receivables import measure_receivables
+
+    receivables_figures = measure_receivables(
+        env=env, take_calls=counter.take, client=client, token=lambda practice: issue_hs256(SECRET, practice)
+    )
+
     # KMS calls per 1,000 PHI operations in a warm container (the vault as the functions use it).
     vault = PhiVault(env["DATA_KEY_ARN"])
     blob = vault.seal({"first_name": "Warm"}, practice_id="prc_bench", purpose="bench")
@@ -273,7 +280,7 @@ def main() -> int:
     imports = import_times()
     splash.shutdown()
     moto.stop()
-    report = render(rows, kms_per_1000, imports, per_second, sync_figures, billing_figures)
+    report = render(rows, kms_per_1000, imports, per_second, sync_figures, billing_figures, receivables_figures)
     OUT.write_text(report)
     print(report)
     return 0
@@ -286,8 +293,10 @@ def render(
     per_second: float,
     sync_figures: dict,
     billing_figures: dict,
+    receivables_figures: dict,
 ) -> str:
     from tests.bench.billing import render as render_billing
+    from tests.bench.receivables import render as render_receivables
     from tests.bench.sync import render as render_sync
 
     card = next(r for r in rows if r["operation"] == "card payment")
@@ -325,6 +334,7 @@ def render(
         "",
         *render_sync(sync_figures),
         *render_billing(billing_figures),
+        *render_receivables(receivables_figures),
     ]
     return "\n".join(lines)
 
