@@ -141,18 +141,8 @@ def _query(
     the pages AWS needs. Here the partition's sorted items are kept until the next DynamoDB write (any table), the
     next page starts right after the ExclusiveStartKey, and the 1 MB is of projected index items, as in AWS.
     Anything but a one-attribute hash key with one sort key goes to moto's own query."""
-    index = {i.name: i for i in self.all_indexes()}.get(index_name or "")
-    range_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"] if index else []
-    hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
-    if (
-        index is None
-        or filter_kwargs
-        or len(range_keys) != 1
-        or len(hash_keys) != 1
-        or len(hash_key_conditions or []) != 1
-        or len(range_key_conditions or []) > 1
-        or consistent_read
-    ):
+
+    def moto() -> tuple[list[Item], int, dict[str, Any] | None]:
         return _moto_query(
             self,
             hash_key,
@@ -167,7 +157,22 @@ def _query(
             filter_expression,
             hash_key_conditions=hash_key_conditions,
             range_key_conditions=range_key_conditions,
+            **filter_kwargs,
         )
+
+    index = {i.name: i for i in self.all_indexes()}.get(index_name or "")
+    range_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"] if index else []
+    hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
+    if (
+        index is None
+        or filter_kwargs
+        or len(range_keys) != 1
+        or len(hash_keys) != 1
+        or len(hash_key_conditions or []) != 1
+        or len(range_key_conditions or []) > 1
+        or consistent_read
+    ):
+        return moto()
     (attr, value), sort_attr = hash_key_conditions[0], range_keys[0]  # type: ignore[index]
     cache: dict[tuple[str, Any], tuple[int, list[Item], dict[tuple[Any, Any], int]]] = self.__dict__.setdefault(
         "_sorted_partitions", {}
@@ -191,21 +196,7 @@ def _query(
             DynamoType(start_range).value if start_range else None,
         )
         if start not in positions:  # the start item changed since: moto's own walk
-            return _moto_query(
-                self,
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                exclusive_start_key,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                consistent_read,
-                filter_expression,
-                hash_key_conditions=hash_key_conditions,
-                range_key_conditions=range_key_conditions,
-            )
+            return moto()
         at = positions[start]
         order = range(at + 1, len(members)) if scan_index_forward is not False else range(at - 1, -1, -1)
     results: list[Item] = []
