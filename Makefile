@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
 	@echo "make test           lint + every test suite (unit, integration, infra, e2e)"
-	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack)"
+	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack); ADMIN=1 adds the admin scope"
 	@echo "make synth          CDK template to cdk.out/ (bundles the Lambda layer with pip, no Docker)"
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make openapi        write docs/openapi.json"
@@ -31,7 +31,7 @@ run: $(STAMP)
 	@$(PY) -m local.run
 
 token: $(STAMP)
-	@$(PY) -m local.token $(PRACTICE)
+	@$(PY) -m local.token $(PRACTICE) $(if $(ADMIN),--admin)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
