@@ -83,6 +83,18 @@ def test_an_encounter_becomes_a_draft_invoice_and_its_corrections_replace_the_li
     assert ok(api.call("GET", f"/invoices/{inv['id']}", practice=practice))["total"] == 15_000
 
 
+def test_a_correction_may_move_a_draft_to_the_right_patient(api, boarded):
+    practice = boarded("prc_enc_move")
+    wrong, right = new_patient(api, practice, "ehr-enc-1"), new_patient(api, practice, "ehr-enc-2")
+    first = encounter(api, practice, VISIT, 201)["invoice"]
+    assert first["patient_id"] == wrong
+    moved = encounter(api, practice, {**VISIT, "revision": 2, "patient_external_id": "ehr-enc-2"}, 200)["invoice"]
+    assert (moved["id"], moved["patient_id"]) == (first["id"], right)
+    by_patient = ok(api.call("GET", "/invoices", practice=practice, query={"patient_id": right}))["data"]
+    assert [i["id"] for i in by_patient] == [first["id"]]
+    assert ok(api.call("GET", "/invoices", practice=practice, query={"patient_id": wrong}))["data"] == []
+
+
 def test_bad_encounters_are_refused_with_the_field_and_write_nothing(api, boarded):
     practice = boarded("prc_enc_bad")
     unknown = api.call(

@@ -61,14 +61,18 @@ class EncounterService:
             )
         return self._correct(encounter, invoice, int(link["revision"]))
 
-    def _create(self, practice_id: str, encounter: Encounter) -> EncounterResult:
-        settings = self.practices.require(practice_id).settings
+    def _patient_id(self, practice_id: str, encounter: Encounter) -> str:
         patient_id = self.patients.id_of(practice_id, encounter.patient_external_id)
         if patient_id is None:
             raise ValidationFailed(
                 f"No patient with external_id {encounter.patient_external_id} exists for this practice.",
                 [{"field": "patient_external_id", "message": "No such patient; create the patient first."}],
             )
+        return patient_id
+
+    def _create(self, practice_id: str, encounter: Encounter) -> EncounterResult:
+        settings = self.practices.require(practice_id).settings
+        patient_id = self._patient_id(practice_id, encounter)
         now = self.clock()
         record = new_invoice(
             self.invoices.vault,
@@ -97,6 +101,7 @@ class EncounterService:
     def _correct(self, encounter: Encounter, invoice: InvoiceRecord, applied: int) -> EncounterResult:
         corrected = replace(
             invoice,
+            patient_id=self._patient_id(invoice.practice_id, encounter),  # a draft may be moved to another patient
             **sealed_lines(self.invoices.vault, invoice.practice_id, line_items(encounter)),
             due_date=encounter.due_date.isoformat() if encounter.due_date else invoice.due_date,
             encounter_revision=encounter.revision,
