@@ -184,8 +184,9 @@ def render(figures: dict[str, Any]) -> list[str]:
         "",
         f"One GET /reports/receivables over {f['invoices']:,} owed invoices of {f['patients']:,} patients "
         f"(BENCH_RECEIVABLES_N), through the local API front (authorizer included), after a warm-up call: every "
-        "page of the sparse `receivables` index, aged in the function. moto sorts the whole table on every Query "
-        "and sizes its 1 MB pages by the whole table item, so the wall time is mostly moto's, not an AWS latency.",
+        "page of the sparse `receivables` index, aged in the function. The embedded AWS pages a sorted index partition "
+        "with 1 MB of projected items as AWS does (local/aws.py); the wall time is mostly moto copying and "
+        "serializing items over HTTP, not an AWS latency.",
         "",
         "| invoices | patients | wall s | AWS calls | items per page (largest) | pages in AWS (estimate) | "
         "report's own time, s | report's own peak memory | JSON bytes | Scan calls |",
