@@ -71,7 +71,7 @@ class ClinicalConstruct(Construct):
             description="Practices API: onboarding (boards the practice at Splash) and settings",
             environment={PRACTICES_TABLE.env_var: practices.table_name, **splash_env},
             statements=[
-                table_access("Practices", practices, ["GetItem", "PutItem", "DeleteItem"]),
+                table_access("Practices", practices, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
                 key_use,
                 *splash_statements,
             ],

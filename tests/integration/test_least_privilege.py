@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -23,6 +24,7 @@ from infra.definitions import (
 from local.calls import CallLog
 from practicepay.auth import ADMIN_SCOPE
 from practicepay.auth.tokens import issue_hs256
+from practicepay.clock import utc_now
 from tests.helpers import TEST_SECRET
 from tests.integration.test_billing import CONSENT as PLAN_CONSENT
 from tests.integration.test_billing import make_plan
@@ -151,14 +153,15 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
             }
         ]
     )
-    today = sync_stack.sandbox.today.isoformat()
-    ok(api.call("GET", "/reports/payments", practice=practice, query={"from": "2026-01-01", "to": today}))
+    today = utc_now().date()  # payment ids are stamped with the real clock, not the sandbox's
+    month = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
+    assert ok(api.call("GET", "/reports/payments", practice=practice, query=month))["data"]
     ok(
         api.call(
             "GET",
             "/reports/payments",
             practice=practice,
-            query={"from": "2026-01-01", "to": today, "status": "succeeded"},
+            query={**month, "status": "succeeded"},
         )
     )
     csv = api.call("GET", "/reports/receivables", practice=practice, headers={"Accept": "text/csv"})

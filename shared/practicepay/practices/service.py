@@ -1,15 +1,15 @@
 """Onboarding: a practice is boarded as a Splash merchant with one POST /entities (the business, its owners and
 its deposit account), then Splash underwrites it; alerts and the status poll carry its merchant status back.
 
-The practice id is the natural key of the whole flow. The record is written first as `submitting`, then Splash
-is called with a REQUEST-TOKEN derived from the practice id and the request, so a retry after a timeout replays
-Splash's first answer instead of boarding a second merchant. If Splash refuses the fields, the record is removed and the
+The practice id is the natural key of the whole flow. The record is written first as `submitting`, with a
+REQUEST-TOKEN of its own for the boarding request, so a retry after a timeout replays Splash's first answer
+instead of boarding a second merchant. If Splash refuses the fields, the record is removed and the
 refusal comes back as field errors in the request's own terms."""
 
 from __future__ import annotations
 
-import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -125,13 +125,6 @@ def entity_request(body: OnboardPracticeRequest) -> EntityRequest:
     )
 
 
-def boarding_token(body: OnboardPracticeRequest) -> str:
-    """The REQUEST-TOKEN of a boarding request: a retry of the same request replays Splash's first answer, while
-    a corrected one (after a refusal) is a new request."""
-    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:32]
-    return f"board-{body.practice_id}-{digest}"
-
-
 def view(practice: Practice) -> PracticeView:
     if practice.splash_merchant_id is None:
         status = "submitting"
@@ -159,16 +152,21 @@ class PracticeService:
     def onboard(self, body: OnboardPracticeRequest) -> tuple[PracticeView, bool]:
         """Board the practice; (its view, whether this call created it). A repeat for a practice already
         submitted returns it as it is; one still `submitting` (Splash's answer was lost) submits again under the
-        same REQUEST-TOKEN, so Splash answers with the merchant it already made."""
+        same REQUEST-TOKEN, so Splash answers with the merchant it already made, if it made one."""
         existing = self.store.get(body.practice_id)
         if existing is not None and existing.splash_merchant_id is not None:
             return view(existing), False
+        # One REQUEST-TOKEN per boarding attempt, kept on the record: a retry while Splash's answer is unknown
+        # replays Splash's first answer (never a second merchant); after a refusal the record is gone, and a
+        # corrected request is a new attempt with a new token.
+        token = existing.boarding_token if existing and existing.boarding_token else f"board-{uuid.uuid4().hex}"
         now = iso(self.clock())
         pending = existing or Practice(
             practice_id=body.practice_id,
             name=body.dba or body.legal_name,
             bank_account_last4=body.bank_account.account_number[-4:],
             settings=body.settings,
+            boarding_token=token,
             created_at=now,
             updated_at=now,
         )
@@ -176,7 +174,7 @@ class PracticeService:
             self.store.put_new(pending)
         client: SplashClient = self.splash()
         try:
-            entity, merchant = client.board(entity_request(body), request_token=boarding_token(body))
+            entity, merchant = client.board(entity_request(body), request_token=token)
         except SplashValidationError as exc:
             self.store.delete_unboarded(body.practice_id)
             errors = [{"field": request_field(i.field or ""), "message": i.msg} for i in exc.items] or [
@@ -208,11 +206,7 @@ class PracticeService:
         except ValidationError as exc:  # the merged settings break a rule (e.g. retry days out of order)
             errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
             raise ValidationFailed("These settings are not valid together.", errors) from None
-        changed = practice.model_copy(
-            update={"settings": settings, "updated_at": iso(self.clock()), "version": practice.version + 1}
-        )
-        self.store.replace(changed, practice.version)
-        return view(changed)
+        return view(self.store.set_settings(practice, settings, iso(self.clock())))
 
     def _require(self, practice_id: str) -> Practice:
         practice = self.store.get(practice_id)

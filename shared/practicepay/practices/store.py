@@ -79,6 +79,8 @@ class Practice(BaseModel):
     splash_merchant_id: str | None = None
     merchant_status: int | None = None
     bank_account_last4: str | None = None
+    boarding_token: str | None = None
+    """The REQUEST-TOKEN of the boarding attempt (random), reused by a retry while Splash's answer is unknown."""
     settings: PracticeSettings = PracticeSettings()
     created_at: str | None = None
     updated_at: str
@@ -178,6 +180,27 @@ class PracticeStore:
         except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
             raise Conflict("The practice changed while this request ran; retry.") from exc
         self._forget(practice)
+
+    def set_settings(self, practice: Practice, settings: PracticeSettings, now: str) -> Practice:
+        """Change only the settings (an alert may be moving the merchant status meanwhile), if nobody changed them
+        since `practice` was read (Conflict otherwise)."""
+        changed = practice.model_copy(update={"settings": settings, "updated_at": now, "version": practice.version + 1})
+        try:
+            self._table.update_item(
+                Key={"practice_id": practice.practice_id},
+                UpdateExpression="SET settings = :s, updated_at = :t, version = :n",
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={
+                    ":s": settings.model_dump(mode="json"),
+                    ":t": now,
+                    ":n": changed.version,
+                    ":v": practice.version,
+                },
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
+            raise Conflict("The practice's settings changed while this request ran; retry.") from exc
+        self._forget(practice)
+        return changed
 
     def delete_unboarded(self, practice_id: str) -> None:
         """Remove a practice record Splash never accepted (its boarding was refused), so a corrected request can
