@@ -176,10 +176,11 @@ class PaymentService:
             raise Conflict("Nothing is left to pay on this invoice.")
         lifecycle.require_payable(invoice, amount)
         source = self.patients.chargeable(method, amount)
-        now = iso(self.clock())
+        moment = self.clock()
+        now = iso(moment)
         payment = PaymentRecord(
             practice_id=practice_id,
-            id=new_id("pay"),
+            id=new_id("pay", int(moment.timestamp() * 1000)),  # time-ordered by created_at (the payments report)
             invoice_id=invoice_id,
             patient_id=invoice.patient_id,
             payment_method_id=source.method.id,
