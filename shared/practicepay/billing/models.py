@@ -6,8 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt, model_validator
 
+from practicepay.api.models import StrictRequest
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency
 from practicepay.invoices.models import MAX_INVOICE_TOTAL, IsoDate
 
@@ -24,11 +25,7 @@ class InstallmentStatus(StrEnum):
     CANCELED = "canceled"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Consent(_Strict):
+class Consent(StrictRequest):
     """The patient's autopay authorization (NACHA and card-network recurring rules): which text they agreed to,
     when, and the most any one charge may take."""
 
@@ -37,7 +34,7 @@ class Consent(_Strict):
     max_amount: Cents = Field(description="The cap: no single charge may exceed it")
 
 
-class CreatePlanRequest(_Strict):
+class CreatePlanRequest(StrictRequest):
     installment_count: StrictInt | None = Field(default=None, ge=2, le=MAX_INSTALLMENTS)
     installment_amount: Cents | None = Field(
         default=None, description="Instead of a count: this much per installment, the remainder last."
@@ -54,11 +51,11 @@ class CreatePlanRequest(_Strict):
         return self
 
 
-class ChangePlanRequest(_Strict):
+class ChangePlanRequest(StrictRequest):
     payment_method_id: MethodId = Field(description="The method future installments charge")
 
 
-class PayInstallmentRequest(_Strict):
+class PayInstallmentRequest(StrictRequest):
     payment_method_id: MethodId | None = Field(default=None, description="Defaults to the plan's method")
 
 
@@ -108,7 +105,7 @@ class PaymentPlan(BaseModel):
     updated_at: str
 
 
-class CreateSubscriptionRequest(_Strict):
+class CreateSubscriptionRequest(StrictRequest):
     amount: Cents = Field(description="Charged every cycle, in cents")
     frequency: Frequency
     start_date: IsoDate = Field(description="The first cycle, today or later")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from practicepay.api.models import StrictRequest
 from practicepay.invoices.models import (
     EXTERNAL_ID,
     MAX_INVOICE_TOTAL,
@@ -18,11 +19,7 @@ from practicepay.invoices.models import (
 from practicepay.practices.models import PRACTICE_ID
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class EncounterCharge(_Strict):
+class EncounterCharge(StrictRequest):
     service_date: IsoDate = Field(description="When the service was provided, YYYY-MM-DD.")
     description: str = Field(min_length=1, max_length=500, description="What was provided. PHI: stored encrypted.")
     cpt_code: str | None = Field(
@@ -32,7 +29,7 @@ class EncounterCharge(_Strict):
     amount: Cents = Field(description="The unit amount in integer cents (the patient's responsibility).")
 
 
-class Encounter(_Strict):
+class Encounter(StrictRequest):
     encounter_id: str = Field(pattern=EXTERNAL_ID, description="The platform's encounter id (no PHI).")
     revision: StrictInt = Field(
         ge=1, le=1_000_000, description="Increases with each correction; a revision already applied is ignored."

@@ -11,7 +11,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StrictInt, model_validator
+
+from practicepay.api.models import StrictRequest
 
 MAX_LINE_ITEMS = 100
 MAX_UNIT_AMOUNT = 99_999_999  # $999,999.99
@@ -48,11 +50,7 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_UNIT_AMOUNT, description="Integer cents, e.g. 1050 for $10.50.")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class LineItemInput(_Strict):
+class LineItemInput(StrictRequest):
     description: str = Field(min_length=1, max_length=500, description="What was provided. PHI: stored encrypted.")
     cpt_code: str | None = Field(
         default=None,
@@ -63,7 +61,7 @@ class LineItemInput(_Strict):
     unit_amount: Cents
 
 
-class CreateInvoiceRequest(_Strict):
+class CreateInvoiceRequest(StrictRequest):
     patient_id: str = Field(
         pattern=EXTERNAL_ID, description="The clinical platform's opaque patient reference (no names or MRNs)."
     )
@@ -118,7 +116,7 @@ class Invoice(BaseModel):
 WriteOffReason = Literal["bad_debt", "bankruptcy", "patient_deceased", "small_balance", "hardship", "other"]
 
 
-class WriteOffRequest(_Strict):
+class WriteOffRequest(StrictRequest):
     reason: WriteOffReason = Field(description="Why the balance is uncollectible (a code: free text could be PHI).")
 
 

@@ -6,8 +6,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from practicepay.api.models import StrictRequest
 from practicepay.invoices.models import EXTERNAL_ID, IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -15,11 +16,7 @@ Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=2
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{10,15}$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Address(_Strict):
+class Address(StrictRequest):
     line1: Text
     line2: Text | None = None
     city: Text
@@ -27,7 +24,7 @@ class Address(_Strict):
     postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")]
 
 
-class Demographics(_Strict):
+class Demographics(StrictRequest):
     """PHI. Stored as one KMS envelope-encrypted blob; never sent to Splash, never logged."""
 
     first_name: Text
@@ -42,7 +39,7 @@ class CreatePatientRequest(Demographics):
     external_id: Annotated[str, Field(pattern=EXTERNAL_ID, description="The clinical platform's patient id")]
 
 
-class UpdatePatientRequest(_Strict):
+class UpdatePatientRequest(StrictRequest):
     """Only the fields sent change; `null` clears an optional field."""
 
     first_name: Text | None = None
@@ -79,7 +76,7 @@ class MethodKind(StrEnum):
     BANK_ACCOUNT = "bank_account"
 
 
-class Consent(_Strict):
+class Consent(StrictRequest):
     """The patient's authorization to charge this method (NACHA requires it for eCheck debits)."""
 
     text_version: Annotated[str, Field(min_length=1, max_length=40, description="Version of the consent text shown")]
@@ -89,20 +86,20 @@ class Consent(_Strict):
     max_amount: Annotated[StrictInt, Field(ge=1, description="Optional cap per charge, in cents")] | None = None
 
 
-class TestCard(_Strict):
+class TestCard(StrictRequest):
     number: Annotated[str, Field(pattern=r"^[0-9]{13,19}$")]
     exp_month: Annotated[StrictInt, Field(ge=1, le=12)]
     exp_year: Annotated[StrictInt, Field(ge=2000, le=2099)]
     cvc: Annotated[str, Field(pattern=r"^[0-9]{3,4}$")] | None = None
 
 
-class TestBankAccount(_Strict):
+class TestBankAccount(StrictRequest):
     routing_number: Annotated[str, Field(pattern=r"^[0-9]{9}$")]
     account_number: Annotated[str, Field(pattern=r"^[0-9]{4,17}$")]
     account_type: Literal["checking", "savings"] = "checking"
 
 
-class AddPaymentMethodRequest(_Strict):
+class AddPaymentMethodRequest(StrictRequest):
     """Either `token` (what Splash PayFields returns in the browser) or, only while the Splash sandbox is the
     configured host, test `card` or `bank_account` numbers the server tokenizes."""
 

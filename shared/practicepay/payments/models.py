@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
+from practicepay.api.models import StrictRequest
 from practicepay.invoices.models import MAX_INVOICE_TOTAL
 
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
@@ -34,16 +35,12 @@ def not_submitted(failure: dict[str, Any] | None) -> bool:
     return (failure or {}).get("category") in NOT_SUBMITTED
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreatePaymentRequest(_Strict):
+class CreatePaymentRequest(StrictRequest):
     payment_method_id: Annotated[str, Field(pattern=r"^pm_[0-9a-z]{26}$")]
     amount: Cents | None = Field(default=None, description="Defaults to the invoice's whole open balance.")
 
 
-class CreateRefundRequest(_Strict):
+class CreateRefundRequest(StrictRequest):
     amount: Cents | None = Field(default=None, description="Defaults to everything not yet refunded.")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from practicepay.api.models import StrictRequest
 from practicepay.practices.store import PracticeSettings
 
 PRACTICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -26,18 +27,14 @@ BusinessType = Literal[
 """In Splash's entity type order (0-8)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Address(_Strict):
+class Address(StrictRequest):
     line1: str = Field(min_length=1, max_length=100)
     city: str = Field(min_length=1, max_length=50)
     state: str = Field(pattern=r"^[A-Z]{2}$", description="Two-letter state code, e.g. IL.")
     zip: str = Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")
 
 
-class Owner(_Strict):
+class Owner(StrictRequest):
     """A person owning part of the practice (KYC for the merchant account; never a patient)."""
 
     first_name: str = Field(min_length=1, max_length=100)
@@ -50,7 +47,7 @@ class Owner(_Strict):
     primary: bool = Field(default=False, description="The principal owner; the first owner when none is marked.")
 
 
-class DepositAccount(_Strict):
+class DepositAccount(StrictRequest):
     """The practice's bank account that Splash deposits funds into."""
 
     kind: Literal["checking", "savings", "corporate_checking", "corporate_savings"] = "corporate_checking"
@@ -58,7 +55,7 @@ class DepositAccount(_Strict):
     account_number: str = Field(pattern=r"^[0-9]{4,17}$", repr=False, description="Sent to Splash; we keep last4.")
 
 
-class OnboardPracticeRequest(_Strict):
+class OnboardPracticeRequest(StrictRequest):
     practice_id: str = Field(
         pattern=PRACTICE_ID, description="The clinical platform's id for the practice (its tokens' practice_id)."
     )
@@ -105,7 +102,7 @@ class PracticeView(BaseModel):
     updated_at: str
 
 
-class SettingsChange(_Strict):
+class SettingsChange(StrictRequest):
     """Only the fields sent change; the rest keep their values."""
 
     statement_descriptor: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$")] | None = None
