@@ -55,6 +55,17 @@ def from_item(cls: type[R], item: dict[str, Any]) -> R:
     return cls(**{k: v for k, v in plain(item).items() if k in names})
 
 
+class TableStore:
+    """The base of a table's adapter: the table as a boto3 resource (plain values in and out) and its name."""
+
+    def __init__(self, table_name: str, resource: Any | None = None):
+        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
+
 class Transaction:
     def __init__(self, client: Any | None = None) -> None:
         # A low-level client: items are serialized here (a resource's meta client would serialize them again).

@@ -10,10 +10,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import from_item, plain, practice_pk
+from practicepay.adapters.dynamo import TableStore, from_item, plain, practice_pk
 from practicepay.billing.schedule import RetryPolicy
 
 DUE_PARTITION = "DUE"
@@ -115,14 +114,7 @@ def installment_id(owner_id: str, seq: int) -> str:
     return f"{owner_id}.{seq:03d}"
 
 
-class ScheduleStore:
-    def __init__(self, table_name: str, resource: Any | None = None):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
-
-    @property
-    def table_name(self) -> str:
-        return self._table.name
-
+class ScheduleStore(TableStore):
     # -- keys and items --------------------------------------------------------------------------------------
 
     @staticmethod

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Key
 
 from practicepay.adapters.dynamo import (
+    TableStore,
     Transaction,
     TransactionConflict,
     from_item,
@@ -51,14 +51,7 @@ class InvoiceRecord:
     encounter_revision: int | None = None
 
 
-class InvoiceStore:
-    def __init__(self, table_name: str, resource: Any | None = None):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
-
-    @property
-    def table_name(self) -> str:
-        return self._table.name
-
+class InvoiceStore(TableStore):
     @property
     def resource(self) -> Any:
         return self._table.meta.client  # a resource-style client: plain values in and out

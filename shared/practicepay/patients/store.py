@@ -6,10 +6,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, from_item, list_page, patient_key, practice_pk
+from practicepay.adapters.dynamo import (
+    TableStore,
+    Transaction,
+    TransactionConflict,
+    from_item,
+    list_page,
+    patient_key,
+    practice_pk,
+)
 from practicepay.errors import Conflict
 
 
@@ -44,14 +51,10 @@ class MethodRecord:
     exp_year: int | None = None
 
 
-class PatientStore:
+class PatientStore(TableStore):
     def __init__(self, table_name: str, resource: Any | None = None):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        super().__init__(table_name, resource)
         self._client = self._table.meta.client
-
-    @property
-    def table_name(self) -> str:
-        return self._table.name
 
     # -- patients --------------------------------------------------------------------------------------------
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import batch_get, from_item, list_page, practice_pk
+from practicepay.adapters.dynamo import TableStore, batch_get, from_item, list_page, practice_pk
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,7 @@ def _open_keys(open_: bool, created_at: str, sk: str) -> dict[str, str]:
     return {"gsi3pk": OPEN_PARTITION, "gsi3sk": f"{created_at}#{sk}"} if open_ else {}
 
 
-class PaymentStore:
-    def __init__(self, table_name: str, resource: Any | None = None):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
-
-    @property
-    def table_name(self) -> str:
-        return self._table.name
-
+class PaymentStore(TableStore):
     @staticmethod
     def payment_item(rec: PaymentRecord) -> dict[str, Any]:
         pk = practice_pk(rec.practice_id)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import boto3
 from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from practicepay.adapters.dynamo import plain
+from practicepay.adapters.dynamo import TableStore, plain
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
@@ -104,11 +103,11 @@ def practice_item(practice: Practice) -> dict[str, Any]:
     return item
 
 
-class PracticeStore:
+class PracticeStore(TableStore):
     """Practice records change rarely (onboarding); reads are cached per container for `cache_seconds`."""
 
     def __init__(self, table_name: str, resource: Any | None = None, cache_seconds: float = 60.0):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        super().__init__(table_name, resource)
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Practice]] = {}
         self._merchants: dict[str, tuple[float, Practice]] = {}

@@ -6,15 +6,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import boto3
+from practicepay.adapters.dynamo import TableStore
 
 RAW_ALERT_RETENTION_SECONDS = 30 * 86400
 
 
-class SyncStore:
-    def __init__(self, table_name: str, resource: Any | None = None):
-        self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
-
+class SyncStore(TableStore):
     def put_alert(self, alert_id: str, *, body: str, received_at: str, epoch: float, source_ip: str | None) -> None:
         """Keep the alert as received. A repeat of the same body overwrites its own row (same id)."""
         item = {
