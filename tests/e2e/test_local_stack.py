@@ -199,4 +199,7 @@ def test_ctrl_c_stops_everything_cleanly(stack):
         requests.get(f"{stack.base}/health", timeout=2)
     for name in ("PRACTICEPAY_AWS_PORT", "PRACTICEPAY_SPLASH_PORT"):
         with socket.socket() as probe:
+            # SO_REUSEADDR: connections the servers closed may linger in TIME_WAIT on the port; only a socket
+            # still listening there makes the bind fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", int(stack.env[name])))  # the embedded AWS and the sandbox released theirs
