@@ -8,20 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import boto3
 
+from practicepay.adapters.dynamo import plain
 from practicepay.events import EVENT_SOURCE
 
 PUT_EVENTS_MAX = 10  # entries per PutEvents call
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def detail_of(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,7 +32,7 @@ class Publisher:
         return {
             "Source": EVENT_SOURCE,
             "DetailType": row["detail_type"],
-            "Detail": json.dumps(detail_of(row), default=_number, separators=(",", ":")),
+            "Detail": json.dumps(detail_of(plain(dict(row))), separators=(",", ":")),  # stream numbers are Decimal
             "Time": datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00")),
             "Resources": [],
             "EventBusName": self._bus,
