@@ -64,9 +64,8 @@ def on_bus_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="EncounterRejected", unit=MetricUnit.Count, value=1)
         return {"result": "rejected", "fields": fields}
     logger.append_keys(practice_id=message.practice_id, encounter_id=message.encounter_id)
-    encounter = Encounter.model_validate(message.model_dump(exclude={"practice_id"}))
     try:
-        result = encounter_service().apply(message.practice_id, encounter)
+        result = encounter_service().apply(message.practice_id, message)  # an EncounterMessage is an Encounter
     except PracticePayError as exc:
         logger.warning("encounter event refused", status=exc.status, reason=exc.detail)
         metrics.add_metric(name="EncounterRefused", unit=MetricUnit.Count, value=1)
