@@ -54,6 +54,16 @@ class EncountersConfig(_Env):
     data_key_arn: str = Field(alias="DATA_KEY_ARN", pattern=_KMS_ARN)
 
 
+class ReportsConfig(_Env):
+    """The reports function reads three tables and writes nothing (no idempotency table, no data key: no PHI)."""
+
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    """The `receivables` index only."""
+    payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    """Payment methods' kind, brand and last4 only (never a patient's sealed PHI)."""
+
+
 class PublisherConfig(_Env):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
 
