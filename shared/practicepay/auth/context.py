@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from practicepay.auth import ADMIN_SCOPE, PRACTICE_ID_RE
@@ -12,17 +14,20 @@ class MissingPrincipal(Exception):
     """The request reached a protected handler without the authorizer's context: a wiring fault."""
 
 
+def _authorizer(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """What the authorizer put on the request (its context)."""
+    return app.current_event.request_context.authorizer.get_context() or {}
+
+
 def practice_id(app: APIGatewayRestResolver) -> str:
-    authorizer = app.current_event.request_context.authorizer.get_context() or {}
-    value = authorizer.get("practice_id")
+    value = _authorizer(app).get("practice_id")
     if not isinstance(value, str) or not PRACTICE_ID_RE.match(value):
         raise MissingPrincipal("no practice_id in the authorizer context")
     return value
 
 
 def is_admin(app: APIGatewayRestResolver) -> bool:
-    authorizer = app.current_event.request_context.authorizer.get_context() or {}
-    scope = authorizer.get("scope")
+    scope = _authorizer(app).get("scope")
     return isinstance(scope, str) and ADMIN_SCOPE in scope.split()
 
 
