@@ -23,7 +23,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from practicepay.adapters.cursors import decode_cursor, encode_cursor
-from practicepay.adapters.dynamo import plain, practice_pk
+from practicepay.adapters.dynamo import batch_get, plain, practice_pk
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import MalformedRequest, ValidationFailed
 from practicepay.ids import ALPHABET
@@ -346,21 +346,12 @@ class ReportService:
     def _methods(self, practice_id: str, method_ids: set[str]) -> dict[str, dict[str, Any]]:
         """kind, brand and last4 of each payment method, by id: one BatchGetItem per 100 (no token, no consent)."""
         pk = practice_pk(practice_id)
+        keys = [(self.patients_table, {"pk": pk, "sk": f"METHOD#{m}"}) for m in sorted(method_ids)]
         found: dict[str, dict[str, Any]] = {}
-        ordered = sorted(method_ids)
-        for start in range(0, len(ordered), 100):
-            request: dict[str, Any] = {
-                self.patients_table: {
-                    "Keys": [{"pk": pk, "sk": f"METHOD#{m}"} for m in ordered[start : start + 100]],
-                    "ProjectionExpression": "#sk, #kind, #brand, #last4",
-                    "ExpressionAttributeNames": {"#sk": "sk", "#kind": "kind", "#brand": "brand", "#last4": "last4"},
-                }
-            }
-            while request:
-                out = self.resource.batch_get_item(RequestItems=request)
-                for item in out.get("Responses", {}).get(self.patients_table, []):
+        for start in range(0, len(keys), 100):
+            for item in batch_get(self.resource, keys[start : start + 100], ("kind", "brand", "last4")):
+                if item is not None:
                     found[item["sk"].removeprefix("METHOD#")] = item
-                request = out.get("UnprocessedKeys") or {}
         return found
 
     # -- receivables ------------------------------------------------------------------------------------------
