@@ -3,12 +3,20 @@ read here, passed to Splash, and never stored, echoed or logged (reprs hide them
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from practicepay.api.models import StrictRequest
-from practicepay.practices.store import PracticeSettings
+from practicepay.practices.store import (
+    EncounterInvoiceStatus,
+    NoticeDays,
+    PaymentTermsDays,
+    PracticeSettings,
+    RedepositDelayDays,
+    RetryDays,
+)
+from practicepay.splash.outbound import StatementDescriptor
 
 PRACTICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -105,9 +113,9 @@ class PracticeView(BaseModel):
 class SettingsChange(StrictRequest):
     """Only the fields sent change; the rest keep their values."""
 
-    statement_descriptor: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$")] | None = None
-    card_retry_days: list[int] | None = Field(default=None, max_length=6)
-    ach_redeposit_delay_days: int | None = Field(default=None, ge=1, le=60)
-    notice_days: int | None = Field(default=None, ge=0, le=30)
-    encounter_invoice_status: Literal["draft", "open"] | None = None
-    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    statement_descriptor: StatementDescriptor | None = None
+    card_retry_days: RetryDays | None = None
+    ach_redeposit_delay_days: RedepositDelayDays | None = None
+    notice_days: NoticeDays | None = None
+    encounter_invoice_status: EncounterInvoiceStatus | None = None
+    payment_terms_days: PaymentTermsDays | None = None

@@ -5,7 +5,7 @@ current. It holds no owner SSN and no full bank account number (those go to Spla
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,10 +14,19 @@ from practicepay.adapters.dynamo import TableStore, plain
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
+from practicepay.splash.outbound import StatementDescriptor
 
 # Splash decides these for good; until then the practice is in the sparse `onboarding` index the poll reads.
 SETTLED_MERCHANT_STATUSES = frozenset({MerchantStatus.BOARDED, MerchantStatus.CLOSED})
 ONBOARDING_PARTITION = "ONBOARDING"
+
+
+# Each setting's bounds, once: for the settings themselves and for a change to them (models.SettingsChange).
+RetryDays = Annotated[tuple[int, ...], Field(max_length=6)]
+RedepositDelayDays = Annotated[int, Field(ge=1, le=60)]
+NoticeDays = Annotated[int, Field(ge=0, le=30)]
+PaymentTermsDays = Annotated[int, Field(ge=0, le=365)]
+EncounterInvoiceStatus = Literal["draft", "open"]
 
 
 class PracticeSettings(BaseModel):
@@ -25,34 +34,29 @@ class PracticeSettings(BaseModel):
     patient's agreed schedule does not change under them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    statement_descriptor: str | None = Field(
+    statement_descriptor: StatementDescriptor | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$",
         description="What the patient's card or bank statement shows (2-22 letters, digits, space . & * -); "
         "sent on each charge. Unset: the merchant's name at Splash.",
     )
-    card_retry_days: tuple[int, ...] = Field(
+    card_retry_days: RetryDays = Field(
         default=(1, 3, 7),
-        max_length=6,
         description="Soft card declines of autopay charges are tried again this many days after the first attempt "
         "(hard declines never are).",
     )
-    ach_redeposit_delay_days: int = Field(
-        default=5,
-        ge=1,
-        le=60,
-        description="An R01/R09 return is re-presented this many days after it (NACHA: twice at most).",
+    ach_redeposit_delay_days: RedepositDelayDays = Field(
+        default=5, description="An R01/R09 return is re-presented this many days after it (NACHA: twice at most)."
     )
-    notice_days: int = Field(
-        default=3, ge=0, le=30, description="Days before each autopay charge that installment.upcoming is emitted."
+    notice_days: NoticeDays = Field(
+        default=3, description="Days before each autopay charge that installment.upcoming is emitted."
     )
-    encounter_invoice_status: Literal["draft", "open"] = Field(
+    encounter_invoice_status: EncounterInvoiceStatus = Field(
         default="draft",
         description="Whether an invoice made from a clinical encounter waits as a draft for review, or is issued "
         "(open) at once.",
     )
-    payment_terms_days: int = Field(
-        default=30, ge=0, le=365, description="An encounter's invoice is due this many days after it is made."
+    payment_terms_days: PaymentTermsDays = Field(
+        default=30, description="An encounter's invoice is due this many days after it is made."
     )
 
     @field_validator("card_retry_days")
