@@ -117,7 +117,7 @@ class SyncConfig(MoneyTables):
     """The alert processor, the status poll and the reconciler."""
 
     sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
-    reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=60, le=86400)
+    reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=1, le=86400)
     """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""
     poll_overlap_seconds: int = Field(default=600, alias="POLL_OVERLAP_SECONDS", ge=0, le=86400)
     poll_lookback_seconds: int = Field(default=86400, alias="POLL_LOOKBACK_SECONDS", ge=60, le=30 * 86400)

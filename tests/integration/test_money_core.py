@@ -431,16 +431,16 @@ def test_a_retry_after_a_failure_midway_never_charges_twice(api, aws_env, boarde
     patient = new_patient(api, practice, "ehr-retry")
     card = add_card(api, practice, patient)
     invoice = open_invoice(api, practice, patient, unit_amount=10000)
-    real_finish = PaymentService._finish
+    real_settle = PaymentService._settle
     calls = {"n": 0}
 
-    def broken_finish(self, *args, **kwargs):
+    def broken_settle(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("DynamoDB went away after Splash charged")
-        return real_finish(self, *args, **kwargs)
+        return real_settle(self, *args, **kwargs)
 
-    monkeypatch.setattr(PaymentService, "_finish", broken_finish)
+    monkeypatch.setattr(PaymentService, "_settle", broken_settle)
     body = {"payment_method_id": card["id"], "amount": 4000}
     first = api.call("POST", f"/invoices/{invoice['id']}/payments", practice=practice, body=body, key="retry-key-1")
     assert first.status_code == 502
@@ -491,10 +491,12 @@ def test_overlapping_refunds_both_count(api, aws_env, boarded, stack_sandbox):
     record = service.store.get(practice, payment["id"])
     a, _ = service._new_refund(record, "rfd_overlap00000000000000000a", CreateRefundRequest(amount=3000))
     b, _ = service._new_refund(record, "rfd_overlap00000000000000000b", CreateRefundRequest(amount=2000))
-    service._hold_refund(a, record)
-    service._hold_refund(b, record)  # both in flight at once (the second from a stale read: it reads again)
+    service.book.hold_refund(a, record, resumed=False)
+    service.book.hold_refund(b, record, resumed=False)  # both in flight at once (the second from a stale read: it reads again)
     service.book.refund_outcome(a, replace(a, status="succeeded", splash_txn_id="t1_txn_" + "a" * 23))
     service.book.refund_outcome(b, replace(b, status="succeeded", splash_txn_id="t1_txn_" + "b" * 23))
+    # the same outcome learned again (from a stale record: it says pending) is not applied twice
+    assert not service.book.refund_outcome(a, replace(a, status="succeeded", splash_txn_id="t1_txn_" + "a" * 23))
     after = ok(api.call("GET", f"/payments/{payment['id']}", practice=practice))
     assert (after["amount_refunded"], after["status"]) == (5000, "partially_refunded")
     final = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))

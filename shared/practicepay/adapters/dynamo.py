@@ -23,6 +23,10 @@ class TransactionConflict(Conflict):
         super().__init__(detail)
         self.reasons = reasons or []
 
+    def failed(self, index: int) -> bool:
+        """Whether the condition of the transaction's item at `index` is one that failed."""
+        return self.reasons[index : index + 1] == ["ConditionalCheckFailed"]
+
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB numbers come back as Decimal; ours are all integers."""
@@ -72,7 +76,15 @@ class Transaction:
         self._client = client or boto3.client("dynamodb")
         self._items: list[dict[str, Any]] = []
 
-    def put(self, table: str, item: dict[str, Any], condition: str | None = None, values: dict | None = None) -> None:
+    def put(
+        self,
+        table: str,
+        item: dict[str, Any],
+        condition: str | None = None,
+        values: dict | None = None,
+        names: dict[str, str] | None = None,
+    ) -> int:
+        """Add a put; its index in the transaction (what TransactionConflict.failed() names)."""
         op: dict[str, Any] = {
             "TableName": table,
             "Item": {k: _SER.serialize(v) for k, v in item.items() if v is not None},
@@ -81,7 +93,10 @@ class Transaction:
             op["ConditionExpression"] = condition
         if values:
             op["ExpressionAttributeValues"] = {k: _SER.serialize(v) for k, v in values.items()}
+        if names:
+            op["ExpressionAttributeNames"] = names
         self._items.append({"Put": op})
+        return len(self._items) - 1
 
     def update(
         self, table: str, key: dict[str, Any], expression: str, names: dict[str, str], values: dict[str, Any]

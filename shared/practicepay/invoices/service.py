@@ -9,7 +9,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import Transaction
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import NotFound
@@ -148,18 +147,13 @@ class InvoiceService:
         balance = record.total - record.amount_paid - record.amount_pending
         changes = {"write_off_reason": reason, "amount_written_off": balance} if action == "write_off" else {}
         updated = lifecycle.act(record, action, now, **changes)
-        tx = Transaction()
-        if action == "issue":
-            tx.put(self.events_table, issued_event(updated, moment))
-        if action == "write_off":
-            tx.put(
-                self.store.table_name,
-                self.store.ledger_item(
-                    practice_id, invoice_id, new_id("led"), type="write_off", amount=-balance, created_at=now
-                ),
-                "attribute_not_exists(pk)",
-            )
-        self.store.replace(updated, record.version, also=tx)
+        self.store.act(
+            updated,
+            record.version,
+            event=issued_event(updated, moment) if action == "issue" else None,
+            events_table=self.events_table,
+            write_off=balance if action == "write_off" else None,
+        )
         return self.view(updated)
 
     def list(

@@ -112,6 +112,37 @@ class InvoiceStore(TableStore):
         except TransactionConflict as exc:
             raise Conflict("The invoice changed while this request ran; retry.") from exc
 
+    def act(
+        self,
+        rec: InvoiceRecord,
+        expected_version: int,
+        *,
+        events_table: str,
+        event: dict[str, Any] | None = None,
+        write_off: int | None = None,
+    ) -> None:
+        """A staff action's write: the invoice at its new status (if unchanged since read), with its event and,
+        for a write-off, the ledger entry of the balance written off (once per invoice), in one transaction."""
+        tx = Transaction()
+        if event is not None:
+            tx.put(events_table, event)
+        if write_off is not None:
+            self.put_ledger(
+                tx, rec.practice_id, rec.id, "write_off", type="write_off", amount=-write_off, created_at=rec.updated_at
+            )
+        self.replace(rec, expected_version, also=tx)
+
+    def put_changed(self, tx: Transaction, rec: InvoiceRecord, expected_version: int) -> int:
+        """Add a changed invoice's write to `tx`, if nobody changed it since it was read. Its index in `tx`."""
+        return tx.put(self.table_name, self.item(rec), "version = :v", {":v": expected_version})
+
+    def put_ledger(self, tx: Transaction, practice_id: str, invoice_id: str, fact: str, **fields: Any) -> int:
+        """Add a ledger entry to `tx`, once: its key is the money fact it records (`fact`, e.g.
+        `charge#<splash txn id>`), so a second write of the same fact fails its condition and with it the whole
+        transaction. Its index in `tx`."""
+        item = self.ledger_item(practice_id, invoice_id, fact, **fields)
+        return tx.put(self.table_name, item, "attribute_not_exists(pk)")
+
     def ledger(self, practice_id: str, invoice_id: str) -> list[dict[str, Any]]:
         out = self._table.query(
             KeyConditionExpression=Key("pk").eq(practice_pk(practice_id))
@@ -121,12 +152,13 @@ class InvoiceStore(TableStore):
         return [plain(i) for i in out.get("Items", [])]
 
     @staticmethod
-    def ledger_item(practice_id: str, invoice_id: str, entry_id: str, **fields: Any) -> dict[str, Any]:
-        """An append-only ledger entry (written once, in the transaction that moves the money)."""
+    def ledger_item(practice_id: str, invoice_id: str, fact: str, **fields: Any) -> dict[str, Any]:
+        """An append-only ledger entry, keyed by the money fact it records (written once, in the transaction that
+        moves the money)."""
         return {
             "pk": practice_pk(practice_id),
-            "sk": f"LEDGER#{invoice_id}#{entry_id}",
-            "id": entry_id,
+            "sk": f"LEDGER#{invoice_id}#{fact}",
+            "id": fact,
             "invoice_id": invoice_id,
             **fields,
         }

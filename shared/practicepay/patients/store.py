@@ -58,6 +58,16 @@ class PatientStore(TableStore):
 
     # -- patients --------------------------------------------------------------------------------------------
 
+    def block_method(self, tx: Transaction, practice_id: str, method_id: str, reason: str) -> None:
+        """Add to `tx`: the method is blocked (a bank return's code says it must not be debited again)."""
+        tx.update(
+            self.table_name,
+            self.method_key(practice_id, method_id),
+            "SET #s = :blocked, blocked_reason = :why",
+            {"#s": "status"},
+            {":blocked": "blocked", ":why": reason},
+        )
+
     def create(self, rec: PatientRecord) -> None:
         """The patient and its external-id guard in one transaction: a second patient with the same external id
         in the practice is refused (409) and nothing is written."""

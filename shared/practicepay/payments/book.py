@@ -8,17 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from practicepay.adapters.dynamo import Transaction
+from practicepay.adapters.dynamo import Transaction, TransactionConflict
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.config import MoneyTables
 from practicepay.errors import Conflict, NotFound
 from practicepay.events import PAYMENT_EVENTS, event_item
-from practicepay.ids import id_pattern, new_id
+from practicepay.ids import id_pattern
 from practicepay.invoices import lifecycle
 from practicepay.invoices.models import InvoiceStatus
 from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.payments.models import PaymentStatus
-from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
+from practicepay.payments.store import OPEN_REFUND, PaymentRecord, PaymentStore, RefundRecord
+from practicepay.sync.transitions import Kind, Move, move_to, on_invoice
 
 PAYMENT_ID = id_pattern("pay")
 INVOICE_ID = id_pattern("inv")
@@ -30,6 +31,23 @@ Emit = Callable[[str, dict[str, Any]], None]
 Follower = Callable[[PaymentRecord | None, PaymentRecord, Transaction, str, Emit], None]
 """Called with each payment change the book writes (before: None for a new payment), to add the consequences to
 the same transaction: an installment's status (practicepay.billing.follow)."""
+
+
+class AlreadyApplied(Exception):  # noqa: N818 (an outcome, not an error)
+    """The money fact is in the books already: another applier (the API, an alert, the poll, the reconciler)
+    wrote it first. The database said so: the fact's ledger key, or the refund's status, was taken."""
+
+
+class Stale(Exception):  # noqa: N818
+    """The payment moved since the change was computed from it: read it again and ask the rules again (never
+    re-apply a change computed from an old state)."""
+
+
+def fact(entry: dict[str, Any]) -> str:
+    """A ledger entry's key: the kind of money fact and what Splash (or we) call its source, e.g.
+    `charge#<txn id>`, `return#<txn id>`, `refund#<refund id>`. Each is in the books at most once."""
+    source = entry.get("refund_id") or entry["splash_txn_id"]
+    return f"{entry['type']}#{source}"
 
 
 @dataclass
@@ -76,46 +94,51 @@ class PaymentBook:
         payment_change: PaymentChange,
         *,
         new: bool = False,
+        pinned: bool = True,
         known: InvoiceRecord | None = None,
         ledger: list[dict[str, Any]] | dict[str, Any] | None = None,
         refund: RefundRecord | None = None,
+        refund_was: frozenset[str] | None = None,
         extra: list[dict[str, Any]] | None = None,
         also: Callable[[Transaction], None] | None = None,
     ) -> tuple[InvoiceRecord, PaymentRecord]:
-        """Apply the changes to the invoice's and the payment's current state and write both (with the ledger
-        entries, the refund, `extra` items, whatever `also` adds and the events the change implies) in one
-        transaction. On a conflict both are read again and the changes re-applied (optimistic locking), so
-        concurrent operations compose instead of overwriting."""
+        """Write the payment's change, the invoice's new totals, the ledger entries, the refund, `extra` items,
+        whatever `also` adds and the events the change implies in one transaction, each write conditioned on
+        the state it was computed from. Exactly once, by construction:
+
+        - a ledger entry's key is its money fact (`fact`), so a fact already in the books fails the write:
+          AlreadyApplied, never a second entry;
+        - the payment is written only while it has the version and status the change was computed from. A
+          `pinned` change (a move the rules computed from that state) is never re-applied to a newer one: Stale,
+          and the caller asks the rules again. An unpinned change (a delta that another condition makes once: a
+          new payment, a refund's outcome guarded by the refund's status) is re-applied to a fresh read;
+        - a refund is written only while its status is one of `refund_was` (None: a new refund): a refund
+          already settled by another applier is AlreadyApplied;
+        - the invoice is written only at the version it was read at; on a conflict it alone is read again and
+          the invoice change re-applied (the totals are sums of facts, each guarded above)."""
         entries = [ledger] if isinstance(ledger, dict) else list(ledger or [])
         moment = self.clock()
         now = iso(moment)
-        current = payment
-        for attempt in range(CONFLICT_RETRIES):
-            if attempt == 0 and known is not None:
-                invoice = known
-            else:
+        current, invoice = payment, known
+        for _ in range(CONFLICT_RETRIES):
+            if invoice is None:
                 invoice = self.invoice(payment.practice_id, payment.invoice_id)
-            if attempt and not new:
-                current = self.payment(payment.practice_id, payment.id)
             after = replace(payment_change(current), version=current.version + (0 if new else 1), updated_at=now)
             changed = invoice_change(invoice)
             changed = replace(
                 changed, status=lifecycle.money_status(changed).value, updated_at=now, version=invoice.version + 1
             )
             tx = Transaction()
-            if new:
-                tx.put(self.store.table_name, self.store.payment_item(after), "attribute_not_exists(pk)")
-            else:
-                tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": current.version})
-            for entry in entries:
-                item = self.invoices.ledger_item(
-                    payment.practice_id, payment.invoice_id, new_id("led"), created_at=now, **entry
+            at_payment = self.store.put_payment(tx, after, None if new else current)
+            at_ledger = [
+                self.invoices.put_ledger(
+                    tx, payment.practice_id, payment.invoice_id, fact(entry), created_at=now, **entry
                 )
-                tx.put(self.invoices.table_name, item, "attribute_not_exists(pk)")
-            if refund is not None:
-                tx.put(self.store.table_name, self.store.refund_item(refund))
+                for entry in entries
+            ]
+            at_refund = self.store.put_refund(tx, refund, refund_was) if refund is not None else None
             for item in extra or []:
-                tx.put(self.store.table_name, item, "attribute_not_exists(pk)")
+                self.store.put_new(tx, item)
             if also is not None:
                 also(tx)
 
@@ -126,12 +149,145 @@ class PaymentBook:
                 emit(detail_type, detail)
             for follow in self.followers:
                 follow(None if new else current, after, tx, now, emit)
+            self.invoices.put_changed(tx, changed, invoice.version)
             try:
-                self.invoices.replace(changed, invoice.version, also=tx)
+                tx.commit()
                 return changed, after
-            except Conflict:
-                continue
+            except TransactionConflict as exc:
+                if any(exc.failed(i) for i in at_ledger) or (at_refund is not None and exc.failed(at_refund)):
+                    raise AlreadyApplied(payment.id) from exc
+                if new and exc.failed(at_payment):
+                    raise AlreadyApplied(payment.id) from exc  # our own earlier write of this new payment
+                if not new:
+                    fresh = self.payment(payment.practice_id, payment.id)
+                    if pinned and (fresh.version, fresh.status) != (current.version, current.status):
+                        raise Stale(payment.id) from exc
+                    current = fresh
+                invoice = None
         raise Conflict("The invoice is changing too quickly; retry with the same Idempotency-Key.")
+
+    # -- Splash's facts about a payment ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        payment: PaymentRecord,
+        move: Move,
+        txn_id: str | None,
+        *,
+        failure: dict[str, Any] | None = None,
+        return_info: dict[str, Any] | None = None,
+        known: InvoiceRecord | None = None,
+        also: Callable[[Transaction], None] | None = None,
+    ) -> tuple[InvoiceRecord, PaymentRecord]:
+        """Write one move the rules computed from `payment` as read (sync.transitions): its status, the invoice's
+        totals and the ledger entries it implies, each keyed by the Splash txn (`charge#…`, `return#…`).
+        Raises Stale if the payment moved meanwhile, AlreadyApplied if the fact is in the books."""
+        amount = payment.amount
+        ledger: list[dict[str, Any]] = []
+        if move.kind in (Kind.CHARGE, Kind.CHARGE_AND_RETURN):
+            ledger.append({"type": "charge", "amount": amount, "payment_id": payment.id, "splash_txn_id": txn_id})
+        if move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN):
+            code = (return_info or {}).get("code")
+            ledger.append(
+                {
+                    "type": "return",
+                    "amount": -amount,
+                    "payment_id": payment.id,
+                    "splash_txn_id": txn_id,
+                    **({"return_code": code} if code else {}),
+                }
+            )
+        changes: dict[str, Any] = {"status": move.status.value, "failure": failure}
+        if txn_id is not None:
+            changes["splash_txn_id"] = txn_id
+        if return_info is not None:
+            changes["return_info"] = return_info
+        return self.commit(
+            payment,
+            on_invoice(move, amount),
+            lambda current: replace(current, **changes),
+            known=known,
+            ledger=ledger,
+            also=also,
+        )
+
+    def settle(
+        self,
+        payment: PaymentRecord,
+        to: PaymentStatus,
+        txn_id: str | None,
+        *,
+        failure: dict[str, Any] | None = None,
+        known: InvoiceRecord | None = None,
+    ) -> PaymentRecord:
+        """Bring `payment` to what Splash answered (`to`, from txn `txn_id`), exactly once: the move is computed
+        by the transition table from the payment as read and, if another applier moved it meanwhile, again from
+        a fresh read (usually: no move left). The payment as it now stands."""
+        for _ in range(CONFLICT_RETRIES):
+            move = move_to(payment, to)
+            if move is None:
+                return payment
+            try:
+                return self.apply(payment, move, txn_id, failure=failure, known=known)[1]
+            except (Stale, AlreadyApplied):
+                payment, known = self.payment(payment.practice_id, payment.id), None
+        raise Conflict(f"Payment {payment.id} kept changing while its outcome was applied; retry.")
+
+    def mark_unknown(self, payment: PaymentRecord) -> PaymentRecord:
+        """Splash's answer was lost: `unknown`, entered only from `pending` (a payment another applier settled
+        meanwhile keeps its outcome). The payment as it now stands."""
+        after = replace(payment, status=PaymentStatus.UNKNOWN.value, updated_at=iso(self.clock()))
+        for _ in range(CONFLICT_RETRIES):
+            if payment.status != PaymentStatus.PENDING:
+                return payment
+            tx = Transaction()
+            self.store.put_payment(tx, replace(after, version=payment.version + 1), payment)
+            try:
+                tx.commit()
+                return replace(after, version=payment.version + 1)
+            except TransactionConflict:
+                payment = self.payment(payment.practice_id, payment.id)
+                after = replace(payment, status=PaymentStatus.UNKNOWN.value, updated_at=iso(self.clock()))
+        raise Conflict(f"Payment {payment.id} kept changing; retry.")
+
+    # -- refunds ---------------------------------------------------------------------------------------------
+
+    def hold_refund(self, refund: RefundRecord, known: PaymentRecord, *, resumed: bool) -> PaymentRecord:
+        """Record the refund (pending; `resumed`: over the same refund that was never submitted) and hold its
+        amount on the payment, re-reading the payment on conflict; the payment as written."""
+        payment = known
+        for _ in range(CONFLICT_RETRIES):
+            if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
+                raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
+            after = replace(
+                payment,
+                refund_pending=payment.refund_pending + refund.amount,
+                version=payment.version + 1,
+                updated_at=iso(self.clock()),
+            )
+            tx = Transaction()
+            self.store.put_payment(tx, after, payment)
+            at_refund = self.store.put_refund(tx, refund, frozenset({"failed"}) if resumed else None)
+            try:
+                tx.commit()
+                return after
+            except TransactionConflict as exc:
+                if exc.failed(at_refund):
+                    raise Conflict("This refund is already under way; retry with the same Idempotency-Key.") from exc
+                payment = self.payment(refund.practice_id, refund.payment_id)
+        raise Conflict("The payment is changing too quickly; retry with the same Idempotency-Key.")
+
+    def refund_unknown(self, refund: RefundRecord) -> RefundRecord:
+        """Splash's answer to a refund was lost: `unknown`, only from `pending` (an outcome applied meanwhile
+        stays). The refund as it now stands."""
+        unknown = replace(refund, status="unknown")
+        tx = Transaction()
+        self.store.put_refund(tx, unknown, frozenset({"pending"}))
+        try:
+            tx.commit()
+        except TransactionConflict:
+            return self.store.get_refund(refund.practice_id, refund.payment_id, refund.id) or refund
+        return unknown
 
     def refund_outcome(
         self,
@@ -140,9 +296,11 @@ class PaymentBook:
         *,
         payment: PaymentRecord | None = None,
         invoice: InvoiceRecord | None = None,
-    ) -> None:
-        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry. The
-        payment and invoice as last read, when the caller has them, save reading them again."""
+    ) -> bool:
+        """Write a refund's outcome with the payment's and the invoice's new totals and the ledger entry, once:
+        the refund is written only while it is still open, and its ledger key is the refund's id. False when
+        another applier wrote the outcome first. The payment and invoice as last read, when the caller has
+        them, save reading them again."""
         amount = before.amount
         succeeded = after.status == "succeeded"
 
@@ -172,7 +330,20 @@ class PaymentBook:
                 "splash_txn_id": after.splash_txn_id,
             }
         current = payment or self.payment(before.practice_id, before.payment_id)
-        self.commit(current, on_invoice, on_payment, known=invoice, ledger=ledger, refund=after)
+        try:
+            self.commit(
+                current,
+                on_invoice,
+                on_payment,
+                pinned=False,
+                known=invoice,
+                ledger=ledger,
+                refund=after,
+                refund_was=OPEN_REFUND,
+            )
+        except AlreadyApplied:
+            return False
+        return True
 
 
 def _events(

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, batch_get
+from practicepay.adapters.dynamo import batch_get
 from practicepay.adapters.queues import ReconciliationQueue
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, ProcessorUnavailable, ValidationFailed
@@ -28,7 +28,7 @@ from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import MethodRecord, method_from_item
-from practicepay.payments.book import CONFLICT_RETRIES, PaymentBook
+from practicepay.payments.book import PaymentBook, Stale
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
@@ -208,10 +208,15 @@ class PaymentService:
         practice.merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
         if not_sent:  # hold the amount again and send under the same REQUEST-TOKEN
-            payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
+            try:
+                payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
+            except Stale:  # a txn turned up after all and was applied meanwhile: answer with it
+                return _view(self.book.payment(payment.practice_id, payment.id))
         return self._send(payment, practice, source.token, None)
 
     def _send(self, payment: PaymentRecord, practice: Practice, token: str, invoice: InvoiceRecord | None) -> Payment:
+        """Send the payment to Splash and apply its answer through the book, which applies each outcome once
+        whoever learns of it first (this call, an alert, the poll or the reconciler)."""
         card = payment.method_kind == "card"
         kind = TxnType.CARD_SALE if card else TxnType.ECHECK_SALE
         request = TxnRequest(
@@ -235,7 +240,7 @@ class PaymentService:
                 processor_code=d.processor_code,
                 retryable=d.retryable,
             )
-            return self._finish(payment, _release(payment.amount), _failed(failure, d.txn_id), invoice)
+            return self._settle(payment, PaymentStatus.FAILED, d.txn_id, invoice, failure)
         except SplashOutcomeUnknown:
             return self._unknown(payment)
         except SplashError as exc:
@@ -247,7 +252,9 @@ class PaymentService:
                 processor_text=str(exc),
                 retryable=True,
             )
-            self._finish(payment, _release(payment.amount), _failed(failure, None), invoice)
+            settled = self._settle(payment, PaymentStatus.FAILED, None, invoice, failure)
+            if settled.status is not PaymentStatus.FAILED:
+                return settled  # Splash's answer reached us another way after all (an alert, the poll)
             if refused:
                 raise ValidationFailed(f"Splash refused the payment: {exc}") from exc
             raise ProcessorUnavailable("Splash did not answer; nothing was charged. Retry with the same key.") from exc
@@ -256,34 +263,30 @@ class PaymentService:
             raise
         try:
             status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
-            ledger = {"type": "charge", "amount": payment.amount, "payment_id": payment.id, "splash_txn_id": txn.id}
-            change = _set(status=status.value, splash_txn_id=txn.id)
-            return self._finish(payment, _charge(payment.amount, processing=not card), change, invoice, ledger)
+            return self._settle(payment, status, txn.id, invoice)
         except Exception:
             self._unknown(payment)  # charged at Splash, not written here: the reconciler will apply it
             raise
 
-    def _finish(
+    def _settle(
         self,
         payment: PaymentRecord,
-        invoice_change: Callable[[InvoiceRecord], InvoiceRecord],
-        payment_change: Callable[[PaymentRecord], PaymentRecord],
+        to: PaymentStatus,
+        txn_id: str | None,
         invoice: InvoiceRecord | None,
-        ledger: dict[str, Any] | None = None,
+        failure: Failure | None = None,
     ) -> Payment:
-        return _view(self.book.commit(payment, invoice_change, payment_change, known=invoice, ledger=ledger)[1])
+        failure_ = failure.model_dump(exclude_none=True) if failure else None
+        return _view(self.book.settle(payment, to, txn_id, failure=failure_, known=invoice))
 
     def _unknown(self, payment: PaymentRecord) -> Payment:
-        current = self.store.get(payment.practice_id, payment.id) or payment
-        after = replace(
-            current, status=PaymentStatus.UNKNOWN.value, version=current.version + 1, updated_at=iso(self.clock())
-        )
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": current.version})
-        tx.commit()
-        self.queue.enqueue(practice_id=payment.practice_id, kind="payment", record_id=payment.id, order=payment.id)
-        logger.warning("payment outcome unknown; queued for reconciliation", payment_id=payment.id)
-        return _view(after)
+        """Splash's answer was lost: `unknown` (only from pending: an outcome another path applied meanwhile
+        stands) and queued for the reconciler."""
+        current = self.book.mark_unknown(self.store.get(payment.practice_id, payment.id) or payment)
+        if current.status == PaymentStatus.UNKNOWN:
+            self.queue.enqueue(practice_id=payment.practice_id, kind="payment", record_id=payment.id, order=payment.id)
+            logger.warning("payment outcome unknown; queued for reconciliation", payment_id=payment.id)
+        return _view(current)
 
     # -- refunds -----------------------------------------------------------------------------------------------
 
@@ -319,7 +322,7 @@ class PaymentService:
             refund = existing  # resume the one in flight under its REQUEST-TOKEN
         else:
             refund, invoice = self._new_refund(payment, refund_id, body)
-            held = self._hold_refund(refund, payment)
+            held = self.book.hold_refund(refund, payment, resumed=existing is not None)
         request = TxnRequest(
             type=_REFUND_TYPES[(payment.method_kind, refund.kind)],
             fortxn=payment.splash_txn_id,
@@ -330,22 +333,27 @@ class PaymentService:
         try:
             txn = self.splash().txn(request, request_token=refund.id)
         except SplashOutcomeUnknown:
-            unknown = replace(refund, status="unknown")
-            self._put_refund(unknown)
-            self.queue.enqueue(
-                practice_id=practice_id, kind="refund", record_id=refund.id, order=refund.id, payment_id=payment.id
-            )
+            unknown = self.book.refund_unknown(refund)
+            if unknown.status == "unknown":
+                self.queue.enqueue(
+                    practice_id=practice_id, kind="refund", record_id=refund.id, order=refund.id, payment_id=payment.id
+                )
             return _refund_view(unknown)
         except SplashError as exc:
             failure = _refund_failure(exc)
             failed = replace(refund, status="failed", failure=failure.model_dump())
-            self.book.refund_outcome(refund, failed, payment=held, invoice=invoice)
+            if not self.book.refund_outcome(refund, failed, payment=held, invoice=invoice):
+                return _refund_view(self._current_refund(refund))  # the outcome reached us another way first
             if isinstance(exc, SplashDeclined | SplashValidationError):
                 raise Conflict(f"Splash refused the refund: {failure.processor_text}") from exc
             raise ProcessorUnavailable("Splash did not answer; nothing was refunded. Retry with the same key.") from exc
         done = replace(refund, status="succeeded", splash_txn_id=txn.id)
-        self.book.refund_outcome(refund, done, payment=held, invoice=invoice)
+        if not self.book.refund_outcome(refund, done, payment=held, invoice=invoice):
+            return _refund_view(self._current_refund(refund))
         return _refund_view(done)
+
+    def _current_refund(self, refund: RefundRecord) -> RefundRecord:
+        return self.store.get_refund(refund.practice_id, refund.payment_id, refund.id) or refund
 
     def _new_refund(
         self, payment: PaymentRecord, refund_id: str, body: CreateRefundRequest
@@ -376,29 +384,6 @@ class PaymentService:
             created_at=iso(self.clock()),
         )
         return refund, invoice
-
-    def _hold_refund(self, refund: RefundRecord, known: PaymentRecord) -> PaymentRecord:
-        """Record the refund (pending) and hold its amount on the payment, re-reading the payment on conflict;
-        the payment as written."""
-        for attempt in range(CONFLICT_RETRIES):
-            payment = known if attempt == 0 else self.book.payment(refund.practice_id, refund.payment_id)
-            if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
-                raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
-            after = self._next(payment, refund_pending=payment.refund_pending + refund.amount)
-            tx = Transaction()
-            tx.put(self.store.table_name, self.store.payment_item(after), "version = :v", {":v": payment.version})
-            tx.put(self.store.table_name, self.store.refund_item(refund))
-            try:
-                tx.commit()
-                return after
-            except TransactionConflict:
-                continue
-        raise Conflict("The payment is changing too quickly; retry with the same Idempotency-Key.")
-
-    def _put_refund(self, refund: RefundRecord) -> None:
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.refund_item(refund))
-        tx.commit()
 
     # -- internals ---------------------------------------------------------------------------------------------
 
@@ -452,25 +437,8 @@ def _reserve(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
     return change
 
 
-def _release(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
-    return lambda invoice: replace(invoice, amount_pending=invoice.amount_pending - amount)
-
-
-def _charge(amount: int, *, processing: bool) -> Callable[[InvoiceRecord], InvoiceRecord]:
-    return lambda invoice: replace(
-        invoice,
-        amount_pending=invoice.amount_pending - amount,
-        amount_paid=invoice.amount_paid + amount,
-        amount_processing=invoice.amount_processing + (amount if processing else 0),
-    )
-
-
 def _set(**changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
     return lambda payment: replace(payment, **changes)
-
-
-def _failed(failure: Failure, txn_id: str | None) -> Callable[[PaymentRecord], PaymentRecord]:
-    return _set(status=PaymentStatus.FAILED.value, failure=failure.model_dump(exclude_none=True), splash_txn_id=txn_id)
 
 
 def _refund_kind(payment: PaymentRecord, original: Txn, invoice: InvoiceRecord) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import TableStore, batch_get, from_item, list_page, practice_pk
+from practicepay.adapters.dynamo import TableStore, Transaction, batch_get, from_item, list_page, practice_pk
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,31 @@ class PaymentStore(TableStore):
             **_open_keys(rec.status in OPEN_REFUND, rec.created_at, sk),
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
+
+    def put_payment(self, tx: Transaction, rec: PaymentRecord, expected: PaymentRecord | None) -> int:
+        """Add a payment's write to `tx`: a new payment (expected None) only if it does not exist yet; a change
+        only if the payment is still the one it was computed from (its version and its status), so a move
+        computed from a stale read can never land. The item's index in `tx`."""
+        item = self.payment_item(rec)
+        if expected is None:
+            return tx.put(self.table_name, item, "attribute_not_exists(pk)")
+        values = {":v": expected.version, ":s": expected.status}
+        return tx.put(self.table_name, item, "version = :v AND #s = :s", values, {"#s": "status"})
+
+    def put_refund(self, tx: Transaction, rec: RefundRecord, expected_status: frozenset[str] | None) -> int:
+        """Add a refund's write to `tx`: a new refund (None) only if it does not exist yet, else only while its
+        status is one of `expected_status` (an outcome is applied once: a second applier's write fails)."""
+        item = self.refund_item(rec)
+        if expected_status is None:
+            return tx.put(self.table_name, item, "attribute_not_exists(pk)")
+        names = sorted(expected_status)
+        values = {f":s{n}": status for n, status in enumerate(names)}
+        condition = f"#s IN ({', '.join(values)})"
+        return tx.put(self.table_name, item, condition, values, {"#s": "status"})
+
+    def put_new(self, tx: Transaction, item: dict[str, Any]) -> int:
+        """Add an item that must not exist yet (an Idempotency-Key guard) to `tx`."""
+        return tx.put(self.table_name, item, "attribute_not_exists(pk)")
 
     @staticmethod
     def key_key(practice_id: str, key_hash: str) -> dict[str, str]:

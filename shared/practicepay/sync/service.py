@@ -16,7 +16,7 @@ from practicepay.errors import Conflict
 from practicepay.events import event_item
 from practicepay.observability import logger
 from practicepay.patients.store import PatientStore
-from practicepay.payments.book import CONFLICT_RETRIES, PaymentBook
+from practicepay.payments.book import CONFLICT_RETRIES, AlreadyApplied, PaymentBook, Stale
 from practicepay.payments.models import Failure
 from practicepay.payments.models import PaymentStatus as P
 from practicepay.payments.store import PaymentRecord, RefundRecord
@@ -27,7 +27,7 @@ from practicepay.splash.models import EntityReturn, Merchant, MerchantStatus, Re
 from practicepay.splash.search import Search
 from practicepay.sync import returns
 from practicepay.sync.store import SyncStore
-from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, on_invoice
+from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, move_to
 
 TXN_CURSOR = "txns"
 SPLASH_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -41,10 +41,6 @@ NOT_SUBMITTED = Failure(
 
 class NotYet(Exception):  # noqa: N818 (a signal, not an error)
     """Splash has no record yet, but the grace period has not passed: ask again later."""
-
-
-class _Stale(Exception):  # noqa: N818
-    """The payment changed since the move was computed: read it again and recompute."""
 
 
 @dataclass(frozen=True)
@@ -116,40 +112,18 @@ class StatusSync:
                 self._write(payment, txn, move, returned)
                 logger.info("payment moved", payment_id=payment.id, move=move.kind.value, status=move.status.value)
                 return move.kind.value
-            except _Stale:
+            except (Stale, AlreadyApplied):  # another applier moved it: ask the rules again from a fresh read
                 payment = self.book.payment(payment.practice_id, payment.id)
         raise Conflict(f"payment {payment.id} kept changing while its status was applied")
 
     def _write(self, payment: PaymentRecord, txn: Txn, move: Move, returned: list[EntityReturn] | None) -> None:
-        amount = payment.amount
-        ledger: list[dict[str, Any]] = []
-        if move.kind in (Kind.CHARGE, Kind.CHARGE_AND_RETURN):
-            ledger.append({"type": "charge", "amount": amount, "payment_id": payment.id, "splash_txn_id": txn.id})
-        failure, return_info, block = None, None, None
-        if move.kind is Kind.FAIL:
-            failure = self._decline(txn)
+        failure = self._decline(txn) if move.kind is Kind.FAIL else None
+        return_info, block = None, None
         if move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN):
             return_info = self._return_info(txn, returned)
-            ledger.append(
-                {
-                    "type": "return",
-                    "amount": -amount,
-                    "payment_id": payment.id,
-                    "splash_txn_id": txn.id,
-                    **({"return_code": return_info["code"]} if return_info["code"] else {}),
-                }
-            )
             if return_info["method_blocked"]:
-                block = _blocker(self.patients, payment, return_info)
-
-        on_payment = _unchanged_since(
-            payment,
-            status=move.status.value,
-            splash_txn_id=txn.id,
-            failure=failure,
-            return_info=return_info or payment.return_info,
-        )
-        self.book.commit(payment, on_invoice(move, amount), on_payment, ledger=ledger, also=block)
+                block = self._blocker(payment, return_info)
+        self.book.apply(payment, move, txn.id, failure=failure, return_info=return_info, also=block)
 
     def _complete_return(self, payment: PaymentRecord, txn: Txn, returned: list[EntityReturn] | None) -> str:
         """A payment already `returned` whose R-code Splash had not recorded yet (the entityReturn can follow the
@@ -159,13 +133,16 @@ class StatusSync:
         info = self._return_info(txn, returned)
         if info["code"] is None:
             return "unchanged"
-        block = _blocker(self.patients, payment, info) if info["method_blocked"] else None
-
+        block = self._blocker(payment, info) if info["method_blocked"] else None
         try:
-            self.book.commit(payment, lambda invoice: invoice, _unchanged_since(payment, return_info=info), also=block)
-        except _Stale:
+            self.book.commit(payment, lambda invoice: invoice, lambda p: replace(p, return_info=info), also=block)
+        except Stale:
             return "unchanged"
         return "return_code"
+
+    def _blocker(self, payment: PaymentRecord, info: dict[str, Any]) -> Callable[[Any], None]:
+        reason = f"{info['code']}: {info['message']}"
+        return lambda tx: self.patients.block_method(tx, payment.practice_id, payment.payment_method_id, reason)
 
     def _decline(self, txn: Txn) -> dict[str, Any]:
         d = self.splash().decline_for(txn)
@@ -195,10 +172,9 @@ class StatusSync:
             return "unchanged"
         if status is TxnStatus.FAILED:
             failed = replace(refund, status="failed", failure=self._decline(txn), splash_txn_id=txn.id)
-            self.book.refund_outcome(refund, failed)
-            return "refund_failed"
-        self.book.refund_outcome(refund, replace(refund, status="succeeded", splash_txn_id=txn.id))
-        return "refund_succeeded"
+            return "refund_failed" if self.book.refund_outcome(refund, failed) else "unchanged"
+        done = replace(refund, status="succeeded", splash_txn_id=txn.id)
+        return "refund_succeeded" if self.book.refund_outcome(refund, done) else "unchanged"
 
     def apply_merchant(self, merchant: Merchant) -> str:
         practice = self.practices.by_merchant(merchant.id)
@@ -237,12 +213,12 @@ class StatusSync:
     def _not_found_payment(self, payment: PaymentRecord) -> str:
         if not self._grace_over(payment.updated_at):
             raise NotYet(payment.id)
-        move = Move(Kind.FAIL, P.FAILED, held=True, in_flight=False)
-
-        on_payment = _unchanged_since(payment, status=P.FAILED.value, failure=NOT_SUBMITTED)
+        move = move_to(payment, P.FAILED)
+        if move is None:
+            return "unchanged"
         try:
-            self.book.commit(payment, on_invoice(move, payment.amount), on_payment)
-        except _Stale:
+            self.book.apply(payment, move, None, failure=NOT_SUBMITTED)
+        except (Stale, AlreadyApplied):
             return "unchanged"  # something else settled it meanwhile
         logger.warning("payment never reached Splash; failed as not submitted", payment_id=payment.id)
         return "not_submitted"
@@ -250,8 +226,8 @@ class StatusSync:
     def _not_found_refund(self, refund: RefundRecord) -> str:
         if not self._grace_over(refund.created_at):
             raise NotYet(refund.id)
-        self.book.refund_outcome(refund, replace(refund, status="failed", failure=NOT_SUBMITTED))
-        return "not_submitted"
+        failed = replace(refund, status="failed", failure=NOT_SUBMITTED)
+        return "not_submitted" if self.book.refund_outcome(refund, failed) else "unchanged"
 
     def _grace_over(self, since: str) -> bool:
         return self.clock() - datetime.fromisoformat(since.replace("Z", "+00:00")) >= timedelta(
@@ -370,18 +346,6 @@ class StatusSync:
             return "waiting"
 
 
-def _unchanged_since(payment: PaymentRecord, **changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
-    """The payment change for PaymentBook.commit, refused (_Stale) if the payment moved since it was read: the
-    move was computed from that read, so it is recomputed rather than re-applied."""
-
-    def change(current: PaymentRecord) -> PaymentRecord:
-        if current.version != payment.version:
-            raise _Stale
-        return replace(current, **changes)
-
-    return change
-
-
 def _is_payment_txn(payment: PaymentRecord, txn: Txn) -> bool:
     return (
         txn.order == payment.id
@@ -412,19 +376,6 @@ def _pick(txns: list[Txn]) -> Txn | None:
         logger.error("more than one txn carries one order id", order=txns[0].order, count=len(txns))
     ranked = sorted(txns, key=lambda t: t.txn_status is TxnStatus.FAILED)
     return ranked[0] if ranked else None
-
-
-def _blocker(patients: PatientStore, payment: PaymentRecord, info: dict[str, Any]) -> Callable[[Any], None]:
-    def block(tx: Any) -> None:
-        tx.update(
-            patients.table_name,
-            patients.method_key(payment.practice_id, payment.payment_method_id),
-            "SET #s = :blocked, blocked_reason = :why",
-            {"#s": "status"},
-            {":blocked": "blocked", ":why": f"{info['code']}: {info['message']}"},
-        )
-
-    return block
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

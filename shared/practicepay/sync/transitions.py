@@ -58,8 +58,13 @@ def target(payment: PaymentRecord, txn: Txn) -> P | None:
 
 def move_for(payment: PaymentRecord, txn: Txn) -> Move | None:
     to = target(payment, txn)
-    if to is None:
-        return None
+    return None if to is None else move_to(payment, to)
+
+
+def move_to(payment: PaymentRecord, to: P) -> Move | None:
+    """The move from the payment's status to `to` (what Splash says it is now), or None: no move is left (the
+    outcome is applied already, or would go backwards). `unknown` is not a target: it is entered only from
+    `pending`, when an answer is lost (PaymentBook.mark_unknown)."""
     current = P(payment.status)
     unsent = current is P.FAILED and not_submitted(payment.failure)
     if current in (P.PENDING, P.UNKNOWN) or unsent:
