@@ -54,7 +54,7 @@ def _answer(payment: Payment) -> Response[Payment]:
     responses=responses((201, "The payment", Payment), 400, 401, 402, 404, 409, 422),
 )
 def pay_invoice(invoice_id: Id, body: CreatePaymentRequest, idempotency_key: IdempotencyKey) -> Response[Payment]:
-    return _answer(payment_service().pay(practice_id(app), invoice_id, idempotency_key, body, app.lambda_context))
+    return _answer(payment_service().pay(practice_id(app), invoice_id, idempotency_key, body))
 
 
 @app.get(

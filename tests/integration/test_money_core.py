@@ -492,7 +492,9 @@ def test_overlapping_refunds_both_count(api, aws_env, boarded, stack_sandbox):
     a, _ = service._new_refund(record, "rfd_overlap00000000000000000a", CreateRefundRequest(amount=3000))
     b, _ = service._new_refund(record, "rfd_overlap00000000000000000b", CreateRefundRequest(amount=2000))
     service.book.hold_refund(a, record, resumed=False)
-    service.book.hold_refund(b, record, resumed=False)  # both in flight at once (the second from a stale read: it reads again)
+    service.book.hold_refund(
+        b, record, resumed=False
+    )  # both in flight at once (the second from a stale read: it reads again)
     service.book.refund_outcome(a, replace(a, status="succeeded", splash_txn_id="t1_txn_" + "a" * 23))
     service.book.refund_outcome(b, replace(b, status="succeeded", splash_txn_id="t1_txn_" + "b" * 23))
     # the same outcome learned again (from a stale record: it says pending) is not applied twice
@@ -663,3 +665,23 @@ def _owned_records(api, practice: str) -> dict[str, str]:
             "payment": payment["id"],
         }
     return _OWNED[practice]
+
+
+def test_a_payment_replay_answers_the_first_answer_and_another_body_is_refused(api, aws_env, boarded, stack_sandbox):
+    practice = boarded("prc_replay")
+    patient = new_patient(api, practice, "ehr-replay")
+    card = add_card(api, practice, patient)
+    invoice = open_invoice(api, practice, patient, unit_amount=10000)
+    path = f"/invoices/{invoice['id']}/payments"
+    body = {"payment_method_id": card["id"], "amount": 4000}
+    first = ok(api.call("POST", path, practice=practice, body=body, key="replay-1"), 201)
+    ok(api.call("POST", f"/payments/{first['id']}/refunds", practice=practice, body={"amount": 1000}), 201)
+    again = ok(api.call("POST", path, practice=practice, body=body, key="replay-1"), 201)
+    assert again == first  # the first answer (succeeded, nothing refunded), not today's state
+    assert ok(api.call("GET", f"/payments/{first['id']}", practice=practice))["amount_refunded"] == 1000
+    other = {"payment_method_id": card["id"], "amount": 4001}
+    problem = ok(api.call("POST", path, practice=practice, body=other, key="replay-1"), 422)
+    assert "different request body" in problem["detail"]
+    payments = ok(api.call("GET", "/payments", practice=practice, query={"invoice_id": invoice["id"]}))["data"]
+    assert [p["id"] for p in payments] == [first["id"]]
+    assert len(splash_client().txns_by_order(first["id"])) == 1

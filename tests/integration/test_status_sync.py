@@ -360,8 +360,9 @@ def test_a_return_code_that_arrives_after_the_return_is_added_and_blocks_the_acc
 def test_a_payment_failed_as_not_submitted_is_sent_again_when_its_key_comes_back(
     api, aws_env, boarded, sync_stack, monkeypatch
 ):
-    """Once the key's first answer is forgotten (24 h), a retry with the same key resumes the same payment under
-    its REQUEST-TOKEN: a not_submitted failure is one Splash never processed, like processor_unavailable."""
+    """A lost answer is not the key's answer: once the reconciler failed the payment as not submitted, a retry with
+    the same key resumes the same payment under its REQUEST-TOKEN (one Splash never processed, like
+    processor_unavailable)."""
     from practicepay.payments.models import CreatePaymentRequest
     from practicepay.payments.wiring import payment_service
     from practicepay.sync.wiring import status_sync
@@ -378,7 +379,7 @@ def test_a_payment_failed_as_not_submitted_is_sent_again_when_its_key_comes_back
     monkeypatch.setattr(status_sync(), "grace_seconds", 0)
     sync_stack.poll()
     assert payment(api, practice, lost["id"])["failure"]["category"] == "not_submitted"
-    again = payment_service()._pay(practice, inv["id"], "resend-1", CreatePaymentRequest(**body))
+    again = payment_service().pay(practice, inv["id"], "resend-1", CreatePaymentRequest(**body))
     assert (again.id, again.status.value) == (lost["id"], "succeeded")
     assert len(splash_client().txns_by_order(lost["id"])) == 1
     ledger_matches(aws_env, practice, invoice(api, practice, inv["id"]))

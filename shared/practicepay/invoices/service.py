@@ -102,6 +102,12 @@ class InvoiceService:
         """Create a draft invoice. A repeat of the same key and body returns the first invoice; the same key with
         another body is refused. Nothing is written when the body is invalid (it is validated before this)."""
         assert self.idempotency_store is not None, "creating invoices needs the idempotency store"
+        written: list[InvoiceRecord] = []
+
+        def create() -> Created:
+            written.append(self._create(practice_id, body))
+            return Created(id=written[0].id)
+
         created = run_once(
             self.idempotency_store,
             operation="create-invoice",
@@ -109,13 +115,14 @@ class InvoiceService:
             idempotency_key=idempotency_key,
             body=body,
             output=Created,
-            run=lambda: Created(id=self._create(practice_id, body)),
+            run=create,
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=lambda_context,
         )
-        return self.get(practice_id, created.id)
+        # The invoice as written, or (a replay) as it is now: the response is never stored with its PHI.
+        return self.view(written[0]) if written else self.get(practice_id, created.id)
 
-    def _create(self, practice_id: str, body: CreateInvoiceRequest) -> str:
+    def _create(self, practice_id: str, body: CreateInvoiceRequest) -> InvoiceRecord:
         items = [LineItem(**item.model_dump(), amount=item.quantity * item.unit_amount) for item in body.line_items]
         record = new_invoice(
             self.vault,
@@ -126,7 +133,7 @@ class InvoiceService:
             now=self.clock(),
         )
         self.store.put_new(record, patients_table=self.patients_table)
-        return record.id
+        return record
 
     def get(self, practice_id: str, invoice_id: str) -> Invoice:
         return self.view(self.record(practice_id, invoice_id))

@@ -101,6 +101,7 @@ class PaymentBook:
         refund_was: frozenset[str] | None = None,
         extra: list[dict[str, Any]] | None = None,
         also: Callable[[Transaction], None] | None = None,
+        remember: dict[str, str] | None = None,
     ) -> tuple[InvoiceRecord, PaymentRecord]:
         """Write the payment's change, the invoice's new totals, the ledger entries, the refund, `extra` items,
         whatever `also` adds and the events the change implies in one transaction, each write conditioned on
@@ -115,7 +116,10 @@ class PaymentBook:
         - a refund is written only while its status is one of `refund_was` (None: a new refund): a refund
           already settled by another applier is AlreadyApplied;
         - the invoice is written only at the version it was read at; on a conflict it alone is read again and
-          the invoice change re-applied (the totals are sums of facts, each guarded above)."""
+          the invoice change re-applied (the totals are sums of facts, each guarded above);
+        - `extra` items (an Idempotency-Key's guard) must not exist yet: one that does is AlreadyApplied.
+
+        `remember`: the Idempotency-Key guard that keeps the payment as written as its first answer."""
         entries = [ledger] if isinstance(ledger, dict) else list(ledger or [])
         moment = self.clock()
         now = iso(moment)
@@ -137,10 +141,11 @@ class PaymentBook:
                 for entry in entries
             ]
             at_refund = self.store.put_refund(tx, refund, refund_was) if refund is not None else None
-            for item in extra or []:
-                self.store.put_new(tx, item)
+            at_extra = [self.store.put_new(tx, item) for item in extra or []]
             if also is not None:
                 also(tx)
+            if remember is not None:
+                self.store.remember_answer(tx, remember, after)
 
             def emit(detail_type: str, detail: dict[str, Any], tx: Transaction = tx) -> None:
                 tx.put(self.events_table, event_item(payment.practice_id, detail_type, detail, moment))
@@ -154,7 +159,8 @@ class PaymentBook:
                 tx.commit()
                 return changed, after
             except TransactionConflict as exc:
-                if any(exc.failed(i) for i in at_ledger) or (at_refund is not None and exc.failed(at_refund)):
+                taken = [*at_ledger, *at_extra, *([] if at_refund is None else [at_refund])]
+                if any(exc.failed(i) for i in taken):
                     raise AlreadyApplied(payment.id) from exc
                 if new and exc.failed(at_payment):
                     raise AlreadyApplied(payment.id) from exc  # our own earlier write of this new payment
@@ -178,6 +184,7 @@ class PaymentBook:
         return_info: dict[str, Any] | None = None,
         known: InvoiceRecord | None = None,
         also: Callable[[Transaction], None] | None = None,
+        remember: dict[str, str] | None = None,
     ) -> tuple[InvoiceRecord, PaymentRecord]:
         """Write one move the rules computed from `payment` as read (sync.transitions): its status, the invoice's
         totals and the ledger entries it implies, each keyed by the Splash txn (`charge#…`, `return#…`).
@@ -209,6 +216,7 @@ class PaymentBook:
             known=known,
             ledger=ledger,
             also=also,
+            remember=remember,
         )
 
     def settle(
@@ -219,6 +227,7 @@ class PaymentBook:
         *,
         failure: dict[str, Any] | None = None,
         known: InvoiceRecord | None = None,
+        remember: dict[str, str] | None = None,
     ) -> PaymentRecord:
         """Bring `payment` to what Splash answered (`to`, from txn `txn_id`), exactly once: the move is computed
         by the transition table from the payment as read and, if another applier moved it meanwhile, again from
@@ -228,7 +237,7 @@ class PaymentBook:
             if move is None:
                 return payment
             try:
-                return self.apply(payment, move, txn_id, failure=failure, known=known)[1]
+                return self.apply(payment, move, txn_id, failure=failure, known=known, remember=remember)[1]
             except (Stale, AlreadyApplied):
                 payment, known = self.payment(payment.practice_id, payment.id), None
         raise Conflict(f"Payment {payment.id} kept changing while its outcome was applied; retry.")

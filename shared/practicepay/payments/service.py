@@ -10,15 +10,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import batch_get
+from practicepay.adapters.dynamo import batch_get, from_item
 from practicepay.adapters.queues import ReconciliationQueue
 from practicepay.clock import Clock, iso, utc_now
-from practicepay.errors import Conflict, NotFound, ProcessorUnavailable, ValidationFailed
+from practicepay.errors import (
+    Conflict,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    NotFound,
+    ProcessorUnavailable,
+    ValidationFailed,
+)
 from practicepay.idempotency import run_once
 from practicepay.ids import ALPHABET as _ALPHABET
 from practicepay.ids import id_pattern, new_id
@@ -28,7 +36,7 @@ from practicepay.invoices.store import InvoiceRecord, InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import MethodRecord, method_from_item
-from practicepay.payments.book import PaymentBook, Stale
+from practicepay.payments.book import AlreadyApplied, PaymentBook, Stale
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
@@ -48,6 +56,10 @@ from practicepay.splash.models import Txn, TxnStatus, TxnType
 from practicepay.splash.outbound import TxnRequest
 
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+IN_FLIGHT_SECONDS = 60
+"""A pending payment younger than this is still being sent by the request that started it (a Lambda times out
+after 10 s): a replay of its key answers 409, retry shortly. An older one was cut short: a replay resumes it."""
+IN_PROGRESS = "Retry in a few seconds; the first request with this Idempotency-Key is still being processed."
 
 
 @dataclass(frozen=True)
@@ -102,15 +114,8 @@ class PaymentService:
 
     # -- payments ----------------------------------------------------------------------------------------------
 
-    def pay(
-        self,
-        practice_id: str,
-        invoice_id: str,
-        idempotency_key: str,
-        body: CreatePaymentRequest,
-        ctx: LambdaContext | None = None,
-    ) -> Payment:
-        return self._pay_once(f"pay:{invoice_id}", practice_id, invoice_id, idempotency_key, body, None, ctx)
+    def pay(self, practice_id: str, invoice_id: str, idempotency_key: str, body: CreatePaymentRequest) -> Payment:
+        return self._pay("pay", practice_id, invoice_id, idempotency_key, body, None)
 
     def autopay(
         self,
@@ -119,48 +124,33 @@ class PaymentService:
         attempt: AutopayAttempt,
         *,
         key: str | None = None,
-        ctx: LambdaContext | None = None,
     ) -> Payment:
         """One attempt at an installment (or a membership cycle): exactly once per (installment, attempt), however
         often the daily run or SQS offers it, or per the caller's `key` (an early payment's Idempotency-Key). A
         re-presentment of a returned eCheck is a redeposit of it."""
         body = CreatePaymentRequest(payment_method_id=attempt.payment_method_id, amount=attempt.amount)
         key = key or f"{attempt.installment_id}:{attempt.number}"
-        return self._pay_once(f"autopay:{invoice_id}", practice_id, invoice_id, key, body, attempt, ctx)
+        return self._pay("autopay", practice_id, invoice_id, key, body, attempt)
 
-    def _pay_once(
+    def _pay(
         self,
         operation: str,
         practice_id: str,
         invoice_id: str,
         key: str,
         body: CreatePaymentRequest,
-        attempt: AutopayAttempt | None,
-        ctx: LambdaContext | None,
-    ) -> Payment:
-        return run_once(
-            self.idempotency_store,
-            operation=operation,
-            practice_id=practice_id,
-            idempotency_key=key,
-            body=body,
-            output=Payment,
-            run=lambda: self._pay(practice_id, invoice_id, key, body, attempt),
-            ttl_seconds=self.idempotency_ttl_seconds,
-            lambda_context=ctx,
-        )
-
-    def _pay(
-        self,
-        practice_id: str,
-        invoice_id: str,
-        key: str,
-        body: CreatePaymentRequest,
         attempt: AutopayAttempt | None = None,
     ) -> Payment:
-        invoice, method, existing = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, key)
-        if existing is not None:
-            return self._resume(existing, method)
+        """Exactly once per (invoice, Idempotency-Key), in three DynamoDB calls: one read (the invoice, the method
+        and the key's guard), the reservation (the payment, the guard and the invoice's hold) and the outcome
+        (with the guard's first answer). A replay answers the first answer; the same key with another body is
+        refused; a retry after a failure midway resumes the same payment, never a second one."""
+        key_hash = _key_hash("pay", invoice_id, key)
+        guard_key = self.store.key_key(practice_id, key_hash)
+        fingerprint = _key_hash(operation, body.model_dump_json())
+        invoice, method, guard = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, guard_key)
+        if guard is not None:
+            return self._replay(practice_id, guard, fingerprint, method, guard_key)
         practice = self.practices.require(practice_id)
         practice.merchant_for_charging()  # 409 before anything is written when it cannot take payments
         balance = invoice.total - invoice.amount_paid - invoice.amount_pending
@@ -192,13 +182,36 @@ class PaymentService:
             installment=attempt.ref() if attempt else None,
             represents=represents,
         )
-        guard = self.store.key_item(practice_id, _key_hash("pay", invoice_id, key), payment.id)
-        reserved, _ = self.book.commit(
-            payment, _reserve(payment.amount), lambda p: p, new=True, extra=[guard], known=invoice
-        )
-        return self._send(payment, practice, source.token, reserved)
+        guard_item = self.store.key_item(practice_id, key_hash, payment.id, fingerprint)
+        try:
+            reserved, _ = self.book.commit(
+                payment, _reserve(payment.amount), lambda p: p, new=True, extra=[guard_item], known=invoice
+            )
+        except AlreadyApplied:  # the same key, at the same moment, from a concurrent request
+            raise IdempotencyInProgress(IN_PROGRESS) from None
+        return self._send(payment, practice, source.token, reserved, guard_key)
 
-    def _resume(self, payment: PaymentRecord, method: MethodRecord) -> Payment:
+    def _replay(
+        self,
+        practice_id: str,
+        guard: dict[str, Any],
+        fingerprint: str,
+        method: MethodRecord,
+        guard_key: dict[str, str],
+    ) -> Payment:
+        if guard.get("fingerprint", fingerprint) != fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request body. Use a new key for a new request."
+            )
+        if guard.get("answer"):
+            return _view(from_item(PaymentRecord, guard["answer"]))
+        payment = self.book.payment(practice_id, guard["payment_id"])
+        started = datetime.fromisoformat(payment.updated_at.replace("Z", "+00:00"))
+        if payment.status == PaymentStatus.PENDING and self.clock() - started < timedelta(seconds=IN_FLIGHT_SECONDS):
+            raise IdempotencyInProgress(IN_PROGRESS)
+        return self._resume(payment, method, guard_key)
+
+    def _resume(self, payment: PaymentRecord, method: MethodRecord, guard_key: dict[str, str]) -> Payment:
         """A retry with the same Idempotency-Key after the first run failed midway: never a second charge."""
         status = PaymentStatus(payment.status)
         not_sent = status is PaymentStatus.FAILED and not_submitted(payment.failure)
@@ -212,9 +225,16 @@ class PaymentService:
                 payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
             except Stale:  # a txn turned up after all and was applied meanwhile: answer with it
                 return _view(self.book.payment(payment.practice_id, payment.id))
-        return self._send(payment, practice, source.token, None)
+        return self._send(payment, practice, source.token, None, guard_key)
 
-    def _send(self, payment: PaymentRecord, practice: Practice, token: str, invoice: InvoiceRecord | None) -> Payment:
+    def _send(
+        self,
+        payment: PaymentRecord,
+        practice: Practice,
+        token: str,
+        invoice: InvoiceRecord | None,
+        guard_key: dict[str, str],
+    ) -> Payment:
         """Send the payment to Splash and apply its answer through the book, which applies each outcome once
         whoever learns of it first (this call, an alert, the poll or the reconciler)."""
         card = payment.method_kind == "card"
@@ -240,7 +260,7 @@ class PaymentService:
                 processor_code=d.processor_code,
                 retryable=d.retryable,
             )
-            return self._settle(payment, PaymentStatus.FAILED, d.txn_id, invoice, failure)
+            return self._settle(payment, PaymentStatus.FAILED, d.txn_id, invoice, failure, guard_key)
         except SplashOutcomeUnknown:
             return self._unknown(payment)
         except SplashError as exc:
@@ -263,7 +283,7 @@ class PaymentService:
             raise
         try:
             status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
-            return self._settle(payment, status, txn.id, invoice)
+            return self._settle(payment, status, txn.id, invoice, remember=guard_key)
         except Exception:
             self._unknown(payment)  # charged at Splash, not written here: the reconciler will apply it
             raise
@@ -275,13 +295,17 @@ class PaymentService:
         txn_id: str | None,
         invoice: InvoiceRecord | None,
         failure: Failure | None = None,
+        remember: dict[str, str] | None = None,
     ) -> Payment:
+        """Apply Splash's answer; `remember`: the guard that keeps it as the key's first answer (a refusal that
+        charged nothing is not one: a retry with the key sends again)."""
         failure_ = failure.model_dump(exclude_none=True) if failure else None
-        return _view(self.book.settle(payment, to, txn_id, failure=failure_, known=invoice))
+        return _view(self.book.settle(payment, to, txn_id, failure=failure_, known=invoice, remember=remember))
 
     def _unknown(self, payment: PaymentRecord) -> Payment:
         """Splash's answer was lost: `unknown` (only from pending: an outcome another path applied meanwhile
-        stands) and queued for the reconciler."""
+        stands) and queued for the reconciler. Not remembered as the key's answer: a replay answers what the
+        reconciler found, and resends a payment it failed as never submitted (an autopay's next-day resend)."""
         current = self.book.mark_unknown(self.store.get(payment.practice_id, payment.id) or payment)
         if current.status == PaymentStatus.UNKNOWN:
             self.queue.enqueue(practice_id=payment.practice_id, kind="payment", record_id=payment.id, order=payment.id)
@@ -388,19 +412,19 @@ class PaymentService:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _read_for_payment(
-        self, practice_id: str, invoice_id: str, method_id: str, key: str
-    ) -> tuple[InvoiceRecord, MethodRecord, PaymentRecord | None]:
-        """The invoice, the method to charge and any payment already started under this Idempotency-Key, read
-        together in one round trip."""
+        self, practice_id: str, invoice_id: str, method_id: str, guard_key: dict[str, str]
+    ) -> tuple[InvoiceRecord, MethodRecord, dict[str, Any] | None]:
+        """The invoice, the method to charge and the Idempotency-Key's guard (the payment it started, its first
+        answer), read together in one round trip."""
         if not id_pattern("inv").match(invoice_id):
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
         store = self.patients.store
-        invoice_item, method_item, key_item = batch_get(
+        invoice_item, method_item, guard = batch_get(
             self.invoices.resource,
             [
                 (self.invoices.table_name, self.invoices.key(practice_id, invoice_id)),
                 (store.table_name, store.method_key(practice_id, method_id)),
-                (self.store.table_name, self.store.key_key(practice_id, _key_hash("pay", invoice_id, key))),
+                (self.store.table_name, guard_key),
             ],
         )
         if invoice_item is None:
@@ -409,11 +433,7 @@ class PaymentService:
         method = method_from_item(method_item) if method_item else None
         if method is None or method.patient_id != invoice.patient_id:
             raise NotFound(f"No payment method {method_id} exists for this invoice's patient.")
-        existing = self.store.get(practice_id, key_item["payment_id"]) if key_item else None
-        return invoice, method, existing
-
-    def _next(self, payment: PaymentRecord, **changes: Any) -> PaymentRecord:
-        return replace(payment, version=payment.version + 1, updated_at=iso(self.clock()), **changes)
+        return invoice, method, guard
 
 
 _REFUND_TYPES = {

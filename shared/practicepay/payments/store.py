@@ -114,9 +114,16 @@ class PaymentStore(TableStore):
     def key_key(practice_id: str, key_hash: str) -> dict[str, str]:
         return {"pk": practice_pk(practice_id), "sk": f"PAYKEY#{key_hash}"}
 
-    def key_item(self, practice_id: str, key_hash: str, payment_id: str) -> dict[str, str]:
-        """Guards one payment per (invoice, Idempotency-Key): a retry finds the payment it started."""
-        return {**self.key_key(practice_id, key_hash), "payment_id": payment_id}
+    def key_item(self, practice_id: str, key_hash: str, payment_id: str, fingerprint: str) -> dict[str, str]:
+        """Guards one payment per (invoice, Idempotency-Key): a retry finds the payment it started, the request
+        it was made for (`fingerprint`: the same key with another body is refused) and, once there is one, the
+        first answer (`answer`, written in the transaction that settles the payment)."""
+        return {**self.key_key(practice_id, key_hash), "payment_id": payment_id, "fingerprint": fingerprint}
+
+    def remember_answer(self, tx: Transaction, key: dict[str, str], rec: PaymentRecord) -> None:
+        """Add to `tx`: the guard `key` keeps the payment as first answered (a replay answers the same)."""
+        answer = {k: v for k, v in asdict(rec).items() if v is not None}
+        tx.update(self.table_name, key, "SET #a = :a", {"#a": "answer"}, {":a": answer})
 
     def get_refund(self, practice_id: str, payment_id: str, refund_id: str) -> RefundRecord | None:
         item = self._table.get_item(
