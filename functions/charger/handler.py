@@ -18,8 +18,8 @@ from practicepay.observability import entrypoint, metrics
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
-    outcome = charge_worker().handle(json.loads(record.body), lambda_context)
+def record_handler(record: SQSRecord) -> str:
+    outcome = charge_worker().handle(json.loads(record.body))
     metrics.add_metric(name=f"Autopay_{outcome}", unit=MetricUnit.Count, value=1)
     return outcome
 

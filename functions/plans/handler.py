@@ -91,9 +91,7 @@ def pay_installment(
     body: PayInstallmentRequest,
     idempotency_key: IdempotencyKey,
 ) -> Response[Payment]:
-    payment = billing_service().pay_installment(
-        practice_id(app), invoice_id, seq, idempotency_key, body, app.lambda_context
-    )
+    payment = billing_service().pay_installment(practice_id(app), invoice_id, seq, idempotency_key, body)
     if payment.status is PaymentStatus.FAILED and payment.failure is not None:
         f = payment.failure
         raise PaymentDeclined(

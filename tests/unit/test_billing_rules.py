@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from practicepay.billing.follow import react
+from practicepay.billing.models import InstallmentRecord
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency, RetryPolicy, nth_date, split
-from practicepay.billing.store import InstallmentRecord
 from practicepay.payments.store import PaymentRecord
 
 pytestmark = pytest.mark.unit

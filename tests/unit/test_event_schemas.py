@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-import practicepay.billing.run as run_module
+import practicepay.billing.store as schedule_store_module
 import practicepay.payments.book as book_module
 from practicepay.billing.follow import InstallmentFollower
 from practicepay.billing.models import InstallmentStatus
@@ -156,14 +156,18 @@ def outbox(monkeypatch) -> list[dict[str, Any]]:
         def __init__(self, client: Any = None) -> None:
             self.puts: list[tuple[str, dict[str, Any]]] = []
 
-        def put(self, table: str, item: dict[str, Any], condition: str | None = None, values: Any = None) -> None:
+        def put(self, table: str, item: dict[str, Any], *conditions: Any) -> int:
             self.puts.append((table, copy.deepcopy(item)))
+            return len(self.puts) - 1
+
+        def update(self, table: str, key: dict[str, Any], *expression: Any) -> None:
+            pass
 
         def commit(self) -> None:
             rows.extend(item for table, item in self.puts if table == EVENTS_TABLE)
 
     monkeypatch.setattr(book_module, "Transaction", RecordingTransaction)
-    monkeypatch.setattr(run_module, "Transaction", RecordingTransaction)
+    monkeypatch.setattr(schedule_store_module, "Transaction", RecordingTransaction)
     return rows
 
 

@@ -17,15 +17,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from practicepay.adapters.dynamo import Transaction
+from practicepay.billing import seen
+from practicepay.billing.models import InstallmentRecord
 from practicepay.billing.schedule import RetryPolicy
-from practicepay.billing.store import InstallmentRecord, ScheduleStore
 from practicepay.observability import logger
 from practicepay.payments.models import not_submitted
-from practicepay.payments.store import PaymentRecord
 from practicepay.sync.returns import REPRESENTABLE
+
+if TYPE_CHECKING:  # the follower is handed its store and its transaction; the rules do no I/O
+    from practicepay.adapters.dynamo import Transaction
+    from practicepay.billing.store import ScheduleStore
+    from practicepay.payments.store import PaymentRecord
 
 Event = tuple[str, dict[str, Any]]
 IN_FLIGHT = frozenset({"pending", "processing", "unknown"})
@@ -178,7 +182,8 @@ def _code_learned(before: PaymentRecord, after: PaymentRecord) -> bool:
 @dataclass
 class InstallmentFollower:
     """Called by PaymentBook.commit for every payment it writes: an installment's payment moves its installment
-    in the same transaction (guarded by the installment's version)."""
+    in the same transaction (guarded by the installment's version). During a charge the installment comes as the
+    charge worker read it, or as this follower last wrote it (billing.seen), instead of being read again."""
 
     store: ScheduleStore
 
@@ -188,15 +193,19 @@ class InstallmentFollower:
         ref = (after.installment or {}).get("id")
         if not ref or not _may_move(before, after):
             return
-        inst = self.store.get_installment(after.practice_id, ref)
+        inst = seen.recall(after.practice_id, ref, before)
         if inst is None:
-            logger.error("payment names an installment that does not exist", payment_id=after.id)
-            return
+            inst = self.store.get_installment(after.practice_id, ref)
+            if inst is None:
+                logger.error("payment names an installment that does not exist", payment_id=after.id)
+                return
+            seen.remember(inst)
         outcome = react(inst, before, after, now)
         if outcome is None:
             return
         changed, events = outcome
         changed = replace(changed, version=inst.version + 1, updated_at=now)
-        tx.put(self.store.table_name, self.store.installment_item(changed), "version = :v", {":v": inst.version})
+        self.store.put_installment(tx, changed, expected_version=inst.version)
+        seen.wrote(inst, changed, after)
         for detail_type, detail in events:
             emit(detail_type, detail)

@@ -1,16 +1,119 @@
-"""Payment plans and memberships at the API edge."""
+"""Payment plans and memberships: their stored records (plans, memberships, installments) and their shapes at
+the API edge."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt, model_validator
 
 from practicepay.api.models import StrictRequest
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency
 from practicepay.invoices.models import MAX_INVOICE_TOTAL, IsoDate
+
+# -- stored records (the schedules table; billing.store writes and reads them) ------------------------------
+
+CHARGEABLE = frozenset({"scheduled", "failed"})
+"""Installment statuses with a charge ahead (a first attempt, or a retry)."""
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    practice_id: str
+    id: str
+    invoice_id: str
+    patient_id: str
+    payment_method_id: str
+    frequency: str
+    first_date: str
+    installment_count: int
+    total: int
+    status: str  # active, completed, canceled
+    consent: dict[str, Any]
+    policy: dict[str, Any]
+    created_at: str
+    updated_at: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    practice_id: str
+    id: str
+    patient_id: str
+    payment_method_id: str
+    amount: int
+    frequency: str
+    start_date: str
+    status: str  # active, ended, canceled
+    consent: dict[str, Any]
+    policy: dict[str, Any]
+    next_cycle: int
+    """The number (1-based) of the next cycle to bill."""
+    created_at: str
+    updated_at: str
+    next_cycle_on: str | None = None
+    """Its date; None once the membership has ended or was canceled."""
+    end_date: str | None = None
+    noticed_cycle: int = 0
+    """The latest cycle installment.upcoming has announced."""
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class InstallmentRecord:
+    """One autopay charge: a plan's installment, or a membership's cycle (with the invoice it issued)."""
+
+    practice_id: str
+    owner_id: str
+    """The plan (pln_…) or membership (sub_…) it belongs to."""
+    seq: int
+    invoice_id: str
+    patient_id: str
+    amount: int
+    due_on: str
+    status: str  # scheduled, processing, paid, failed, past_due, canceled
+    policy: dict[str, Any]
+    created_at: str
+    updated_at: str
+    version: int = 1
+    attempts: int = 0
+    """Charges sent (a re-presentment of a returned eCheck counts as one)."""
+    first_attempt_on: str | None = None
+    attempted_on: str | None = None
+    next_attempt_on: str | None = None
+    """When a failed installment is tried again; None when it is not."""
+    payment_id: str | None = None
+    """The payment of the latest attempt."""
+    redeposit_of: str | None = None
+    """The returned eCheck payment the next attempt re-presents (R01, R09)."""
+    redeposits: int = 0
+    failure: dict[str, Any] | None = None
+    """Why the latest attempt failed: {category, code, message, will_retry}."""
+    notice_on: str | None = None
+    """When installment.upcoming announces the first charge (autopay's notice to the patient)."""
+    noticed: bool = False
+    paid_at: str | None = None
+
+    @property
+    def id(self) -> str:
+        return installment_id(self.owner_id, self.seq)
+
+    @property
+    def next_charge_on(self) -> str | None:
+        if self.status == "scheduled":
+            return self.due_on
+        return self.next_attempt_on if self.status == "failed" else None
+
+
+def installment_id(owner_id: str, seq: int) -> str:
+    return f"{owner_id}.{seq:03d}"
+
+
+# -- the API's shapes ---------------------------------------------------------------------------------------
 
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
 MethodId = Annotated[str, Field(pattern=r"^pm_[0-9a-z]{26}$")]

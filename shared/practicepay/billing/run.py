@@ -13,17 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from practicepay.adapters.dynamo import Transaction, TransactionConflict
 from practicepay.adapters.queues import ChargeQueue
 from practicepay.adapters.vault import PhiVault
-from practicepay.billing.follow import installment_detail, past_due_event
+from practicepay.billing import seen
+from practicepay.billing.follow import Event, installment_detail, past_due_event
+from practicepay.billing.models import CHARGEABLE, InstallmentRecord, SubscriptionRecord, installment_id
 from practicepay.billing.schedule import Frequency, nth_date
-from practicepay.billing.store import CHARGEABLE, InstallmentRecord, ScheduleStore, installment_id
+from practicepay.billing.store import ScheduleStore
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, PracticePayError, ProcessorUnavailable, ValidationFailed
-from practicepay.events import event_item
 from practicepay.invoices.models import InvoiceStatus, LineItem
 from practicepay.invoices.service import new_invoice
 from practicepay.observability import logger
@@ -67,11 +65,11 @@ class DailyRun:
 
     def _notice(self, item: dict[str, Any], now: datetime) -> int:
         """Mark one charge announced and write its installment.upcoming event, together; 1 if it was."""
-        tx = Transaction()
+        noticed: InstallmentRecord | SubscriptionRecord
         if str(item["sk"]).startswith("SUB#"):
             sub = self.store.subscription_from_item(item)
-            after_sub = replace(sub, noticed_cycle=sub.next_cycle, version=sub.version + 1, updated_at=iso(now))
-            tx.put(self.store.table_name, self.store.subscription_item(after_sub), "version = :v", {":v": sub.version})
+            noticed = replace(sub, noticed_cycle=sub.next_cycle, version=sub.version + 1, updated_at=iso(now))
+            read_version = sub.version
             detail: dict[str, Any] = {
                 "subscription_id": sub.id,
                 "seq": sub.next_cycle,
@@ -81,14 +79,16 @@ class DailyRun:
             }
         else:
             inst = self.store.installment_from_item(item)
-            after = replace(inst, noticed=True, version=inst.version + 1, updated_at=iso(now))
-            tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
-            detail = {**installment_detail(after), "charge_on": after.due_on}
-        practice_id = str(item["practice_id"])
-        tx.put(self.events_table, event_item(practice_id, "installment.upcoming", detail, now))
-        try:
-            tx.commit()
-        except TransactionConflict:
+            noticed = replace(inst, noticed=True, version=inst.version + 1, updated_at=iso(now))
+            read_version = inst.version
+            detail = {**installment_detail(noticed), "charge_on": noticed.due_on}
+        if not self.store.record_notice(
+            noticed,
+            expected_version=read_version,
+            event=("installment.upcoming", detail),
+            moment=now,
+            events_table=self.events_table,
+        ):
             logger.info("a charge changed before its notice; the next run sees it", sk=item["sk"])
             return 0
         return 1
@@ -138,29 +138,41 @@ class ChargeWorker:
     vault: PhiVault
     clock: Clock = utc_now
 
-    def handle(self, message: dict[str, Any], ctx: LambdaContext | None = None) -> str:
-        practice_id, on = message["practice_id"], message["on"]
-        if message["kind"] == "cycle":
-            inst = self._cycle(practice_id, message["id"], int(message["cycle"]), on)
-            if inst is None:
-                return "not_due"
-            attempt = 1
-        else:
-            found = self.store.get_installment(practice_id, message["id"])
-            if found is None:
-                logger.error("charge message for an unknown installment", installment=message["id"])
-                return "unknown"
-            inst, attempt = found, int(message["attempt"])
-        return self._charge(inst, attempt, on, ctx)
+    def handle(self, message: dict[str, Any]) -> str:
+        """One charge. The installment as read (or issued) here is what the payment's installment follower starts
+        from (billing.seen), so the payment does not read it again."""
+        with seen.one_charge():
+            practice_id, on = message["practice_id"], message["on"]
+            owner: SubscriptionRecord | None = None
+            if message["kind"] == "cycle":
+                cycle = self._cycle(practice_id, message["id"], int(message["cycle"]), on)
+                if cycle is None:
+                    return "not_due"
+                inst, owner = cycle
+                attempt = 1
+            else:
+                found = self.store.get_installment(practice_id, message["id"])
+                if found is None:
+                    logger.error("charge message for an unknown installment", installment=message["id"])
+                    return "unknown"
+                inst, attempt = found, int(message["attempt"])
+            seen.remember(inst)
+            return self._charge(inst, attempt, on, owner)
 
     # -- an installment's attempt ------------------------------------------------------------------------------
 
-    def _charge(self, inst: InstallmentRecord, attempt: int, on: str, ctx: LambdaContext | None) -> str:
+    def _charge(
+        self,
+        inst: InstallmentRecord,
+        attempt: int,
+        on: str,
+        owner: SubscriptionRecord | None = None,
+    ) -> str:
         waiting = inst.status in CHARGEABLE and _next_attempt(inst) == attempt and (inst.next_charge_on or "") <= on
         resuming = inst.status == "processing" and inst.attempts == attempt  # the worker died after recording it
         if not (waiting or resuming):
             return "not_due"  # already charged, canceled, or not this attempt: nothing to do
-        method_id = self._method_id(inst)
+        method_id = self._method_id(inst, owner)
         if method_id is None:
             return "not_due"
         request = AutopayAttempt(
@@ -172,16 +184,18 @@ class ChargeWorker:
             redeposit_of=inst.redeposit_of,
         )
         try:
-            payment = self.payments.autopay(inst.practice_id, inst.invoice_id, request, ctx=ctx)
+            payment = self.payments.autopay(inst.practice_id, inst.invoice_id, request)
         except ProcessorUnavailable:
             return "not_submitted"  # recorded; the installment tries the same attempt again tomorrow
         except (Conflict, NotFound, ValidationFailed) as exc:
             return self._cannot_charge(inst, exc)
         return f"payment_{payment.status.value}"
 
-    def _method_id(self, inst: InstallmentRecord) -> str | None:
+    def _method_id(self, inst: InstallmentRecord, owner: SubscriptionRecord | None = None) -> str | None:
+        """The method the charge takes: its membership's (`owner`, when the caller just read it) or its plan's."""
         if inst.owner_id.startswith("sub_"):
-            sub = self.store.get_subscription(inst.practice_id, inst.owner_id)
+            sub = owner if owner is not None and owner.id == inst.owner_id else None
+            sub = sub or self.store.get_subscription(inst.practice_id, inst.owner_id)
             return sub.payment_method_id if sub else None
         plan = self.store.get_plan(inst.practice_id, inst.invoice_id, inst.owner_id)
         return plan.payment_method_id if plan and plan.status == "active" else None
@@ -196,6 +210,7 @@ class ChargeWorker:
         invoice = self.payments.book.invoice(inst.practice_id, inst.invoice_id)
         covered = invoice.total - invoice.amount_paid - invoice.amount_pending - invoice.amount_written_off <= 0
         now = self.clock()
+        events: list[Event]
         if covered:
             after = replace(inst, status="canceled", next_attempt_on=None)
             events = []
@@ -204,24 +219,30 @@ class ChargeWorker:
             after = replace(inst, status="past_due", next_attempt_on=None, failure=failure)
             events = [("installment.failed", installment_detail(after)), past_due_event(after)]
         after = replace(after, version=inst.version + 1, updated_at=iso(now))
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.installment_item(after), "version = :v", {":v": inst.version})
-        for detail_type, detail in events:
-            tx.put(self.payments.book.events_table, event_item(inst.practice_id, detail_type, detail, now))
-        tx.commit()
+        self.store.update_installment(
+            after,
+            expected_version=inst.version,
+            events=events,
+            moment=now,
+            events_table=self.payments.book.events_table,
+        )
         logger.warning("installment could not be charged", installment=inst.id, status=after.status)
         return "canceled" if covered else "not_chargeable"
 
     # -- a membership's cycle ----------------------------------------------------------------------------------
 
-    def _cycle(self, practice_id: str, subscription_id: str, cycle: int, on: str) -> InstallmentRecord | None:
+    def _cycle(
+        self, practice_id: str, subscription_id: str, cycle: int, on: str
+    ) -> tuple[InstallmentRecord, SubscriptionRecord] | None:
         """Issue the cycle's invoice and installment, and move the membership to its next cycle, in one
-        transaction; the cycle's installment (already issued, if this message came before) to charge now."""
+        transaction; the cycle's installment (already issued, if this message came before) to charge now, with the
+        membership as read."""
         sub = self.store.get_subscription(practice_id, subscription_id)
         if sub is None:
             return None
         if sub.next_cycle > cycle:  # issued by an earlier delivery of this message: charge what it issued
-            return self.store.get_installment(practice_id, installment_id(sub.id, cycle))
+            issued = self.store.get_installment(practice_id, installment_id(sub.id, cycle))
+            return (issued, sub) if issued else None
         if sub.status != "active" or sub.next_cycle != cycle or (sub.next_cycle_on or "9999") > on:
             return None
         cycle_on = date.fromisoformat(sub.next_cycle_on or on)
@@ -262,12 +283,7 @@ class ChargeWorker:
             updated_at=now,
             version=sub.version + 1,
         )
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.subscription_item(advanced), "version = :v", {":v": sub.version})
-        tx.put(self.store.table_name, self.store.installment_item(inst), "attribute_not_exists(pk)")
-        tx.put(self.payments.invoices.table_name, self.payments.invoices.item(invoice), "attribute_not_exists(pk)")
-        try:
-            tx.commit()
-        except TransactionConflict:
-            return self.store.get_installment(practice_id, inst.id)  # a concurrent delivery issued it
-        return inst
+        if not self.store.issue_cycle(advanced, sub.version, inst, invoice, invoices=self.payments.invoices):
+            issued = self.store.get_installment(practice_id, inst.id)  # a concurrent delivery issued it
+            return (issued, sub) if issued else None
+        return inst, advanced

@@ -13,24 +13,28 @@ from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict
+from practicepay.billing import seen
 from practicepay.billing.models import (
+    CHARGEABLE,
     ChangePlanRequest,
     CreatePlanRequest,
     CreateSubscriptionRequest,
     Installment,
     InstallmentFailure,
+    InstallmentRecord,
     InstallmentStatus,
     PayInstallmentRequest,
     PaymentPlan,
+    PlanRecord,
     RetryPolicyView,
     Subscription,
     SubscriptionList,
+    SubscriptionRecord,
     consent_record,
     consent_view,
 )
 from practicepay.billing.schedule import Frequency, RetryPolicy, nth_date, split
-from practicepay.billing.store import CHARGEABLE, InstallmentRecord, PlanRecord, ScheduleStore, SubscriptionRecord
+from practicepay.billing.store import ScheduleStore
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, ValidationFailed
 from practicepay.idempotency import Created, run_once
@@ -106,15 +110,15 @@ class BillingService:
             created_at=now,
             updated_at=now,
         )
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.plan_item(plan), "attribute_not_exists(pk)")
-        for seq, amount in enumerate(amounts, start=1):
-            due = nth_date(body.first_date, body.frequency, seq - 1)
-            inst = self._installment(plan.id, seq, invoice, amount, due, plan.policy, now)
-            tx.put(self.store.table_name, self.store.installment_item(inst), "attribute_not_exists(pk)")
+        installments = [
+            self._installment(
+                plan.id, seq, invoice, amount, nth_date(body.first_date, body.frequency, seq - 1), plan.policy, now
+            )
+            for seq, amount in enumerate(amounts, start=1)
+        ]
         on_plan = replace(invoice, plan_id=plan.id, updated_at=now, version=invoice.version + 1)
         on_plan = replace(on_plan, status=lifecycle.money_status(on_plan).value)
-        self.payments.invoices.replace(on_plan, invoice.version, also=tx)
+        self.store.create_plan(plan, installments, on_plan, invoice.version, invoices=self.payments.invoices)
         return plan.id
 
     def get_plan(self, practice_id: str, invoice_id: str) -> PaymentPlan:
@@ -128,9 +132,7 @@ class BillingService:
         changed = replace(
             plan, payment_method_id=body.payment_method_id, updated_at=iso(self.clock()), version=plan.version + 1
         )
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.plan_item(changed), "version = :v", {":v": plan.version})
-        self._commit(tx, "The plan changed while this request ran; retry.")
+        self.store.update_plan(changed, expected_version=plan.version)
         return self._plan_view(changed, installments)
 
     def cancel_plan(self, practice_id: str, invoice_id: str) -> PaymentPlan:
@@ -140,11 +142,16 @@ class BillingService:
         invoice = self.payments.book.invoice(practice_id, invoice_id)
         now = iso(self.clock())
         canceled = replace(plan, status="canceled", updated_at=now, version=plan.version + 1)
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.plan_item(canceled), "version = :v", {":v": plan.version})
-        after = [self._stop(tx, i, now) if i.status in STOPPABLE else i for i in installments]
-        self._off_autopay(tx, invoice, now)
-        self._commit(tx, "The plan or its invoice changed while it was being canceled; retry.")
+        after = [_stopped(i, now) if i.status in STOPPABLE else i for i in installments]
+        stopped = [(a, i.version) for a, i in zip(after, installments, strict=True) if i.status in STOPPABLE]
+        self.store.cancel_plan(
+            canceled,
+            plan.version,
+            stopped,
+            _off_autopay(invoice, now),
+            invoice.version,
+            invoices=self.payments.invoices,
+        )
         return self._plan_view(canceled, after)
 
     def pay_installment(
@@ -154,7 +161,6 @@ class BillingService:
         seq: int,
         key: str,
         body: PayInstallmentRequest,
-        ctx: LambdaContext | None = None,
     ) -> Payment:
         """Pay one installment now (early, or after a failure) with the plan's method or another on file."""
         plan, installments = self._active_plan(practice_id, invoice_id)
@@ -170,7 +176,9 @@ class BillingService:
             payment_method_id=body.payment_method_id or plan.payment_method_id,
             amount=inst.amount,
         )
-        return self.payments.autopay(practice_id, invoice_id, attempt, key=f"early:{key}", ctx=ctx)
+        with seen.one_charge():  # the payment's installment follower starts from the installment as read here
+            seen.remember(inst)
+            return self.payments.autopay(practice_id, invoice_id, attempt, key=f"early:{key}")
 
     # -- memberships -----------------------------------------------------------------------------------------
 
@@ -215,9 +223,7 @@ class BillingService:
             created_at=now,
             updated_at=now,
         )
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.subscription_item(sub), "attribute_not_exists(pk)")
-        tx.commit()
+        self.store.create_subscription(sub)
         return sub.id
 
     def get_subscription(self, practice_id: str, subscription_id: str) -> Subscription:
@@ -237,15 +243,17 @@ class BillingService:
             raise Conflict(f"This membership is already {sub.status}.")
         now = iso(self.clock())
         canceled = replace(sub, status="canceled", next_cycle_on=None, updated_at=now, version=sub.version + 1)
-        tx = Transaction()
-        tx.put(self.store.table_name, self.store.subscription_item(canceled), "version = :v", {":v": sub.version})
-        cycles = []
+        cycles: list[InstallmentRecord] = []
+        stopped: list[tuple[InstallmentRecord, int]] = []
+        reopened: list[tuple[InvoiceRecord, int]] = []
         for inst in self.store.installments(practice_id, sub.id):
             if inst.status in STOPPABLE:
-                inst = self._stop(tx, inst, now)
-                self._off_autopay(tx, self.payments.book.invoice(practice_id, inst.invoice_id), now)
+                invoice = self.payments.book.invoice(practice_id, inst.invoice_id)
+                stopped.append((_stopped(inst, now), inst.version))
+                reopened.append((_off_autopay(invoice, now), invoice.version))
+                inst = stopped[-1][0]
             cycles.append(inst)
-        self._commit(tx, "The membership changed while it was being canceled; retry.")
+        self.store.cancel_subscription(canceled, sub.version, stopped, reopened, invoices=self.payments.invoices)
         return _subscription_view(canceled, cycles)
 
     # -- internals ---------------------------------------------------------------------------------------------
@@ -331,26 +339,6 @@ class BillingService:
             raise Conflict(f"This invoice's payment plan is {status}.")
         return plan, installments
 
-    def _stop(self, tx: Transaction, inst: InstallmentRecord, now: str) -> InstallmentRecord:
-        """Cancel an installment not yet charged, in `tx`."""
-        stopped = replace(inst, status="canceled", next_attempt_on=None, updated_at=now, version=inst.version + 1)
-        tx.put(self.store.table_name, self.store.installment_item(stopped), "version = :v", {":v": inst.version})
-        return stopped
-
-    def _off_autopay(self, tx: Transaction, invoice: InvoiceRecord, now: str) -> None:
-        """The invoice leaves autopay, in `tx`: open (or partially paid) again with its balance."""
-        reopened = replace(invoice, plan_id=None, updated_at=now, version=invoice.version + 1)
-        reopened = replace(reopened, status=lifecycle.money_status(reopened).value)
-        invoices = self.payments.invoices
-        tx.put(invoices.table_name, invoices.item(reopened), "version = :v", {":v": invoice.version})
-
-    @staticmethod
-    def _commit(tx: Transaction, conflict: str) -> None:
-        try:
-            tx.commit()
-        except TransactionConflict as exc:
-            raise Conflict(conflict) from exc
-
     def _subscription(self, practice_id: str, subscription_id: str) -> SubscriptionRecord:
         sub = (
             self.store.get_subscription(practice_id, subscription_id)
@@ -382,6 +370,17 @@ class BillingService:
     def _not_past(day: date, today: date, field: str) -> None:
         if day < today:
             raise ValidationFailed(f"{field} {day} is in the past.", [_field(field, f"must be {today} or later")])
+
+
+def _stopped(inst: InstallmentRecord, now: str) -> InstallmentRecord:
+    """An installment not yet charged, canceled."""
+    return replace(inst, status="canceled", next_attempt_on=None, updated_at=now, version=inst.version + 1)
+
+
+def _off_autopay(invoice: InvoiceRecord, now: str) -> InvoiceRecord:
+    """The invoice leaving autopay: open (or partially paid) again with its balance."""
+    reopened = replace(invoice, plan_id=None, updated_at=now, version=invoice.version + 1)
+    return replace(reopened, status=lifecycle.money_status(reopened).value)
 
 
 def _plan_status(plan: PlanRecord, installments: list[InstallmentRecord]) -> str:

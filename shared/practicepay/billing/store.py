@@ -2,116 +2,55 @@
 
 Every installment or membership with a charge ahead carries the sparse `due` index keys (one partition, sorted by
 the date of its next charge), and every first charge not yet announced the `notices` keys, so the daily run finds
-its work with range queries on those indexes, never a scan. A record leaves an index when it leaves the state."""
+its work with range queries on those indexes, never a scan. A record leaves an index when it leaves the state.
+
+Every write of a business step is one transaction, built here from the step's records: a record is new (it must
+not exist yet) or changed from the version it was read at (optimistic locking), so a step either lands whole or,
+when someone changed one of its records meanwhile, not at all. The records themselves live in billing.models."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import TableStore, from_item, plain, practice_pk
+from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, from_item, plain, practice_pk
+from practicepay.billing.models import (
+    CHARGEABLE,
+    InstallmentRecord,
+    PlanRecord,
+    SubscriptionRecord,
+    installment_id,
+)
 from practicepay.billing.schedule import RetryPolicy
+from practicepay.errors import Conflict
+from practicepay.events import event_item
+from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+
+__all__ = [
+    # the records, still importable from here (they live in billing.models)
+    "CHARGEABLE",
+    "DUE_PARTITION",
+    "NOTICE_PARTITION",
+    "InstallmentRecord",
+    "PlanRecord",
+    "ScheduleStore",
+    "SubscriptionRecord",
+    "installment_id",
+]
 
 DUE_PARTITION = "DUE"
 NOTICE_PARTITION = "NOTICE"
-CHARGEABLE = frozenset({"scheduled", "failed"})
-"""Installment statuses with a charge ahead (a first attempt, or a retry)."""
+NEW = "attribute_not_exists(pk)"
+SAME_VERSION = "version = :v"
 
-
-@dataclass(frozen=True)
-class PlanRecord:
-    practice_id: str
-    id: str
-    invoice_id: str
-    patient_id: str
-    payment_method_id: str
-    frequency: str
-    first_date: str
-    installment_count: int
-    total: int
-    status: str  # active, completed, canceled
-    consent: dict[str, Any]
-    policy: dict[str, Any]
-    created_at: str
-    updated_at: str
-    version: int = 1
-
-
-@dataclass(frozen=True)
-class SubscriptionRecord:
-    practice_id: str
-    id: str
-    patient_id: str
-    payment_method_id: str
-    amount: int
-    frequency: str
-    start_date: str
-    status: str  # active, ended, canceled
-    consent: dict[str, Any]
-    policy: dict[str, Any]
-    next_cycle: int
-    """The number (1-based) of the next cycle to bill."""
-    created_at: str
-    updated_at: str
-    next_cycle_on: str | None = None
-    """Its date; None once the membership has ended or was canceled."""
-    end_date: str | None = None
-    noticed_cycle: int = 0
-    """The latest cycle installment.upcoming has announced."""
-    version: int = 1
-
-
-@dataclass(frozen=True)
-class InstallmentRecord:
-    """One autopay charge: a plan's installment, or a membership's cycle (with the invoice it issued)."""
-
-    practice_id: str
-    owner_id: str
-    """The plan (pln_…) or membership (sub_…) it belongs to."""
-    seq: int
-    invoice_id: str
-    patient_id: str
-    amount: int
-    due_on: str
-    status: str  # scheduled, processing, paid, failed, past_due, canceled
-    policy: dict[str, Any]
-    created_at: str
-    updated_at: str
-    version: int = 1
-    attempts: int = 0
-    """Charges sent (a re-presentment of a returned eCheck counts as one)."""
-    first_attempt_on: str | None = None
-    attempted_on: str | None = None
-    next_attempt_on: str | None = None
-    """When a failed installment is tried again; None when it is not."""
-    payment_id: str | None = None
-    """The payment of the latest attempt."""
-    redeposit_of: str | None = None
-    """The returned eCheck payment the next attempt re-presents (R01, R09)."""
-    redeposits: int = 0
-    failure: dict[str, Any] | None = None
-    """Why the latest attempt failed: {category, code, message, will_retry}."""
-    notice_on: str | None = None
-    """When installment.upcoming announces the first charge (autopay's notice to the patient)."""
-    noticed: bool = False
-    paid_at: str | None = None
-
-    @property
-    def id(self) -> str:
-        return installment_id(self.owner_id, self.seq)
-
-    @property
-    def next_charge_on(self) -> str | None:
-        if self.status == "scheduled":
-            return self.due_on
-        return self.next_attempt_on if self.status == "failed" else None
-
-
-def installment_id(owner_id: str, seq: int) -> str:
-    return f"{owner_id}.{seq:03d}"
+Event = tuple[str, dict[str, Any]]
+"""An event to write with a step: its detail-type and detail (practicepay.events.event_item makes the row)."""
+Stopped = Sequence[tuple[InstallmentRecord, int]]
+"""Changed installments, each with the version it was read at."""
 
 
 class ScheduleStore(TableStore):
@@ -223,6 +162,146 @@ class ScheduleStore(TableStore):
         out = self._table.query(**kwargs)
         return [plain(i) for i in out.get("Items", [])], out.get("LastEvaluatedKey")
 
+    # -- writes: one transaction per business step ------------------------------------------------------------
+
+    def put_installment(self, tx: Transaction, changed: InstallmentRecord, *, expected_version: int) -> None:
+        """Add a changed installment to another writer's transaction (a payment's, practicepay.payments.book), to
+        commit only if the installment is still at `expected_version`."""
+        tx.put(self.table_name, self.installment_item(changed), SAME_VERSION, {":v": expected_version})
+
+    def create_plan(
+        self,
+        plan: PlanRecord,
+        installments: Sequence[InstallmentRecord],
+        invoice: InvoiceRecord,
+        invoice_version: int,
+        *,
+        invoices: InvoiceStore,
+    ) -> None:
+        """A new plan and all its installments, with its invoice's move to autopay (`invoice`, read at
+        `invoice_version`), together. Conflict when the invoice changed meanwhile (or the plan exists)."""
+        tx = Transaction()
+        tx.put(self.table_name, self.plan_item(plan), NEW)
+        for inst in installments:
+            tx.put(self.table_name, self.installment_item(inst), NEW)
+        invoices.replace(invoice, invoice_version, also=tx)
+
+    def update_plan(self, changed: PlanRecord, *, expected_version: int) -> None:
+        """A changed plan (its method), if nobody changed it since it was read; Conflict if somebody did."""
+        tx = Transaction()
+        tx.put(self.table_name, self.plan_item(changed), SAME_VERSION, {":v": expected_version})
+        _commit(tx, "The plan changed while this request ran; retry.")
+
+    def cancel_plan(
+        self,
+        canceled: PlanRecord,
+        plan_version: int,
+        stopped: Stopped,
+        reopened: InvoiceRecord,
+        invoice_version: int,
+        *,
+        invoices: InvoiceStore,
+    ) -> None:
+        """A canceled plan, its installments stopped and its invoice off autopay, together, each as it was read;
+        Conflict when any of them changed meanwhile."""
+        tx = Transaction()
+        tx.put(self.table_name, self.plan_item(canceled), SAME_VERSION, {":v": plan_version})
+        self._put_stopped(tx, stopped)
+        tx.put(invoices.table_name, invoices.item(reopened), SAME_VERSION, {":v": invoice_version})
+        _commit(tx, "The plan or its invoice changed while it was being canceled; retry.")
+
+    def create_subscription(self, sub: SubscriptionRecord) -> None:
+        """A new membership (TransactionConflict if it exists)."""
+        tx = Transaction()
+        tx.put(self.table_name, self.subscription_item(sub), NEW)
+        tx.commit()
+
+    def cancel_subscription(
+        self,
+        canceled: SubscriptionRecord,
+        sub_version: int,
+        stopped: Stopped,
+        reopened: Sequence[tuple[InvoiceRecord, int]],
+        *,
+        invoices: InvoiceStore,
+    ) -> None:
+        """A canceled membership, its unpaid cycles stopped and their invoices off autopay, together, each as it
+        was read; Conflict when any of them changed meanwhile."""
+        tx = Transaction()
+        tx.put(self.table_name, self.subscription_item(canceled), SAME_VERSION, {":v": sub_version})
+        self._put_stopped(tx, stopped)
+        for invoice, version in reopened:
+            tx.put(invoices.table_name, invoices.item(invoice), SAME_VERSION, {":v": version})
+        _commit(tx, "The membership changed while it was being canceled; retry.")
+
+    def record_notice(
+        self,
+        noticed: InstallmentRecord | SubscriptionRecord,
+        *,
+        expected_version: int,
+        event: Event,
+        moment: datetime,
+        events_table: str,
+    ) -> bool:
+        """A charge marked announced (an installment's first charge, or a membership's next cycle) with its
+        installment.upcoming event, together; False (nothing written) when the record changed since it was read."""
+        if isinstance(noticed, SubscriptionRecord):
+            item = self.subscription_item(noticed)
+        else:
+            item = self.installment_item(noticed)
+        tx = Transaction()
+        tx.put(self.table_name, item, SAME_VERSION, {":v": expected_version})
+        tx.put(events_table, event_item(noticed.practice_id, event[0], event[1], moment))
+        try:
+            tx.commit()
+        except TransactionConflict:
+            return False
+        return True
+
+    def update_installment(
+        self,
+        changed: InstallmentRecord,
+        *,
+        expected_version: int,
+        events: Iterable[Event] = (),
+        moment: datetime,
+        events_table: str,
+    ) -> None:
+        """A changed installment and the events announcing it, together, if nobody changed the installment since
+        it was read (TransactionConflict if somebody did)."""
+        tx = Transaction()
+        tx.put(self.table_name, self.installment_item(changed), SAME_VERSION, {":v": expected_version})
+        for detail_type, detail in events:
+            tx.put(events_table, event_item(changed.practice_id, detail_type, detail, moment))
+        tx.commit()
+
+    def issue_cycle(
+        self,
+        advanced: SubscriptionRecord,
+        sub_version: int,
+        inst: InstallmentRecord,
+        invoice: InvoiceRecord,
+        *,
+        invoices: InvoiceStore,
+    ) -> bool:
+        """A membership's cycle: the membership moved to its next cycle (from `sub_version`), the cycle's new
+        installment and its new invoice, together; False (nothing written) when a concurrent delivery did first."""
+        tx = Transaction()
+        tx.put(self.table_name, self.subscription_item(advanced), SAME_VERSION, {":v": sub_version})
+        tx.put(self.table_name, self.installment_item(inst), NEW)
+        tx.put(invoices.table_name, invoices.item(invoice), NEW)
+        try:
+            tx.commit()
+        except TransactionConflict:
+            return False
+        return True
+
+    def _put_stopped(self, tx: Transaction, stopped: Stopped) -> None:
+        for inst, version in stopped:
+            tx.put(self.table_name, self.installment_item(inst), SAME_VERSION, {":v": version})
+
+    # -- internals -------------------------------------------------------------------------------------------
+
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
         item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
         return plain(item) if item else None
@@ -235,6 +314,13 @@ class ScheduleStore(TableStore):
             if "LastEvaluatedKey" not in out:
                 return [plain(i) for i in items]
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _commit(tx: Transaction, conflict: str) -> None:
+    try:
+        tx.commit()
+    except TransactionConflict as exc:
+        raise Conflict(conflict) from exc
 
 
 def _attrs(rec: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
@@ -61,3 +62,14 @@ class EncounterResult(BaseModel):
         description="unchanged: this revision (or a later one) was already applied; nothing was written."
     )
     invoice: Invoice
+
+
+@dataclass(frozen=True)
+class EncounterLink:
+    """Which invoice bills an encounter, and the encounter's revision it reflects (stored as `ENCOUNTER#<id>` in
+    the invoices table by practicepay.encounters.store, with the invoice it names)."""
+
+    practice_id: str
+    encounter_id: str
+    invoice_id: str
+    revision: int

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
-from practicepay.adapters.dynamo import Transaction, TransactionConflict, patient_key, plain, practice_pk
 from practicepay.clock import Clock, iso, utc_now
-from practicepay.encounters.models import Encounter, EncounterResult
+from practicepay.encounters.models import Encounter, EncounterLink, EncounterResult
+from practicepay.encounters.store import EncounterStore
 from practicepay.errors import Conflict, ValidationFailed
 from practicepay.invoices.models import InvoiceStatus, LineItem
 from practicepay.invoices.service import InvoiceService, issued_event, new_invoice, sealed_lines
@@ -41,16 +40,17 @@ class EncounterService:
     invoices: InvoiceService
     patients: PatientStore
     practices: PracticeStore
+    store: EncounterStore
     clock: Clock = utc_now
 
     def apply(self, practice_id: str, encounter: Encounter) -> EncounterResult:
         """Create the encounter's invoice, or bring its draft up to this revision; a revision already applied
         changes nothing. Unknown patient: 422. Correction to an issued invoice: 409 with the reason."""
-        link = self._link(practice_id, encounter.encounter_id)
+        link = self.store.link(practice_id, encounter.encounter_id)
         if link is None:
             return self._create(practice_id, encounter)
-        invoice = self.invoices.record(practice_id, link["invoice_id"])
-        if encounter.revision <= int(link["revision"]):
+        invoice = self.invoices.record(practice_id, link.invoice_id)
+        if encounter.revision <= link.revision:
             return self._result(encounter, invoice, "unchanged")
         if invoice.status != InvoiceStatus.DRAFT:
             raise Conflict(
@@ -59,7 +59,7 @@ class EncounterService:
                 "do not change. Cancel the invoice if nothing was paid, or adjust the balance with a refund or a "
                 "write-off, then bill the difference."
             )
-        return self._correct(encounter, invoice, int(link["revision"]))
+        return self._correct(encounter, invoice, link.revision)
 
     def _patient_id(self, practice_id: str, encounter: Encounter) -> str:
         patient_id = self.patients.id_of(practice_id, encounter.patient_external_id)
@@ -84,18 +84,9 @@ class EncounterService:
             status=InvoiceStatus(settings.encounter_invoice_status),
             encounter=(encounter.encounter_id, encounter.revision),
         )
-        store = self.invoices.store
-        tx = Transaction()
-        tx.put(store.table_name, store.item(record), "attribute_not_exists(pk)")
-        tx.put(store.table_name, self._link_item(record, encounter.revision), "attribute_not_exists(pk)")
-        tx.check(self.invoices.patients_table, patient_key(practice_id, patient_id), "attribute_exists(pk)")
-        if record.status == InvoiceStatus.OPEN:
-            tx.put(self.invoices.events_table, issued_event(record, now))
-        try:
-            tx.commit()
-        except TransactionConflict as exc:  # the same encounter applied at the same moment, or its patient deleted
-            detail = f"Encounter {encounter.encounter_id} changed while this request ran; send it again."
-            raise Conflict(detail) from exc
+        link = EncounterLink(practice_id, encounter.encounter_id, record.id, encounter.revision)
+        outbox = [issued_event(record, now)] if record.status == InvoiceStatus.OPEN else []
+        self.store.create(record, link, outbox=outbox)
         return self._result(encounter, record, "created")
 
     def _correct(self, encounter: Encounter, invoice: InvoiceRecord, applied: int) -> EncounterResult:
@@ -108,14 +99,8 @@ class EncounterService:
             updated_at=iso(self.clock()),
             version=invoice.version + 1,
         )
-        tx = Transaction()
-        tx.put(
-            self.invoices.store.table_name,
-            self._link_item(corrected, encounter.revision),
-            "revision = :r",
-            {":r": applied},
-        )
-        self.invoices.store.replace(corrected, invoice.version, also=tx)
+        link = EncounterLink(corrected.practice_id, encounter.encounter_id, corrected.id, encounter.revision)
+        self.store.correct(corrected, invoice.version, link, applied_revision=applied)
         return self._result(encounter, corrected, "updated")
 
     def _result(self, encounter: Encounter, record: InvoiceRecord, result: str) -> EncounterResult:
@@ -125,21 +110,3 @@ class EncounterService:
             result=result,
             invoice=self.invoices.view(record),
         )
-
-    def _link(self, practice_id: str, encounter_id: str) -> dict[str, Any] | None:
-        store = self.invoices.store
-        item = store.resource.get_item(
-            TableName=store.table_name,
-            Key={"pk": practice_pk(practice_id), "sk": f"ENCOUNTER#{encounter_id}"},
-            ConsistentRead=True,
-        ).get("Item")
-        return plain(item) if item else None
-
-    @staticmethod
-    def _link_item(record: InvoiceRecord, revision: int) -> dict[str, Any]:
-        return {
-            "pk": practice_pk(record.practice_id),
-            "sk": f"ENCOUNTER#{record.encounter_id}",
-            "invoice_id": record.id,
-            "revision": revision,
-        }

@@ -7,6 +7,7 @@ from functools import cache
 from practicepay.adapters.vault import PhiVault
 from practicepay.config import EncountersConfig, load
 from practicepay.encounters.service import EncounterService
+from practicepay.encounters.store import EncounterStore
 from practicepay.invoices.service import InvoiceService
 from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.store import PatientStore
@@ -23,5 +24,8 @@ def encounter_service() -> EncounterService:
         vault=PhiVault(cfg.data_key_arn),
     )
     return EncounterService(
-        invoices=invoices, patients=PatientStore(cfg.patients_table), practices=PracticeStore(cfg.practices_table)
+        invoices=invoices,
+        patients=PatientStore(cfg.patients_table),
+        practices=PracticeStore(cfg.practices_table),
+        store=EncounterStore(invoices.store, patients_table=cfg.patients_table, events_table=cfg.events_table),
     )
