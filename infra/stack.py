@@ -225,7 +225,7 @@ class PracticePayStack(Stack):
             table_access(
                 "Payments",
                 payments_table,
-                ["GetItem", "BatchGetItem", "PutItem", "Query"],
+                ["GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"],  # UpdateItem: a key's first answer
                 "by_invoice",
                 "by_status",
             ),

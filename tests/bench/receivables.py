@@ -31,8 +31,9 @@ def seed(env: dict[str, str], practice: str, count: int, as_of: date = AS_OF) ->
 
     from practicepay.adapters.vault import PhiVault
     from practicepay.ids import new_id
+    from practicepay.invoices.models import InvoiceRecord
     from practicepay.invoices.service import LINE_ITEMS_PURPOSE
-    from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+    from practicepay.invoices.store import InvoiceStore
 
     rng = random.Random(7)  # noqa: S311 (figures, not secrets)
     patients = [new_id("pat") for _ in range(max(1, count // INVOICES_PER_PATIENT))]

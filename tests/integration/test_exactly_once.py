@@ -265,3 +265,24 @@ def test_a_second_applier_of_the_same_fact_is_refused_by_the_database(api, aws_e
     final, entries = books(aws_env, api, practice, invoice["id"])
     assert entries == Counter({("charge", paid["splash_txn_id"]): 1})
     assert final["amount_paid"] == 3000
+
+
+def test_the_reconciler_waits_for_a_payment_not_at_splash_yet_in_one_log_line(
+    api, aws_env, card_invoice, sync_stack, stack_sandbox, capfd, caplog
+):
+    practice, card, invoice = card_invoice("prc_eo_wait")
+    sync_stack.deliver()
+    spec = {"kind": "timeout_before_commit", "count": 3, "path": "/txns", "method": "POST", "delay_seconds": 1.3}
+    sync_stack.fault(spec)  # nothing reaches Splash, and no answer comes back: unknown
+    body = {"payment_method_id": card, "amount": 1000}
+    lost = ok(api.call("POST", f"/invoices/{invoice['id']}/payments", practice=practice, body=body), 202)
+    sync_stack.clear_faults()
+    capfd.readouterr()
+    caplog.clear()
+    sync_stack.deliver()  # the reconciler finds no txn, within the grace: it waits (SQS offers it again)
+    out, err = capfd.readouterr()
+    waiting = [r for r in caplog.records if "not at Splash yet" in r.getMessage()]
+    assert len(waiting) == 1 and waiting[0].exc_info is None
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert "Traceback" not in out + err
+    assert ok(api.call("GET", f"/payments/{lost['id']}", practice=practice))["status"] == "unknown"

@@ -231,8 +231,8 @@ def test_a_payment_racing_another_never_exceeds_the_balance(api, aws_env, boarde
     """Two payments read the same invoice; the second to write finds it changed, reads it again, and is refused.
     (Deterministic: both start from one stale read, so the re-read path runs every time.)"""
     from practicepay.errors import ValidationFailed
+    from practicepay.payments.models import PaymentRecord
     from practicepay.payments.service import _reserve
-    from practicepay.payments.store import PaymentRecord
     from practicepay.payments.wiring import payment_service
 
     practice = boarded("prc_race")
@@ -508,8 +508,8 @@ def test_overlapping_refunds_both_count(api, aws_env, boarded, stack_sandbox):
 
 
 def test_no_write_off_while_a_payment_is_in_flight_and_no_void_after(api, aws_env, boarded):
+    from practicepay.payments.models import PaymentRecord
     from practicepay.payments.service import _reserve
-    from practicepay.payments.store import PaymentRecord
     from practicepay.payments.wiring import payment_service
 
     practice = boarded("prc_wo")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from practicepay.billing.follow import react
 from practicepay.billing.models import InstallmentRecord
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency, RetryPolicy, nth_date, split
-from practicepay.payments.store import PaymentRecord
+from practicepay.payments.models import PaymentRecord
 
 pytestmark = pytest.mark.unit
 

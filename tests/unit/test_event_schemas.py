@@ -32,11 +32,12 @@ from practicepay.clock import iso
 from practicepay.errors import Conflict
 from practicepay.events import PAYMENT_EVENTS, event_item
 from practicepay.ids import new_id, ulid
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.invoices.store import InvoiceStore
 from practicepay.payments.book import PaymentBook
-from practicepay.payments.models import NOT_SUBMITTED, Failure, PaymentStatus
-from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
-from practicepay.practices.store import Practice
+from practicepay.payments.models import NOT_SUBMITTED, Failure, PaymentRecord, PaymentStatus, RefundRecord
+from practicepay.payments.store import PaymentStore
+from practicepay.practices.models import Practice
 from practicepay.splash import declines
 from practicepay.splash.models import Merchant, MerchantStatus
 from practicepay.sync import returns

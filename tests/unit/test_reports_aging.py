@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from practicepay.ids import new_id
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.invoices.store import InvoiceStore
 from practicepay.reports.models import PaymentReport, PaymentRow
 from practicepay.reports.service import (
     Receivable,

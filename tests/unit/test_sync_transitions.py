@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from practicepay.invoices.lifecycle import money_status
-from practicepay.invoices.store import InvoiceRecord
-from practicepay.payments.store import PaymentRecord
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.payments.models import PaymentRecord
 from practicepay.splash.models import Txn
 from practicepay.sync import returns
 from practicepay.sync.transitions import Kind, move_for, on_invoice
@@ -152,3 +152,14 @@ def test_a_returned_payment_makes_an_overdue_invoice_past_due_again():
     assert past_due(reopened, date(2026, 12, 31)) is False  # due that day: not yet past due
     assert past_due(paid, date(2027, 1, 1)) is False
     assert past_due(replace(reopened, status="processing"), date(2027, 1, 1)) is False
+
+
+def test_the_rules_are_pure_they_load_without_boto3():
+    """The records and their rules live in models, not in store modules: the transition table and the invoice
+    lifecycle import no AWS SDK (so they are tested, and reasoned about, with no I/O)."""
+    import subprocess
+    import sys
+
+    code = "import sys, practicepay.invoices.lifecycle, practicepay.sync.transitions; print('boto3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

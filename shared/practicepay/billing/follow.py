@@ -29,7 +29,7 @@ from practicepay.sync.returns import REPRESENTABLE
 if TYPE_CHECKING:  # the follower is handed its store and its transaction; the rules do no I/O
     from practicepay.adapters.dynamo import Transaction
     from practicepay.billing.store import ScheduleStore
-    from practicepay.payments.store import PaymentRecord
+    from practicepay.payments.models import PaymentRecord
 
 Event = tuple[str, dict[str, Any]]
 IN_FLIGHT = frozenset({"pending", "processing", "unknown"})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from practicepay.billing.models import InstallmentRecord
-    from practicepay.payments.store import PaymentRecord
+    from practicepay.payments.models import PaymentRecord
 
 
 @dataclass(frozen=True)

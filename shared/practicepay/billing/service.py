@@ -40,8 +40,7 @@ from practicepay.errors import Conflict, NotFound, ValidationFailed
 from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
-from practicepay.invoices.models import InvoiceStatus
-from practicepay.invoices.store import InvoiceRecord
+from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.patients.service import PATIENT_ID
 from practicepay.patients.store import MethodRecord
 from practicepay.payments.models import Payment

@@ -14,9 +14,8 @@ from practicepay.clock import Clock, iso, utc_now
 from practicepay.encounters.models import Encounter, EncounterLink, EncounterResult
 from practicepay.encounters.store import EncounterStore
 from practicepay.errors import Conflict, ValidationFailed
-from practicepay.invoices.models import InvoiceStatus, LineItem
+from practicepay.invoices.models import InvoiceRecord, InvoiceStatus, LineItem
 from practicepay.invoices.service import InvoiceService, issued_event, new_invoice, sealed_lines
-from practicepay.invoices.store import InvoiceRecord
 from practicepay.patients.store import PatientStore
 from practicepay.practices.store import PracticeStore
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 from datetime import date
 
 from practicepay.errors import Conflict, ValidationFailed
+from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.models import InvoiceStatus as S
-from practicepay.invoices.store import InvoiceRecord
 
 # action -> {from status: to status}
 ACTIONS: dict[str, dict[S, S]] = {

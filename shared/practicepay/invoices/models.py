@@ -7,6 +7,7 @@ booleans are refused, never rounded.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -125,3 +126,36 @@ class InvoiceList(BaseModel):
     data: list[Invoice]
     has_more: bool
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+
+
+# -- the stored record (invoices.store keeps it; lifecycle holds its rules) -------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    practice_id: str
+    id: str
+    patient_id: str
+    status: str
+    currency: str
+    due_date: str
+    line_items_sealed: str
+    line_item_count: int
+    subtotal: int
+    total: int
+    amount_paid: int
+    created_at: str
+    updated_at: str
+    version: int = 1
+    amount_pending: int = 0
+    """Reserved by payments whose outcome is not known yet (sent, or unknown)."""
+    amount_processing: int = 0
+    """Part of amount_paid still in flight (approved eChecks not settled)."""
+    amount_refunded: int = 0
+    amount_written_off: int = 0
+    write_off_reason: str | None = None
+    plan_id: str | None = None
+    """The payment plan (pln_…) or membership (sub_…) collecting this invoice by autopay; it is `in_progress`."""
+    encounter_id: str | None = None
+    """The clinical platform's encounter this invoice bills (made from POST /events/encounters)."""
+    encounter_revision: int | None = None

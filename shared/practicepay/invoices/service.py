@@ -16,8 +16,15 @@ from practicepay.events import event_item
 from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
-from practicepay.invoices.models import CreateInvoiceRequest, Invoice, InvoiceList, InvoiceStatus, LineItem
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import (
+    CreateInvoiceRequest,
+    Invoice,
+    InvoiceList,
+    InvoiceRecord,
+    InvoiceStatus,
+    LineItem,
+)
+from practicepay.invoices.store import InvoiceStore
 
 LINE_ITEMS_PURPOSE = "invoice-line-items"
 INVOICE_ID = id_pattern("inv")

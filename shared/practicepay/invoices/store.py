@@ -3,7 +3,7 @@ never scans. Pagination cursors are opaque to callers and checked to belong to t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -19,36 +19,7 @@ from practicepay.adapters.dynamo import (
     practice_pk,
 )
 from practicepay.errors import Conflict, ValidationFailed
-
-
-@dataclass(frozen=True)
-class InvoiceRecord:
-    practice_id: str
-    id: str
-    patient_id: str
-    status: str
-    currency: str
-    due_date: str
-    line_items_sealed: str
-    line_item_count: int
-    subtotal: int
-    total: int
-    amount_paid: int
-    created_at: str
-    updated_at: str
-    version: int = 1
-    amount_pending: int = 0
-    """Reserved by payments whose outcome is not known yet (sent, or unknown)."""
-    amount_processing: int = 0
-    """Part of amount_paid still in flight (approved eChecks not settled)."""
-    amount_refunded: int = 0
-    amount_written_off: int = 0
-    write_off_reason: str | None = None
-    plan_id: str | None = None
-    """The payment plan (pln_…) or membership (sub_…) collecting this invoice by autopay; it is `in_progress`."""
-    encounter_id: str | None = None
-    """The clinical platform's encounter this invoice bills (made from POST /events/encounters)."""
-    encounter_revision: int | None = None
+from practicepay.invoices.models import InvoiceRecord
 
 
 class InvoiceStore(TableStore):

@@ -15,10 +15,10 @@ from practicepay.errors import Conflict, NotFound
 from practicepay.events import PAYMENT_EVENTS, event_item
 from practicepay.ids import id_pattern
 from practicepay.invoices import lifecycle
-from practicepay.invoices.models import InvoiceStatus
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
-from practicepay.payments.models import PaymentStatus
-from practicepay.payments.store import OPEN_REFUND, PaymentRecord, PaymentStore, RefundRecord
+from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
+from practicepay.invoices.store import InvoiceStore
+from practicepay.payments.models import OPEN_REFUND, PaymentRecord, PaymentStatus, RefundRecord
+from practicepay.payments.store import PaymentStore
 from practicepay.sync.transitions import Kind, Move, move_to, on_invoice
 
 PAYMENT_ID = id_pattern("pay")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -97,3 +98,50 @@ class Refund(BaseModel):
     failure: Failure | None = None
     splash_txn_id: str | None = None
     created_at: str
+
+
+# -- the stored records (payments.store keeps them; sync.transitions holds the payment's moves) --------------
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    practice_id: str
+    id: str
+    invoice_id: str
+    patient_id: str
+    payment_method_id: str
+    method_kind: str
+    amount: int
+    status: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+    amount_refunded: int = 0
+    refund_pending: int = 0
+    splash_txn_id: str | None = None
+    failure: dict[str, Any] | None = None
+    return_info: dict[str, Any] | None = None
+    """An ACH return: {code (R01…), category (nsf, bad_account, unauthorized, other), message, returned_at}."""
+    installment: dict[str, Any] | None = None
+    """The autopay attempt this payment is: {id (the installment), attempt, on (the date it belongs to)}."""
+    represents: str | None = None
+    """For an eCheck re-presentment (redeposit): the Splash txn id of the original sale it presents again."""
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    practice_id: str
+    id: str
+    payment_id: str
+    invoice_id: str
+    amount: int
+    kind: str
+    status: str
+    created_at: str
+    splash_txn_id: str | None = None
+    failure: dict[str, Any] | None = None
+
+
+# Outcomes Splash may still change (the store gives these the sparse `open` index's keys, which the poll reads).
+OPEN_PAYMENT = frozenset({"pending", "unknown", "processing"})
+OPEN_REFUND = frozenset({"pending", "unknown"})

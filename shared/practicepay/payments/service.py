@@ -31,8 +31,8 @@ from practicepay.idempotency import run_once
 from practicepay.ids import ALPHABET as _ALPHABET
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
-from practicepay.invoices.models import InvoiceStatus
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
+from practicepay.invoices.store import InvoiceStore
 from practicepay.observability import logger
 from practicepay.patients.service import PatientService
 from practicepay.patients.store import MethodRecord, method_from_item
@@ -43,12 +43,14 @@ from practicepay.payments.models import (
     Failure,
     Payment,
     PaymentList,
+    PaymentRecord,
     PaymentStatus,
     Refund,
+    RefundRecord,
     ReturnInfo,
     not_submitted,
 )
-from practicepay.payments.store import PaymentRecord, PaymentStore, RefundRecord
+from practicepay.payments.store import PaymentStore
 from practicepay.practices import Practice, PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcomeUnknown, SplashValidationError

@@ -5,98 +5,19 @@ current. It holds no owner SSN and no full bank account number (those go to Spla
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from practicepay.adapters.dynamo import TableStore, plain
-from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
+from practicepay.practices.models import (
+    ONBOARDING_PARTITION,
+    SETTLED_MERCHANT_STATUSES,
+    Practice,
+    PracticeSettings,
+)
 from practicepay.splash.models import MerchantStatus
-from practicepay.splash.outbound import StatementDescriptor
-
-# Splash decides these for good; until then the practice is in the sparse `onboarding` index the poll reads.
-SETTLED_MERCHANT_STATUSES = frozenset({MerchantStatus.BOARDED, MerchantStatus.CLOSED})
-ONBOARDING_PARTITION = "ONBOARDING"
-
-
-# Each setting's bounds, once: for the settings themselves and for a change to them (models.SettingsChange).
-RetryDays = Annotated[tuple[int, ...], Field(max_length=6)]
-RedepositDelayDays = Annotated[int, Field(ge=1, le=60)]
-NoticeDays = Annotated[int, Field(ge=0, le=30)]
-PaymentTermsDays = Annotated[int, Field(ge=0, le=365)]
-EncounterInvoiceStatus = Literal["draft", "open"]
-
-
-class PracticeSettings(BaseModel):
-    """A practice's own settings. The autopay ones are copied onto each plan and membership when it is made, so a
-    patient's agreed schedule does not change under them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    statement_descriptor: StatementDescriptor | None = Field(
-        default=None,
-        description="What the patient's card or bank statement shows (2-22 letters, digits, space . & * -); "
-        "sent on each charge. Unset: the merchant's name at Splash.",
-    )
-    card_retry_days: RetryDays = Field(
-        default=(1, 3, 7),
-        description="Soft card declines of autopay charges are tried again this many days after the first attempt "
-        "(hard declines never are).",
-    )
-    ach_redeposit_delay_days: RedepositDelayDays = Field(
-        default=5, description="An R01/R09 return is re-presented this many days after it (NACHA: twice at most)."
-    )
-    notice_days: NoticeDays = Field(
-        default=3, description="Days before each autopay charge that installment.upcoming is emitted."
-    )
-    encounter_invoice_status: EncounterInvoiceStatus = Field(
-        default="draft",
-        description="Whether an invoice made from a clinical encounter waits as a draft for review, or is issued "
-        "(open) at once.",
-    )
-    payment_terms_days: PaymentTermsDays = Field(
-        default=30, description="An encounter's invoice is due this many days after it is made."
-    )
-
-    @field_validator("card_retry_days")
-    @classmethod
-    def _increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
-        if any(d < 1 or d > 60 for d in days) or list(days) != sorted(set(days)):
-            raise ValueError("card_retry_days are increasing day counts from 1 to 60")
-        return days
-
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            card_retry_days=self.card_retry_days,
-            ach_redeposit_delay_days=self.ach_redeposit_delay_days,
-            notice_days=self.notice_days,
-        )
-
-
-class Practice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    practice_id: str
-    name: str
-    splash_entity_id: str | None = None
-    splash_merchant_id: str | None = None
-    merchant_status: int | None = None
-    bank_account_last4: str | None = None
-    boarding_token: str | None = None
-    """The REQUEST-TOKEN of the boarding attempt (random), reused by a retry while Splash's answer is unknown."""
-    settings: PracticeSettings = PracticeSettings()
-    created_at: str | None = None
-    updated_at: str
-    version: int = 1
-
-    def merchant_for_charging(self) -> str:
-        """The boarded merchant to charge through; Conflict (409) when the practice cannot take payments yet."""
-        if self.splash_merchant_id is None or self.merchant_status != MerchantStatus.BOARDED:
-            raise Conflict(
-                "This practice cannot take payments yet: its Splash merchant account is not boarded. "
-                "Finish onboarding first."
-            )
-        return self.splash_merchant_id
 
 
 def practice_item(practice: Practice) -> dict[str, Any]:

@@ -17,9 +17,8 @@ from practicepay.events import event_item
 from practicepay.observability import logger
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import CONFLICT_RETRIES, AlreadyApplied, PaymentBook, Stale
-from practicepay.payments.models import Failure
+from practicepay.payments.models import Failure, PaymentRecord, RefundRecord
 from practicepay.payments.models import PaymentStatus as P
-from practicepay.payments.store import PaymentRecord, RefundRecord
 from practicepay.practices import PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashNotFound

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from practicepay.invoices.store import InvoiceRecord
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.payments.models import PaymentRecord, not_submitted
 from practicepay.payments.models import PaymentStatus as P
-from practicepay.payments.models import not_submitted
-from practicepay.payments.store import PaymentRecord
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 
 # What a payment of each kind sends (a bank account's may re-present a returned eCheck: a redeposit).
