@@ -71,8 +71,9 @@ INVOICES_TABLE = TableDef(
     partition_key="pk",
     sort_key="sk",
     indexes=(
-        Index("by_patient", "gsi1pk", "gsi1sk"),
-        Index("by_status", "gsi2pk", "gsi2sk"),
+        # The indexes sort by the item's own sort key (INVOICE#<time-ordered id>): no copy of it in the item.
+        Index("by_patient", "gsi1pk", "sk"),
+        Index("by_status", "gsi2pk", "sk"),
         # Sparse: only issued invoices with a balance owed carry ar_pk (one partition per practice, sorted by due
         # date), projecting just what the accounts-receivable aging needs: the report is a query, never a scan.
         Index(
@@ -98,7 +99,7 @@ PATIENTS_TABLE = TableDef(
     env_var="PATIENTS_TABLE",
     partition_key="pk",
     sort_key="sk",
-    indexes=(Index("by_patient", "gsi1pk", "gsi1sk"),),  # a patient's payment methods
+    indexes=(Index("by_patient", "gsi1pk", "sk"),),  # a patient's payment methods
 )
 
 PAYMENTS_TABLE = TableDef(
@@ -108,8 +109,8 @@ PAYMENTS_TABLE = TableDef(
     partition_key="pk",
     sort_key="sk",
     indexes=(
-        Index("by_invoice", "gsi1pk", "gsi1sk"),
-        Index("by_status", "gsi2pk", "gsi2sk"),
+        Index("by_invoice", "gsi1pk", "sk"),
+        Index("by_status", "gsi2pk", "sk"),
         # Sparse: only payments and refunds whose outcome may still change at Splash (pending, unknown,
         # processing) carry gsi3pk, so the status poll finds every one with one query and no scan.
         Index("open", "gsi3pk", "gsi3sk"),

@@ -195,7 +195,7 @@ def _invoice(**changes: Any) -> InvoiceRecord:
         status="open",
         currency="usd",
         due_date="2027-02-01",
-        line_items_sealed="sealed",
+        line_items_sealed="c2VhbGVk",  # base64 of b"sealed"
         line_item_count=1,
         subtotal=10_000,
         total=10_000,

@@ -85,7 +85,7 @@ def invoice(**money) -> InvoiceRecord:
         status="open",
         currency="usd",
         due_date="2026-12-31",
-        line_items_sealed="x",
+        line_items_sealed="eA==",  # base64 of b"x"
         line_item_count=1,
         subtotal=5000,
         total=5000,

@@ -10,7 +10,7 @@ from typing import Any
 
 from practicepay.errors import MalformedRequest
 
-KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
+KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi2pk"})
 
 
 def encode_cursor(key: dict[str, Any]) -> str:

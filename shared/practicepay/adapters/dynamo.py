@@ -130,8 +130,8 @@ class Transaction:
 
 _KEY_ATTRS = {
     "pk": ("pk", "sk"),
-    "gsi1pk": ("pk", "sk", "gsi1pk", "gsi1sk"),
-    "gsi2pk": ("pk", "sk", "gsi2pk", "gsi2sk"),
+    "gsi1pk": ("pk", "sk", "gsi1pk"),  # the indexes sort by the table's sort key
+    "gsi2pk": ("pk", "sk", "gsi2pk"),
 }
 
 

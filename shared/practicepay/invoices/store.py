@@ -3,6 +3,7 @@ never scans. Pagination cursors are opaque to callers and checked to belong to t
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict
 from typing import Any
 
@@ -20,6 +21,9 @@ from practicepay.adapters.dynamo import (
 )
 from practicepay.errors import Conflict, ValidationFailed
 from practicepay.invoices.models import InvoiceRecord
+
+# Amounts that are 0 on most invoices are not stored when 0 (the record's default fills them in on reading).
+_ZERO_BY_DEFAULT = frozenset({"amount_pending", "amount_processing", "amount_refunded", "amount_written_off"})
 
 
 class InvoiceStore(TableStore):
@@ -48,15 +52,19 @@ class InvoiceStore(TableStore):
             "pk": pk,
             "sk": f"INVOICE#{rec.id}",
             "gsi1pk": f"{pk}#PATIENT#{rec.patient_id}",
-            "gsi1sk": f"INVOICE#{rec.id}",
             "gsi2pk": f"{pk}#STATUS#{rec.status}",
-            "gsi2sk": f"INVOICE#{rec.id}",
             **(receivable if rec.status in owed_statuses and balance > 0 else {}),
-            **{k: v for k, v in asdict(rec).items() if v is not None},
+            **{k: v for k, v in asdict(rec).items() if v is not None and not (k in _ZERO_BY_DEFAULT and v == 0)},
+            # the sealed line items as bytes (a third smaller than their base64 text): the item stays under 1 KB
+            "line_items_sealed": base64.b64decode(rec.line_items_sealed),
         }
 
     @staticmethod
     def _record(item: dict[str, Any]) -> InvoiceRecord:
+        sealed = item["line_items_sealed"]
+        sealed = getattr(sealed, "value", sealed)  # a boto3 Binary, or bytes
+        if isinstance(sealed, bytes | bytearray):
+            item = {**item, "line_items_sealed": base64.b64encode(bytes(sealed)).decode()}
         return from_item(InvoiceRecord, item)
 
     def put_new(self, rec: InvoiceRecord, *, patients_table: str) -> None:

@@ -136,7 +136,6 @@ class PatientStore(TableStore):
         item = {
             **self.method_key(rec.practice_id, rec.id),
             "gsi1pk": f"{practice_pk(rec.practice_id)}#PATIENT#{rec.patient_id}",
-            "gsi1sk": f"METHOD#{rec.id}",
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }
         self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())

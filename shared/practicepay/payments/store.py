@@ -26,9 +26,7 @@ class PaymentStore(TableStore):
             "pk": pk,
             "sk": f"PAYMENT#{rec.id}",
             "gsi1pk": f"{pk}#INVOICE#{rec.invoice_id}",
-            "gsi1sk": f"PAYMENT#{rec.id}",
             "gsi2pk": f"{pk}#STATUS#{rec.status}",
-            "gsi2sk": f"PAYMENT#{rec.id}",
             **_open_keys(rec.status in OPEN_PAYMENT, rec.created_at, f"PAYMENT#{rec.id}"),
             **{k: v for k, v in asdict(rec).items() if v is not None},
         }

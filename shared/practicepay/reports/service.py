@@ -285,8 +285,8 @@ class ReportService:
         pk = practice_pk(practice_id)
         low, high = (f"PAYMENT#{bound}" for bound in payment_id_bounds(start, end))
         if status:
-            partition_attr, partition, sort_attr = "gsi2pk", f"{pk}#STATUS#{status}", "gsi2sk"
-            key_attrs: tuple[str, ...] = ("pk", "sk", "gsi2pk", "gsi2sk")
+            partition_attr, partition, sort_attr = "gsi2pk", f"{pk}#STATUS#{status}", "sk"
+            key_attrs: tuple[str, ...] = ("pk", "sk", "gsi2pk")
         else:
             partition_attr, partition, sort_attr, key_attrs = "pk", pk, "sk", ("pk", "sk")
         kwargs: dict[str, Any] = {
