@@ -46,7 +46,9 @@ def actions(service: str, operation: str, params: dict[str, Any]) -> list[tuple[
 
 
 class CallLog:
-    """Installed once per process; `calls` grows while any handler runs under `CURRENT_FUNCTION`."""
+    """Installed once per process; `calls` grows while any handler runs under `CURRENT_FUNCTION`. In worker mode
+    (local.workers), a worker started while the parent has a log installed installs its own, and each answer
+    carries the calls recorded during the invocation into the parent's log (`take` there, `add` here)."""
 
     _lock = threading.Lock()
     _installed: CallLog | None = None
@@ -74,3 +76,20 @@ class CallLog:
                 botocore.client.BaseClient._make_api_call = recording
                 cls._installed = log
             return cls._installed
+
+    @classmethod
+    def current(cls) -> CallLog | None:
+        """The log installed in this process, if any."""
+        return cls._installed
+
+    def take(self) -> list[Call]:
+        """The calls recorded since the last `take`, forgotten here (a worker sends them to its parent)."""
+        with self._lock:
+            taken = list(self.calls)
+            self.calls.clear()
+        return taken
+
+    def add(self, calls: list[Call]) -> None:
+        """Calls recorded elsewhere (a worker process), as if recorded here."""
+        with self._lock:
+            self.calls.update(tuple(call) for call in calls)

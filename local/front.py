@@ -5,6 +5,10 @@ What it mirrors from API Gateway: routes and path parameters from infra.definiti
 authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure), the authorizer context on
 `requestContext.authorizer`, the problem+json gateway responses, the 10 MB payload limit, and 502 when a
 function raises. What it does not: authorizer result caching, throttling, the request validator.
+
+Handlers run in this process by default (the integration tests drive it through werkzeug's test Client), one
+API function at a time; with a worker pool installed (local.workers; `make run` does), each invocation runs in
+a worker process of its function, concurrently, as Lambda runs them.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -31,6 +36,9 @@ from werkzeug.wrappers import Request, Response
 from infra.definitions import AUTHORIZER, ROUTES, Route
 from local.calls import CURRENT_FUNCTION
 from practicepay.api.contract import HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
+
+if TYPE_CHECKING:
+    from local.workers import WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -59,16 +67,34 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-# Lambda runs one request at a time per container. Here the functions share one process, and the Powertools
-# resolver keeps the current event on its class (BaseRouter.current_event), shared by every API function's
-# resolver and every front in the process: they serve one request at a time between them. The authorizer has
-# no resolver and runs beside them.
+# Lambda runs one request at a time per container. In-process (the default), the functions share one process,
+# and the Powertools resolver keeps the current event on its class (BaseRouter.current_event), shared by every
+# API function's resolver and every front in the process: they serve one request at a time between them. The
+# authorizer has no resolver and runs beside them. In worker mode (use_workers; `make run`), each invocation
+# runs in a worker process of its own function (local.workers), one at a time per worker, and no lock is taken.
 _RESOLVER_LOCK = threading.Lock()
 _AUTHORIZER_LOCK = threading.Lock()
+_WORKERS: WorkerPool | None = None
+
+
+def use_workers(pool: WorkerPool | None) -> None:
+    """Route every `invoke` to `pool`'s worker processes (local.workers.install), or back in-process (None)."""
+    global _WORKERS
+    _WORKERS = pool
+
+
+def worker_pool() -> WorkerPool | None:
+    """The worker pool invocations go to, or None when handlers run in this process."""
+    return _WORKERS
 
 
 def invoke(function: str, event: dict[str, Any]) -> Any:
-    """Run a function's handler on one event, as Lambda does (the call log knows which function is running)."""
+    """Run a function's handler on one event, as Lambda does (the call log knows which function is running):
+    in a worker process when a pool is installed (an exception comes back as local.workers.InvocationError,
+    with the original message), else in this process."""
+    pool = _WORKERS
+    if pool is not None:
+        return pool.invoke(function, event)
     token = CURRENT_FUNCTION.set(function)
     try:
         return load_handler(function).lambda_handler(event, LambdaContext(function))
@@ -206,7 +232,7 @@ class LocalApiGateway:
             **{k: event[k] for k in ("queryStringParameters", "pathParameters", "stageVariables", "requestContext")},
         }
         try:
-            with self._locks[AUTHORIZER.name]:
+            with self._lock(AUTHORIZER.name):
                 policy = invoke(AUTHORIZER.name, auth_event)
         except Exception as exc:
             return _gateway_response("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE", request_id)
@@ -218,9 +244,13 @@ class LocalApiGateway:
         }
         return None
 
+    def _lock(self, function: str) -> AbstractContextManager[Any]:
+        """The in-process lock a function's invocation takes; none in worker mode (a worker is a process)."""
+        return nullcontext() if _WORKERS is not None else self._locks[function]
+
     def _invoke(self, function: str, event: dict, request_id: str) -> Response:
         try:
-            with self._locks[function]:
+            with self._lock(function):
                 result = invoke(function, event)
         except Exception:
             # API Gateway answers a function error with 502; the function's own log has the traceback.

@@ -1,5 +1,9 @@
 """`make run`: the local stack. Starts the moto server (embedded AWS), creates the resources from
-infra.definitions, serves the API on 127.0.0.1, prints the URLs and a token; Ctrl-C stops it all."""
+infra.definitions, serves the API on 127.0.0.1, prints the URLs and a token; Ctrl-C stops it all.
+
+The functions run as Lambda runs them: each invocation in a worker process of its own function (local.workers),
+one invocation at a time per worker, more workers for concurrent invocations (up to
+PRACTICEPAY_LOCAL_CONCURRENCY per function, default 4), so API calls, alerts, charges and polls overlap."""
 
 from __future__ import annotations
 
@@ -66,6 +70,9 @@ def _interrupt(*_: object) -> None:
 
 def main() -> int:
     api_port, aws_port, splash_port = ensure_free(API_PORT), ensure_free(AWS_PORT), ensure_free(SPLASH_PORT)
+    from local.workers import cap_from_env
+
+    concurrency = cap_from_env()
     os.environ.update(local_environment(aws_port))
 
     # Imported after the environment is set: boto3 clients and Powertools read it when created.
@@ -80,6 +87,7 @@ def main() -> int:
     from local.secrets_file import local_jwt_secret
     from local.seed import seed_practice
     from local.triggers import BILLING_RUN_ROUTE, EVENTS_ROUTE, LocalTriggers, billing_run_route, events_route
+    from local.workers import CONCURRENCY_ENV, WorkerPool, install, uninstall
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
     from practicepay.splash.wiring import splash_client
@@ -94,9 +102,12 @@ def main() -> int:
     splash_url = f"http://{HOST}:{splash_port}"
     server = None
     triggers = None
+    pool = None
     try:
         secret = local_jwt_secret()
         os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
+        # After the environment is complete: a worker starts with the environment as it is then.
+        pool = install(WorkerPool(concurrency))
         triggers = LocalTriggers(
             poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")),
             billing_seconds=float(os.environ.get("PRACTICEPAY_BILLING_SECONDS", "3600")),
@@ -129,6 +140,7 @@ def main() -> int:
             f"  embedded AWS   http://{HOST}:{aws_port}   (moto server; AWS_ENDPOINT_URL for the aws CLI)\n"
             f"  Splash sandbox {splash_url}   (APIKEY: {sandbox_settings.api_keys[0]}; clock: POST /_sandbox/clock)\n"
             f"  billing run    POST {base}/_local/billing-run   (the daily schedule's tick; also hourly)\n"
+            f"  functions      worker processes, up to {concurrency} per function ({CONCURRENCY_ENV})\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
             "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"
@@ -145,6 +157,9 @@ def main() -> int:
             triggers.stop()
         if server is not None:
             server.server_close()
+        if pool is not None:
+            pool.shutdown()  # invocations still arriving fail (502) instead of running in this process
+            uninstall()
         splash.shutdown()
         moto.stop()
         print("PracticePay local stack stopped", flush=True)

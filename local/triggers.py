@@ -1,8 +1,13 @@
 """What AWS does around the functions that no HTTP request starts: Lambda's SQS event source mappings (receive
 a batch, invoke, delete what succeeded, leave the reported failures for SQS to offer again after the visibility
 timeout), the events table's stream and the buses (local.events), and the EventBridge Scheduler schedules.
-`make run` runs them on a background thread; tests call `drain` and `poll` directly so each step is
-deterministic."""
+`make run` runs them on background threads; tests call `drain` and `poll` directly so each step is
+deterministic.
+
+In-process (the default), one background thread ticks every source in turn. In worker mode (local.workers, as
+`make run` does it) each source ticks on its own thread, so functions run side by side as in AWS: an alert does
+not wait for a billing run, nor a charge for the poll; API calls never wait for either. Each function's lock
+stays, so two threads never drain one queue (or run one schedule) at once."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from infra.definitions import (
     QueueDef,
 )
 from local.events import LocalEvents
-from local.front import invoke
+from local.front import invoke, worker_pool
 
 # queue -> the function its event source mapping invokes
 SOURCES: tuple[tuple[QueueDef, str], ...] = (
@@ -51,8 +56,9 @@ class LocalTriggers:
         }
         self.failed = 0
         """Messages a function reported as failed (SQS offers them again after the visibility timeout)."""
+        self._failed_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.events = LocalEvents()
 
     def drain(self, queue: QueueDef, function: str, *, max_batches: int = 100) -> int:
@@ -70,7 +76,8 @@ class LocalTriggers:
             if not messages:
                 break
             failed = self._invoke_batch(function, queue, messages)
-            self.failed += len(failed)
+            with self._failed_lock:
+                self.failed += len(failed)
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:
                 entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
@@ -111,28 +118,63 @@ class LocalTriggers:
     # -- background (make run) ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="local-triggers", daemon=True)
-        self._thread.start()
+        """Tick in the background: every source on one thread in-process; one thread per source in worker mode."""
+        poll = self._scheduler(self.poll_seconds, self.poll, first_after=self.poll_seconds)
+        billing = self._scheduler(self.billing_seconds, self.billing_run, first_after=0)
+        if worker_pool() is None:
+
+            def everything() -> None:
+                self.drain_all()
+                poll()
+                billing()
+
+            loops: dict[str, Callable[[], object]] = {"local-triggers": everything}
+        else:
+            loops = {
+                "local-events": self._tick_events,
+                **{f"local-sqs-{function}": self._drainer(queue, function) for queue, function in SOURCES},
+                "local-poll": poll,
+                "local-billing": billing,
+            }
+        self._threads = [
+            threading.Thread(target=self._loop, args=(tick,), name=name, daemon=True) for name, tick in loops.items()
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        deadline = time.monotonic() + 10
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
-    def _run(self) -> None:
-        next_poll = time.monotonic() + (self.poll_seconds or 0)
-        next_billing = time.monotonic()  # the daily run once at start (today's date), then every billing_seconds
+    def _loop(self, tick: Callable[[], object]) -> None:
         while not self._stop.wait(1.0):
             try:
-                self.drain_all()
-                if self.poll_seconds and time.monotonic() >= next_poll:
-                    self.poll()
-                    next_poll = time.monotonic() + self.poll_seconds
-                if self.billing_seconds and time.monotonic() >= next_billing:
-                    self.billing_run()
-                    next_billing = time.monotonic() + self.billing_seconds
+                tick()
             except Exception:  # keep ticking, as the AWS services would
                 traceback.print_exc()
+
+    def _tick_events(self) -> None:
+        self.events.deliver_platform_events()
+        self.events.publish_outbox()
+
+    def _drainer(self, queue: QueueDef, function: str) -> Callable[[], object]:
+        return lambda: self.drain(queue, function)
+
+    @staticmethod
+    def _scheduler(every: float | None, run: Callable[[], object], *, first_after: float | None) -> Callable[[], None]:
+        """A tick that calls `run` every `every` seconds (never when falsy), the first time `first_after` from now
+        (the daily billing run once at start, for today's date, then every billing_seconds)."""
+        next_at = time.monotonic() + (first_after or 0)
+
+        def tick() -> None:
+            nonlocal next_at
+            if every and time.monotonic() >= next_at:
+                run()  # a failure is tried again on the next tick
+                next_at = time.monotonic() + every
+
+        return tick
 
 
 EVENTS_ROUTE = "/_local/events"

@@ -81,6 +81,10 @@ class Counter:
 
 
 def main() -> int:
+    if os.environ.get("BENCH_ONLY") == "throughput":  # the concurrent-clients section alone (tests/bench/throughput.py)
+        from tests.bench.throughput import main as throughput_only
+
+        return throughput_only()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     import warnings
@@ -277,10 +281,17 @@ def main() -> int:
     per_second = paid / (time.perf_counter() - started)
     server.shutdown()
 
+    # Paid invoices per second with 1 and 4 concurrent clients, the front in worker mode (tests/bench/throughput.py).
+    from tests.bench.throughput import measure_throughput
+
+    throughput_figures = measure_throughput(headers=headers)
+
     imports = import_times()
     splash.shutdown()
     moto.stop()
-    report = render(rows, kms_per_1000, imports, per_second, sync_figures, billing_figures, receivables_figures)
+    report = render(
+        rows, kms_per_1000, imports, per_second, sync_figures, billing_figures, receivables_figures, throughput_figures
+    )
     OUT.write_text(report)
     print(report)
     return 0
@@ -294,10 +305,12 @@ def render(
     sync_figures: dict,
     billing_figures: dict,
     receivables_figures: dict,
+    throughput_figures: dict,
 ) -> str:
     from tests.bench.billing import render as render_billing
     from tests.bench.receivables import render as render_receivables
     from tests.bench.sync import render as render_sync
+    from tests.bench.throughput import render as render_throughput
 
     card = next(r for r in rows if r["operation"] == "card payment")
     ddb = sum(v for k, v in card["aws"].items() if k.startswith("dynamodb:"))
@@ -335,6 +348,7 @@ def render(
         *render_sync(sync_figures),
         *render_billing(billing_figures),
         *render_receivables(receivables_figures),
+        *render_throughput(throughput_figures),
     ]
     return "\n".join(lines)
 
