@@ -8,7 +8,7 @@ PRACTICE ?= prc_demo
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run token test unit integration infra e2e lint format synth openapi deploy splash-alert bench clean
+.PHONY: help setup run token test unit integration infra e2e lint format synth openapi deploy splash-alert bench chaos clean
 
 help:
 	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
@@ -18,6 +18,7 @@ help:
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make openapi        write docs/openapi.json"
 	@echo "make splash-alert URL=…  register the Splash web alert after a deploy (README, Deploy)"
+	@echo "make chaos SEED=1 OPS=200 CLIENTS=4 TIME=300  seeded chaos run against a local stack; fails on any books mismatch"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,3 +68,10 @@ clean:
 
 bench: $(STAMP)
 	@$(PY) -m tests.bench.money
+
+SEED ?= 1
+OPS ?= 200
+CLIENTS ?= 4
+TIME ?= 300
+chaos: $(STAMP)
+	@$(PY) -m tests.chaos --seed $(SEED) --operations $(OPS) --clients $(CLIENTS) --time-limit $(TIME)

@@ -1,0 +1,896 @@
+"""The chaos harness: `clients` threads run a seeded plan of money operations over HTTP against the local API
+front (card payments in full or in part, eChecks, declines, refunds and voids, each POST with an
+Idempotency-Key and sometimes retried with the same key after a 5xx, a timeout or no answer), while the plan
+injects Splash sandbox faults (lost answers, 500s, 429s, timeouts before commit, alert drops, duplicates,
+delays and reorders) and moves the sandbox clock, and background threads run the status poll and the queues
+(alerts processor, reconciler) as the schedules and event source mappings would. Then the faults stop, the
+system settles, and every invoice and payment the run touched is checked against its ledger and Splash.
+
+Every decision (operation, amounts, invoice, retries, timeouts, faults, clock moves) comes from
+`random.Random(seed)` before the run starts, so a seed names one plan; the threads' interleaving is the one
+thing a rerun cannot repeat. `run()` is the entry point (`python -m tests.chaos` starts a stack of its own)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import queue
+import random
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import requests
+
+CHAOS_SECRET = "chaos-harness-signing-secret-0123456789abcdef"
+GRACE_ENV = "PRACTICEPAY_SYNC_GRACE_SECONDS"
+LEGACY_GRACE_ENV = "RECONCILE_GRACE_SECONDS"
+GRACE_SECONDS = 5
+"""The reconciler's grace in a chaos run: longer than the slowest Splash call (3 attempts at the short read
+timeout plus backoff), so a payment still being sent is not failed as not submitted under its feet."""
+SPLASH_READ_TIMEOUT = "0.8"
+"""The Splash client's read timeout in a standalone run: lost answers of 0.2–1.5 s fall on both sides of it."""
+
+PAY_KINDS = ("card_full", "card_partial", "echeck", "card_declined")
+REFUND_KINDS = ("refund_full", "refund_partial")
+KIND_WEIGHTS = {
+    "card_full": 20,
+    "card_partial": 22,
+    "echeck": 16,
+    "card_declined": 3,
+    "refund_partial": 15,
+    "refund_full": 10,
+    "advance_clock": 4,
+}
+FAULT_WEIGHTS = {
+    "timeout_after_commit": 5,
+    "http_500": 2,
+    "http_429": 1,
+    "timeout_before_commit": 2,
+    "http_500_get": 1,
+    "alerts": 3,
+}
+ALERT_MODES = ("drop", "duplicate", "delay", "reorder")
+DECLINED_AMOUNT = 50004  # the sandbox's "insufficient funds" card trigger
+ACCOUNTS = {"clean": "123456789", "r01": "9990000001"}  # r01: returned NSF a day or two after settlement
+CONSENT = {
+    "text_version": "2026-01",
+    "accepted_at": "2026-11-26T10:00:00Z",
+    "captured_by": "chaos",
+    "channel": "in_person",
+}
+SALE_TYPES = {1, 7, 11}  # card sale, eCheck sale, eCheck redeposit
+FAILED, RETURNED = 2, 5
+OPEN_STATUSES = {"pending", "unknown"}
+RETRYABLE = ("timeout", "no_answer")
+
+
+# -- the plan -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    kind: str
+    slot: int
+    """Which invoice (a slot holds one open invoice at a time; a paid one is replaced by a new one)."""
+    fraction: float
+    """Partial amounts (of the balance, or of what a payment has left to refund) and which payment to refund."""
+    pick: float
+    bank: str
+    key: str
+    retries: int
+    """How many times the client sends the same request (same Idempotency-Key) again after 5xx/timeout."""
+    client_timeout: float
+    fault: dict[str, Any] | None
+    days: int = 0
+
+
+def plan(
+    seed: int, operations: int, clients: int, fault_rate: float, fault_kinds: tuple[str, ...] | None = None
+) -> list[Op]:
+    """The run's every decision, from `seed`. `fault_kinds` (names of FAULT_WEIGHTS) narrows the faults."""
+    fault_weights = {k: w for k, w in FAULT_WEIGHTS.items() if fault_kinds is None or k in fault_kinds}
+    rng = random.Random(seed)
+    slots = max(2 * clients, operations // 5)
+    kinds, weights = zip(*KIND_WEIGHTS.items(), strict=True)
+    out = []
+    for index in range(operations):
+        kind = rng.choices(kinds, weights)[0]
+        hot = rng.random() < 0.35  # a few invoices many clients pay and refund at once
+        slot = rng.randrange(clients) if hot else rng.randrange(slots)
+        out.append(
+            Op(
+                index=index,
+                kind=kind,
+                slot=slot,
+                fraction=round(rng.uniform(0.1, 0.9), 3),
+                pick=rng.random(),
+                bank="r01" if rng.random() < 0.15 else "clean",
+                key=f"chaos-{seed}-{index}",
+                retries=rng.choices([0, 1, 2], [3, 5, 2])[0],
+                client_timeout=rng.choices([1.5, 4.0, 20.0], [2, 2, 6])[0],
+                fault=_fault(rng, fault_weights) if rng.random() < fault_rate and fault_weights else None,
+                days=rng.choice([1, 1, 2]),
+            )
+        )
+    return out
+
+
+def _fault(rng: random.Random, weights: dict[str, int]) -> dict[str, Any]:
+    kinds, weights = zip(*weights.items(), strict=True)
+    kind = rng.choices(kinds, weights)[0]
+    if kind == "alerts":
+        return {"kind": "alerts", "mode": rng.choice(ALERT_MODES), "count": rng.randint(1, 3)}
+    if kind == "http_500_get":  # the poll's and the reconciler's look-ups fail
+        return {"kind": "http_500", "path": "/txns", "method": "GET", "count": rng.randint(1, 2)}
+    spec = {"kind": kind, "path": "/txns", "method": "POST", "count": rng.randint(1, 3)}
+    if kind.startswith("timeout"):
+        spec["delay_seconds"] = round(rng.uniform(0.2, 1.5), 2)
+    return spec
+
+
+def fault_label(spec: dict[str, Any]) -> str:
+    if spec["kind"] == "alerts":
+        return f"alerts:{spec['mode']}"
+    return f"{spec['kind']} {spec.get('method') or '*'} {spec.get('path') or '*'}"
+
+
+# -- the report -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mismatch:
+    check: str
+    subject: str
+    expected: Any
+    found: Any
+    note: str = ""
+
+    def __str__(self) -> str:
+        note = f"  [{self.note}]" if self.note else ""
+        return f"{self.check}: {self.subject}: expected {self.expected}, found {self.found}{note}"
+
+
+@dataclass
+class Report:
+    seed: int
+    operations: int
+    clients: int
+    command: str
+    practice: str = ""
+    ran: int = 0
+    duration_s: float = 0.0
+    run_s: float = 0.0
+    settle_s: float = 0.0
+    settle_rounds: int = 0
+    grace: dict[str, Any] = field(default_factory=dict)
+    tried: collections.Counter = field(default_factory=collections.Counter)
+    answers: collections.Counter = field(default_factory=collections.Counter)
+    faults: collections.Counter = field(default_factory=collections.Counter)
+    retries: int = 0
+    skipped: collections.Counter = field(default_factory=collections.Counter)
+    background: collections.Counter = field(default_factory=collections.Counter)
+    background_errors: list[str] = field(default_factory=list)
+    client_errors: list[str] = field(default_factory=list)
+    invoices: int = 0
+    payments: int = 0
+    refunds: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    double_charges: list[Mismatch] = field(default_factory=list)
+    lost_payments: list[Mismatch] = field(default_factory=list)
+    left_open: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatches or self.double_charges or self.lost_payments or self.left_open)
+
+    def problems(self) -> list[Mismatch]:
+        return [*self.double_charges, *self.lost_payments, *self.left_open, *self.mismatches]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("mismatches", "double_charges", "lost_payments", "left_open"):
+            out[name] = [str(m) for m in getattr(self, name)]
+        return out
+
+    def render(self, first: int = 15) -> str:
+        def counts(c: collections.Counter) -> str:
+            return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+        lines = [
+            f"chaos seed {self.seed}: {self.ran}/{self.operations} operations by {self.clients} clients in "
+            f"{self.run_s:.1f} s, settled in {self.settle_s:.1f} s ({self.settle_rounds} rounds), "
+            f"{self.duration_s:.1f} s in all; practice {self.practice}",
+            f"  operations tried: {counts(self.tried)}",
+            f"  skipped (nothing to do): {counts(self.skipped)}",
+            f"  answers: {counts(self.answers)}; retries with the same key: {self.retries}",
+            f"  faults injected: {counts(self.faults)}",
+            f"  background runs: {counts(self.background)}; errors {len(self.background_errors)}",
+            f"  grace: {self.grace}",
+            f"  checked: {self.invoices} invoices, {self.payments} payments, {self.refunds} refunds",
+            f"  double charges: {len(self.double_charges)}; lost payments: {len(self.lost_payments)}; "
+            f"left pending/unknown: {len(self.left_open)}; other mismatches: {len(self.mismatches)}",
+        ]
+        problems = self.problems()
+        if problems:
+            by_check = collections.Counter(m.check for m in problems)
+            lines.append("  by check: " + "; ".join(f"{k} ×{v}" for k, v in by_check.most_common()))
+        for m in problems[:first]:
+            lines.append(f"    {m}")
+        if len(problems) > first:
+            lines.append(f"    … and {len(problems) - first} more")
+        for err in (self.client_errors + self.background_errors)[:3]:
+            lines.append("  error: " + err.strip().splitlines()[-1])
+        lines.append(f"  {'PASS' if self.ok else 'FAIL'}; rerun: {self.command}")
+        return "\n".join(lines)
+
+
+def rerun_command(
+    seed: int, operations: int, clients: int, time_limit_s: float, fault_rate: float, fault_kinds=None
+) -> str:
+    return (
+        f".venv/bin/python -m tests.chaos --seed {seed} --operations {operations} --clients {clients} "
+        f"--time-limit {time_limit_s:g} --fault-rate {fault_rate:g}"
+        + (f" --faults {','.join(fault_kinds)}" if fault_kinds else "")
+    )
+
+
+# -- the stack ------------------------------------------------------------------------------------------------
+
+
+class ChaosStack:
+    """What a run drives: the local API front served over HTTP (werkzeug, threaded), the Splash sandbox (in
+    process, and its URL for faults and the clock) and the local triggers. The embedded AWS and the resources
+    must already be in the environment (local.run.local_environment, local.bootstrap.create_resources)."""
+
+    def __init__(self, sandbox: Any, sandbox_url: str, secret: str, *, register_alert: bool = True) -> None:
+        from werkzeug.serving import make_server
+
+        from local.front import LocalApiGateway
+        from local.triggers import LocalTriggers
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.sandbox = sandbox
+        self.sandbox_url = sandbox_url
+        self.secret = secret
+        self._server = make_server("127.0.0.1", 0, LocalApiGateway(), threaded=True)
+        threading.Thread(target=self._server.serve_forever, name="chaos-front", daemon=True).start()
+        self.api_url = f"http://127.0.0.1:{self._server.server_port}"
+        if register_alert:
+            from practicepay.sync.registration import register
+
+            register(f"{self.api_url}/webhooks/splash")
+        self.triggers = LocalTriggers()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def sandbox_post(self, path: str, body: dict[str, Any]) -> None:
+        requests.post(f"{self.sandbox_url}/_sandbox/{path}", json=body, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.sandbox_url}/_sandbox/faults", timeout=10).raise_for_status()
+
+
+@contextmanager
+def standalone_stack(grace_seconds: int = GRACE_SECONDS) -> Iterator[ChaosStack]:
+    """The whole local stack in this process, as `make bench` builds it: moto, the resources, the sandbox."""
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No application metrics")
+    from local.aws import EmbeddedAws
+    from local.run import local_environment
+
+    moto = EmbeddedAws().start()
+    os.environ.update(local_environment(moto.port))
+    os.environ.update(
+        POWERTOOLS_LOG_LEVEL="CRITICAL",
+        POWERTOOLS_METRICS_DISABLED="true",
+        SPLASH_READ_TIMEOUT=SPLASH_READ_TIMEOUT,
+        SPLASH_RATE_LIMIT_BUDGET="1",
+        **grace_environment(grace_seconds),
+    )
+    from local.bootstrap import create_resources
+    from local.sandbox.server import SandboxSettings, SplashSandbox
+    from tests.helpers import free_port
+
+    sandbox = SplashSandbox(SandboxSettings())
+    splash = sandbox.serve("127.0.0.1", free_port())
+    os.environ.update(create_resources(CHAOS_SECRET, splash_host=f"http://127.0.0.1:{splash.port}"))
+    stack = ChaosStack(sandbox, f"http://127.0.0.1:{splash.port}", CHAOS_SECRET)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        splash.shutdown()
+        moto.stop()
+
+
+# -- the run --------------------------------------------------------------------------------------------------
+
+
+class Clients:
+    """What the client threads share: the practice's payer, the invoice slots, the report's counters."""
+
+    def __init__(self, stack: ChaosStack, practice: str, report: Report) -> None:
+        from practicepay.auth.tokens import issue_hs256
+
+        self.stack = stack
+        self.practice = practice
+        self.report = report
+        self.headers = {"Authorization": f"Bearer {issue_hs256(stack.secret, practice)}"}
+        self.lock = threading.Lock()
+        self.slots: dict[int, str] = {}
+        self.generation: collections.Counter[int] = collections.Counter()
+        self.invoices: list[str] = []
+        self.local = threading.local()
+        self.patient = ""
+        self.card = ""
+        self.banks: dict[str, str] = {}
+
+    @property
+    def http(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session
+
+    def call(self, method: str, path: str, body: Any = None, *, key: str | None = None, timeout: float = 30.0):
+        headers = {**self.headers, **({"Idempotency-Key": key} if key else {})}
+        return self.http.request(method, self.stack.api_url + path, json=body, headers=headers, timeout=timeout)
+
+    def must(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        import uuid
+
+        resp = self.call(method, path, body, key=str(uuid.uuid4()) if method == "POST" else None)
+        if resp.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text[:300]}")
+        return resp.json()
+
+    def setup(self, seed: int) -> None:
+        body = {"external_id": f"chaos-{seed}", "first_name": "Chaos", "last_name": "Monkey"}
+        self.patient = self.must("POST", "/patients", body)["id"]
+        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+        self.card = self.must("POST", f"/patients/{self.patient}/payment-methods", {"card": card, "consent": CONSENT})[
+            "id"
+        ]
+        for name, number in ACCOUNTS.items():
+            bank = {"routing_number": "021000021", "account_number": number}
+            self.banks[name] = self.must(
+                "POST", f"/patients/{self.patient}/payment-methods", {"bank_account": bank, "consent": CONSENT}
+            )["id"]
+
+    def invoice(self, seed: int, slot: int, stale: str | None) -> str:
+        """The slot's open invoice; a new one (amount from the seed) if there is none or `stale` is still it."""
+        with self.lock:
+            current = self.slots.get(slot)
+            if current is not None and current != stale:
+                return current
+            generation = self.generation[slot]
+            self.generation[slot] += 1
+        amount = random.Random(f"{seed}:{slot}:{generation}").randrange(5000, 60000, 100)
+        body = {
+            "patient_id": self.patient,
+            "due_date": "2026-12-31",
+            "line_items": [{"description": "Office visit", "cpt_code": "99214", "unit_amount": amount}],
+        }
+        created = self.must("POST", "/invoices", body)
+        self.must("POST", f"/invoices/{created['id']}/issue")
+        with self.lock:
+            self.invoices.append(created["id"])
+            if self.slots.get(slot) in (None, stale):
+                self.slots[slot] = created["id"]
+            return self.slots[slot]
+
+    def money_post(self, op: Op, path: str, body: dict[str, Any]) -> str:
+        """POST with the op's Idempotency-Key; again with the same key after a 5xx or no answer, as planned."""
+        code = ""
+        for attempt in range(1 + op.retries):
+            try:
+                code = str(self.call("POST", path, body, key=op.key, timeout=op.client_timeout).status_code)
+            except requests.Timeout:
+                code = "timeout"
+            except requests.ConnectionError:
+                code = "no_answer"
+            with self.lock:
+                self.report.answers[code] += 1
+            if not (code in RETRYABLE or code.startswith("5")) or attempt == op.retries:
+                return code
+            with self.lock:
+                self.report.retries += 1
+            time.sleep(0.05 + op.pick * 0.3)
+        return code
+
+    def execute(self, seed: int, op: Op) -> None:
+        with self.lock:
+            self.report.tried[op.kind] += 1
+        if op.fault is not None:
+            self.stack.sandbox_post("faults", op.fault)
+            with self.lock:
+                self.report.faults[fault_label(op.fault)] += 1
+        if op.kind == "advance_clock":
+            self.stack.sandbox_post("clock", {"advance_days": op.days})
+        elif op.kind in PAY_KINDS:
+            self._pay(seed, op)
+        else:
+            self._refund(op)
+
+    def _pay(self, seed: int, op: Op) -> None:
+        invoice_id = self.invoice(seed, op.slot, None)
+        invoice = self.must("GET", f"/invoices/{invoice_id}")
+        if invoice["amount_due"] <= 0 or invoice["status"] not in ("open", "partially_paid"):
+            invoice_id = self.invoice(seed, op.slot, invoice_id)
+            invoice = self.must("GET", f"/invoices/{invoice_id}")
+        due = invoice["amount_due"]
+        if due <= 0 or invoice["status"] not in ("open", "partially_paid"):
+            with self.lock:
+                self.report.skipped[op.kind] += 1
+            return
+        amount: int | None = None
+        if op.kind == "card_partial" or (op.kind == "echeck" and op.pick < 0.5):
+            amount = max(100, int(due * op.fraction))
+        elif op.kind == "card_declined":
+            amount = DECLINED_AMOUNT if due >= DECLINED_AMOUNT else max(100, int(due * op.fraction))
+        method = self.banks[op.bank] if op.kind == "echeck" else self.card
+        body = {"payment_method_id": method, **({"amount": amount} if amount and amount < due else {})}
+        self.money_post(op, f"/invoices/{invoice_id}/payments", body)
+
+    def _refund(self, op: Op) -> None:
+        with self.lock:
+            invoice_id = self.slots.get(op.slot) or (
+                self.invoices[int(op.pick * len(self.invoices))] if self.invoices else None
+            )
+        if invoice_id is None:
+            with self.lock:
+                self.report.skipped[op.kind] += 1
+            return
+        listed = self.must("GET", f"/payments?invoice_id={invoice_id}")["data"]
+        refundable = sorted(
+            (p for p in listed if p["status"] in ("succeeded", "partially_refunded", "processing")),
+            key=lambda p: p["id"],
+        )
+        if not refundable:
+            with self.lock:
+                self.report.skipped[op.kind] += 1
+            return
+        payment = refundable[int(op.pick * len(refundable))]
+        left = payment["amount"] - payment["amount_refunded"]
+        body = {} if op.kind == "refund_full" else {"amount": max(1, int(left * op.fraction))}
+        self.money_post(op, f"/payments/{payment['id']}/refunds", body)
+
+
+def _loop(stop: threading.Event, name: str, fn: Callable[[], Any], rng: random.Random, report: Report, lock) -> None:
+    while not stop.is_set():
+        try:
+            fn()
+            with lock:
+                report.background[name] += 1
+        except Exception:
+            with lock:
+                report.background_errors.append(f"{name}: {traceback.format_exc()}")
+        stop.wait(rng.uniform(0.1, 0.5))
+
+
+def grace_environment(wanted: int) -> dict[str, str]:
+    """The environment that asks the sync for a `wanted`-second grace: PRACTICEPAY_SYNC_GRACE_SECONDS, and
+    SyncConfig's RECONCILE_GRACE_SECONDS where this code's bounds accept the value (HEAD's say at least 60 s)."""
+    env = {GRACE_ENV: str(wanted)}
+    try:
+        from practicepay.config import SyncConfig
+
+        field_info = SyncConfig.model_fields["reconcile_grace_seconds"]
+        floor = next((m.ge for m in field_info.metadata if getattr(m, "ge", None) is not None), 0)
+        if wanted >= floor:
+            env[LEGACY_GRACE_ENV] = str(wanted)
+    except (ImportError, KeyError):
+        pass
+    return env
+
+
+def _grace(wanted: int) -> dict[str, Any]:
+    """Whether the sync's wiring took the grace from the environment; if not, set it on the process's (cached)
+    StatusSync, which the in-process reconciler and poll use (not functions in worker processes)."""
+    from practicepay.sync.wiring import status_sync
+
+    sync = status_sync()
+    found = sync.grace_seconds
+    info: dict[str, Any] = {
+        "env": {k: os.environ.get(k) for k in (GRACE_ENV, LEGACY_GRACE_ENV) if os.environ.get(k)},
+        "wiring_had": found,
+        "took_effect": found == wanted,
+    }
+    try:
+        from local.front import worker_pool  # type: ignore[attr-defined]
+
+        info["workers"] = worker_pool() is not None
+    except ImportError:
+        info["workers"] = False
+    if found != wanted:
+        sync.grace_seconds = wanted
+        info["patched_in_process"] = wanted
+    return info
+
+
+def run(
+    seed: int,
+    operations: int,
+    clients: int,
+    time_limit_s: float,
+    *,
+    stack: ChaosStack | None = None,
+    fault_rate: float = 0.35,
+    fault_kinds: tuple[str, ...] | None = None,
+    grace_seconds: int = GRACE_SECONDS,
+    settle_limit_s: float = 60.0,
+    practice: str | None = None,
+    show: int = 15,
+    out: Callable[[str], None] = print,
+) -> Report:
+    """One chaos run from `seed`: `operations` planned operations by `clients` threads, stopped after
+    `time_limit_s` (the rest are not run), then settled and checked. Without `stack`, a stack of its own (whose
+    environment asks for a `grace_seconds` grace, grace_environment()); with one, the caller's environment
+    stands, and a grace the wiring did not take is set on the in-process StatusSync (Report.grace says which)."""
+    if stack is None:
+        with standalone_stack(grace_seconds) as own:
+            return run(
+                seed,
+                operations,
+                clients,
+                time_limit_s,
+                stack=own,
+                fault_rate=fault_rate,
+                fault_kinds=fault_kinds,
+                grace_seconds=grace_seconds,
+                settle_limit_s=settle_limit_s,
+                practice=practice,
+                show=show,
+                out=out,
+            )
+    started = time.monotonic()
+    command = rerun_command(seed, operations, clients, time_limit_s, fault_rate, fault_kinds)
+    out(f"chaos: seed {seed}, {operations} operations, {clients} clients; rerun: {command}")
+    report = Report(seed=seed, operations=operations, clients=clients, command=command)
+    report.grace = _grace(grace_seconds)
+    stack.clear_faults()
+    practice = practice or f"prc_chaos{seed}x{os.getpid() % 10000}x{int(time.time() * 1000) % 100000}"
+    report.practice = practice
+    from local.seed import seed_practice
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.wiring import splash_client
+
+    merchant = seed_practice(
+        practice, f"Chaos Practice {seed}", splash_client(), stack.sandbox, PracticeStore(os.environ["PRACTICES_TABLE"])
+    ).splash_merchant_id
+    shared = Clients(stack, practice, report)
+    shared.setup(seed)
+    ops = plan(seed, operations, clients, fault_rate, fault_kinds)
+    todo: queue.Queue[Op] = queue.Queue()
+    for op in ops:
+        todo.put(op)
+
+    stop = threading.Event()
+    background_rng = random.Random(seed + 1)
+    background = [
+        threading.Thread(
+            target=_loop,
+            args=(stop, name, fn, random.Random(background_rng.random()), report, shared.lock),
+            name=f"chaos-{name}",
+            daemon=True,
+        )
+        for name, fn in (("poll", stack.triggers.poll), ("drain", stack.triggers.drain_all))
+    ]
+    run_started = time.monotonic()
+    deadline = run_started + time_limit_s
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            try:
+                op = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                shared.execute(seed, op)
+                with shared.lock:
+                    report.ran += 1
+            except Exception:
+                with shared.lock:
+                    report.ran += 1
+                    report.client_errors.append(f"op {op.index} {op.kind}: {traceback.format_exc()}")
+
+    workers = [threading.Thread(target=client, name=f"chaos-client-{n}", daemon=True) for n in range(clients)]
+    for t in background + workers:
+        t.start()
+    for t in workers:
+        t.join()
+    report.run_s = time.monotonic() - run_started
+    last_op = time.monotonic()
+    stack.clear_faults()
+    stop.set()
+    for t in background:
+        t.join(timeout=30)
+
+    settle_started = time.monotonic()
+    settle(stack, shared, report, ready_at=last_op + grace_seconds + 0.5, limit_s=settle_limit_s)
+    report.settle_s = time.monotonic() - settle_started
+    check(report, practice, merchant, shared.invoices)
+    report.duration_s = time.monotonic() - started
+    out(report.render(first=show))
+    return report
+
+
+def settle(stack: ChaosStack, shared: Clients, report: Report, *, ready_at: float, limit_s: float) -> None:
+    """No more faults: move the clock so eChecks settle and returns come back, let every alert out, drain the
+    queues and poll until nothing of the practice is pending or unknown (the poll fails as not submitted what
+    Splash never got, once the grace is over), or `limit_s` has passed."""
+    stack.sandbox_post("clock", {"advance_days": 3})
+    end = time.monotonic() + limit_s
+    while True:
+        report.settle_rounds += 1
+        stack.sandbox_post("clock", {"advance_seconds": 1})  # held (delayed, reordered) alerts go out
+        stack.sandbox.wait_for_alerts(10.0)
+        stack.triggers.drain_all()
+        stack.triggers.poll()
+        still = open_records(shared.practice)
+        if (not still and time.monotonic() >= ready_at) or time.monotonic() >= end:
+            return
+        time.sleep(0.5)
+
+
+def _tables() -> tuple[Any, Any]:
+    import boto3
+
+    db = boto3.resource("dynamodb")
+    return db.Table(os.environ["INVOICES_TABLE"]), db.Table(os.environ["PAYMENTS_TABLE"])
+
+
+def open_records(practice: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.conditions import Key
+
+    from practicepay.adapters.dynamo import plain
+
+    _, payments = _tables()
+    items = payments.query(KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"), ConsistentRead=True)["Items"]
+    return [
+        plain(i) for i in items if str(i["sk"]).startswith(("PAYMENT#", "REFUND#")) and i["status"] in OPEN_STATUSES
+    ]
+
+
+# -- the checks -----------------------------------------------------------------------------------------------
+
+
+CARD_FINAL = {"succeeded", "partially_refunded", "refunded", "voided"}
+
+
+def _status_fits(method_kind: str, sale: Any, payment: dict[str, Any]) -> bool:
+    status = payment["status"]
+    if sale is None:
+        return status == "failed"
+    if sale.status == RETURNED:
+        return status == "returned"
+    if method_kind == "card":
+        return status in CARD_FINAL
+    if sale.status in (1, 3):
+        return status == "processing"
+    return status in {"succeeded", "partially_refunded", "refunded"}
+
+
+def check(report: Report, practice: str, merchant: str, invoice_ids: list[str]) -> None:
+    """Every invoice, payment and refund of the run against its ledger and Splash (see the module's README)."""
+    from boto3.dynamodb.conditions import Key
+
+    from practicepay.adapters.dynamo import plain
+    from practicepay.invoices.store import InvoiceStore
+    from practicepay.splash.models import Txn
+    from practicepay.splash.search import Search
+    from practicepay.splash.wiring import splash_client
+
+    invoices_table, payments_table = _tables()
+    invoices = InvoiceStore(invoices_table.name)
+    splash = splash_client()
+    pk = f"PRACTICE#{practice}"
+    items = [plain(i) for i in _query_all(payments_table, KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True)]
+    payments = {i["id"]: i for i in items if str(i["sk"]).startswith("PAYMENT#")}
+    refunds = {i["id"]: i for i in items if str(i["sk"]).startswith("REFUND#")}
+    report.invoices, report.payments, report.refunds = len(invoice_ids), len(payments), len(refunds)
+    bad = report.mismatches.append
+
+    # Splash's side: every txn of the practice's merchant with one of our orders must be ours.
+    for txn in splash.iterate(Txn, search=Search().equals("merchant", merchant), limit=100):
+        order = txn.order or ""
+        if order.startswith("pay_") and order not in payments and txn.status != FAILED:
+            report.lost_payments.append(
+                Mismatch("lost payment", order, "a payment record", "none", f"Splash txn {txn.id} {txn.total}")
+            )
+        if order.startswith("rfd_") and order not in refunds and txn.status != FAILED:
+            bad(Mismatch("lost refund", order, "a refund record", "none", f"Splash txn {txn.id} {txn.total}"))
+
+    for invoice_id in invoice_ids:
+        invoice = invoices.get(practice, invoice_id)
+        entries = invoices.ledger(practice, invoice_id)
+        paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void", "return"))
+        refunded = -sum(e["amount"] for e in entries if e["type"] == "refund")
+        written_off = -sum(e["amount"] for e in entries if e["type"] == "write_off")
+        subject = f"invoice {invoice_id}"
+        found = (invoice.amount_paid, invoice.amount_refunded, invoice.amount_written_off)
+        if (paid, refunded, written_off) != found:
+            bad(
+                Mismatch(
+                    "invoice totals vs ledger (paid, refunded, written off)",
+                    subject,
+                    (paid, refunded, written_off),
+                    found,
+                )
+            )
+        due = invoice.total - invoice.amount_paid - invoice.amount_written_off
+        if due < 0:
+            bad(
+                Mismatch(
+                    "amount_due >= 0",
+                    subject,
+                    f"<= total {invoice.total}",
+                    f"amount_paid {invoice.amount_paid}, due {due}",
+                )
+            )
+        if invoice.amount_pending > 0:
+            report.left_open.append(
+                Mismatch("invoice amount_pending after settling", subject, 0, invoice.amount_pending)
+            )
+        elif invoice.amount_pending < 0:
+            bad(Mismatch("invoice amount_pending >= 0 (a hold released twice)", subject, 0, invoice.amount_pending))
+        if invoice.amount_refunded > invoice.amount_paid:
+            bad(Mismatch("refunded <= paid", subject, f"<= {invoice.amount_paid}", invoice.amount_refunded))
+        for entry in entries:
+            if entry["type"] in ("charge", "void", "return", "refund") and not entry.get("splash_txn_id"):
+                bad(Mismatch("ledger entry without a Splash txn", subject, "splash_txn_id", entry))
+        for payment in (p for p in payments.values() if p["invoice_id"] == invoice_id):
+            _check_payment(
+                report, splash, payment, [r for r in refunds.values() if r["payment_id"] == payment["id"]], entries
+            )
+
+
+def _check_payment(
+    report: Report, splash: Any, payment: dict[str, Any], refunds: list[dict[str, Any]], entries
+) -> None:
+    bad = report.mismatches.append
+    pid = payment["id"]
+    subject = f"payment {pid} ({payment['method_kind']} {payment['amount']}, {payment['status']})"
+    txns = splash.txns_by_order(pid)
+    sales = [t for t in txns if t.type in SALE_TYPES and t.status != FAILED]
+    if len(sales) > 1:
+        report.double_charges.append(
+            Mismatch(
+                "double charge at Splash",
+                subject,
+                "at most 1 approved sale",
+                [(t.id, t.total, t.status) for t in sales],
+            )
+        )
+    if payment["status"] in OPEN_STATUSES:
+        report.left_open.append(Mismatch("payment left open", subject, "a final status", payment["status"]))
+    at_splash = {t.id: t.total for t in txns if t.status not in (FAILED, RETURNED)}
+    booked: dict[str, int] = collections.Counter()
+    charges = [e for e in entries if e.get("payment_id") == pid and not e.get("refund_id")]
+    for e in charges:
+        booked[e.get("splash_txn_id") or "-"] += e["amount"]
+    booked = {k: v for k, v in booked.items() if v}
+    if booked != at_splash:
+        kinds = collections.Counter(e["type"] for e in charges)
+        bad(
+            Mismatch(
+                "payment ledger vs Splash {txn: cents}", subject, at_splash, booked, f"ledger entries {dict(kinds)}"
+            )
+        )
+    sale = sales[0] if sales else None
+    if sale is not None and sale.status != RETURNED and payment["status"] in ({"failed"} | OPEN_STATUSES):
+        report.lost_payments.append(
+            Mismatch(
+                "lost payment (Splash approved it)",
+                subject,
+                "a final status matching the txn",
+                payment["status"],
+                f"txn {sale.id} status {sale.status}",
+            )
+        )
+    elif not _status_fits(payment["method_kind"], sale, payment):
+        found = f"txn {sale.id} status {sale.status}" if sale else "no approved txn"
+        bad(Mismatch("payment status vs Splash", subject, f"a status fitting {found}", payment["status"]))
+    captured = sum(booked.values())
+    refunded_ok = sum(r["amount"] for r in refunds if r["status"] == "succeeded")
+    booked_back = -sum(e["amount"] for e in entries if e.get("payment_id") == pid and e.get("refund_id"))
+    if not (payment.get("amount_refunded", 0) == refunded_ok == booked_back):
+        bad(
+            Mismatch(
+                "refunded: payment record == succeeded refunds == ledger",
+                subject,
+                refunded_ok,
+                {"payment.amount_refunded": payment.get("amount_refunded", 0), "ledger": booked_back},
+            )
+        )
+    if booked_back > max(captured, 0) and not (sale is not None and sale.status == RETURNED):
+        bad(Mismatch("never more refunded than captured", subject, f"<= {captured}", booked_back))
+    if payment.get("refund_pending", 0) > 0:
+        report.left_open.append(
+            Mismatch("payment refund_pending after settling", subject, 0, payment["refund_pending"])
+        )
+    elif payment.get("refund_pending", 0) < 0:
+        bad(
+            Mismatch(
+                "payment refund_pending >= 0 (a refund hold released twice)", subject, 0, payment["refund_pending"]
+            )
+        )
+    for refund in refunds:
+        rsubject = f"refund {refund['id']} of {pid} ({refund['kind']} {refund['amount']}, {refund['status']})"
+        rtxns = splash.txns_by_order(refund["id"])
+        approved = {t.id: t.total for t in rtxns if t.status != FAILED}
+        if len(approved) > 1:
+            report.double_charges.append(
+                Mismatch("double refund at Splash", rsubject, "at most 1 approved txn", approved)
+            )
+        if refund["status"] in OPEN_STATUSES:
+            report.left_open.append(Mismatch("refund left open", rsubject, "a final status", refund["status"]))
+        elif (refund["status"] == "succeeded") != bool(approved):
+            bad(Mismatch("refund status vs Splash", rsubject, f"approved txns {approved}", refund["status"]))
+        rbooked: dict[str, int] = collections.Counter()
+        for e in entries:
+            if e.get("refund_id") == refund["id"]:
+                rbooked[e.get("splash_txn_id") or "-"] -= e["amount"]
+        rbooked = {k: v for k, v in rbooked.items() if v}
+        if rbooked != approved:
+            bad(Mismatch("refund ledger vs Splash {txn: cents}", rsubject, approved, rbooked))
+
+
+def _query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        page = table.query(**kwargs)
+        out += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--operations", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--time-limit", type=float, default=300.0, help="seconds for the operations (then settle)")
+    parser.add_argument("--fault-rate", type=float, default=0.35, help="share of operations preceded by a fault")
+    parser.add_argument(
+        "--faults", default="", help=f"only these fault kinds, comma-separated: {','.join(FAULT_WEIGHTS)}"
+    )
+    parser.add_argument("--show", type=int, default=15, help="how many mismatches to print")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    args = parser.parse_args(argv)
+    kinds = tuple(k for k in args.faults.split(",") if k) if args.faults else None
+    unknown = set(kinds or ()) - set(FAULT_WEIGHTS)
+    if unknown:
+        parser.error(f"--faults takes names from {', '.join(FAULT_WEIGHTS)}; not {', '.join(sorted(unknown))}")
+    report = run(
+        args.seed,
+        args.operations,
+        args.clients,
+        args.time_limit,
+        fault_rate=args.fault_rate,
+        fault_kinds=kinds,
+        show=args.show,
+    )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
