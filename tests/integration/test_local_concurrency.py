@@ -223,3 +223,47 @@ def test_the_workers_calls_reach_the_call_log(served):
         assert any(fn == "invoices" and action.startswith("dynamodb:") for fn, action, _ in log.calls), log.calls
     finally:
         log.calls.update(kept)
+
+
+def test_a_payment_racing_its_alerts_and_the_poll_in_worker_processes_is_booked_once(
+    aws_env, served, card_holder, stack_sandbox
+):
+    """The race the in-process front hid: while the payments worker waits for Splash's late answer, alerts
+    workers (a duplicated alert) and the poll apply the same charge at the same moment; the late answer then
+    finds it applied. One ledger entry, the invoice's totals equal to it and to Splash."""
+    from local.front import invoke
+    from local.triggers import _scheduled_event
+    from practicepay.invoices.store import InvoiceStore
+    from tests.integration.test_exactly_once import committed_txn, deliver_alert, txn_count
+    from tests.integration.test_money_core import ledger_matches
+
+    patient, card = card_holder
+    invoice = served.open_invoice(patient, 10000)
+    served.pool.warm("alerts", 2)
+    served.slow_payments(1)
+    before = txn_count(stack_sandbox.sandbox)
+    answer: dict[str, requests.Response] = {}
+    try:
+        paying = threading.Thread(
+            target=lambda: answer.setdefault(
+                "resp",
+                served.call("POST", f"/invoices/{invoice}/payments", {"payment_method_id": card, "amount": 6000}),
+            )
+        )
+        paying.start()
+        txn = committed_txn(stack_sandbox.sandbox, before)
+        appliers = _at_once(
+            [lambda: deliver_alert(txn), lambda: deliver_alert(txn), lambda: invoke("poll", _scheduled_event("poll"))]
+        )
+        for thread in [*appliers, paying]:
+            thread.join(timeout=30)
+    finally:
+        served.clear_faults()
+    assert answer["resp"].status_code == 201, answer["resp"].text
+    assert answer["resp"].json()["status"] == "succeeded"
+    assert served.pool.stats()["alerts"]["max_busy"] >= 2  # the two alerts really ran at once
+    entries = InvoiceStore(aws_env["INVOICES_TABLE"]).ledger(PRACTICE, invoice)
+    assert [(e["type"], e["splash_txn_id"]) for e in entries] == [("charge", txn)]
+    final = served.ok("GET", f"/invoices/{invoice}")
+    assert (final["amount_paid"], final["amount_due"]) == (6000, 4000)
+    ledger_matches(aws_env, PRACTICE, final)
