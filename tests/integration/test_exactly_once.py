@@ -86,6 +86,20 @@ def books(aws_env, api, practice: str, invoice_id: str) -> tuple[dict, Counter]:
     return invoice, Counter((e["type"], e.get("refund_id") or e.get("splash_txn_id")) for e in entries)
 
 
+def late_payment(api, practice: str, invoice_id: str, card: str, amount: int, sandbox) -> tuple[Call, str]:
+    """Start paying on a thread (a fault is set to make its answer late); the call and the txn Splash committed."""
+    before = txn_count(sandbox)
+    paying = Call(
+        api,
+        "POST",
+        f"/invoices/{invoice_id}/payments",
+        practice=practice,
+        body={"payment_method_id": card, "amount": amount},
+    )
+    paying.start()
+    return paying, committed_txn(sandbox, before)
+
+
 @pytest.fixture
 def card_invoice(api, boarded):
     def make(practice_id: str, amount: int = 10000) -> tuple[str, str, dict]:
@@ -103,19 +117,7 @@ def test_a_late_answer_after_the_poll_applied_the_charge_books_it_once(
     practice, card, invoice = card_invoice("prc_eo_poll")
     sync_stack.deliver()
     fault(stack_sandbox.url, count=2)  # the first two answers come too late; the third try gets the replay
-    before = txn_count(stack_sandbox.sandbox)
-    paying = Call(
-        api,
-        "POST",
-        f"/invoices/{invoice['id']}/payments",
-        practice=practice,
-        body={
-            "payment_method_id": card,
-            "amount": 6000,
-        },
-    )
-    paying.start()
-    txn = committed_txn(stack_sandbox.sandbox, before)
+    paying, txn = late_payment(api, practice, invoice["id"], card, 6000, stack_sandbox.sandbox)
     sync_stack.poll()  # the poll learns of the charge first
     answer = ok(paying.result(), 201)
     assert (answer["status"], answer["splash_txn_id"]) == ("succeeded", txn)
@@ -132,19 +134,7 @@ def test_a_late_answer_after_an_alert_applied_the_charge_books_it_once(
     practice, card, invoice = card_invoice("prc_eo_alert")
     sync_stack.deliver()
     fault(stack_sandbox.url, count=2)
-    before = txn_count(stack_sandbox.sandbox)
-    paying = Call(
-        api,
-        "POST",
-        f"/invoices/{invoice['id']}/payments",
-        practice=practice,
-        body={
-            "payment_method_id": card,
-            "amount": 6000,
-        },
-    )
-    paying.start()
-    txn = committed_txn(stack_sandbox.sandbox, before)
+    paying, txn = late_payment(api, practice, invoice["id"], card, 6000, stack_sandbox.sandbox)
     deliver_alert(txn)  # the alerts processor applies it first
     answer = ok(paying.result(), 201)
     assert answer["status"] == "succeeded"
@@ -160,19 +150,7 @@ def test_all_answers_lost_after_the_poll_applied_the_charge_keeps_it_settled_and
     practice, card, invoice = card_invoice("prc_eo_lost")
     sync_stack.deliver()
     fault(stack_sandbox.url, count=3)  # every try's answer is lost
-    before = txn_count(stack_sandbox.sandbox)
-    paying = Call(
-        api,
-        "POST",
-        f"/invoices/{invoice['id']}/payments",
-        practice=practice,
-        body={
-            "payment_method_id": card,
-            "amount": 6000,
-        },
-    )
-    paying.start()
-    txn = committed_txn(stack_sandbox.sandbox, before)
+    paying, txn = late_payment(api, practice, invoice["id"], card, 6000, stack_sandbox.sandbox)
     sync_stack.poll()
     answer = paying.result().get_json()
     # The API never heard back, but the poll had settled the payment: it is not reset to unknown.
