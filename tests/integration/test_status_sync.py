@@ -98,6 +98,23 @@ def test_an_r01_return_leaves_the_account_usable(api, aws_env, boarded, sync_sta
     assert next(m for m in methods if m["id"] == bank["id"])["status"] == "active"
 
 
+def test_an_echeck_refunded_in_part_then_returned_by_the_bank_is_booked_as_returned(api, aws_env, boarded, sync_stack):
+    """A bank may return a debit after the practice refunded part of it: the return is booked (the books equal
+    Splash), the refund stays booked."""
+    practice = "prc_sync_rfd_r02"
+    inv, paid, _ = echeck_payment(api, boarded, practice, account=R02)
+    sync_stack.advance(days=1)  # settled
+    refund = api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={"amount": 5000})
+    assert refund.status_code == 201, refund.get_data(as_text=True)
+    assert payment(api, practice, paid["id"])["status"] == "partially_refunded"
+    sync_stack.advance(days=2)  # the bank returns the debit: R02
+    returned = payment(api, practice, paid["id"])
+    assert (returned["status"], returned["amount_refunded"]) == ("returned", 5000)
+    after = invoice(api, practice, inv["id"])
+    assert (after["amount_paid"], after["amount_refunded"]) == (0, 5000)
+    ledger_matches(aws_env, practice, after)
+
+
 def test_the_same_alert_five_times_changes_things_once(api, aws_env, boarded, sync_stack):
     practice = "prc_sync_dup"
     sync_stack.fault({"kind": "alerts", "mode": "duplicate", "count": 4})

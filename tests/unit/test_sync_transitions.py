@@ -54,6 +54,8 @@ def txn(status: int, kind: str = "bank_account", **fields) -> Txn:
         ("processing", "bank_account", SETTLED, ("settle", "succeeded")),
         ("processing", "bank_account", RETURNED, ("return", "returned")),
         ("succeeded", "bank_account", RETURNED, ("return", "returned")),
+        ("partially_refunded", "bank_account", RETURNED, ("return", "returned")),  # refunded, then returned
+        ("refunded", "bank_account", RETURNED, ("return", "returned")),
         ("succeeded", "bank_account", SETTLED, None),  # a repeat
         ("succeeded", "bank_account", APPROVED, None),  # never backwards
         ("returned", "bank_account", RETURNED, None),

@@ -3,7 +3,7 @@
 Splash's txn status gives what the payment is now: a card sale is `succeeded` once approved; an eCheck is
 `processing` until its batch settles, `succeeded` then, and `returned` if the bank sends it back (even after
 settlement). A move only goes forward: pending/unknown → failed | processing | succeeded | returned,
-processing → succeeded | returned, succeeded → returned. Anything else (a stale or repeated view, a status we
+processing → succeeded | returned, succeeded (or partially refunded, refunded) → returned. Anything else (a stale or repeated view, a status we
 already hold) is no move, so applying the same truth twice changes nothing."""
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ def target(payment: PaymentRecord, txn: Txn) -> P | None:
     return None
 
 
+# A settled eCheck, partly or wholly refunded since or not: what a bank return reverses.
+_SETTLED_DEBIT = frozenset({P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED})
+
+
 def move_for(payment: PaymentRecord, txn: Txn) -> Move | None:
     to = target(payment, txn)
     return None if to is None else move_to(payment, to)
@@ -79,7 +83,7 @@ def move_to(payment: PaymentRecord, to: P) -> Move | None:
         if to in (P.RETURNED, P.FAILED):  # an approved eCheck that never settled is reversed like a return
             return Move(Kind.RETURN, P.RETURNED, False, True)
         return None
-    if current is P.SUCCEEDED and to is P.RETURNED:
+    if current in _SETTLED_DEBIT and to is P.RETURNED:  # a bank can return a debit weeks later, refunds or not
         return Move(Kind.RETURN, P.RETURNED, False, False)
     return None
 
