@@ -115,6 +115,40 @@ def test_an_echeck_refunded_in_part_then_returned_by_the_bank_is_booked_as_retur
     ledger_matches(aws_env, practice, after)
 
 
+def test_a_refund_that_succeeds_after_the_bank_returned_the_debit_keeps_it_returned(api, aws_env, boarded, sync_stack):
+    """The refund was held before the return was booked; its outcome books its money but does not undo the
+    return's status (an unpinned change re-applied to a newer payment must not move it back)."""
+    from dataclasses import replace
+
+    from practicepay.payments.models import CreateRefundRequest
+    from practicepay.payments.wiring import payment_service
+
+    practice = "prc_sync_late_rfd"
+    inv, paid, _ = echeck_payment(api, boarded, practice, account=R02)
+    sync_stack.advance(days=1)  # settled
+    service = payment_service()
+    record = service.store.get(practice, paid["id"])
+    refund, _ = service._new_refund(record, "rfd_lateafterreturn00000000001", CreateRefundRequest(amount=3000))
+    service.book.hold_refund(refund, record, resumed=False)
+    sync_stack.advance(days=2)  # the bank returns the debit while the refund is in flight
+    assert payment(api, practice, paid["id"])["status"] == "returned"
+    done = replace(refund, status="succeeded", splash_txn_id="t1_txn_" + "r" * 23)
+    assert service.book.refund_outcome(refund, done)
+    after = payment(api, practice, paid["id"])
+    assert (after["status"], after["amount_refunded"]) == ("returned", 3000)
+
+
+def test_batch_reads_of_one_key_twice_answer_both(aws_env, api, boarded):
+    """A poll page can hold two txns of one order: the payments are read in one BatchGetItem, which DynamoDB
+    refuses when it names a key twice (the poll then failed every tick)."""
+    from practicepay.payments.store import PaymentStore
+
+    practice = "prc_sync_dupkey"
+    _, paid, _ = echeck_payment(api, boarded, practice)
+    found = PaymentStore(aws_env["PAYMENTS_TABLE"]).get_many([(practice, paid["id"]), (practice, paid["id"])])
+    assert [p.id if p else None for p in found] == [paid["id"], paid["id"]]
+
+
 def test_the_same_alert_five_times_changes_things_once(api, aws_env, boarded, sync_stack):
     practice = "prc_sync_dup"
     sync_stack.fault({"kind": "alerts", "mode": "duplicate", "count": 4})

@@ -182,6 +182,8 @@ def batch_get(
     request: dict[str, dict[str, Any]] = {}
     for table, key in keys:
         entry = request.setdefault(table, {"Keys": [], "ConsistentRead": True})
+        if key in entry["Keys"]:
+            continue  # BatchGetItem refuses a request that names one key twice; both places get the item
         entry["Keys"].append(key)
         if attributes:
             names = {f"#a{n}": name for n, name in enumerate(dict.fromkeys([*key, *attributes]))}

@@ -43,6 +43,10 @@ class Stale(Exception):  # noqa: N818
     re-apply a change computed from an old state)."""
 
 
+# The statuses a refund's outcome moves (a refund is only started on a succeeded or partly refunded payment).
+_REFUND_MOVES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+
+
 def fact(entry: dict[str, Any]) -> str:
     """A ledger entry's key: the kind of money fact and what Splash (or we) call its source, e.g.
     `charge#<txn id>`, `return#<txn id>`, `refund#<refund id>`. Each is in the books at most once."""
@@ -316,10 +320,12 @@ class PaymentBook:
         def on_payment(p: PaymentRecord) -> PaymentRecord:
             refunded = p.amount_refunded + (amount if succeeded else 0)
             status = PaymentStatus(p.status)
-            if succeeded and refunded < p.amount:
-                status = PaymentStatus.PARTIALLY_REFUNDED
-            elif succeeded:
-                status = PaymentStatus.VOIDED if before.kind == "void" else PaymentStatus.REFUNDED
+            # (returned by the bank meanwhile: the return's status stands, and the refund's money is booked)
+            if succeeded and status in _REFUND_MOVES:
+                if refunded < p.amount:
+                    status = PaymentStatus.PARTIALLY_REFUNDED
+                else:
+                    status = PaymentStatus.VOIDED if before.kind == "void" else PaymentStatus.REFUNDED
             return replace(p, amount_refunded=refunded, refund_pending=p.refund_pending - amount, status=status.value)
 
         def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:

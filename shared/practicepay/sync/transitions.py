@@ -3,8 +3,9 @@
 Splash's txn status gives what the payment is now: a card sale is `succeeded` once approved; an eCheck is
 `processing` until its batch settles, `succeeded` then, and `returned` if the bank sends it back (even after
 settlement). A move only goes forward: pending/unknown → failed | processing | succeeded | returned,
-processing → succeeded | returned, succeeded (or partially refunded, refunded) → returned. Anything else (a stale or repeated view, a status we
-already hold) is no move, so applying the same truth twice changes nothing."""
+processing → succeeded | returned, succeeded (or partially refunded, refunded) → returned. Anything else (a
+stale or repeated view, a status we already hold) is no move, so applying the same truth twice changes
+nothing."""
 
 from __future__ import annotations
 
