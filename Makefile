@@ -18,7 +18,7 @@ help:
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make openapi        write docs/openapi.json"
 	@echo "make splash-alert URL=…  register the Splash web alert after a deploy (README, Deploy)"
-	@echo "make chaos SEED=1 OPS=200 CLIENTS=4 TIME=300  seeded chaos run against a local stack; fails on any books mismatch"
+	@echo "make chaos SEED=1 OPS=200 CLIENTS=4 TIME=300  seeded chaos run against a local stack in worker mode (IN_PROCESS=1: in-process); fails on any books mismatch"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,4 +74,4 @@ OPS ?= 200
 CLIENTS ?= 4
 TIME ?= 300
 chaos: $(STAMP)
-	@$(PY) -m tests.chaos --seed $(SEED) --operations $(OPS) --clients $(CLIENTS) --time-limit $(TIME)
+	@$(PY) -m tests.chaos --seed $(SEED) --operations $(OPS) --clients $(CLIENTS) --time-limit $(TIME) $(if $(IN_PROCESS),--in-process)

@@ -81,10 +81,17 @@ class Counter:
 
 
 def main() -> int:
-    if os.environ.get("BENCH_ONLY") == "throughput":  # the concurrent-clients section alone (tests/bench/throughput.py)
+    only = os.environ.get("BENCH_ONLY", "")
+    if only == "throughput":  # the concurrent-clients section alone (tests/bench/throughput.py), printed
         from tests.bench.throughput import main as throughput_only
 
         return throughput_only()
+    if only == "chaos":  # the chaos section alone (tests/chaos/harness.py), printed; BENCHMARKS.md is left alone
+        from tests.chaos.harness import bench_main as chaos_only
+
+        return chaos_only()
+    if only:
+        raise SystemExit(f"error: BENCH_ONLY={only!r}: one of throughput, chaos (or unset for every section)")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     import warnings
@@ -289,8 +296,21 @@ def main() -> int:
     imports = import_times()
     splash.shutdown()
     moto.stop()
+
+    # A seeded chaos run in worker mode, in a process of its own (tests/chaos/harness.py).
+    from tests.chaos.harness import measure_bench as measure_chaos
+
+    chaos_figures = measure_chaos()
     report = render(
-        rows, kms_per_1000, imports, per_second, sync_figures, billing_figures, receivables_figures, throughput_figures
+        rows,
+        kms_per_1000,
+        imports,
+        per_second,
+        sync_figures,
+        billing_figures,
+        receivables_figures,
+        throughput_figures,
+        chaos_figures,
     )
     OUT.write_text(report)
     print(report)
@@ -306,11 +326,13 @@ def render(
     billing_figures: dict,
     receivables_figures: dict,
     throughput_figures: dict,
+    chaos_figures: dict,
 ) -> str:
     from tests.bench.billing import render as render_billing
     from tests.bench.receivables import render as render_receivables
     from tests.bench.sync import render as render_sync
     from tests.bench.throughput import render as render_throughput
+    from tests.chaos.harness import render_bench as render_chaos
 
     card = next(r for r in rows if r["operation"] == "card payment")
     ddb = sum(v for k, v in card["aws"].items() if k.startswith("dynamodb:"))
@@ -349,6 +371,7 @@ def render(
         *render_billing(billing_figures),
         *render_receivables(receivables_figures),
         *render_throughput(throughput_figures),
+        *render_chaos(chaos_figures),
     ]
     return "\n".join(lines)
 

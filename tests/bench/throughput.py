@@ -10,7 +10,6 @@ practice and prints the section."""
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import statistics
@@ -191,40 +190,14 @@ def render(figures: dict[str, Any]) -> list[str]:
 
 def main() -> int:
     """This section alone: its own moto server, Splash sandbox and boarded practice."""
-    import warnings
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="No application metrics")
-    from local.aws import EmbeddedAws
-    from local.run import local_environment
-
-    moto = EmbeddedAws().start()
-    os.environ.update(local_environment(moto.port))
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-
-    from infra.definitions import PRACTICES_TABLE
-    from local.bootstrap import create_resources
-    from local.sandbox.server import SandboxSettings, SplashSandbox
-    from local.seed import seed_practice
     from practicepay.auth.tokens import issue_hs256
-    from practicepay.practices import PracticeStore
-    from practicepay.splash.wiring import splash_client
     from tests.bench.money import SECRET
-    from tests.helpers import free_port
+    from tests.standalone import board, standalone_stack
 
-    sandbox = SplashSandbox(SandboxSettings())
-    splash = sandbox.serve("127.0.0.1", free_port())
-    try:
-        env = create_resources(SECRET, splash_host=f"http://127.0.0.1:{splash.port}")
-        os.environ.update(env)
-        seed_practice(
-            "prc_bench", "Bench Family Practice", splash_client(), sandbox, PracticeStore(env[PRACTICES_TABLE.env_var])
-        )
+    with standalone_stack(SECRET) as stack:
+        board(stack, "prc_bench", "Bench Family Practice")
         headers = {"Authorization": f"Bearer {issue_hs256(SECRET, 'prc_bench')}", "Content-Type": "application/json"}
         figures = measure_throughput(headers=headers)
-    finally:
-        splash.shutdown()
-        moto.stop()
     print("\n".join(render(figures)))
     return 0
 

@@ -8,7 +8,12 @@ system settles, and every invoice and payment the run touched is checked against
 
 Every decision (operation, amounts, invoice, retries, timeouts, faults, clock moves) comes from
 `random.Random(seed)` before the run starts, so a seed names one plan; the threads' interleaving is the one
-thing a rerun cannot repeat. `run()` is the entry point (`python -m tests.chaos` starts a stack of its own)."""
+thing a rerun cannot repeat. `run()` is the entry point (`python -m tests.chaos` starts a stack of its own).
+
+A stack of its own runs in worker mode by default (`--in-process` turns it off): as `make run` serves it, every
+function invocation (API calls, the webhook, the alerts processor, the poll, the reconciler) runs in a worker
+process of its function (local.workers), concurrently, so the races of the concurrent stack are what is
+exercised; the report says `workers: true` and the most invocations each function ever had at once."""
 
 from __future__ import annotations
 
@@ -172,6 +177,12 @@ class Report:
     settle_s: float = 0.0
     settle_rounds: int = 0
     grace: dict[str, Any] = field(default_factory=dict)
+    workers: bool = False
+    """Worker mode: every function invocation ran in a worker process of its function (local.workers)."""
+    worker_cap: int = 0
+    warm_s: float = 0.0
+    pool: dict[str, dict[str, int]] = field(default_factory=dict)
+    """The worker pool's stats at the end (per function: workers, busy, max_busy, started)."""
     tried: collections.Counter = field(default_factory=collections.Counter)
     answers: collections.Counter = field(default_factory=collections.Counter)
     faults: collections.Counter = field(default_factory=collections.Counter)
@@ -180,6 +191,9 @@ class Report:
     background: collections.Counter = field(default_factory=collections.Counter)
     background_errors: list[str] = field(default_factory=list)
     client_errors: list[str] = field(default_factory=list)
+    shared_orders: int = 0
+    """Orders (payment or refund ids) that more than one Splash txn of the merchant carries."""
+    shared_order_examples: list[str] = field(default_factory=list)
     invoices: int = 0
     payments: int = 0
     refunds: int = 0
@@ -197,6 +211,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        for name in ("tried", "answers", "faults", "skipped", "background"):  # asdict rebuilds a Counter from pairs
+            out[name] = dict(getattr(self, name))
         for name in ("mismatches", "double_charges", "lost_payments", "left_open"):
             out[name] = [str(m) for m in getattr(self, name)]
         return out
@@ -215,7 +231,9 @@ class Report:
             f"  faults injected: {counts(self.faults)}",
             f"  background runs: {counts(self.background)}; errors {len(self.background_errors)}",
             f"  grace: {self.grace}",
-            f"  checked: {self.invoices} invoices, {self.payments} payments, {self.refunds} refunds",
+            "  " + self.render_workers(),
+            f"  checked: {self.invoices} invoices, {self.payments} payments, {self.refunds} refunds; "
+            f"orders on more than one Splash txn: {self.shared_orders} {self.shared_order_examples}",
             f"  double charges: {len(self.double_charges)}; lost payments: {len(self.lost_payments)}; "
             f"left pending/unknown: {len(self.left_open)}; other mismatches: {len(self.mismatches)}",
         ]
@@ -232,14 +250,32 @@ class Report:
         lines.append(f"  {'PASS' if self.ok else 'FAIL'}; rerun: {self.command}")
         return "\n".join(lines)
 
+    def render_workers(self) -> str:
+        if not self.workers:
+            return "workers: false (in-process: one resolver lock serves the API functions one at a time)"
+        busy = ", ".join(f"{fn} {s['max_busy']}" for fn, s in sorted(self.pool.items())) or "none"
+        started = sum(s["started"] for s in self.pool.values())
+        return (
+            f"workers: true (up to {self.worker_cap} per function, {started} started, warmed in {self.warm_s:.1f} s); "
+            f"max busy at once per function: {busy}"
+        )
+
 
 def rerun_command(
-    seed: int, operations: int, clients: int, time_limit_s: float, fault_rate: float, fault_kinds=None
+    seed: int,
+    operations: int,
+    clients: int,
+    time_limit_s: float,
+    fault_rate: float,
+    fault_kinds=None,
+    *,
+    workers: bool = True,
 ) -> str:
     return (
         f".venv/bin/python -m tests.chaos --seed {seed} --operations {operations} --clients {clients} "
         f"--time-limit {time_limit_s:g} --fault-rate {fault_rate:g}"
         + (f" --faults {','.join(fault_kinds)}" if fault_kinds else "")
+        + ("" if workers else " --in-process")
     )
 
 
@@ -269,6 +305,14 @@ class ChaosStack:
 
             register(f"{self.api_url}/webhooks/splash")
         self.triggers = LocalTriggers()
+        self.warm_s = 0.0
+
+    @property
+    def pool(self) -> Any:
+        """The worker pool the front and the triggers invoke through (local.workers), or None in-process."""
+        from local.front import worker_pool
+
+        return worker_pool()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -281,43 +325,99 @@ class ChaosStack:
         requests.delete(f"{self.sandbox_url}/_sandbox/faults", timeout=10).raise_for_status()
 
 
+WARM_API = ("authorizer", "invoices", "payments")
+"""What the clients' operations invoke: warmed to one worker per client (cold starts are `clients` at most)."""
+WARM_ONE = ("patients", "webhook", "alerts", "reconciler", "poll")
+
+
 @contextmanager
-def standalone_stack(grace_seconds: int = GRACE_SECONDS) -> Iterator[ChaosStack]:
-    """The whole local stack in this process, as `make bench` builds it: moto, the resources, the sandbox."""
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    import warnings
+def standalone_stack(
+    grace_seconds: int = GRACE_SECONDS, *, workers: bool = True, clients: int = 4
+) -> Iterator[ChaosStack]:
+    """The whole local stack in this process, as `make bench` builds it: moto, the resources, the sandbox. With
+    `workers` (the default), as `make run` serves it: a worker pool (local.workers, PRACTICEPAY_LOCAL_CONCURRENCY
+    per function) is installed once the environment is complete (grace and read timeout included: a worker
+    starts with the environment as it is then), so the API calls, the webhook, the alerts processor, the poll
+    and the reconciler run concurrently, each invocation in a worker process of its function."""
+    from tests.standalone import standalone_stack as local_stack
 
-    warnings.filterwarnings("ignore", message="No application metrics")
-    from local.aws import EmbeddedAws
-    from local.run import local_environment
-
-    moto = EmbeddedAws().start()
-    os.environ.update(local_environment(moto.port))
-    os.environ.update(
-        POWERTOOLS_LOG_LEVEL="CRITICAL",
-        POWERTOOLS_METRICS_DISABLED="true",
-        SPLASH_READ_TIMEOUT=SPLASH_READ_TIMEOUT,
-        SPLASH_RATE_LIMIT_BUDGET="1",
+    env = {
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "SPLASH_READ_TIMEOUT": SPLASH_READ_TIMEOUT,
+        "SPLASH_RATE_LIMIT_BUDGET": "1",
         **grace_environment(grace_seconds),
-    )
-    from local.bootstrap import create_resources
-    from local.sandbox.server import SandboxSettings, SplashSandbox
-    from tests.helpers import free_port
+    }
+    with local_stack(CHAOS_SECRET, log_level="CRITICAL", env=env) as local:
+        pool = None
+        stack = None
+        try:
+            if workers:
+                from local.workers import WorkerPool, install
 
-    sandbox = SplashSandbox(SandboxSettings())
-    splash = sandbox.serve("127.0.0.1", free_port())
-    os.environ.update(create_resources(CHAOS_SECRET, splash_host=f"http://127.0.0.1:{splash.port}"))
-    stack = ChaosStack(sandbox, f"http://127.0.0.1:{splash.port}", CHAOS_SECRET)
-    try:
-        yield stack
-    finally:
-        stack.close()
-        splash.shutdown()
-        moto.stop()
+                pool = install(WorkerPool())  # after the environment is complete: the workers copy it
+            stack = ChaosStack(local.sandbox, local.sandbox_url, CHAOS_SECRET)
+            if pool is not None:
+                started = time.monotonic()
+                warm(pool, clients)
+                stack.warm_s = time.monotonic() - started
+            yield stack
+        finally:
+            if stack is not None:
+                stack.close()
+            if pool is not None:
+                from local.workers import uninstall
+
+                pool.shutdown()
+                uninstall()
+
+
+def warm(pool: Any, clients: int) -> None:
+    """Start the workers the run will use now, not on the clients' first calls (their timeouts are short)."""
+    threads = [threading.Thread(target=pool.warm, args=(fn, clients)) for fn in WARM_API]
+    threads += [threading.Thread(target=pool.warm, args=(fn, 1)) for fn in WARM_ONE]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 # -- the run --------------------------------------------------------------------------------------------------
+
+
+class ClockGate:
+    """Sandbox time moves only while no money request is in flight. Splash remembers a REQUEST-TOKEN for 48 h of
+    its own time; the harness compresses days into seconds, so a retry inside one request (the Splash client's,
+    after a lost answer) must not straddle a clock move, or the sandbox would have forgotten the token and charge
+    again — which real Splash, with the same retry seconds later, would not."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._moving = False
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._moving)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def moving(self) -> Iterator[None]:
+        with self._cond:
+            self._moving = True  # new requests wait; those in flight finish first
+            self._cond.wait_for(lambda: self._in_flight == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._moving = False
+                self._cond.notify_all()
 
 
 class Clients:
@@ -338,6 +438,7 @@ class Clients:
         self.patient = ""
         self.card = ""
         self.banks: dict[str, str] = {}
+        self.clock = ClockGate()
 
     @property
     def http(self) -> requests.Session:
@@ -397,7 +498,8 @@ class Clients:
         code = ""
         for attempt in range(1 + op.retries):
             try:
-                code = str(self.call("POST", path, body, key=op.key, timeout=op.client_timeout).status_code)
+                with self.clock.request():
+                    code = str(self.call("POST", path, body, key=op.key, timeout=op.client_timeout).status_code)
             except requests.Timeout:
                 code = "timeout"
             except requests.ConnectionError:
@@ -419,7 +521,8 @@ class Clients:
             with self.lock:
                 self.report.faults[fault_label(op.fault)] += 1
         if op.kind == "advance_clock":
-            self.stack.sandbox_post("clock", {"advance_days": op.days})
+            with self.clock.moving():
+                self.stack.sandbox_post("clock", {"advance_days": op.days})
         elif op.kind in PAY_KINDS:
             self._pay(seed, op)
         else:
@@ -518,6 +621,8 @@ def _grace(wanted: int) -> dict[str, Any]:
     if found != wanted:
         sync.grace_seconds = wanted
         info["patched_in_process"] = wanted
+        if info["workers"]:
+            info["not_in_workers"] = f"the workers' wiring reads the environment: their grace is {found} s"
     return info
 
 
@@ -535,13 +640,16 @@ def run(
     practice: str | None = None,
     show: int = 15,
     out: Callable[[str], None] = print,
+    workers: bool = True,
 ) -> Report:
     """One chaos run from `seed`: `operations` planned operations by `clients` threads, stopped after
     `time_limit_s` (the rest are not run), then settled and checked. Without `stack`, a stack of its own (whose
     environment asks for a `grace_seconds` grace, grace_environment()); with one, the caller's environment
-    stands, and a grace the wiring did not take is set on the in-process StatusSync (Report.grace says which)."""
+    stands, and a grace the wiring did not take is set on the in-process StatusSync (Report.grace says which).
+    `workers` (a stack of its own only) runs every function in worker processes, concurrently (standalone_stack);
+    with a `stack`, whatever the caller installed stands (Report.workers says which)."""
     if stack is None:
-        with standalone_stack(grace_seconds) as own:
+        with standalone_stack(grace_seconds, workers=workers, clients=clients) as own:
             return run(
                 seed,
                 operations,
@@ -557,10 +665,14 @@ def run(
                 out=out,
             )
     started = time.monotonic()
-    command = rerun_command(seed, operations, clients, time_limit_s, fault_rate, fault_kinds)
-    out(f"chaos: seed {seed}, {operations} operations, {clients} clients; rerun: {command}")
+    pool = stack.pool
+    command = rerun_command(seed, operations, clients, time_limit_s, fault_rate, fault_kinds, workers=pool is not None)
+    mode = f"worker mode, up to {pool.cap} workers per function" if pool is not None else "in-process"
+    out(f"chaos: seed {seed}, {operations} operations, {clients} clients, {mode}; rerun: {command}")
     report = Report(seed=seed, operations=operations, clients=clients, command=command)
     report.grace = _grace(grace_seconds)
+    if pool is not None:
+        report.workers, report.worker_cap, report.warm_s = True, pool.cap, stack.warm_s
     stack.clear_faults()
     practice = practice or f"prc_chaos{seed}x{os.getpid() % 10000}x{int(time.time() * 1000) % 100000}"
     report.practice = practice
@@ -587,7 +699,7 @@ def run(
             name=f"chaos-{name}",
             daemon=True,
         )
-        for name, fn in (("poll", stack.triggers.poll), ("drain", stack.triggers.drain_all))
+        for name, fn in _background(stack.triggers, workers=pool is not None)
     ]
     run_started = time.monotonic()
     deadline = run_started + time_limit_s
@@ -623,9 +735,31 @@ def run(
     settle(stack, shared, report, ready_at=last_op + grace_seconds + 0.5, limit_s=settle_limit_s)
     report.settle_s = time.monotonic() - settle_started
     check(report, practice, merchant, shared.invoices)
+    if pool is not None:
+        report.pool = pool.stats()
     report.duration_s = time.monotonic() - started
     out(report.render(first=show))
     return report
+
+
+def _background(triggers: Any, *, workers: bool) -> list[tuple[str, Callable[[], Any]]]:
+    """The schedules and event source mappings the run keeps going: in-process, the poll and one drain of
+    everything (the API functions hold the resolver lock anyway); in worker mode, as `make run` ticks them, one
+    thread per queue (the alerts processor, the reconciler, the charger), the events and the poll, so each of
+    those functions runs beside the others and beside the API calls."""
+    if not workers:
+        return [("poll", triggers.poll), ("drain", triggers.drain_all)]
+    from local.triggers import SOURCES
+
+    def events() -> None:
+        triggers.events.deliver_platform_events()
+        triggers.events.publish_outbox()
+
+    drainers = [
+        (f"drain {function}", lambda queue=queue, function=function: triggers.drain(queue, function))
+        for queue, function in SOURCES
+    ]
+    return [("poll", triggers.poll), ("events", events), *drainers]
 
 
 def settle(stack: ChaosStack, shared: Clients, report: Report, *, ready_at: float, limit_s: float) -> None:
@@ -638,8 +772,12 @@ def settle(stack: ChaosStack, shared: Clients, report: Report, *, ready_at: floa
         report.settle_rounds += 1
         stack.sandbox_post("clock", {"advance_seconds": 1})  # held (delayed, reordered) alerts go out
         stack.sandbox.wait_for_alerts(10.0)
-        stack.triggers.drain_all()
-        stack.triggers.poll()
+        for name, step in (("settle drain", stack.triggers.drain_all), ("settle poll", stack.triggers.poll)):
+            try:
+                step()
+            except Exception:  # the system's own failure: reported (and its books checked), not the run's end
+                report.background[f"{name} failed"] += 1
+                report.background_errors.append(f"{name}: {traceback.format_exc()}")
         still = open_records(shared.practice)
         if (not still and time.monotonic() >= ready_at) or time.monotonic() >= end:
             return
@@ -705,14 +843,19 @@ def check(report: Report, practice: str, merchant: str, invoice_ids: list[str]) 
     bad = report.mismatches.append
 
     # Splash's side: every txn of the practice's merchant with one of our orders must be ours.
+    by_order: dict[str, list[Any]] = collections.defaultdict(list)
     for txn in splash.iterate(Txn, search=Search().equals("merchant", merchant), limit=100):
         order = txn.order or ""
+        by_order[order].append((txn.type, txn.status))
         if order.startswith("pay_") and order not in payments and txn.status != FAILED:
             report.lost_payments.append(
                 Mismatch("lost payment", order, "a payment record", "none", f"Splash txn {txn.id} {txn.total}")
             )
         if order.startswith("rfd_") and order not in refunds and txn.status != FAILED:
             bad(Mismatch("lost refund", order, "a refund record", "none", f"Splash txn {txn.id} {txn.total}"))
+    shared = {order: txns for order, txns in by_order.items() if order and len(txns) > 1}
+    report.shared_orders = len(shared)
+    report.shared_order_examples = [f"{order}: (type, status) {txns}" for order, txns in list(shared.items())[:3]]
 
     for invoice_id in invoice_ids:
         invoice = invoices.get(practice, invoice_id)
@@ -747,8 +890,17 @@ def check(report: Report, practice: str, merchant: str, invoice_ids: list[str]) 
             )
         elif invoice.amount_pending < 0:
             bad(Mismatch("invoice amount_pending >= 0 (a hold released twice)", subject, 0, invoice.amount_pending))
-        if invoice.amount_refunded > invoice.amount_paid:
-            bad(Mismatch("refunded <= paid", subject, f"<= {invoice.amount_paid}", invoice.amount_refunded))
+        # A bank may return a debit after part of it was refunded: the return takes the whole debit off paid.
+        returned = -sum(e["amount"] for e in entries if e["type"] == "return")
+        if invoice.amount_refunded > invoice.amount_paid + returned:
+            bad(
+                Mismatch(
+                    "refunded <= paid (+ returned after a refund)",
+                    subject,
+                    f"<= {invoice.amount_paid} + {returned}",
+                    invoice.amount_refunded,
+                )
+            )
         for entry in entries:
             if entry["type"] in ("charge", "void", "return", "refund") and not entry.get("splash_txn_id"):
                 bad(Mismatch("ledger entry without a Splash txn", subject, "splash_txn_id", entry))
@@ -873,6 +1025,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--show", type=int, default=15, help="how many mismatches to print")
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    parser.add_argument("--json-out", default="", help="write the report as JSON to this file")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the functions in this process (one resolver lock serves the API functions one at a time) "
+        "instead of worker processes per function, concurrently, as `make run` does",
+    )
     args = parser.parse_args(argv)
     kinds = tuple(k for k in args.faults.split(",") if k) if args.faults else None
     unknown = set(kinds or ()) - set(FAULT_WEIGHTS)
@@ -886,10 +1045,123 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=args.fault_rate,
         fault_kinds=kinds,
         show=args.show,
+        workers=not args.in_process,
     )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
+    if args.json_out:
+        text = json.dumps(_json_keys(report.as_dict()), indent=2, default=str)  # whole, or no file at all
+        with open(args.json_out, "w") as f:
+            f.write(text)
     return 0 if report.ok else 1
+
+
+def _json_keys(value: Any) -> Any:
+    """`value` with every mapping's keys as strings (JSON's), e.g. a background error's (type, status) keys."""
+    if isinstance(value, dict):
+        return {str(k): _json_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_keys(v) for v in value]
+    return value
+
+
+# -- make bench's chaos section ---------------------------------------------------------------------------------
+
+BENCH_OPS = int(os.environ.get("BENCH_CHAOS_OPS", "1000"))
+BENCH_SEED = int(os.environ.get("BENCH_CHAOS_SEED", "1000"))
+BENCH_CLIENTS = 4
+BENCH_TIME_S = float(os.environ.get("BENCH_CHAOS_TIME", "300"))
+MAKE_TIME_S = 300.0
+"""`make chaos`'s TIME default: the reproducing command names TIME only when the bench's differs."""
+
+
+def measure_bench(
+    seed: int = BENCH_SEED,
+    operations: int = BENCH_OPS,
+    clients: int = BENCH_CLIENTS,
+    time_limit_s: float = BENCH_TIME_S,
+) -> dict[str, Any]:
+    """One chaos run in worker mode for `make bench`, in a process of its own (its own moto server, sandbox and
+    environment: the bench's process caches its Splash client and sync wiring); its report as a dict (as_dict).
+    The run's own lines go to stderr."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "chaos.json"
+        argv = [sys.executable, "-m", "tests.chaos", "--seed", str(seed), "--operations", str(operations)]
+        argv += ["--clients", str(clients), "--time-limit", f"{time_limit_s:g}", "--json-out", str(out)]
+        done = subprocess.run(argv, cwd=root, stdout=sys.stderr, check=False)
+        if not out.exists():
+            raise RuntimeError(f"the chaos run exited {done.returncode} without a report: {' '.join(argv)}")
+        figures = json.loads(out.read_text())
+    figures["time_limit_s"] = time_limit_s
+    return figures
+
+
+def bench_command(figures: dict[str, Any]) -> str:
+    time_limit = figures.get("time_limit_s", MAKE_TIME_S)
+    return f"make chaos SEED={figures['seed']} OPS={figures['operations']} CLIENTS={figures['clients']}" + (
+        f" TIME={time_limit:g}" if time_limit != MAKE_TIME_S else ""
+    )
+
+
+def render_bench(report: Report | dict[str, Any], first: int = 20) -> list[str]:
+    """`make bench`'s chaos section (markdown lines) from a Report or its as_dict()."""
+    r = report.as_dict() if isinstance(report, Report) else report
+
+    def counts(c: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+    problems = [*r["double_charges"], *r["lost_payments"], *r["left_open"], *r["mismatches"]]
+    pool = r.get("pool") or {}
+    busy = ", ".join(f"{fn} {s['max_busy']}" for fn, s in sorted(pool.items()) if s["max_busy"]) or "none"
+    mode = (
+        f"worker mode (local.workers: up to {r['worker_cap']} worker processes per function, as `make run` serves it)"
+        if r.get("workers")
+        else "in-process (one resolver lock serves the API functions one at a time)"
+    )
+    lines = [
+        "## Chaos: concurrent clients under Splash faults (worker mode)",
+        "",
+        f"A seeded chaos run (tests/chaos) in {mode}: {r['clients']} clients pay and refund over HTTP with "
+        "Idempotency-Key retries while the Splash sandbox loses answers, fails, rate limits and garbles alerts, "
+        "and the poll, the alerts processor and the reconciler run beside them; then it settles and checks every "
+        f"invoice, payment and refund against its ledger and Splash. Reproduce: `{bench_command(r)}`.",
+        "",
+        "| measure | figure |",
+        "|---|---|",
+        f"| operations run / planned | {r['ran']} / {r['operations']} |",
+        f"| operations by kind | {counts(r['tried'])} |",
+        f"| skipped (nothing to pay or refund) | {counts(r['skipped'])} |",
+        f"| answers by status | {counts(r['answers'])}; retries with the same key {r['retries']} |",
+        f"| faults injected by kind | {counts(r['faults'])} |",
+        f"| checked | {r['invoices']} invoices, {r['payments']} payments, {r['refunds']} refunds |",
+        f"| mismatches | {len(r['mismatches'])} |",
+        f"| double charges | {len(r['double_charges'])} |",
+        f"| lost payments | {len(r['lost_payments'])} |",
+        f"| left open (pending/unknown) | {len(r['left_open'])} |",
+        f"| run seconds | {r['run_s']:.1f} |",
+        f"| settle seconds | {r['settle_s']:.1f} ({r['settle_rounds']} rounds) |",
+        f"| max workers busy at once, per function | {busy} |",
+        f"| client / background errors | {len(r['client_errors'])} / {len(r['background_errors'])} |",
+        f"| books | {'PASS' if not problems else 'FAIL'} |",
+    ]
+    if problems:
+        lines += ["", "Mismatches:", ""]
+        lines += [f"- `{m}`" for m in problems[:first]]
+        if len(problems) > first:
+            lines.append(f"- … and {len(problems) - first} more")
+    return [*lines, ""]
+
+
+def bench_main() -> int:
+    """`BENCH_ONLY=chaos .venv/bin/python -m tests.bench.money`: this section alone, printed (BENCHMARKS.md is
+    left as it is)."""
+    print("\n".join(render_bench(measure_bench())))
+    return 0
 
 
 if __name__ == "__main__":
