@@ -39,3 +39,26 @@ def test_handlers_do_not_load_the_xray_sdk_by_default(function):
 
 def test_detailed_tracing_wraps_the_handler_in_the_powertools_tracer():
     assert _xray_loaded("invoices", PRACTICEPAY_DETAILED_TRACING="true")
+
+
+def test_with_metrics_disabled_a_warm_process_never_prints_its_metrics(monkeypatch, capsys):
+    """Powertools keeps the metric set when metrics are disabled, so a warm local worker printed EMF lines once
+    100 values piled up; the entrypoint clears the set after each invocation."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.constants import MAX_METRICS
+
+    from practicepay.observability import entrypoint, metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "fn", 128, "r"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+
+    @entrypoint()
+    def handler(event, context):
+        metrics.add_metric(name="Handled", unit="Count", value=1)
+        return "ok"
+
+    for _ in range(MAX_METRICS + 5):
+        assert handler({}, Context()) == "ok"
+    assert '"_aws"' not in capsys.readouterr().out
