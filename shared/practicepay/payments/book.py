@@ -1,6 +1,8 @@
 """The one writer of money: a payment's change, its invoice's new totals, the ledger entry, a refund and the
-domain events it implies, all in one DynamoDB transaction with optimistic locking. The payments API and the
-status sync (webhooks, poll, reconciler) both write through it."""
+domain events it implies, all in one DynamoDB transaction. Each write is conditioned on the state it was computed
+from and each ledger entry is keyed by the money fact it records, so every fact is applied exactly once, whoever
+learns of it first (ADR 0010). The payments API and the status sync (alerts, poll, reconciler) both write
+through it."""
 
 from __future__ import annotations
 
