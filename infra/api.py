@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra.definitions import ROUTES
+from infra.definitions import AUTHORIZER_CACHE_SECONDS, ROUTES
 from practicepay.api.contract import GATEWAY_RESPONSES, HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
 
 
@@ -83,6 +83,7 @@ class ApiConstruct(Construct):
             "Authorizer",
             handler=authorizer_function,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
         for kind in GATEWAY_RESPONSES:
             self.api.add_gateway_response(

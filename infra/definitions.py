@@ -270,6 +270,8 @@ PLATFORM_EVENT_SOURCE = "clinical-platform"
 ENCOUNTER_DETAIL_TYPE = "encounter.charged"
 
 AUTHORIZER = FunctionDef(name="authorizer", env=(JWT_SECRET_ENV,))
+AUTHORIZER_CACHE_SECONDS = 300
+"""API Gateway keeps an authorizer's Allow policy this long per Authorization header (the local front too)."""
 INVOICES = FunctionDef(
     name="invoices",
     env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, EVENTS_TABLE.env_var, DATA_KEY_ENV),

@@ -2,9 +2,10 @@
 event, runs the authorizer function, then the route's handler, and returns its response.
 
 What it mirrors from API Gateway: routes and path parameters from infra.definitions.ROUTES, the REQUEST
-authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure), the authorizer context on
+authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure) and its result cache (the policy kept per
+Authorization header for AUTHORIZER_CACHE_SECONDS, as CDK configures it), the authorizer context on
 `requestContext.authorizer`, the problem+json gateway responses, the 10 MB payload limit, and 502 when a
-function raises. What it does not: authorizer result caching, throttling, the request validator.
+function raises. What it does not: throttling, the request validator.
 
 Handlers run in this process by default (the integration tests drive it through werkzeug's test Client), one
 API function at a time; with a worker pool installed (local.workers; `make run` does), each invocation runs in
@@ -33,7 +34,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from infra.definitions import AUTHORIZER, ROUTES, Route
+from infra.definitions import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, ROUTES, Route
 from local.calls import CURRENT_FUNCTION
 from practicepay.api.contract import HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
 
@@ -151,6 +152,8 @@ class LocalApiGateway:
             AUTHORIZER.name: _AUTHORIZER_LOCK,
             **{r.function: _RESOLVER_LOCK for r in self.routes if r.function},
         }
+        self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache_lock = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -231,11 +234,18 @@ class LocalApiGateway:
             **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
             **{k: event[k] for k in ("queryStringParameters", "pathParameters", "stageVariables", "requestContext")},
         }
-        try:
-            with self._lock(AUTHORIZER.name):
-                policy = invoke(AUTHORIZER.name, auth_event)
-        except Exception as exc:
-            return _gateway_response("UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE", request_id)
+        identity = next((v for k, v in (event["headers"] or {}).items() if k.lower() == "authorization"), None)
+        policy = self._cached_policy(identity)
+        if policy is None:
+            try:
+                with self._lock(AUTHORIZER.name):
+                    policy = invoke(AUTHORIZER.name, auth_event)
+            except Exception as exc:
+                kind = "UNAUTHORIZED" if str(exc) == "Unauthorized" else "AUTHORIZER_FAILURE"
+                return _gateway_response(kind, request_id)
+            if identity is not None:
+                with self._cache_lock:
+                    self._policies[identity] = (time.monotonic() + AUTHORIZER_CACHE_SECONDS, policy)
         if not _allows(policy, method_arn):
             return _gateway_response("ACCESS_DENIED", request_id)
         event["requestContext"]["authorizer"] = {
@@ -243,6 +253,15 @@ class LocalApiGateway:
             "principalId": policy.get("principalId"),
         }
         return None
+
+    def _cached_policy(self, identity: str | None) -> dict[str, Any] | None:
+        """The authorizer's policy for this Authorization header, as API Gateway caches it (an answer, Allow or
+        Deny, for AUTHORIZER_CACHE_SECONDS; a refusal is not cached)."""
+        if identity is None:
+            return None
+        with self._cache_lock:
+            expires, policy = self._policies.get(identity, (0.0, None))
+        return policy if expires > time.monotonic() else None
 
     def _lock(self, function: str) -> AbstractContextManager[Any]:
         """The in-process lock a function's invocation takes; none in worker mode (a worker is a process)."""

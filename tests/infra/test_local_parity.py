@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+from werkzeug.test import Client
 
 from infra.definitions import QUEUES, TABLES
 from tests.infra.conftest import resources
@@ -69,3 +70,27 @@ def test_local_queue_matches_the_template(spec, template, aws_env):
     local_redrive = json.loads(attrs.get("RedrivePolicy", "{}")).get("maxReceiveCount")
     assert local_redrive == (cfn.get("RedrivePolicy") or {}).get("maxReceiveCount")
     assert bool(spec.dead_letter) == ("RedrivePolicy" in cfn)
+
+
+def test_the_local_front_caches_the_authorizer_as_long_as_api_gateway(template, aws_env, monkeypatch):
+    """API Gateway keeps an authorizer's policy per Authorization header (CDK's RequestAuthorizer: the TTL in the
+    template); the local front does the same, so a local request costs what it costs in AWS."""
+    import local.front as front
+    from infra.definitions import AUTHORIZER_CACHE_SECONDS
+    from practicepay.auth.tokens import issue_hs256
+    from tests.helpers import TEST_SECRET
+
+    (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == AUTHORIZER_CACHE_SECONDS
+    calls: list[str] = []
+    real = front.invoke
+    monkeypatch.setattr(front, "invoke", lambda fn, event: (calls.append(fn), real(fn, event))[1])
+    client = Client(front.LocalApiGateway())
+    tokens = {practice: issue_hs256(TEST_SECRET, practice) for practice in ("prc_cache_a", "prc_cache_b")}
+    for practice in ("prc_cache_a", "prc_cache_a", "prc_cache_a", "prc_cache_b"):
+        headers = {"Authorization": f"Bearer {tokens[practice]}"}
+        assert client.get("/invoices", headers=headers).status_code == 200
+    assert calls.count("authorizer") == 2  # once per token
+    assert client.get("/invoices", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/invoices", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert calls.count("authorizer") == 4  # a refusal is not cached
