@@ -15,3 +15,8 @@ def utc_now() -> datetime:
 def iso(ts: datetime) -> str:
     """UTC ISO-8601 with millisecond precision and a Z suffix, the API's timestamp format."""
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_iso(text: str) -> datetime:
+    """The moment an `iso` timestamp names (an aware datetime)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

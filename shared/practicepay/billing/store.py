@@ -28,7 +28,8 @@ from practicepay.billing.models import (
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.events import event_item
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.invoices.store import InvoiceStore
 
 __all__ = [
     # the records, still importable from here (they live in billing.models)
@@ -207,7 +208,7 @@ class ScheduleStore(TableStore):
         tx = Transaction()
         tx.put(self.table_name, self.plan_item(canceled), SAME_VERSION, {":v": plan_version})
         self._put_stopped(tx, stopped)
-        tx.put(invoices.table_name, invoices.item(reopened), SAME_VERSION, {":v": invoice_version})
+        invoices.put_changed(tx, reopened, invoice_version)
         _commit(tx, "The plan or its invoice changed while it was being canceled; retry.")
 
     def create_subscription(self, sub: SubscriptionRecord) -> None:
@@ -231,7 +232,7 @@ class ScheduleStore(TableStore):
         tx.put(self.table_name, self.subscription_item(canceled), SAME_VERSION, {":v": sub_version})
         self._put_stopped(tx, stopped)
         for invoice, version in reopened:
-            tx.put(invoices.table_name, invoices.item(invoice), SAME_VERSION, {":v": version})
+            invoices.put_changed(tx, invoice, version)
         _commit(tx, "The membership changed while it was being canceled; retry.")
 
     def record_notice(

@@ -11,7 +11,8 @@ from typing import Any
 from practicepay.adapters.dynamo import Transaction, TransactionConflict, patient_key, plain, practice_pk
 from practicepay.encounters.models import EncounterLink
 from practicepay.errors import Conflict
-from practicepay.invoices.store import InvoiceRecord, InvoiceStore
+from practicepay.invoices.models import InvoiceRecord
+from practicepay.invoices.store import InvoiceStore
 
 
 @dataclass

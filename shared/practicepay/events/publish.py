@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 import boto3
 
 from practicepay.adapters.dynamo import plain
+from practicepay.clock import from_iso
 from practicepay.events import EVENT_SOURCE
 
 PUT_EVENTS_MAX = 10  # entries per PutEvents call
@@ -33,7 +33,7 @@ class Publisher:
             "Source": EVENT_SOURCE,
             "DetailType": row["detail_type"],
             "Detail": json.dumps(detail_of(plain(dict(row))), separators=(",", ":")),  # stream numbers are Decimal
-            "Time": datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00")),
+            "Time": from_iso(row["occurred_at"]),
             "Resources": [],
             "EventBusName": self._bus,
         }

@@ -85,7 +85,7 @@ class InvoiceStore(TableStore):
     def replace(self, rec: InvoiceRecord, expected_version: int, *, also: Transaction | None = None) -> None:
         """Write a changed invoice (with whatever else `also` holds) if nobody changed it since it was read."""
         tx = also or Transaction()
-        tx.put(self.table_name, self.item(rec), "version = :v", {":v": expected_version})
+        self.put_changed(tx, rec, expected_version)
         try:
             tx.commit()
         except TransactionConflict as exc:

@@ -251,18 +251,19 @@ class PaymentBook:
     def mark_unknown(self, payment: PaymentRecord) -> PaymentRecord:
         """Splash's answer was lost: `unknown`, entered only from `pending` (a payment another applier settled
         meanwhile keeps its outcome). The payment as it now stands."""
-        after = replace(payment, status=PaymentStatus.UNKNOWN.value, updated_at=iso(self.clock()))
         for _ in range(CONFLICT_RETRIES):
             if payment.status != PaymentStatus.PENDING:
                 return payment
+            after = replace(
+                payment, status=PaymentStatus.UNKNOWN.value, version=payment.version + 1, updated_at=iso(self.clock())
+            )
             tx = Transaction()
-            self.store.put_payment(tx, replace(after, version=payment.version + 1), payment)
+            self.store.put_payment(tx, after, payment)
             try:
                 tx.commit()
-                return replace(after, version=payment.version + 1)
+                return after
             except TransactionConflict:
                 payment = self.payment(payment.practice_id, payment.id)
-                after = replace(payment, status=PaymentStatus.UNKNOWN.value, updated_at=iso(self.clock()))
         raise Conflict(f"Payment {payment.id} kept changing; retry.")
 
     # -- refunds ---------------------------------------------------------------------------------------------

@@ -145,3 +145,13 @@ class RefundRecord:
 # Outcomes Splash may still change (the store gives these the sparse `open` index's keys, which the poll reads).
 OPEN_PAYMENT = frozenset({"pending", "unknown", "processing"})
 OPEN_REFUND = frozenset({"pending", "unknown"})
+
+
+@dataclass(frozen=True)
+class KeyGuard:
+    """An Idempotency-Key's guard on a payment: the payment it started, the request it was made for (a digest:
+    the same key with another body is refused) and, once the payment settled, its first answer."""
+
+    payment_id: str
+    fingerprint: str | None = None
+    answer: PaymentRecord | None = None

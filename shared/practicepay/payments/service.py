@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from practicepay.adapters.dynamo import batch_get, from_item
+from practicepay.adapters.dynamo import batch_get
 from practicepay.adapters.queues import ReconciliationQueue
-from practicepay.clock import Clock, iso, utc_now
+from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import (
     Conflict,
     IdempotencyInProgress,
@@ -41,6 +41,7 @@ from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
     Failure,
+    KeyGuard,
     Payment,
     PaymentList,
     PaymentRecord,
@@ -196,19 +197,19 @@ class PaymentService:
     def _replay(
         self,
         practice_id: str,
-        guard: dict[str, Any],
+        guard: KeyGuard,
         fingerprint: str,
         method: MethodRecord,
         guard_key: dict[str, str],
     ) -> Payment:
-        if guard.get("fingerprint", fingerprint) != fingerprint:
+        if guard.fingerprint not in (None, fingerprint):
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request body. Use a new key for a new request."
             )
-        if guard.get("answer"):
-            return _view(from_item(PaymentRecord, guard["answer"]))
-        payment = self.book.payment(practice_id, guard["payment_id"])
-        started = datetime.fromisoformat(payment.updated_at.replace("Z", "+00:00"))
+        if guard.answer is not None:
+            return _view(guard.answer)
+        payment = self.book.payment(practice_id, guard.payment_id)
+        started = from_iso(payment.updated_at)
         if payment.status == PaymentStatus.PENDING and self.clock() - started < timedelta(seconds=IN_FLIGHT_SECONDS):
             raise IdempotencyInProgress(IN_PROGRESS)
         return self._resume(payment, method, guard_key)
@@ -308,7 +309,7 @@ class PaymentService:
         """Splash's answer was lost: `unknown` (only from pending: an outcome another path applied meanwhile
         stands) and queued for the reconciler. Not remembered as the key's answer: a replay answers what the
         reconciler found, and resends a payment it failed as never submitted (an autopay's next-day resend)."""
-        current = self.book.mark_unknown(self.store.get(payment.practice_id, payment.id) or payment)
+        current = self.book.mark_unknown(payment)  # written only from the payment as sent; else read again
         if current.status == PaymentStatus.UNKNOWN:
             self.queue.enqueue(practice_id=payment.practice_id, kind="payment", record_id=payment.id, order=payment.id)
             logger.warning("payment outcome unknown; queued for reconciliation", payment_id=payment.id)
@@ -415,7 +416,7 @@ class PaymentService:
 
     def _read_for_payment(
         self, practice_id: str, invoice_id: str, method_id: str, guard_key: dict[str, str]
-    ) -> tuple[InvoiceRecord, MethodRecord, dict[str, Any] | None]:
+    ) -> tuple[InvoiceRecord, MethodRecord, KeyGuard | None]:
         """The invoice, the method to charge and the Idempotency-Key's guard (the payment it started, its first
         answer), read together in one round trip."""
         if not id_pattern("inv").match(invoice_id):
@@ -435,7 +436,7 @@ class PaymentService:
         method = method_from_item(method_item) if method_item else None
         if method is None or method.patient_id != invoice.patient_id:
             raise NotFound(f"No payment method {method_id} exists for this invoice's patient.")
-        return invoice, method, guard
+        return invoice, method, self.store.guard_from_item(guard) if guard else None
 
 
 _REFUND_TYPES = {

@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from practicepay.adapters.dynamo import TableStore, Transaction, batch_get, from_item, list_page, practice_pk
-from practicepay.payments.models import OPEN_PAYMENT, OPEN_REFUND, PaymentRecord, RefundRecord
+from practicepay.payments.models import OPEN_PAYMENT, OPEN_REFUND, KeyGuard, PaymentRecord, RefundRecord
 
 OPEN_PARTITION = "OPEN"
 
@@ -75,6 +75,15 @@ class PaymentStore(TableStore):
         it was made for (`fingerprint`: the same key with another body is refused) and, once there is one, the
         first answer (`answer`, written in the transaction that settles the payment)."""
         return {**self.key_key(practice_id, key_hash), "payment_id": payment_id, "fingerprint": fingerprint}
+
+    @staticmethod
+    def guard_from_item(item: dict[str, Any]) -> KeyGuard:
+        answer = item.get("answer")
+        return KeyGuard(
+            payment_id=item["payment_id"],
+            fingerprint=item.get("fingerprint"),
+            answer=from_item(PaymentRecord, answer) if answer else None,
+        )
 
     def remember_answer(self, tx: Transaction, key: dict[str, str], rec: PaymentRecord) -> None:
         """Add to `tx`: the guard `key` keeps the payment as first answered (a replay answers the same)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from practicepay.clock import Clock, iso, utc_now
+from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import Conflict
 from practicepay.events import event_item
 from practicepay.observability import logger
@@ -229,9 +229,7 @@ class StatusSync:
         return "not_submitted" if self.book.refund_outcome(refund, failed) else "unchanged"
 
     def _grace_over(self, since: str) -> bool:
-        return self.clock() - datetime.fromisoformat(since.replace("Z", "+00:00")) >= timedelta(
-            seconds=self.grace_seconds
-        )
+        return self.clock() - from_iso(since) >= timedelta(seconds=self.grace_seconds)
 
     # -- status poll -----------------------------------------------------------------------------------------
 
