@@ -35,8 +35,7 @@ from typing import Any
 import requests
 
 CHAOS_SECRET = "chaos-harness-signing-secret-0123456789abcdef"
-GRACE_ENV = "PRACTICEPAY_SYNC_GRACE_SECONDS"
-LEGACY_GRACE_ENV = "RECONCILE_GRACE_SECONDS"
+GRACE_ENV = "RECONCILE_GRACE_SECONDS"
 GRACE_SECONDS = 5
 """The reconciler's grace in a chaos run: longer than the slowest Splash call (3 attempts at the short read
 timeout plus backoff), so a payment still being sent is not failed as not submitted under its feet."""
@@ -585,19 +584,8 @@ def _loop(stop: threading.Event, name: str, fn: Callable[[], Any], rng: random.R
 
 
 def grace_environment(wanted: int) -> dict[str, str]:
-    """The environment that asks the sync for a `wanted`-second grace: PRACTICEPAY_SYNC_GRACE_SECONDS, and
-    SyncConfig's RECONCILE_GRACE_SECONDS where this code's bounds accept the value (HEAD's say at least 60 s)."""
-    env = {GRACE_ENV: str(wanted)}
-    try:
-        from practicepay.config import SyncConfig
-
-        field_info = SyncConfig.model_fields["reconcile_grace_seconds"]
-        floor = next((m.ge for m in field_info.metadata if getattr(m, "ge", None) is not None), 0)
-        if wanted >= floor:
-            env[LEGACY_GRACE_ENV] = str(wanted)
-    except (ImportError, KeyError):
-        pass
-    return env
+    """The environment that gives the sync (SyncConfig) a `wanted`-second grace."""
+    return {GRACE_ENV: str(wanted)}
 
 
 def _grace(wanted: int) -> dict[str, Any]:
@@ -608,16 +596,13 @@ def _grace(wanted: int) -> dict[str, Any]:
     sync = status_sync()
     found = sync.grace_seconds
     info: dict[str, Any] = {
-        "env": {k: os.environ.get(k) for k in (GRACE_ENV, LEGACY_GRACE_ENV) if os.environ.get(k)},
+        "env": {GRACE_ENV: os.environ.get(GRACE_ENV)},
         "wiring_had": found,
         "took_effect": found == wanted,
     }
-    try:
-        from local.front import worker_pool  # type: ignore[attr-defined]
+    from local.front import worker_pool
 
-        info["workers"] = worker_pool() is not None
-    except ImportError:
-        info["workers"] = False
+    info["workers"] = worker_pool() is not None
     if found != wanted:
         sync.grace_seconds = wanted
         info["patched_in_process"] = wanted
