@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import date
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +16,7 @@ from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, MalformedRequest, NotFound, ValidationFailed
 from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
+from practicepay.observability import logger
 from practicepay.patients.models import (
     AddPaymentMethodRequest,
     Consent,
@@ -142,13 +144,23 @@ class PatientService:
                 "Collect them with Splash PayFields in the browser and send the token it returns.",
                 errors=[{"field": "card" if body.card else "bank_account", "message": "send `token` instead"}],
             )
-        merchant = self.practices.require(practice_id).merchant_for_charging()
 
-        def add() -> PaymentMethod:
-            customer = self._customer(client, merchant, patient)
-            token = self._token(client, customer, body, merchant, patient.id)
-            record = _method_record(practice_id, patient.id, token, body.consent, self.vault, iso(self.clock()))
-            self.store.put_method(record)
+        def add() -> PaymentMethod:  # checks inside: a replay answers the first answer, whatever changed since
+            merchant = self.practices.require(practice_id).merchant_for_charging()
+            if body.card is not None:
+                _require_unexpired(body.card.exp_year, body.card.exp_month, self.clock().date())
+            if body.token is not None:  # the caller's PayFields token: checked before anything is created
+                token = self._payfields_token(client, body.token, merchant, patient)
+                self._customer(client, merchant, patient)
+            else:
+                token = self._tokenize(client, self._customer(client, merchant, patient), body)
+            try:
+                record = _method_record(practice_id, patient.id, token, body.consent, self.vault, iso(self.clock()))
+                self.store.put_method(record)
+            except Exception:
+                if body.token is None:  # the token is ours and nothing points at it: no orphan card at Splash
+                    _discard(client, token, practice_id, patient.id)
+                raise
             return _method_view(record)
 
         return run_once(
@@ -239,33 +251,67 @@ class PatientService:
             return current.splash_customer_id if current and current.splash_customer_id else customer.id
         return customer.id
 
-    def _token(
-        self, client: SplashClient, customer: str, body: AddPaymentMethodRequest, merchant: str, patient_id: str
-    ) -> Token:
+    @staticmethod
+    def _payfields_token(client: SplashClient, value: str, merchant: str, patient: PatientRecord) -> Token:
+        """The caller's PayFields token, if Splash knows it and it is this patient's (reads only)."""
         try:
-            if body.token is not None:
-                found = next(client.iterate(Token, search=Search().exact("token", body.token), limit=1), None)
-                if found is None or not _ours(client, found, customer, merchant, patient_id):
-                    raise ValidationFailed(
-                        "This token is unknown to Splash or belongs to another patient.",
-                        errors=[{"field": "token", "message": "token is not this patient's"}],
-                    )
-                return found
+            found = next(client.iterate(Token, search=Search().exact("token", value), limit=1), None)
+            if found is None or not _ours(client, found, patient.splash_customer_id, merchant, patient.id):
+                raise ValidationFailed(
+                    "This token is unknown to Splash or belongs to another patient.",
+                    errors=[{"field": "token", "message": "token is not this patient's"}],
+                )
+            return found
+        except SplashValidationError as exc:
+            raise _refused(exc) from exc
+
+    @staticmethod
+    def _tokenize(client: SplashClient, customer: str, body: AddPaymentMethodRequest) -> Token:
+        try:
             return client.tokenize(_token_request(customer, body))
         except SplashValidationError as exc:
-            raise ValidationFailed(
-                f"Splash refused the payment details: {exc}",
-                errors=[{"field": f, "message": f"{f} was refused by Splash"} for f in exc.fields],
-            ) from exc
+            raise _refused(exc) from exc
 
 
-def _ours(client: SplashClient, token: Token, customer: str, merchant: str, patient_id: str) -> bool:
+def _refused(exc: SplashValidationError) -> ValidationFailed:
+    return ValidationFailed(
+        f"Splash refused the payment details: {exc}",
+        errors=[{"field": f, "message": f"{f} was refused by Splash"} for f in exc.fields],
+    )
+
+
+def _require_unexpired(exp_year: int, exp_month: int, today: date) -> None:
+    if (exp_year, exp_month) < (today.year, today.month):
+        raise ValidationFailed(
+            f"This card expired in {exp_month:02d}/{exp_year}.",
+            errors=[{"field": "card.exp_year", "message": "the card has expired"}],
+        )
+
+
+def _discard(client: SplashClient, token: Token, practice_id: str, patient_id: str) -> None:
+    """Compensation: delete at Splash the token this request created and could not store. Never raises: the
+    caller re-raises the original error; a token left behind is logged (ids only) for an operator to delete."""
+    try:
+        client.delete(Token, token.id, request_token=f"discard-{token.id}")
+    except SplashNotFound:
+        pass
+    except Exception as exc:  # must not mask the error that made the token an orphan
+        logger.error(
+            "orphan token left at Splash: the method was not stored and the token could not be deleted",
+            practice_id=practice_id,
+            patient_id=patient_id,
+            splash_token_id=token.id,
+            error=type(exc).__name__,
+        )
+
+
+def _ours(client: SplashClient, token: Token, customer: str | None, merchant: str, patient_id: str) -> bool:
     """A PayFields token belongs to this patient when its Splash customer is the patient's, or is a customer of
     the practice's merchant carrying the patient's opaque id (PayFields created it in the browser)."""
-    if token.customer == customer:
-        return True
     if token.customer is None:
         return False
+    if token.customer == customer:
+        return True
     try:
         owner = client.get(Customer, token.customer)
     except SplashNotFound:
@@ -310,7 +356,7 @@ def _method_record(
         exp_year=exp_year,
         token_sealed=vault.seal(token.token, practice_id=practice_id, purpose=METHOD_TOKEN),
         splash_token_id=token.id,
-        consent=consent.model_dump(exclude_none=True),
+        consent=consent.model_dump(mode="json", exclude_none=True),
         created_at=now,
     )
 
@@ -327,6 +373,6 @@ def _method_view(record: MethodRecord) -> PaymentMethod:
         exp_year=record.exp_year,
         status=record.status,  # type: ignore[arg-type]
         blocked_reason=record.blocked_reason,
-        consent=Consent.model_validate(record.consent),
+        consent=Consent.model_validate(record.consent, strict=False),  # as stored (numbers come back as Decimal)
         created_at=record.created_at,
     )
