@@ -44,7 +44,7 @@ from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.patients.service import PATIENT_ID
 from practicepay.patients.store import MethodRecord
 from practicepay.payments.models import Payment
-from practicepay.payments.service import AutopayAttempt, PaymentService
+from practicepay.payments.service import AutopayAttempt, PaymentService, request_fingerprint
 
 SUBSCRIPTION_ID = id_pattern("sub")
 PLANNABLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID})
@@ -65,12 +65,25 @@ class BillingService:
     def create_plan(
         self, practice_id: str, invoice_id: str, key: str, body: CreatePlanRequest, ctx: LambdaContext | None = None
     ) -> PaymentPlan:
-        self._once(
-            f"plan:{invoice_id}", practice_id, key, body, lambda: self._create_plan(practice_id, invoice_id, body), ctx
-        )
-        return self.get_plan(practice_id, invoice_id)
+        """A repeat of the key answers with the plan the key made, whatever became of it (canceled, completed, or
+        followed by another plan on the invoice), never with the invoice's latest plan."""
+        written: list[tuple[PlanRecord, list[InstallmentRecord]]] = []
 
-    def _create_plan(self, practice_id: str, invoice_id: str, body: CreatePlanRequest) -> str:
+        def make() -> str:
+            written.append(self._create_plan(practice_id, invoice_id, body))
+            return written[0][0].id
+
+        plan_id = self._once(f"plan:{invoice_id}", practice_id, key, body, make, ctx)
+        if written:  # made just now: answer with the records as written
+            return self._plan_view(*written[0])
+        plan = self.store.get_plan(practice_id, invoice_id, plan_id)
+        if plan is None:
+            raise NotFound(f"No payment plan {plan_id} exists for invoice {invoice_id}.")
+        return self._plan_view(plan, self.store.installments(practice_id, plan.id))
+
+    def _create_plan(
+        self, practice_id: str, invoice_id: str, body: CreatePlanRequest
+    ) -> tuple[PlanRecord, list[InstallmentRecord]]:
         invoice = self.payments.book.invoice(practice_id, invoice_id)
         if invoice.plan_id:
             raise Conflict(f"This invoice is already on a payment plan ({invoice.plan_id}); cancel it first.")
@@ -118,7 +131,7 @@ class BillingService:
         on_plan = replace(invoice, plan_id=plan.id, updated_at=now, version=invoice.version + 1)
         on_plan = replace(on_plan, status=lifecycle.money_status(on_plan).value)
         self.store.create_plan(plan, installments, on_plan, invoice.version, invoices=self.payments.invoices)
-        return plan.id
+        return plan, installments
 
     def get_plan(self, practice_id: str, invoice_id: str) -> PaymentPlan:
         plan = self._latest_plan(practice_id, invoice_id)
@@ -161,8 +174,15 @@ class BillingService:
         key: str,
         body: PayInstallmentRequest,
     ) -> Payment:
-        """Pay one installment now (early, or after a failure) with the plan's method or another on file."""
-        plan, installments = self._active_plan(practice_id, invoice_id)
+        """Pay one installment now (early, or after a failure) with the plan's method or another on file. A replay
+        of the key answers the first answer (the payment, or its decline) whatever happened since (the installment
+        paid, the plan completed or canceled): the key's guard is read first, with the invoice, in one read."""
+        early_key = f"early:{key}"
+        fingerprint = request_fingerprint("early", body, str(seq))
+        invoice, guard = self.payments.keyed(practice_id, invoice_id, early_key)
+        if guard is not None:
+            return self.payments.replay(practice_id, invoice_id, early_key, guard, fingerprint)
+        plan, installments = self._active_plan(practice_id, invoice_id, invoice)
         inst = next((i for i in installments if i.seq == seq), None)
         if inst is None:
             raise NotFound(f"No installment {seq} exists on this plan.")
@@ -177,7 +197,7 @@ class BillingService:
         )
         with seen.one_charge():  # the payment's installment follower starts from the installment as read here
             seen.remember(inst)
-            return self.payments.autopay(practice_id, invoice_id, attempt, key=f"early:{key}")
+            return self.payments.autopay(practice_id, invoice_id, attempt, key=early_key, fingerprint=fingerprint)
 
     # -- memberships -----------------------------------------------------------------------------------------
 
@@ -322,16 +342,19 @@ class BillingService:
         if not PATIENT_ID.match(patient_id) or self.payments.patients.store.get(practice_id, patient_id) is None:
             raise NotFound(f"No patient {patient_id} exists for this practice.")
 
-    def _latest_plan(self, practice_id: str, invoice_id: str) -> PlanRecord:
-        invoice = self.payments.book.invoice(practice_id, invoice_id)
+    def _latest_plan(self, practice_id: str, invoice_id: str, invoice: InvoiceRecord | None = None) -> PlanRecord:
+        """The invoice's latest plan (`invoice`: the invoice, when already read)."""
+        invoice = invoice or self.payments.book.invoice(practice_id, invoice_id)
         plan = self.store.latest_plan(practice_id, invoice.id)
         if plan is None:
             raise NotFound(f"Invoice {invoice_id} has no payment plan.")
         return plan
 
-    def _active_plan(self, practice_id: str, invoice_id: str) -> tuple[PlanRecord, list[InstallmentRecord]]:
+    def _active_plan(
+        self, practice_id: str, invoice_id: str, invoice: InvoiceRecord | None = None
+    ) -> tuple[PlanRecord, list[InstallmentRecord]]:
         """The invoice's plan with its installments, if it is still collecting (409 once canceled or completed)."""
-        plan = self._latest_plan(practice_id, invoice_id)
+        plan = self._latest_plan(practice_id, invoice_id, invoice)
         installments = self.store.installments(practice_id, plan.id)
         status = _plan_status(plan, installments)
         if status != "active":

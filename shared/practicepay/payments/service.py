@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from practicepay.adapters.dynamo import batch_get
 from practicepay.adapters.queues import ReconciliationQueue
@@ -58,6 +59,7 @@ from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcome
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 from practicepay.splash.outbound import TxnRequest
 
+INVOICE_ID = id_pattern("inv")
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
 IN_FLIGHT_SECONDS = 60
 """A pending payment younger than this is still being sent by the request that started it (a Lambda times out
@@ -127,13 +129,44 @@ class PaymentService:
         attempt: AutopayAttempt,
         *,
         key: str | None = None,
+        fingerprint: str | None = None,
     ) -> Payment:
         """One attempt at an installment (or a membership cycle): exactly once per (installment, attempt), however
-        often the daily run or SQS offers it, or per the caller's `key` (an early payment's Idempotency-Key). A
-        re-presentment of a returned eCheck is a redeposit of it."""
+        often the daily run or SQS offers it, or per the caller's `key` (an early payment's Idempotency-Key, with
+        `fingerprint`: the caller's request, which a replay of the key must repeat). A re-presentment of a
+        returned eCheck is a redeposit of it."""
         body = CreatePaymentRequest(payment_method_id=attempt.payment_method_id, amount=attempt.amount)
         key = key or f"{attempt.installment_id}:{attempt.number}"
-        return self._pay("autopay", practice_id, invoice_id, key, body, attempt)
+        return self._pay("autopay", practice_id, invoice_id, key, body, attempt, fingerprint)
+
+    def keyed(self, practice_id: str, invoice_id: str, key: str) -> tuple[InvoiceRecord, KeyGuard | None]:
+        """The invoice and the guard of the Idempotency-Key `key` on it (the payment the key started, if any), in
+        one read: for a caller that checks more than a payment does before paying (an early installment payment),
+        so that a replay of the key finds its first answer before any of those checks can refuse it."""
+        if not INVOICE_ID.match(invoice_id):
+            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
+        invoice_item, guard = batch_get(
+            self.invoices.resource,
+            [
+                (self.invoices.table_name, self.invoices.key(practice_id, invoice_id)),
+                (self.store.table_name, self._guard_key(practice_id, invoice_id, key)),
+            ],
+        )
+        if invoice_item is None:
+            raise NotFound(f"No invoice {invoice_id} exists for this practice.")
+        return self.invoices.record_from_item(invoice_item), self.store.guard_from_item(guard) if guard else None
+
+    def replay(
+        self,
+        practice_id: str,
+        invoice_id: str,
+        key: str,
+        guard: KeyGuard,
+        fingerprint: str,
+    ) -> Payment:
+        """The answer to a replay of `key` (its guard read by `keyed`): the first answer, or what became of a
+        payment cut short (resumed, never charged twice); 422 when the key was used for another request."""
+        return self._replay(practice_id, guard, fingerprint, None, self._guard_key(practice_id, invoice_id, key))
 
     def _pay(
         self,
@@ -143,14 +176,16 @@ class PaymentService:
         key: str,
         body: CreatePaymentRequest,
         attempt: AutopayAttempt | None = None,
+        fingerprint: str | None = None,
     ) -> Payment:
         """Exactly once per (invoice, Idempotency-Key), in three DynamoDB calls: one read (the invoice, the method
         and the key's guard), the reservation (the payment, the guard and the invoice's hold) and the outcome
         (with the guard's first answer). A replay answers the first answer; the same key with another body is
-        refused; a retry after a failure midway resumes the same payment, never a second one."""
+        refused; a retry after a failure midway resumes the same payment, never a second one. `fingerprint`: the
+        request a replay must repeat, when the caller's request is not `body` (an early installment payment)."""
         key_hash = _key_hash("pay", invoice_id, key)
-        guard_key = self.store.key_key(practice_id, key_hash)
-        fingerprint = _key_hash(operation, body.model_dump_json())
+        guard_key = self._guard_key(practice_id, invoice_id, key)
+        fingerprint = fingerprint or _key_hash(operation, body.model_dump_json())
         invoice, method, guard = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, guard_key)
         if guard is not None:
             return self._replay(practice_id, guard, fingerprint, method, guard_key)
@@ -199,9 +234,10 @@ class PaymentService:
         practice_id: str,
         guard: KeyGuard,
         fingerprint: str,
-        method: MethodRecord,
+        method: MethodRecord | None,
         guard_key: dict[str, str],
     ) -> Payment:
+        """`method`: the payment's method when already read (else read if the payment must be resumed)."""
         if guard.fingerprint not in (None, fingerprint):
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request body. Use a new key for a new request."
@@ -214,12 +250,16 @@ class PaymentService:
             raise IdempotencyInProgress(IN_PROGRESS)
         return self._resume(payment, method, guard_key)
 
-    def _resume(self, payment: PaymentRecord, method: MethodRecord, guard_key: dict[str, str]) -> Payment:
+    def _resume(self, payment: PaymentRecord, method: MethodRecord | None, guard_key: dict[str, str]) -> Payment:
         """A retry with the same Idempotency-Key after the first run failed midway: never a second charge."""
         status = PaymentStatus(payment.status)
         not_sent = status is PaymentStatus.FAILED and not_submitted(payment.failure)
         if status is not PaymentStatus.PENDING and not not_sent:
             return _view(payment)  # settled, declined or unknown: answer with what happened
+        if method is None:
+            method = self.patients.store.get_method(payment.practice_id, payment.patient_id, payment.payment_method_id)
+            if method is None:
+                raise NotFound(f"No payment method {payment.payment_method_id} exists for this payment's patient.")
         practice = self.practices.require(payment.practice_id)
         practice.merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
@@ -419,7 +459,7 @@ class PaymentService:
     ) -> tuple[InvoiceRecord, MethodRecord, KeyGuard | None]:
         """The invoice, the method to charge and the Idempotency-Key's guard (the payment it started, its first
         answer), read together in one round trip."""
-        if not id_pattern("inv").match(invoice_id):
+        if not INVOICE_ID.match(invoice_id):
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
         store = self.patients.store
         invoice_item, method_item, guard = batch_get(
@@ -438,12 +478,22 @@ class PaymentService:
             raise NotFound(f"No payment method {method_id} exists for this invoice's patient.")
         return invoice, method, self.store.guard_from_item(guard) if guard else None
 
+    def _guard_key(self, practice_id: str, invoice_id: str, key: str) -> dict[str, str]:
+        """The key of the guard of the Idempotency-Key `key` on the invoice (`_pay` writes it)."""
+        return self.store.key_key(practice_id, _key_hash("pay", invoice_id, key))
+
 
 _REFUND_TYPES = {
     ("card", "void"): TxnType.CARD_REVERSE,
     ("card", "refund"): TxnType.CARD_REFUND,
     ("bank_account", "refund"): TxnType.ECHECK_REFUND,
 }
+
+
+def request_fingerprint(operation: str, request: BaseModel, *context: str) -> str:
+    """The digest of a caller's request that a replay of its Idempotency-Key must repeat (the same key with
+    another request is refused): the request's body and `context` (its path parameters)."""
+    return _key_hash(operation, *context, request.model_dump_json())
 
 
 def _key_hash(*parts: str) -> str:
