@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,7 +15,7 @@ from practicepay.api.resolver import build_resolver
 from practicepay.observability import entrypoint, metrics
 from practicepay.sync.wiring import alert_intake
 
-app = build_resolver()
+app = build_resolver(declared_inputs_only=False)
 
 
 class AlertAccepted(BaseModel):
@@ -29,7 +31,9 @@ class AlertAccepted(BaseModel):
 )
 def receive_alert() -> AlertAccepted:
     event = app.current_event
-    received = alert_intake().receive(event.headers or {}, event.decoded_body, event.request_context.identity.source_ip)
+    body = event.body or ""
+    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8", "surrogatepass")
+    received = alert_intake().receive(event.headers or {}, raw, event.request_context.identity.source_ip)
     metrics.add_metric(name="SplashAlertReceived", unit=MetricUnit.Count, value=1)
     return AlertAccepted(alert_id=received.alert_id)
 

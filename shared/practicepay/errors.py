@@ -22,6 +22,14 @@ class ValidationFailed(PracticePayError):
     title = "Your request has invalid fields"
 
 
+class UnknownParameter(PracticePayError):
+    """A query parameter the route does not take (a 400, like every query and header problem)."""
+
+    status = 400
+    slug = "validation-error"
+    title = "Your request has invalid fields"
+
+
 class Unauthenticated(PracticePayError):
     status = 401
     slug = "unauthorized"

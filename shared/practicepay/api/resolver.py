@@ -8,24 +8,36 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.api import body as json_body
 from practicepay.api.contract import MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE
 from practicepay.api.problems import field_errors, problem, problem_body
 from practicepay.auth.context import MissingPrincipal
-from practicepay.errors import MalformedRequest, PayloadTooLarge, PracticePayError, UnsupportedMediaType
+from practicepay.errors import (
+    MalformedRequest,
+    PayloadTooLarge,
+    PracticePayError,
+    UnknownParameter,
+    UnsupportedMediaType,
+)
 from practicepay.observability import logger
 from practicepay.splash.errors import SplashDeclined, SplashError, SplashInvalidOperation, SplashValidationError
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
-def build_resolver() -> APIGatewayRestResolver:
+def build_resolver(*, declared_inputs_only: bool = True) -> APIGatewayRestResolver:
+    """`declared_inputs_only=False` for the Splash webhook alone: it authenticates its header before it reads
+    anything else of the request."""
     app = APIGatewayRestResolver(enable_validation=True)
+    if declared_inputs_only:
+        app.use(middlewares=[_only_declared_inputs])
 
     def request_meta() -> dict[str, str]:
         event = app.current_event
@@ -40,15 +52,7 @@ def build_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def on_validation_error(exc: RequestValidationError) -> Response:
-        raw = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in raw):
-            return problem(
-                400,
-                MalformedRequest.slug,
-                MalformedRequest.title,
-                "The request body is not valid JSON; check for trailing commas, quotes and brackets.",
-                **request_meta(),
-            )
+        raw = exc.errors()  # the body was read as JSON before the resolver ran (`resolve`), so these are fields
         errors = field_errors(raw)
         status = 400 if all(e.get("loc", ("body",))[0] in ("header", "query", "path") for e in raw) else 422
         return problem(
@@ -113,23 +117,52 @@ def build_resolver() -> APIGatewayRestResolver:
 _CONTENT_TYPE_DETAIL = "Send the body as JSON with the header Content-Type: application/json."
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Run the request guards that must act before the body is parsed, then the resolver.
+def _only_declared_inputs(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """After Powertools validated what the route declares: refuse what it does not. A query parameter the route
+    does not take is a 400 (a misspelt filter would otherwise be ignored and list everything), and so is a body
+    sent to a route that takes none (other than an empty one or `{}`)."""
+    route = app.context["_route"]
+    event = app.current_event
+    known = {param.alias for param in route.dependant.query_params}
+    unknown = sorted(set(event.multi_value_query_string_parameters or event.query_string_parameters or {}) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        errors = [{"field": name, "message": f"{name} is not a parameter of this route"} for name in unknown]
+        raise UnknownParameter(
+            f"Unknown query parameter(s): {', '.join(unknown)}. This route accepts: {accepted}.", errors
+        )
+    if not route.dependant.body_params and event.body and event.json_body not in ({}, None):
+        raise MalformedRequest("This route takes no request body; send none (or {}).")
+    return next_middleware(app)
 
-    Bodies over MAX_BODY_BYTES are refused unread (413); a body with a non-JSON content type is refused (415).
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run the request guards that must act before any route does, then the resolver.
+
+    Bodies over MAX_BODY_BYTES are refused unread (413); a body without a JSON content type is refused (415); a
+    body that is not UTF-8 JSON, or JSON this API refuses (practicepay.api.body), is refused (400).
     """
-    body = event.get("body")
-    if body:
-        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-        if len(raw) > MAX_BODY_BYTES:
-            return _early(
-                event, PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
-            )
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if content_type not in JSON_TYPES:
-            return _early(event, UnsupportedMediaType(_CONTENT_TYPE_DETAIL))
+    try:
+        raw_body(event)
+    except PracticePayError as exc:
+        return _early(event, exc)
     return app.resolve(event, context)
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    """The request body's bytes, checked: size, content type, then strict JSON (see `resolve`)."""
+    body = event.get("body")
+    if not body:
+        return b""
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(_CONTENT_TYPE_DETAIL)
+    json_body.parse(raw)
+    return raw
 
 
 def _early(event: dict[str, Any], exc: PracticePayError) -> dict[str, Any]:
@@ -141,6 +174,7 @@ def _early(event: dict[str, Any], exc: PracticePayError) -> dict[str, Any]:
         exc.detail,
         instance=event.get("path"),
         request_id=(event.get("requestContext") or {}).get("requestId"),
+        errors=exc.errors or (),
     )
     return {
         "statusCode": exc.status,

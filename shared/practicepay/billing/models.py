@@ -8,9 +8,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest
+from practicepay.api.models import StrictRequest, Timestamp
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency
 from practicepay.invoices.models import MAX_INVOICE_TOTAL, IsoDate
 
@@ -133,7 +133,7 @@ class Consent(StrictRequest):
     when, and the most any one charge may take."""
 
     text_version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$", description="The version of the terms shown")
-    accepted_at: AwareDatetime = Field(description="When the patient accepted, with a UTC offset")
+    accepted_at: Timestamp = Field(description="When the patient accepted (RFC 3339 with an offset)")
     max_amount: Cents = Field(description="The cap: no single charge may exceed it")
 
 
@@ -142,7 +142,7 @@ class CreatePlanRequest(StrictRequest):
     installment_amount: Cents | None = Field(
         default=None, description="Instead of a count: this much per installment, the remainder last."
     )
-    frequency: Frequency
+    frequency: Frequency = Field(strict=False)  # one of the enum's values (strict would want the Python enum)
     first_date: IsoDate = Field(description="The first installment's date, today or later (YYYY-MM-DD)")
     payment_method_id: MethodId
     consent: Consent
@@ -210,7 +210,7 @@ class PaymentPlan(BaseModel):
 
 class CreateSubscriptionRequest(StrictRequest):
     amount: Cents = Field(description="Charged every cycle, in cents")
-    frequency: Frequency
+    frequency: Frequency = Field(strict=False)
     start_date: IsoDate = Field(description="The first cycle, today or later")
     end_date: IsoDate | None = Field(default=None, description="No cycle after this date")
     payment_method_id: MethodId

@@ -44,7 +44,10 @@ def _iso_date(value: object) -> object:
         return value
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("must be a date written YYYY-MM-DD, e.g. 2026-12-31")
-    return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("is not a real date") from None
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]

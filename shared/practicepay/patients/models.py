@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest
-from practicepay.invoices.models import EXTERNAL_ID, IsoDate
+from practicepay.api.models import StrictRequest, Timestamp
+from practicepay.invoices.models import EXTERNAL_ID, MAX_INVOICE_TOTAL, IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -80,10 +80,12 @@ class Consent(StrictRequest):
     """The patient's authorization to charge this method (NACHA requires it for eCheck debits)."""
 
     text_version: Annotated[str, Field(min_length=1, max_length=40, description="Version of the consent text shown")]
-    accepted_at: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")]
+    accepted_at: Timestamp = Field(description="When the patient agreed (RFC 3339 with an offset)")
     captured_by: Annotated[str, Field(min_length=1, max_length=100, description="Staff member or system id")]
     channel: Literal["in_person", "phone", "online", "paper"]
-    max_amount: Annotated[StrictInt, Field(ge=1, description="Optional cap per charge, in cents")] | None = None
+    max_amount: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_INVOICE_TOTAL, description="Optional cap per charge, in cents"
+    )
 
 
 class TestCard(StrictRequest):

@@ -23,7 +23,7 @@ ONBOARDING_PARTITION = "ONBOARDING"
 
 
 # Each setting's bounds, once: for the settings themselves and for a change to them (models.SettingsChange).
-RetryDays = Annotated[tuple[int, ...], Field(max_length=6)]
+RetryDays = Annotated[tuple[Annotated[StrictInt, Field(ge=1, le=60)], ...], Field(max_length=6, strict=False)]
 RedepositDelayDays = Annotated[int, Field(ge=1, le=60)]
 NoticeDays = Annotated[int, Field(ge=0, le=30)]
 PaymentTermsDays = Annotated[int, Field(ge=0, le=365)]
@@ -63,7 +63,7 @@ class PracticeSettings(BaseModel):
     @field_validator("card_retry_days")
     @classmethod
     def _increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
-        if any(d < 1 or d > 60 for d in days) or list(days) != sorted(set(days)):
+        if list(days) != sorted(set(days)):
             raise ValueError("card_retry_days are increasing day counts from 1 to 60")
         return days
 
@@ -142,6 +142,17 @@ class DepositAccount(StrictRequest):
     account_number: str = Field(pattern=r"^[0-9]{4,17}$", repr=False, description="Sent to Splash; we keep last4.")
 
 
+class SettingsChange(StrictRequest):
+    """Only the fields sent change; the rest keep their values."""
+
+    statement_descriptor: StatementDescriptor | None = None
+    card_retry_days: RetryDays | None = None
+    ach_redeposit_delay_days: RedepositDelayDays | None = None
+    notice_days: NoticeDays | None = None
+    encounter_invoice_status: EncounterInvoiceStatus | None = None
+    payment_terms_days: PaymentTermsDays | None = None
+
+
 class OnboardPracticeRequest(StrictRequest):
     practice_id: str = Field(
         pattern=PRACTICE_ID, description="The clinical platform's id for the practice (its tokens' practice_id)."
@@ -158,7 +169,10 @@ class OnboardPracticeRequest(StrictRequest):
     mcc: str = Field(default="8011", pattern=r"^[0-9]{4}$", description="8011: doctors' offices.")
     owners: list[Owner] = Field(min_length=1, max_length=4)
     bank_account: DepositAccount
-    settings: PracticeSettings = PracticeSettings()
+    settings: SettingsChange = Field(
+        default_factory=SettingsChange,
+        description="The practice's settings; each one left out keeps its default.",
+    )
 
     @model_validator(mode="after")
     def _ownership(self) -> OnboardPracticeRequest:
@@ -187,14 +201,3 @@ class PracticeView(BaseModel):
     settings: PracticeSettings
     created_at: str | None = None
     updated_at: str
-
-
-class SettingsChange(StrictRequest):
-    """Only the fields sent change; the rest keep their values."""
-
-    statement_descriptor: StatementDescriptor | None = None
-    card_retry_days: RetryDays | None = None
-    ach_redeposit_delay_days: RedepositDelayDays | None = None
-    notice_days: NoticeDays | None = None
-    encounter_invoice_status: EncounterInvoiceStatus | None = None
-    payment_terms_days: PaymentTermsDays | None = None

@@ -153,6 +153,7 @@ class PracticeService:
         """Board the practice; (its view, whether this call created it). A repeat for a practice already
         submitted returns it as it is; one still `submitting` (Splash's answer was lost) submits again under the
         same REQUEST-TOKEN, so Splash answers with the merchant it already made, if it made one."""
+        settings = _settings(PracticeSettings(), body.settings, "settings.")  # checked before any Splash call
         existing = self.store.get(body.practice_id)
         if existing is not None and existing.splash_merchant_id is not None:
             return view(existing), False
@@ -165,7 +166,7 @@ class PracticeService:
             practice_id=body.practice_id,
             name=body.dba or body.legal_name,
             bank_account_last4=body.bank_account.account_number[-4:],
-            settings=body.settings,
+            settings=settings,
             boarding_token=token,
             created_at=now,
             updated_at=now,
@@ -200,12 +201,7 @@ class PracticeService:
 
     def change_settings(self, practice_id: str, change: SettingsChange) -> PracticeView:
         practice = self._require(practice_id)
-        merged = {**practice.settings.model_dump(), **change.model_dump(exclude_unset=True)}
-        try:
-            settings = PracticeSettings.model_validate(merged)
-        except ValidationError as exc:  # the merged settings break a rule (e.g. retry days out of order)
-            errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
-            raise ValidationFailed("These settings are not valid together.", errors) from None
+        settings = _settings(practice.settings, change)
         return view(self.store.set_settings(practice, settings, iso(self.clock())))
 
     def _require(self, practice_id: str) -> Practice:
@@ -213,3 +209,12 @@ class PracticeService:
         if practice is None:
             raise NotFound(f"No practice {practice_id} exists.")
         return practice
+
+
+def _settings(base: PracticeSettings, change: SettingsChange, prefix: str = "") -> PracticeSettings:
+    """`base` with the fields `change` sets, checked together (e.g. retry days in order)."""
+    try:
+        return PracticeSettings.model_validate({**base.model_dump(), **change.model_dump(exclude_unset=True)})
+    except ValidationError as exc:
+        errors = [{"field": prefix + ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        raise ValidationFailed("These settings are not valid together.", errors) from None

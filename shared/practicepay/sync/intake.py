@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from practicepay.api import body as json_body
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import MalformedRequest, Unauthenticated
 from practicepay.observability import logger, redacted
@@ -97,15 +98,16 @@ class AlertIntake:
     queue: AlertQueue
     clock: Clock = utc_now
 
-    def receive(self, headers: Mapping[str, str], body: str | None, source_ip: str | None) -> Received:
+    def receive(self, headers: Mapping[str, str], raw: bytes, source_ip: str | None) -> Received:
+        """The header is checked before any byte of the body is read; then the body, as strictly as any route's
+        (practicepay.api.body: UTF-8, JSON, no duplicate keys, bounded depth)."""
         self._authenticate(headers, source_ip)
-        raw = (body or "").encode()
         if len(raw) > MAX_ALERT_BYTES:
             raise MalformedRequest(f"An alert body may be at most {MAX_ALERT_BYTES} bytes; this one is {len(raw)}.")
+        payload = json_body.parse(raw)
         try:
-            payload = json.loads(raw)
             envelope = AlertEnvelope.model_validate(payload)
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
             raise MalformedRequest(
                 'The body is not a Splash alert: {"response": {"data": [<record>], "alert": {"event", "resource"}}}.'
             ) from exc
