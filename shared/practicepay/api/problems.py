@@ -89,6 +89,7 @@ _MESSAGES = {
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",
+    "int_parsing_size": "is too large",
     "missing": "is required",
     "extra_forbidden": "is not a field of this request; remove it",
     "string_type": "must be a string",

@@ -131,7 +131,7 @@ def _only_declared_inputs(app: APIGatewayRestResolver, next_middleware: NextMidd
         raise UnknownParameter(
             f"Unknown query parameter(s): {', '.join(unknown)}. This route accepts: {accepted}.", errors
         )
-    if not route.dependant.body_params and event.body and event.json_body not in ({}, None):
+    if not route.dependant.body_params and event.body and event.json_body != {}:
         raise MalformedRequest("This route takes no request body; send none (or {}).")
     return next_middleware(app)
 
@@ -139,30 +139,31 @@ def _only_declared_inputs(app: APIGatewayRestResolver, next_middleware: NextMidd
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run the request guards that must act before any route does, then the resolver.
 
-    Bodies over MAX_BODY_BYTES are refused unread (413); a body without a JSON content type is refused (415); a
+    Bodies over MAX_BODY_BYTES are refused unread (413); a body without a JSON media type is refused (415); a
     body that is not UTF-8 JSON, or JSON this API refuses (practicepay.api.body), is refused (400).
     """
     try:
-        raw_body(event)
+        checked = _checked(event)
     except PracticePayError as exc:
         return _early(event, exc)
-    return app.resolve(event, context)
+    return app.resolve(checked, context)
 
 
-def raw_body(event: dict[str, Any]) -> bytes:
-    """The request body's bytes, checked: size, content type, then strict JSON (see `resolve`)."""
+def _checked(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body checked (see `resolve`) and its JSON media type written as the resolver reads it
+    (Powertools takes only a lower-case `application/json`; media types are case-insensitive, RFC 9110 §8.3.1)."""
     body = event.get("body")
     if not body:
-        return b""
+        return event
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type not in JSON_TYPES:
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    given = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), None)
+    if (given or "").split(";")[0].strip().lower() not in JSON_TYPES:
         raise UnsupportedMediaType(_CONTENT_TYPE_DETAIL)
     json_body.parse(raw)
-    return raw
+    return {**event, "headers": {**headers, "Content-Type": "application/json"}}
 
 
 def _early(event: dict[str, Any], exc: PracticePayError) -> dict[str, Any]:
