@@ -91,8 +91,12 @@ def main() -> int:
         from tests.chaos.harness import bench_main as chaos_only
 
         return chaos_only()
+    if only == "edge":  # the strict JSON reader alone (tests/bench/edge.py), printed
+        from tests.bench.edge import main as edge_only
+
+        return edge_only()
     if only:
-        raise SystemExit(f"error: BENCH_ONLY={only!r}: one of throughput, chaos (or unset for every section)")
+        raise SystemExit(f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge (or unset for every section)")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     import warnings
@@ -308,6 +312,9 @@ def main() -> int:
     from tests.chaos.harness import measure_bench as measure_chaos
 
     chaos_figures = measure_chaos()
+    from tests.bench.edge import measure as measure_edge
+
+    edge_figures = measure_edge()
     report = render(
         rows,
         kms_per_1000,
@@ -318,6 +325,7 @@ def main() -> int:
         receivables_figures,
         throughput_figures,
         chaos_figures,
+        edge_figures,
         invoice_bytes,
     )
     OUT.write_text(report)
@@ -356,9 +364,11 @@ def render(
     receivables_figures: dict,
     throughput_figures: dict,
     chaos_figures: dict,
+    edge_figures: dict,
     invoice_bytes: int,
 ) -> str:
     from tests.bench.billing import render as render_billing
+    from tests.bench.edge import render as render_edge
     from tests.bench.receivables import render as render_receivables
     from tests.bench.sync import render as render_sync
     from tests.bench.throughput import render as render_throughput
@@ -410,6 +420,7 @@ def render(
         *render_receivables(receivables_figures),
         *render_throughput(throughput_figures),
         *render_chaos(chaos_figures),
+        *render_edge(edge_figures),
     ]
     return "\n".join(lines)
 
