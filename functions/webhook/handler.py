@@ -27,7 +27,9 @@ class AlertAccepted(BaseModel):
     "/webhooks/splash",
     summary="Receive a Splash web alert (authenticated by the alert action's static header, not a JWT)",
     tags=["webhooks"],
-    responses=responses((200, "Kept and queued; the record is fetched from Splash", AlertAccepted), 400, 401),
+    responses=responses(
+        (200, "Kept and queued; the record is fetched from Splash", AlertAccepted), 400, 401, guarded=False
+    ),
 )
 def receive_alert() -> AlertAccepted:
     event = app.current_event

@@ -4,6 +4,7 @@ import copy
 import json
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -24,6 +25,37 @@ VISIT = {
         {"description": "Comprehensive metabolic panel", "cpt_code": "80053", "quantity": 2, "unit_amount": 1450},
     ],
 }
+
+
+FUZZ = pytest.StashKey[dict[str, Counter]]()
+"""test_api_schema's counts per operation: cases per run ("positive", "negative", "real ids"), per status, and
+"server errors"; printed by pytest_terminal_summary."""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    tally = config.stash.get(FUZZ, None)
+    if not tally:
+        return
+    runs = ("positive", "negative", "real ids")
+    total = Counter()
+    for counts in tally.values():
+        total.update({k: v for k, v in counts.items() if k in runs or k == "server errors"})
+    cases = sum(total[r] for r in runs)
+    terminalreporter.section("fuzz (schemathesis)")
+    terminalreporter.write_line(
+        f"fuzz: {cases} cases over {len(tally)} operations ("
+        + ", ".join(f"{total[r]} {r}" for r in runs)
+        + f"), {total['server errors']} server errors"
+    )
+    for label, counts in sorted(tally.items()):
+        statuses = sorted((k.split()[1], v) for k, v in counts.items() if k.startswith("status "))
+        terminalreporter.write_line(
+            f"  {label}: {sum(counts[r] for r in runs)} cases ("
+            + "/".join(str(counts[r]) for r in runs)
+            + "), "
+            + " ".join(f"{s}×{n}" for s, n in statuses)
+            + (f", {counts['server errors']} SERVER ERRORS" if counts["server errors"] else "")
+        )
 
 
 class Api:

@@ -31,26 +31,34 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed JSON, a missing header, or a bad query parameter",
+    400: "A body that is not UTF-8 JSON or is sent to a route that takes none; an unknown or bad query parameter; "
+    "a missing or bad header",
     401: "Missing, expired or invalid bearer token",
     402: "The payment was declined (the problem type names the reason category)",
     403: "The token lacks the scope this route needs",
     404: "No such record for this practice",
     409: "Conflicts with the record's state, or the same Idempotency-Key is still in progress",
     413: "Body larger than 256 KB",
-    415: "Body is not JSON",
+    415: "A body without Content-Type: application/json",
     422: "Invalid fields (see `errors`), or an Idempotency-Key reused with another body",
     503: "Splash did not answer; nothing was changed there. Retry the same request shortly",
 }
 
 
-def responses(success: tuple[int, str, type[BaseModel]], *problems: int) -> dict[int, dict[str, Any]]:
-    """OpenAPI `responses` for a route: its success (status, description, model) and the problems it can answer."""
+GUARDS = (400, 413, 415)
+"""What the request guards (practicepay.api.resolver.resolve) can answer on any route, before the route runs."""
+
+
+def responses(
+    success: tuple[int, str, type[BaseModel]], *problems: int, guarded: bool = True
+) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` for a route: its success (status, description, model) and the problems it can answer;
+    `guarded`: the route is behind the request guards (every route but Splash's webhook), so GUARDS too."""
     status, description, model = success
     out: dict[int, dict[str, Any]] = {
         status: {"description": description, "content": {"application/json": {"model": model}}}
     }
-    for code in problems:
+    for code in sorted({*problems, *(GUARDS if guarded else ())}):
         out[code] = {"description": _DESCRIPTIONS[code], "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}}}
     return out
 

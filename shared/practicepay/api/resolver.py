@@ -122,6 +122,8 @@ def _only_declared_inputs(app: APIGatewayRestResolver, next_middleware: NextMidd
     does not take is a 400 (a misspelt filter would otherwise be ignored and list everything), and so is a body
     sent to a route that takes none (other than an empty one or `{}`)."""
     route = app.context["_route"]
+    if getattr(route.func, "__name__", "") == "not_found_handler":  # Powertools' stand-in route: no route matched
+        return next_middleware(app)
     event = app.current_event
     known = {param.alias for param in route.dependant.query_params}
     unknown = sorted(set(event.multi_value_query_string_parameters or event.query_string_parameters or {}) - known)

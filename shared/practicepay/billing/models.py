@@ -128,7 +128,7 @@ class InstallmentStatus(StrEnum):
     CANCELED = "canceled"
 
 
-class Consent(StrictRequest):
+class AutopayConsent(StrictRequest):
     """The patient's autopay authorization (NACHA and card-network recurring rules): which text they agreed to,
     when, and the most any one charge may take."""
 
@@ -145,7 +145,7 @@ class CreatePlanRequest(StrictRequest):
     frequency: Frequency = Field(strict=False)  # one of the enum's values (strict would want the Python enum)
     first_date: IsoDate = Field(description="The first installment's date, today or later (YYYY-MM-DD)")
     payment_method_id: MethodId
-    consent: Consent
+    consent: AutopayConsent
 
     @model_validator(mode="after")
     def _count_or_amount(self) -> CreatePlanRequest:
@@ -202,7 +202,7 @@ class PaymentPlan(BaseModel):
     total: int = Field(description="The balance the plan collects, in cents (the installments add up to it)")
     amount_paid: int
     installments: list[Installment]
-    consent: Consent
+    consent: AutopayConsent
     retry_policy: RetryPolicyView
     created_at: str
     updated_at: str
@@ -214,7 +214,7 @@ class CreateSubscriptionRequest(StrictRequest):
     start_date: IsoDate = Field(description="The first cycle, today or later")
     end_date: IsoDate | None = Field(default=None, description="No cycle after this date")
     payment_method_id: MethodId
-    consent: Consent
+    consent: AutopayConsent
 
     @model_validator(mode="after")
     def _dates(self) -> CreateSubscriptionRequest:
@@ -237,7 +237,7 @@ class Subscription(BaseModel):
     status: Literal["active", "ended", "canceled"]
     next_charge_on: date | None
     cycles: list[Installment] = Field(description="Each cycle's invoice and charge, oldest first")
-    consent: Consent
+    consent: AutopayConsent
     created_at: str
     updated_at: str
 
@@ -247,7 +247,7 @@ class SubscriptionList(BaseModel):
     data: list[Subscription]
 
 
-def consent_record(consent: Consent) -> dict[str, object]:
+def consent_record(consent: AutopayConsent) -> dict[str, object]:
     return {
         "text_version": consent.text_version,
         "accepted_at": consent.accepted_at.isoformat(),
@@ -255,7 +255,7 @@ def consent_record(consent: Consent) -> dict[str, object]:
     }
 
 
-def consent_view(stored: dict[str, object]) -> Consent:
-    return Consent.model_validate(
+def consent_view(stored: dict[str, object]) -> AutopayConsent:
+    return AutopayConsent.model_validate(
         {**stored, "accepted_at": datetime.fromisoformat(str(stored["accepted_at"]))}, strict=False
     )

@@ -16,7 +16,7 @@ Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=2
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{10,15}$")]
 
 
-class Address(StrictRequest):
+class PatientAddress(StrictRequest):
     line1: Text
     line2: Text | None = None
     city: Text
@@ -32,7 +32,7 @@ class Demographics(StrictRequest):
     date_of_birth: IsoDate | None = None
     email: Email | None = None
     phone: Phone | None = None
-    address: Address | None = None
+    address: PatientAddress | None = None
 
 
 class CreatePatientRequest(Demographics):
@@ -47,7 +47,7 @@ class UpdatePatientRequest(StrictRequest):
     date_of_birth: IsoDate | None = None
     email: Email | None = None
     phone: Phone | None = None
-    address: Address | None = None
+    address: PatientAddress | None = None
 
 
 class Patient(BaseModel):
@@ -59,7 +59,7 @@ class Patient(BaseModel):
     date_of_birth: date | None = None
     email: str | None = None
     phone: str | None = None
-    address: Address | None = None
+    address: PatientAddress | None = None
     created_at: str
     updated_at: str
 
@@ -76,7 +76,7 @@ class MethodKind(StrEnum):
     BANK_ACCOUNT = "bank_account"
 
 
-class Consent(StrictRequest):
+class MethodConsent(StrictRequest):
     """The patient's authorization to charge this method (NACHA requires it for eCheck debits)."""
 
     text_version: Annotated[str, Field(min_length=1, max_length=40, description="Version of the consent text shown")]
@@ -108,7 +108,7 @@ class AddPaymentMethodRequest(StrictRequest):
     token: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
     card: TestCard | None = None
     bank_account: TestBankAccount | None = None
-    consent: Consent
+    consent: MethodConsent
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> AddPaymentMethodRequest:
@@ -131,7 +131,7 @@ class PaymentMethod(BaseModel):
         description="inactive: removed; blocked: the bank returned a debit with a code that forbids debiting again"
     )
     blocked_reason: str | None = Field(default=None, description="The return code and its meaning, e.g. R02")
-    consent: Consent
+    consent: MethodConsent
     created_at: str
 
 

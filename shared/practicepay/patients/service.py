@@ -19,9 +19,9 @@ from practicepay.ids import id_pattern, new_id
 from practicepay.observability import logger
 from practicepay.patients.models import (
     AddPaymentMethodRequest,
-    Consent,
     CreatePatientRequest,
     Demographics,
+    MethodConsent,
     MethodKind,
     Patient,
     PatientList,
@@ -336,7 +336,7 @@ def _token_request(customer: str, body: AddPaymentMethodRequest) -> TokenRequest
 
 
 def _method_record(
-    practice_id: str, patient_id: str, token: Token, consent: Consent, vault: PhiVault, now: str
+    practice_id: str, patient_id: str, token: Token, consent: MethodConsent, vault: PhiVault, now: str
 ) -> MethodRecord:
     payment = token.payment
     method = payment.method if payment and payment.method is not None else 0
@@ -373,6 +373,6 @@ def _method_view(record: MethodRecord) -> PaymentMethod:
         exp_year=record.exp_year,
         status=record.status,  # type: ignore[arg-type]
         blocked_reason=record.blocked_reason,
-        consent=Consent.model_validate(record.consent, strict=False),  # as stored (numbers come back as Decimal)
+        consent=MethodConsent.model_validate(record.consent, strict=False),  # as stored (numbers come back as Decimal)
         created_at=record.created_at,
     )

@@ -114,7 +114,7 @@ BusinessType = Literal[
 """In Splash's entity type order (0-8)."""
 
 
-class Address(StrictRequest):
+class BusinessAddress(StrictRequest):
     line1: str = Field(min_length=1, max_length=100)
     city: str = Field(min_length=1, max_length=50)
     state: str = Field(pattern=r"^[A-Z]{2}$", description="Two-letter state code, e.g. IL.")
@@ -161,7 +161,7 @@ class OnboardPracticeRequest(StrictRequest):
     business_type: BusinessType = "llc"
     dba: str | None = Field(default=None, min_length=1, max_length=100, description="Doing-business-as name.")
     ein: str = Field(pattern=r"^[0-9]{9}$", repr=False, description="Employer Identification Number, 9 digits.")
-    address: Address
+    address: BusinessAddress
     phone: str = Field(pattern=r"^[0-9]{10}$")
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     website: str | None = Field(default=None, max_length=200)
