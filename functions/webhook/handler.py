@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import base64
-
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from practicepay.api.body import received as received_body
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver
 from practicepay.observability import entrypoint, metrics
@@ -33,8 +32,7 @@ class AlertAccepted(BaseModel):
 )
 def receive_alert() -> AlertAccepted:
     event = app.current_event
-    body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8", "surrogatepass")
+    raw = received_body(event.raw_event)
     received = alert_intake().receive(event.headers or {}, raw, event.request_context.identity.source_ip)
     metrics.add_metric(name="SplashAlertReceived", unit=MetricUnit.Count, value=1)
     return AlertAccepted(alert_id=received.alert_id)

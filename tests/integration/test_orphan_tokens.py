@@ -13,15 +13,10 @@ from practicepay.splash.models import Token
 from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest
 from practicepay.splash.search import Search
 from practicepay.splash.wiring import splash_client
+from tests.integration.test_money_core import CONSENT
 
 pytestmark = pytest.mark.integration
 
-CONSENT = {
-    "text_version": "2026-01",
-    "accepted_at": "2026-11-26T10:00:00Z",
-    "captured_by": "front-desk-7",
-    "channel": "in_person",
-}
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 

@@ -6,7 +6,9 @@ MalformedRequest (400) whose detail says what to fix, before any route runs."""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from practicepay.errors import MalformedRequest
@@ -39,6 +41,12 @@ def _integer(digits: str) -> int:
     if len(digits) > MAX_INTEGER_DIGITS:
         raise _Refused(f"A number in the body has more than {MAX_INTEGER_DIGITS} digits.")
     return int(digits)
+
+
+def received(event: Mapping[str, Any]) -> bytes:
+    """An API Gateway proxy event's body as the bytes the caller sent (base64 when they were not UTF-8 text)."""
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
 
 
 def parse(raw: bytes) -> Any:

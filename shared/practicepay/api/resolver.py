@@ -3,7 +3,6 @@ that maps every error to RFC 9457 problem+json."""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -154,10 +153,9 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaC
 def _checked(event: dict[str, Any]) -> dict[str, Any]:
     """The event with its body checked (see `resolve`) and its JSON media type written as the resolver reads it
     (Powertools takes only a lower-case `application/json`; media types are case-insensitive, RFC 9110 §8.3.1)."""
-    body = event.get("body")
-    if not body:
+    if not event.get("body"):
         return event
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
+    raw = json_body.received(event)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}.")
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
