@@ -28,6 +28,7 @@ from infra.definitions import (
     QueueDef,
     TableDef,
 )
+from local.sandbox.settings import SandboxSettings
 from practicepay.events import EVENT_SOURCE
 
 # Local only: the queues the buses' rules deliver to (in AWS, our bus's consumers are other accounts' rules, and
@@ -133,6 +134,7 @@ def create_resources(
         "api_key": splash_api_key,
         "webhook_header_name": SPLASH_WEBHOOK_HEADER,
         "webhook_header_value": secrets_lib.token_urlsafe(32),
+        "login_id": SandboxSettings().login,  # the sandbox's one login owns every record it makes
     }
     secrets.create_secret(Name=SPLASH_SECRET_LOCAL_NAME, SecretString=json.dumps(splash), KmsKeyId=key_arn)
     env[SPLASH_CREDENTIALS_ENV] = f"secretsmanager:{SPLASH_SECRET_LOCAL_NAME}"

@@ -120,7 +120,7 @@ RESOURCES: dict[str, Resource] = {
         Resource(
             "alerts",
             frozenset({GET, POST, PUT, DELETE}),
-            ("forlogin", "team", "division", "name", "description"),
+            ("login", "forlogin", "team", "division", "name", "description"),
             nested=("alertTriggers", "alertActions"),
         ),
         Resource(
@@ -155,7 +155,8 @@ def clean(resource: Resource, body: Any, problems: Problems, *, put: bool = Fals
         name = f"{prefix}{key}"
         if key in resource.discarded or (key in resource.nested and not put):
             continue
-        if key in BASE_FIELDS[:6] or key in resource.read_only or key in resource.nested:
+        restricted = key in BASE_FIELDS[:5] or (key == "login" and key not in resource.fields)  # an alert names it
+        if restricted or key in resource.read_only or key in resource.nested:
             problems.add("field_restricted", name)
         elif key not in resource.fields and key not in FLAGS:
             problems.add("invalid_field", name, f"Not a field of {resource.name}")
@@ -224,7 +225,15 @@ def _check_token_update(values: Record, problems: Problems, prefix: str) -> None
         problems.add("invalid_field", f"{prefix}expiration", "The expiration is MMYY")
 
 
+def _check_alert(values: Record, problems: Problems, prefix: str) -> None:
+    """The official SDK's AlertsPostRequest: `login` is required; the alert watches one scope."""
+    require(values, ("login",), problems, prefix)
+    if sum(values.get(scope) is not None for scope in ("forlogin", "team", "division")) != 1:
+        problems.add("invalid_field", f"{prefix}forlogin", "Give exactly one of forlogin, team or division")
+
+
 CHECKS: dict[str, Callable[[Record, Problems, str], None]] = {
+    "alerts": _check_alert,
     "alertTriggers": _check_trigger,
     "alertActions": _check_action,
     "merchants": _check_merchant,

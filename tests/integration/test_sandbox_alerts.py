@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from local.sandbox.settings import SandboxSettings
 from tests.integration import sandbox_kit as kit
 from tests.integration.sandbox_kit import Receiver, SplashApi, error_codes
+
+LOGIN = SandboxSettings().login  # the sandbox's login: it owns every record, the alerts too
 
 pytestmark = pytest.mark.integration
 splash, hook, receiver, sandbox = kit.splash, kit.hook, kit.receiver, kit.sandbox  # the kit's fixtures
@@ -19,6 +22,8 @@ TXNS, MERCHANTS, ENTITY_RETURNS = 18, 9, 86
 
 def web_alert(splash: SplashApi, url: str, *triggers: tuple[str, int], retries: int = 0) -> dict[str, Any]:
     body = {
+        "login": LOGIN,
+        "forlogin": LOGIN,
         "name": "PracticePay",
         "alertTriggers": [{"event": event, "resource": resource} for event, resource in triggers],
         "alertActions": [
@@ -146,7 +151,7 @@ def test_alert_parts_are_managed_separately_and_deleted_with_their_alert(splash:
         "POST", "/alertTriggers", body={"alert": "t1_alr_00000000000000000000000", "event": "txn.created"}
     )
     assert error_codes(errors) == {("alert", "no_such_record"), ("resource", "required_field")}
-    alert = splash.one("POST", "/alerts", body={"name": "late wiring"})
+    alert = splash.one("POST", "/alerts", body={"name": "late wiring", "login": LOGIN, "forlogin": LOGIN})
     splash.one("POST", "/alertTriggers", body={"alert": alert["id"], "event": "txn.created", "resource": "18"})
     action = splash.one(
         "POST", "/alertActions", body={"alert": alert["id"], "type": "web", "value": "http://127.0.0.1:9/x"}
@@ -162,4 +167,8 @@ def test_alert_parts_are_managed_separately_and_deleted_with_their_alert(splash:
     errors = splash.refused(
         "POST", "/alerts", body={"alertActions": [{"type": "web", "value": hook.url, "options": "XML"}]}
     )
-    assert error_codes(errors) == {("alertActions[0].options", "invalid_field")}
+    assert error_codes(errors) == {
+        ("alertActions[0].options", "invalid_field"),
+        ("login", "required_field"),  # the official SDK's AlertsPostRequest requires it
+        ("forlogin", "invalid_field"),  # and one scope: forlogin, team or division
+    }

@@ -111,6 +111,8 @@ def test_no_patient_data_in_anything_the_client_sends(sandbox):
     list(client.iterate(EntityReturn, search=Search().equals("txn", echeck.id)))
     client.create_alert(
         AlertRequest(
+            login="t1_log_sandbox000000000000000000",
+            forlogin="t1_log_sandbox000000000000000000",
             name="PracticePay status hints",
             alertTriggers=[AlertTriggerRequest(event="txn.returned", resource=Resource.TXNS)],
             alertActions=[

@@ -25,7 +25,18 @@ OPAQUE = re.compile(r"[a-z]{2,4}_[0-9a-z]{10,40}")
 # Every field an outbound payload may carry, per model. Adding a field means reviewing it for PHI here.
 ALLOWED = {
     # descriptor: the practice's statement descriptor setting (PracticeSettings), never patient text.
-    "TxnRequest": {"merchant", "type", "origin", "total", "token", "fortxn", "order", "description", "descriptor"},
+    "TxnRequest": {
+        "merchant",
+        "type",
+        "origin",
+        "total",
+        "token",
+        "fortxn",
+        "order",
+        "description",
+        "descriptor",
+        "cofType",
+    },
     "CustomerRequest": {"merchant", "custom"},
     "CardOrBank": {"method", "number", "routing", "cvv"},
     "TokenRequest": {"customer", "payment", "expiration"},
@@ -62,7 +73,7 @@ ALLOWED = {
     },
     "AlertTriggerRequest": {"event", "resource"},
     "AlertActionRequest": {"type", "value", "options", "headerName", "headerValue", "retries"},
-    "AlertRequest": {"name", "description", "forlogin", "alertTriggers", "alertActions"},
+    "AlertRequest": {"login", "name", "description", "forlogin", "team", "division", "alertTriggers", "alertActions"},
 }
 PAYMENT_MODELS = (TxnRequest, CustomerRequest, TokenRequest, CardOrBank)
 PHI_FIELDS = (
@@ -191,3 +202,17 @@ def test_api_key_and_token_never_reach_the_logs(caplog):
     assert "splash call" in logged and "*****" in logged  # the body was logged, masked
     assert API_KEY not in logged
     assert TOKEN not in logged
+
+
+def test_each_charge_kind_has_its_stored_credential_type():
+    """The txn's `cofType` (official SDK values: single, scheduled, unscheduled, installment)."""
+    from practicepay.payments.models import PaymentRecord
+
+    def payment(kind: str, installment: str | None) -> PaymentRecord:
+        ref = {"id": installment, "attempt": 1, "on": "2026-12-01"} if installment else None
+        return PaymentRecord("prc", "pay_1", "inv_1", "pat_1", "pm_1", kind, 100, "pending", "t", "t", installment=ref)
+
+    assert payment("card", None).stored_credential_type() == "single"
+    assert payment("card", "pln_01m8t0qnsg00000000000000.002").stored_credential_type() == "installment"
+    assert payment("card", "sub_01m8t0qnsg00000000000000.007").stored_credential_type() == "scheduled"
+    assert payment("bank_account", "pln_01m8t0qnsg00000000000000.002").stored_credential_type() is None

@@ -127,6 +127,18 @@ class PaymentRecord:
     represents: str | None = None
     """For an eCheck re-presentment (redeposit): the Splash txn id of the original sale it presents again."""
 
+    def stored_credential_type(self) -> str | None:
+        """The card networks' stored-credential indicator Splash takes as a txn's `cofType`: an autopay charge is
+        merchant-initiated, `installment` for a payment plan's (a fixed number of charges) and `scheduled` for a
+        membership's (recurring, no end); any other charge of a card on file is a `single` one the patient asked
+        for. None for a bank account (a card-network rule; NACHA has its own, in the consent)."""
+        if self.method_kind != "card":
+            return None
+        owner = (self.installment or {}).get("id", "")
+        if owner.startswith("pln_"):
+            return "installment"
+        return "scheduled" if owner.startswith("sub_") else "single"
+
 
 @dataclass(frozen=True)
 class RefundRecord:

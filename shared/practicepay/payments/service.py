@@ -292,6 +292,7 @@ class PaymentService:
             order=payment.id,
             description="Medical services - installment" if payment.installment else "Medical services",
             descriptor=practice.settings.statement_descriptor,
+            cofType=payment.stored_credential_type(),
         )
         try:
             txn = self.splash().txn(request, request_token=payment.id)

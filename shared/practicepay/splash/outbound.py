@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt, model_validator
 
 from practicepay.splash.models import PaymentMethod, Resource, TxnOrigin, TxnType
 
@@ -55,6 +55,7 @@ class TxnRequest(Outbound):
     order: OpaqueRef | None = None
     description: GenericDescription | None = None
     descriptor: StatementDescriptor | None = None
+    cofType: Literal["single", "scheduled", "unscheduled", "installment"] | None = None  # noqa: N815
 
 
 class CustomerRequest(Outbound):
@@ -153,8 +154,20 @@ class AlertActionRequest(Outbound):
 
 
 class AlertRequest(Outbound):
+    """`login` owns the alert (required by the official SDK's AlertsPostRequest); the alert fires on the activity
+    of exactly one scope: a login (`forlogin`), a team or a division (splash-api.md §10)."""
+
+    login: LoginId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     description: str | None = None
     forlogin: LoginId | None = None
+    team: Annotated[str, Field(pattern=r"^[tp]1_tem_[0-9a-z]{20,32}$")] | None = None
+    division: Annotated[str, Field(pattern=r"^[tp]1_div_[0-9a-z]{20,32}$")] | None = None
     alertTriggers: list[AlertTriggerRequest] = Field(min_length=1)  # noqa: N815
     alertActions: list[AlertActionRequest] = Field(min_length=1)  # noqa: N815
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> AlertRequest:
+        if sum(scope is not None for scope in (self.forlogin, self.team, self.division)) != 1:
+            raise ValueError("an alert watches exactly one of forlogin, team or division")
+        return self

@@ -17,6 +17,11 @@ class SplashCredentials(BaseModel):
     api_key: SecretStr = Field(min_length=8)
     webhook_header_name: str = Field(pattern=r"^[A-Za-z0-9-]{1,64}$")
     webhook_header_value: SecretStr = Field(min_length=16)
+    login_id: str | None = Field(
+        default=None,
+        pattern=r"^[tp]1_log_[0-9a-z]{20,32}$",
+        description="The Payrix login the API key belongs to: it owns the web alert and is the alert's scope",
+    )
 
 
 def splash_credentials(cfg: SplashConfig | None = None) -> SplashCredentials:

@@ -20,8 +20,13 @@ TRIGGERS: tuple[tuple[str, Resource], ...] = (
 )
 
 
-def alert_request(url: str, header_name: str, header_value: str, *, retries: int = 5) -> AlertRequest:
+def alert_request(url: str, header_name: str, header_value: str, login: str, *, retries: int = 5) -> AlertRequest:
+    """The alert, owned by `login` and scoped to its activity (`forlogin`): the merchants PracticePay boards and
+    their txns are that login's. Whether system-driven changes (batch capture, settlement, returns) fire for a
+    login scope is undocumented; the status poll covers them either way."""
     return AlertRequest(
+        login=login,
+        forlogin=login,
         name="PracticePay status hints",
         description="Txn, return and merchant changes; PracticePay fetches each record before acting on it.",
         alertTriggers=[AlertTriggerRequest(event=event, resource=resource) for event, resource in TRIGGERS],
@@ -34,7 +39,13 @@ def register(webhook_url: str) -> str:
     from practicepay.splash.wiring import splash_client, splash_credentials
 
     creds = splash_credentials()
-    body = alert_request(webhook_url, creds.webhook_header_name, creds.webhook_header_value.get_secret_value())
+    if creds.login_id is None:
+        raise SystemExit(
+            "error: SPLASH_CREDENTIALS has no login_id: add the API key's Payrix login (t1_log_… / p1_log_…, in the "
+            'portal under Settings → Logins) as "login_id"; the web alert is owned by and scoped to it.'
+        )
+    header = creds.webhook_header_value.get_secret_value()
+    body = alert_request(webhook_url, creds.webhook_header_name, header, creds.login_id)
     return splash_client().create_alert(body).id
 
 
