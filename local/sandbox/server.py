@@ -197,13 +197,15 @@ class SplashSandbox:
         if fault is not None and fault.kind == "timeout_before_commit":
             time.sleep(fault.delay_seconds)
             return Response("Gateway Timeout", status=504, content_type="text/plain")
+        refused = fault is not None and fault.kind == "refusal"
         with self._lock:
-            status, body = self._admitted(request)
-        if fault is not None:  # timeout_after_commit: processed and stored, the answer comes too late
+            status, body = self._admitted(request, refused)
+        if fault is not None and not refused:  # timeout_after_commit: processed and stored, the answer comes too late
             time.sleep(fault.delay_seconds)
         return json_response(status, body)
 
-    def _admitted(self, request: Request) -> tuple[int, Body]:
+    def _admitted(self, request: Request, refused: bool = False) -> tuple[int, Body]:
+        """`refused`: answer as Payrix answers a request it refuses (HTTP 200, an error, no data), nothing done."""
         scope = (request.remote_addr or "", "/" + request.path.strip("/").split("/")[0])
         if not self._limiter.admit(scope, request.headers.get("rate-limit-test") == "match"):
             return 429, RATE_LIMITED
@@ -212,8 +214,9 @@ class SplashSandbox:
             errors = [error_item("invalid_auth")]
             return self.settings.bad_key_status, envelope([], {"requestId": next(self._request_ids)}, errors)
         token = request.headers.get("REQUEST-TOKEN")
+        handle = self._refuse if refused else self._handle
         if token is None:
-            return self._handle(request)
+            return handle(request)
         if not 0 < len(token) <= REQUEST_TOKEN_MAX_LEN:
             errors = [error_item("invalid_field", "REQUEST-TOKEN", "A REQUEST-TOKEN has 1 to 100 characters")]
             return 200, envelope([], {"requestId": next(self._request_ids)}, errors)
@@ -222,9 +225,13 @@ class SplashSandbox:
             body = copy.deepcopy(replay.body)
             body["response"]["duplicateRequest"] = True
             return replay.status, body
-        status, body = self._handle(request)
+        status, body = handle(request)  # a refusal too is replayed for 48 h under its token (splash-api.md §10)
         self._replays.put((key, token), status, body, self._clock.now)
         return status, body
+
+    def _refuse(self, _request: Request) -> tuple[int, Body]:
+        errors = [error_item("invalid_field", "merchant", "The merchant cannot process this transaction now")]
+        return 200, envelope([], {"requestId": next(self._request_ids)}, errors)
 
     def _handle(self, request: Request) -> tuple[int, Body]:
         request_id = next(self._request_ids)

@@ -18,8 +18,14 @@ from werkzeug.wrappers import Request
 from local.sandbox.settings import SandboxSettings
 from local.sandbox.tables import RATE_WINDOW_SECONDS, REQUEST_TOKEN_TTL_HOURS
 
-HttpFaultKind = Literal["http_500", "http_429", "timeout_after_commit", "timeout_before_commit"]
-HTTP_FAULT_KINDS: tuple[HttpFaultKind, ...] = ("http_500", "http_429", "timeout_after_commit", "timeout_before_commit")
+HttpFaultKind = Literal["http_500", "http_429", "timeout_after_commit", "timeout_before_commit", "refusal"]
+HTTP_FAULT_KINDS: tuple[HttpFaultKind, ...] = (
+    "http_500",
+    "http_429",
+    "timeout_after_commit",
+    "timeout_before_commit",
+    "refusal",  # answered 200 with an error and no data, and kept under its REQUEST-TOKEN like any answer
+)
 SECRET_HEADERS = frozenset({"apikey", "sessionkey", "txnsessionkey", "password", "token"})
 SECRET_FIELDS = frozenset({"cvv", "ssn", "track"})
 NUMBER_HOLDERS = frozenset({"payment", "account"})

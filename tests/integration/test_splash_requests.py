@@ -63,3 +63,27 @@ def test_registering_without_the_login_says_what_to_add(aws_env, monkeypatch):
     monkeypatch.setattr(wiring, "splash_credentials", lambda *_: creds)
     with pytest.raises(SystemExit, match="login_id"):
         registration.register("http://127.0.0.1:9/webhooks/splash")
+
+
+def test_a_charge_splash_refused_is_sent_again_under_a_new_request_token(api, boarded, stack_sandbox):
+    """Payrix answers a REQUEST-TOKEN's repeat with its first answer for 48 h, a refusal included (splash-api.md
+    §10): the same Idempotency-Key sent again after a refusal must reach Splash under another token, or it could
+    never succeed (after a lost answer it keeps the token: test_money_core, test_exactly_once)."""
+    practice = "prc_refused_token"
+    _, card, inv = setup(api, boarded, practice, amount=20_000)
+    fault = {"kind": "refusal", "count": 1, "path": "/txns", "method": "POST"}
+    requests.post(f"{stack_sandbox.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    since, key = len(stack_sandbox.sandbox.requests), str(uuid.uuid4())
+    body = {"payment_method_id": card, "amount": 5_000}
+    path = f"/invoices/{inv['id']}/payments"
+    refused = ok(api.call("POST", path, practice=practice, body=body, key=key), 422)
+    assert "refused" in refused["detail"]
+
+    paid = ok(api.call("POST", path, practice=practice, body=body, key=key), 201)
+    assert paid["status"] == "succeeded"
+    tokens = [
+        r["headers"].get("Request-Token")
+        for r in stack_sandbox.sandbox.requests[since:]
+        if (r["method"], r["path"]) == ("POST", "/txns")
+    ]
+    assert tokens == [paid["id"], f"{paid['id']}.1"]

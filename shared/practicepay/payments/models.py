@@ -126,6 +126,14 @@ class PaymentRecord:
     """The autopay attempt this payment is: {id (the installment), attempt, on (the date it belongs to)}."""
     represents: str | None = None
     """For an eCheck re-presentment (redeposit): the Splash txn id of the original sale it presents again."""
+    refusals: int = 0
+    """How often Splash refused this attempt outright before it was sent again."""
+
+    def request_token(self) -> str:
+        """The REQUEST-TOKEN this attempt is sent under. Payrix answers a repeat of a token with its first answer
+        for 48 h, refusals included (splash-api.md §10): a resend after a lost answer reuses the token (so Splash
+        runs the charge at most once), a resend after a refusal takes the next one (or it could never succeed)."""
+        return self.id if not self.refusals else f"{self.id}.{self.refusals}"
 
     def stored_credential_type(self) -> str | None:
         """The card networks' stored-credential indicator Splash takes as a txn's `cofType`: an autopay charge is

@@ -263,9 +263,11 @@ class PaymentService:
         practice = self.practices.require(payment.practice_id)
         practice.merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
-        if not_sent:  # hold the amount again and send under the same REQUEST-TOKEN
+        if not_sent:  # hold the amount again and send (under the same REQUEST-TOKEN, unless Splash refused it)
+            refused = (payment.failure or {}).get("category") == "processor_refused"
+            again = _set(status="pending", failure=None, refusals=payment.refusals + refused)
             try:
-                payment = self.book.commit(payment, _reserve(payment.amount), _set(status="pending", failure=None))[1]
+                payment = self.book.commit(payment, _reserve(payment.amount), again)[1]
             except Stale:  # a txn turned up after all and was applied meanwhile: answer with it
                 return _view(self.book.payment(payment.practice_id, payment.id))
         return self._send(payment, practice, source.token, None, guard_key)
@@ -295,7 +297,7 @@ class PaymentService:
             cofType=payment.stored_credential_type(),
         )
         try:
-            txn = self.splash().txn(request, request_token=payment.id)
+            txn = self.splash().txn(request, request_token=payment.request_token())
         except SplashDeclined as exc:
             d = exc.decline
             failure = Failure(
