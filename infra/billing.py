@@ -23,6 +23,7 @@ from infra.definitions import (
     CHARGE_QUEUE,
     CHARGER,
     EVENTS_TABLE,
+    PATIENTS_TABLE,
     PLANS,
     SCHEDULES_TABLE,
 )
@@ -53,8 +54,18 @@ class BillingConstruct(Construct):
         charge_queue = queues[CHARGE_QUEUE.logical_id]
         env = {**payment_env, SCHEDULES_TABLE.env_var: schedules.table_name}
         # The payment statements cover invoices too (plans move theirs to in_progress; cycles issue invoices).
-        plans_statements = [*payment_statements, table_access("Schedules", schedules, ["GetItem", "PutItem", "Query"])]
-        charger_statements = [*payment_statements, table_access("Schedules", schedules, ["GetItem", "PutItem"])]
+        # A stop-recurring decline blocks the card in the installment's transaction (billing.follow).
+        block_cards = table_access("BlockStoppedCards", tables[PATIENTS_TABLE.logical_id], ["UpdateItem"])
+        plans_statements = [
+            *payment_statements,
+            table_access("Schedules", schedules, ["GetItem", "PutItem", "Query"]),
+            block_cards,
+        ]
+        charger_statements = [
+            *payment_statements,
+            table_access("Schedules", schedules, ["GetItem", "PutItem"]),
+            block_cards,
+        ]
 
         self.plans = PracticePayFunction(
             self,

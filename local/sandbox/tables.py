@@ -99,7 +99,7 @@ ID_PREFIXES: dict[str, str] = {
     "tokens": "tok",
     "txns": "txn",
     "txnResults": "trr",
-    "entityReturns": "ert",
+    "entityReturns": "ern",  # the SDK's entity-returns example id
     "alerts": "alr",
     "alertTriggers": "alt",
     "alertActions": "ala",
@@ -128,22 +128,50 @@ class TxnResultCode:
 
 APPROVED = TxnResultCode("Approved", "000", "approved")  # [§6.1] Vantiv 000
 
-# [§6.1] Sandbox trigger amounts (cents) for card sales and auths; Vantiv codes from the processor table.
-# The bankCode strings are the sandbox's choice in the style of the Payrix list.
+# [§6.1] Sandbox trigger amounts (cents) for card sales and auths, with the messages Payrix documents
+# (resource.payrix.com/resources/sandbox-transaction-testing-triggers). originalCode: the Vantiv code of that
+# message (resource.payrix.com/docs/processor-response-codes). bankCode: a value of the official list (SDK
+# TerminalTxnResultsBankCodeEnum; practicepay.splash.bank_codes); which one Payrix sends for each trigger is not
+# published, so that pairing is the sandbox's choice.
 CARD_TRIGGERS: dict[int, TxnResultCode] = {
     9587: TxnResultCode("Declined", "350", "generic_decline"),
-    50001: TxnResultCode("Over approval limit", "127", "over_approval_limit"),
+    50001: TxnResultCode("Exceeds Approval Amount Limit", "127", "exceeds_limit"),
     50004: TxnResultCode("Insufficient Funds", "110", "insufficient_funds"),
-    50013: TxnResultCode("Corporate customer advises not authorized", "350", "not_authorized"),
-    84800: TxnResultCode("Network unavailable", "101", "network_unavailable"),
+    50013: TxnResultCode("Corporate customer advises not authorized", "350", "unauthorized"),
+    84800: TxnResultCode("Processing Network Unavailable", "100", "issuer_processor_or_switch_not_available"),
+    84801: TxnResultCode("Issuer Unavailable", "101", "issuer_not_available"),
+    84802: TxnResultCode("Re-submit Transaction", "102", "reenter_transaction"),
+    84803: TxnResultCode("Call Issuer", "120", "call_issuer"),
+    84804: TxnResultCode("Merchant not certified/enabled for IIAS", "192", "invalid_merchant_setup"),
+    84805: TxnResultCode("Issuer Generated Error", "206", "processing_error"),
+    84806: TxnResultCode("Restricted Card", "307", "restricted_card"),
+    84807: TxnResultCode("Card Not Active", "218", "card_not_active"),
+    84808: TxnResultCode("Illegal Transaction", "229", "illegal_transaction"),
+    84809: TxnResultCode("Duplicate Transaction", "251", "duplicate_transaction"),
+    84810: TxnResultCode("System Error", "252", "system_error"),
+    84811: TxnResultCode("System Error (cannot process)", "258", "unable_to_process"),
+    84812: TxnResultCode("Lost/Stolen Card", "304", "lost_card"),
+    84813: TxnResultCode("Expired Card", "305", "expired_card"),
+    84814: TxnResultCode("Restricted Card", "215", "restricted_card"),
+    84815: TxnResultCode("No such issuer", "323", "no_such_issuer"),
+    84816: TxnResultCode("Transaction not allowed at terminal", "325", "transaction_not_allowed"),
+    84817: TxnResultCode("Cardholder transaction not permitted", "327", "transaction_not_permitted"),
+    84818: TxnResultCode(
+        "Cardholder requested that recurring or instalment payment be stopped", "328", "stop_recurring_payment_requests"
+    ),
+    84819: TxnResultCode("Do Not Honor", "349", "do_not_honor"),
+    84820: TxnResultCode("Decline - Request Positive ID", "351", "drivers_license_or_id_required"),
+    84821: TxnResultCode("Processing Network Error", "386", "try_again_later"),
+    84822: TxnResultCode("Soft Decline - Primary Funding Source Failed", "601", "please_retry"),
 }
-# [§6.1] Cents triggers (total % 100), applied only below SandboxSettings.suffix_trigger_below [ADR 0004].
+# [ADR 0004] Cents triggers (total % 100), applied only below SandboxSettings.suffix_trigger_below: an earlier
+# reading of the $848.xx triggers, kept so small totals still decline; the codes are those of $848.xx.
 SUFFIX_TRIGGERS: dict[int, TxnResultCode] = {
-    1: TxnResultCode("Issuer unavailable", "101", "issuer_unavailable"),
+    1: TxnResultCode("Issuer unavailable", "101", "issuer_not_available"),
     3: TxnResultCode("Call issuer", "120", "call_issuer"),
     6: TxnResultCode("Restricted card", "307", "restricted_card"),
     9: TxnResultCode("Duplicate transaction", "251", "duplicate_transaction"),
-    12: TxnResultCode("Lost/stolen card", "304", "lost_or_stolen"),
+    12: TxnResultCode("Lost/stolen card", "304", "lost_card"),
     13: TxnResultCode("Expired card", "305", "expired_card"),
     15: TxnResultCode("No such issuer", "323", "no_such_issuer"),
     19: TxnResultCode("Do Not Honor", "349", "do_not_honor"),
@@ -154,7 +182,7 @@ FIRST_SALE_DECLINES: dict[str, TxnResultCode] = {"4000000000009995": CARD_TRIGGE
 EXPIRED_CARD = SUFFIX_TRIGGERS[13]  # also the answer for a token whose expiration has passed
 # [§6.1] "$500.13 corporate customer advises not authorized (eCheck ≈R29)".
 ECHECK_TRIGGERS: dict[int, TxnResultCode] = {
-    50013: TxnResultCode("Corporate customer advises not authorized", "R29", "not_authorized"),
+    50013: TxnResultCode("Corporate customer advises not authorized", "R29", "unauthorized"),
 }
 
 

@@ -355,7 +355,7 @@ def test_test_bank_accounts_return_with_their_code_after_their_days(splash: Spla
         reason.action_code,
         reason.meaning,
     )
-    assert row["id"].startswith("t1_ert_") and row["payment"] == txn["payment"]
+    assert row["id"].startswith("t1_ern_") and row["payment"] == txn["payment"]
     assert error_codes(payer.refused(ECHECK_REFUND, txn["id"], total=100)) == {("fortxn", "invalid_status")}
 
 

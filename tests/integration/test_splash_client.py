@@ -72,7 +72,7 @@ def test_card_sale_refund_and_reverse_rules(base):
         (13, "expired_card", False),
         (19, "do_not_honor", False),
         (12, "lost_or_stolen", False),
-        (84800, "processor_unavailable", True),
+        (84800, "try_again_later", True),
     ],
 )
 @pytest.mark.parametrize("style", ["txn_and_errors", "errors_only"])

@@ -81,7 +81,7 @@ def test_every_payment_ends_as_splash_says(api, aws_env, boarded, sync_stack, pl
             if action == "lost_answer":
                 requests.delete(faults, timeout=5)
             if resp.status_code == 409:  # an account a return blocked in an earlier step or example
-                assert "cannot be debited again" in resp.get_json()["detail"]
+                assert "cannot be charged again" in resp.get_json()["detail"]
                 continue
             assert resp.status_code in (201, 202, 402), resp.get_data(as_text=True)
             body = resp.get_json()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -34,6 +35,7 @@ from practicepay.events import PAYMENT_EVENTS, event_item
 from practicepay.ids import new_id, ulid
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.store import InvoiceStore
+from practicepay.patients.store import PatientStore
 from practicepay.payments.book import PaymentBook
 from practicepay.payments.models import NOT_SUBMITTED, Failure, PaymentRecord, PaymentStatus, RefundRecord
 from practicepay.payments.store import PaymentStore
@@ -136,6 +138,13 @@ class _Table:
     def get_item(self, Key: dict[str, str], ConsistentRead: bool = False) -> dict[str, Any]:  # noqa: N803
         item = self.items.get((Key["pk"], Key["sk"]))
         return {"Item": copy.deepcopy(item)} if item else {}
+
+
+class _ClientResource:
+    """A boto3 resource whose tables have the `meta.client` a PatientStore takes (never called here)."""
+
+    def Table(self, name: str) -> Any:  # noqa: N802
+        return types.SimpleNamespace(name=name, meta=types.SimpleNamespace(client=None))
 
 
 class _Resource:
@@ -253,7 +262,7 @@ def _schedules(*installments: InstallmentRecord) -> ScheduleStore:
 
 
 def _book(*installments: InstallmentRecord) -> PaymentBook:
-    follower = InstallmentFollower(_schedules(*installments))
+    follower = InstallmentFollower(_schedules(*installments), PatientStore("patients", resource=_ClientResource()))
     return PaymentBook(
         PaymentStore("payments", resource=_Resource()),
         InvoiceStore("invoices", resource=_Resource()),

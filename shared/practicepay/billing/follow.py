@@ -8,6 +8,9 @@ days later all land here, whichever path (API, charge worker, alert, poll, recon
 - succeeded → `paid` (installment.paid)
 - a soft card decline → `failed` with the next try on the practice's schedule (+1, +3, +7 days from the first
   attempt by default); a hard decline, or the schedule used up → `past_due` (installment.failed, invoice.past_due)
+- a stop-recurring decline (the cardholder told the issuer to stop recurring payments, or revoked the merchant's
+  authorization) → `past_due` at once, and the card is blocked in the same transaction, as a bank return blocks a
+  bank account: autopay never charges it again (a later installment on it is past due as not chargeable)
 - an R01/R09 return → `failed` with a re-presentment (eCheck redeposit) after the configured delay, at most
   twice within 180 days; any other return → `past_due` (the sync has already blocked the bank account)
 - nothing was submitted (Splash refused or never answered) → `failed`, the same attempt sent again next day"""
@@ -24,11 +27,13 @@ from practicepay.billing.models import InstallmentRecord
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.observability import logger
 from practicepay.payments.models import not_submitted
+from practicepay.splash.declines import STOPS_AUTOPAY
 from practicepay.sync.returns import REPRESENTABLE
 
 if TYPE_CHECKING:  # the follower is handed its store and its transaction; the rules do no I/O
     from practicepay.adapters.dynamo import Transaction
     from practicepay.billing.store import ScheduleStore
+    from practicepay.patients.store import PatientStore
     from practicepay.payments.models import PaymentRecord
 
 Event = tuple[str, dict[str, Any]]
@@ -88,10 +93,15 @@ def _after_decline(inst: InstallmentRecord, payment: PaymentRecord) -> tuple[Ins
         first = date.fromisoformat(inst.first_attempt_on or inst.due_on)
         nxt = (
             RetryPolicy.from_record(inst.policy).next_card_retry(first, inst.attempts)
-            if failure.get("retryable")
+            if failure.get("retryable") and not stops_autopay(payment)
             else None
         )
     return _retry_or_past_due(inst, nxt, info, redeposit_of=None)
+
+
+def stops_autopay(payment: PaymentRecord) -> bool:
+    """Whether the payment's decline forbids charging its method by autopay again (stop recurring)."""
+    return payment.status == "failed" and (payment.failure or {}).get("category") in STOPS_AUTOPAY
 
 
 def _after_return(inst: InstallmentRecord, payment: PaymentRecord) -> tuple[InstallmentRecord, list[Event]]:
@@ -186,6 +196,8 @@ class InstallmentFollower:
     charge worker read it, or as this follower last wrote it (billing.seen), instead of being read again."""
 
     store: ScheduleStore
+    patients: PatientStore
+    """Where a stop-recurring decline blocks the card."""
 
     def __call__(
         self, before: PaymentRecord | None, after: PaymentRecord, tx: Transaction, now: str, emit: Emit
@@ -206,6 +218,10 @@ class InstallmentFollower:
         changed, events = outcome
         changed = replace(changed, version=inst.version + 1, updated_at=now)
         self.store.put_installment(tx, changed, expected_version=inst.version)
+        if stops_autopay(after):
+            reason = f"stop_recurring: {(after.failure or {}).get('processor_text') or 'stop recurring payments'}"
+            self.patients.block_method(tx, after.practice_id, after.payment_method_id, reason)
+            logger.warning("card blocked for autopay: stop recurring", payment_id=after.id, installment=inst.id)
         seen.wrote(inst, changed, after)
         for detail_type, detail in events:
             emit(detail_type, detail)

@@ -70,8 +70,9 @@ class PaymentBook:
         if cfg.schedules_table:
             from practicepay.billing.follow import InstallmentFollower
             from practicepay.billing.store import ScheduleStore
+            from practicepay.patients.store import PatientStore
 
-            followers = (InstallmentFollower(ScheduleStore(cfg.schedules_table)),)
+            followers = (InstallmentFollower(ScheduleStore(cfg.schedules_table), PatientStore(cfg.patients_table)),)
         store, invoices = PaymentStore(cfg.payments_table), InvoiceStore(cfg.invoices_table)
         return cls(store, invoices, cfg.events_table, followers=followers)
 
