@@ -1,7 +1,15 @@
 """Web alert delivery (ADR 0004): for each event, every active alert with a matching trigger (event and
-resource equal) POSTs `{"response": {"data": [<record>], "alert": {"event", "resource", "id"}}}` as JSON to
-each of its web actions, with the action's static header. Any 2xx is delivered; otherwise it is resent up to
-`retries` times after backoff·2^n seconds. A daemon worker thread sends, so API requests never wait.
+resource equal) POSTs the record as JSON to each of its web actions, with the action's static header. Any 2xx is
+delivered; otherwise it is resent up to `retries` times after backoff·2^n seconds. A daemon worker thread sends,
+so API requests never wait.
+
+The body's shape is `SandboxSettings.alert_shape` (Splash's real one is undocumented, splash-api.md §4/§9.1):
+- "ours" (default): `{"response": {"data": [<record>], "alert": {"event", "resource", "id"}}}` (ADR 0004);
+- "wild": what the one integrator who received live alerts parses (§4): the normal envelope, `details` and
+  `errors` included, with `response.alert` carrying `<resource>Status` (`txnStatus: "approved"`, …) and `login`,
+  and no `event` or `resource`;
+- "bare": `{"response": {"data": [<record>]}}`, no alert block;
+- "rotate": one of the three per (event, record), chosen by a hash of both, so a run is repeatable.
 
 Alert faults act on the next N deliveries: drop them, deliver them twice, hold them until the next clock
 advance (delay), or hold them and deliver them in reverse order at the next clock advance (reorder)."""
@@ -13,6 +21,7 @@ import itertools
 import json
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -24,6 +33,20 @@ from local.sandbox.tables import RESOURCE_ENUM
 
 AlertFaultMode = Literal["drop", "duplicate", "delay", "reorder"]
 ALERT_FAULT_MODES: tuple[AlertFaultMode, ...] = ("drop", "duplicate", "delay", "reorder")
+AlertShape = Literal["ours", "wild", "bare"]
+ALERT_SHAPES: tuple[AlertShape, ...] = ("ours", "wild", "bare")
+ROTATE = "rotate"
+
+# [§3.1] txn `status` as the integrator's `txnStatus` spells it ("approved"); other resources send their value.
+TXN_STATUS_WORDS = {0: "pending", 1: "approved", 2: "failed", 3: "captured", 4: "settled", 5: "returned"}
+STATUS_KEY = {
+    "txns": "txnStatus",
+    "merchants": "merchantStatus",
+    "entities": "entityStatus",
+    "customers": "customerStatus",
+    "tokens": "tokenStatus",
+    "accounts": "accountStatus",
+}
 
 
 @dataclass(frozen=True)
@@ -39,9 +62,31 @@ class Delivery:
     attempt: int = 1
 
 
-def deliveries_for(store: Store, event: str, resource: str, record: Record) -> list[Delivery]:
-    """One delivery per web action of each active alert that has a trigger for (event, resource)."""
+def alert_body(shape: str, event: str, resource: str, record: Record, alert_id: str, login: str | None) -> bytes:
+    """The body of one delivery in `shape` (the module docstring)."""
+    if shape == ROTATE:
+        shape = ALERT_SHAPES[zlib.crc32(f"{event} {record.get('id')}".encode()) % len(ALERT_SHAPES)]
+    if shape == "ours":
+        alert = {"event": event, "resource": RESOURCE_ENUM[resource], "id": alert_id}
+        return json.dumps({"response": {"data": [record], "alert": alert}}).encode()
+    if shape == "bare":
+        return json.dumps({"response": {"data": [record]}}).encode()
+    if shape != "wild":
+        raise ValueError(f"alert_shape must be one of {(*ALERT_SHAPES, ROTATE)}, not {shape!r}")
+    wild: dict[str, Any] = {}
+    status = record.get("status")
+    if resource in STATUS_KEY and status is not None:
+        wild[STATUS_KEY[resource]] = TXN_STATUS_WORDS.get(status, status) if resource == "txns" else status
+    wild["login"] = login
+    envelope = {"data": [record], "details": {"requestId": 1}, "errors": [], "alert": wild}
+    return json.dumps({"response": envelope}).encode()
+
+
+def deliveries_for(store: Store, event: str, resource: str, record: Record, shape: str) -> list[Delivery]:
+    """One delivery per web action of each active alert that has a trigger for (event, resource); the body in
+    `shape` (the sandbox's `settings.alert_shape`, read at each event, so a test may change it for a while)."""
     resource_id = RESOURCE_ENUM[resource]
+    logins = {a["id"]: a.get("login") for a in store.rows("alerts")}
     alerts = {a["id"] for a in store.rows("alerts") if not a["inactive"]}
     fired = {
         t["alert"]
@@ -51,11 +96,11 @@ def deliveries_for(store: Store, event: str, resource: str, record: Record) -> l
     found = []
     for action in store.rows("alertActions"):
         if action["alert"] in fired and action["type"] == "web" and not action["inactive"]:
-            alert = {"event": event, "resource": resource_id, "id": action["alert"]}
             headers = {"Content-Type": "application/json"}
             if action.get("headerName"):
                 headers[action["headerName"]] = action["headerValue"]
-            body = json.dumps({"response": {"data": [record], "alert": alert}}).encode()
+            login = logins.get(action["alert"]) or store.login
+            body = alert_body(shape, event, resource, record, action["alert"], login)
             found.append(
                 Delivery(
                     action["alert"],

@@ -1,5 +1,9 @@
 """GET list semantics: the SEARCH header (`field[op]=value&…`, AND-ed, nested through references), sort,
-`page[number]`/`page[limit]` paging and `expand[field][]` (nested: `expand[token][][customer][]`)."""
+`page[number]`/`page[limit]` paging and `expand[field][]` (nested: `expand[token][][customer][]`).
+
+Only the operators the official SDK documents (splash-api.md §1): `equals` (ignores case), `greater`, `less`,
+`like` (`%`), `in` (comma list) and `sort`. Any other (`exact`, `notin`, `notlike`, `diff`, seen only in a
+third-party client) is refused with `query_error`, so code relying on one fails here, not silently in production."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from local.sandbox.resources import Resource
 from local.sandbox.store import Record, Store, public
 from local.sandbox.tables import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
-OPS = frozenset({"equals", "exact", "greater", "less", "like", "in", "notlike", "notin", "diff"})
+OPS = frozenset({"equals", "greater", "less", "like", "in"})
 _KEY = re.compile(r"^([A-Za-z0-9_]+)((?:\[[^\[\]]*\])+)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 ExpandTree = dict[str, "ExpandTree"]
@@ -50,7 +54,7 @@ def parse_search(header: str, resource: Resource) -> Search:
         elif op in OPS:
             conditions.append(Condition(tuple(path), op, value))
         else:
-            raise refuse("query_error", msg=f"Unknown search operator in {clause!r}")
+            raise refuse("query_error", msg=f"Unknown search operator {op!r} in {clause!r}")
     return Search(tuple(conditions), tuple(sort))
 
 
@@ -89,17 +93,14 @@ def _like(actual: Any, pattern: str) -> bool:
 
 
 def matches(actual: Any, op: str, expected: str) -> bool:
-    if op in ("in", "notin"):
-        hit = actual is not None and any(matches(actual, "equals", item) for item in expected.split(","))
-        return hit if op == "in" else not hit
-    if op in ("like", "notlike"):
-        return (actual is not None and _like(actual, expected)) == (op == "like")
     if actual is None:
-        return op == "diff"
-    if op == "exact":
-        return str(actual) == expected
+        return False
+    if op == "in":
+        return any(matches(actual, "equals", item) for item in expected.split(","))
+    if op == "like":
+        return _like(actual, expected)
     left, right = _comparable(actual, expected)
-    return bool({"equals": left == right, "diff": left != right, "greater": left > right, "less": left < right}[op])
+    return bool({"equals": left == right, "greater": left > right, "less": left < right}[op])
 
 
 def apply_search(store: Store, rows: list[Record], search: Search) -> list[Record]:

@@ -128,7 +128,7 @@ class SplashSandbox:
         self._request_ids = itertools.count(1)
 
     def _on_event(self, event: str, resource: str, record: Record) -> None:
-        self._dispatcher.submit(deliveries_for(self._store, event, resource, record))
+        self._dispatcher.submit(deliveries_for(self._store, event, resource, record, self.settings.alert_shape))
 
     # --- public API -------------------------------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ class SandboxSettings:
     alert_timeout_seconds: float = 5.0
     alert_backoff_seconds: float = 1.0
     login: str = "t1_log_sandbox000000000000000000"
+    alert_shape: Literal["ours", "wild", "bare", "rotate"] = "ours"
+    """A web alert's body (local/sandbox/alerts.py): ADR 0004's `alert` block, the wild one (splash-api.md §4:
+    `alert` carries `txnStatus`/`login`, no event or resource), none, or the three in turn per record and event."""
 
     def __post_init__(self) -> None:
         if self.decline_style not in DECLINE_STYLES:

@@ -210,7 +210,7 @@ def test_a_lost_answer_is_unknown_queued_and_never_charged_twice(api, aws_env, b
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=aws_env["RECONCILIATION_QUEUE_URL"], MaxNumberOfMessages=10)["Messages"]
     assert any(json.loads(m["Body"])["id"] == payment["id"] for m in messages)
-    txns = list(splash_client().iterate(Txn, search=Search().exact("order", payment["id"])))
+    txns = list(splash_client().iterate(Txn, search=Search().equals("order", payment["id"])))
     assert len(txns) == 1  # three attempts, one REQUEST-TOKEN: charged once
     held = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
     assert held["amount_paid"] == 0  # the reservation holds until the reconciler settles it
@@ -448,7 +448,7 @@ def test_a_retry_after_a_failure_midway_never_charges_twice(api, aws_env, boarde
         api.call("POST", f"/invoices/{invoice['id']}/payments", practice=practice, body=body, key="retry-key-1"), 202
     )
     assert second["status"] == "unknown"  # the reconciler applies the charge; the retry did not charge again
-    orders = list(splash_client().iterate(Txn, search=Search().exact("order", second["id"])))
+    orders = list(splash_client().iterate(Txn, search=Search().equals("order", second["id"])))
     assert len(orders) == 1
     payments = ok(api.call("GET", "/payments", practice=practice, query={"invoice_id": invoice["id"]}))["data"]
     assert [p["id"] for p in payments] == [second["id"]]
@@ -473,7 +473,7 @@ def test_splash_unavailable_is_503_and_a_retry_with_the_same_key_charges_once(ap
     assert held["amount_due"] == 10000
     paid = ok(api.call("POST", f"/invoices/{invoice['id']}/payments", practice=practice, body=body, key="k-503"), 201)
     assert paid["status"] == "succeeded"
-    assert len(list(splash_client().iterate(Txn, search=Search().exact("order", paid["id"])))) == 1
+    assert len(list(splash_client().iterate(Txn, search=Search().equals("order", paid["id"])))) == 1
     ledger_matches(aws_env, practice, ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice)))
 
 

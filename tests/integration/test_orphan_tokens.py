@@ -37,7 +37,7 @@ def _customer(aws_env, practice: str, patient: str) -> str:
 
 
 def _tokens_of(customer: str) -> list[Token]:
-    return list(splash_client().iterate(Token, search=Search().exact("customer", customer)))
+    return list(splash_client().iterate(Token, search=Search().equals("customer", customer)))
 
 
 def _methods(api, practice: str, patient: str) -> list[dict]:

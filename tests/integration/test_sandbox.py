@@ -113,18 +113,17 @@ def test_search_operators_sort_and_nested_fields(splash: SplashApi):
         return [t["total"] for t in splash.rows("txns", search)]
 
     assert totals("order[equals]=INV-B2") == [2500]  # equals ignores case
-    assert totals("order[exact]=INV-B2") == []
     assert totals("total[greater]=1500&total[less]=3500") == [2500]
     assert totals("total[in]=1500,3500") == [1500, 3500]
-    assert totals("total[notin]=1500,3500") == [2500]
     assert totals("order[like]=inv-A%") == [1500, 3500]
-    assert totals("order[notlike]=inv-A%") == [2500]
-    assert totals("total[diff]=2500&total[sort]=desc") == [3500, 1500]
+    assert totals("total[sort]=desc") == [3500, 2500, 1500]
     assert totals(f"merchant[equals]={payer.merchant}&order[sort]=desc") == [2500, 3500, 1500]
     entity = splash.get("merchants", payer.merchant)["entity"]
     assert totals(f"merchant[entity][equals]={entity}&total[less]=2000") == [1500]
     assert totals("merchant[entity][equals]=t1_ent_00000000000000000000000") == []
-    for bad in ("total[about]=1", "nosuchfield[equals]=1", "and[0][total][equals]=1", "total[greater]=ten"):
+    malformed = ("total[about]=1", "nosuchfield[equals]=1", "and[0][total][equals]=1", "total[greater]=ten")
+    undocumented = ("order[exact]=INV-B2", "total[notin]=1500", "order[notlike]=inv-A%", "total[diff]=2500")
+    for bad in (*malformed, *undocumented):
         (error,) = splash.refused("GET", "/txns", headers={"SEARCH": bad})
         assert error["errorCode"] == "query_error", bad
 

@@ -191,8 +191,13 @@ class PatientService:
     def chargeable(self, method: MethodRecord, amount: int) -> ChargeSource:
         """Check an already-read method for charging `amount`, and open its token."""
         if method.status == "blocked":
+            why = (
+                "the bank returned a payment"
+                if method.kind == MethodKind.BANK_ACCOUNT.value
+                else "the cardholder asked their bank to stop recurring payments"
+            )
             raise Conflict(
-                f"This bank account cannot be debited again: the bank returned a payment ({method.blocked_reason}). "
+                f"This {method.kind.replace('_', ' ')} cannot be charged again: {why} ({method.blocked_reason}). "
                 "Ask the patient for another payment method."
             )
         if method.status != "active":
@@ -255,7 +260,9 @@ class PatientService:
     def _payfields_token(client: SplashClient, value: str, merchant: str, patient: PatientRecord) -> Token:
         """The caller's PayFields token, if Splash knows it and it is this patient's (reads only)."""
         try:
-            found = next(client.iterate(Token, search=Search().exact("token", value), limit=1), None)
+            # Checked here, not trusted to the search: a search the API does not apply answers every token.
+            tokens = client.iterate(Token, search=Search().equals("token", value), limit=10)
+            found = next((t for t in tokens if t.token == value), None)
             if found is None or not _ours(client, found, patient.splash_customer_id, merchant, patient.id):
                 raise ValidationFailed(
                     "This token is unknown to Splash or belongs to another patient.",

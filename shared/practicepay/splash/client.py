@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from pydantic import ValidationError
 from urllib3.exceptions import NewConnectionError
 
 from practicepay.observability import logger, redacted
@@ -37,6 +38,8 @@ from practicepay.splash.errors import (
     SplashRateLimited,
     SplashRequestTokenReused,
     SplashUnavailable,
+    SplashUnexpectedReadRecord,
+    SplashUnexpectedWriteRecord,
     SplashValidationError,
 )
 from practicepay.splash.models import (
@@ -161,6 +164,22 @@ def _kind(item: SplashErrorItem) -> str:
     return (item.error_code or item.msg or "").strip()
 
 
+def parse_record(model: type[R], data: dict[str, Any], *, method: str = "GET", path: str | None = None) -> R:
+    """One Splash record as `model`. A body no recorded variant explains raises a typed client error, never
+    pydantic's ValidationError: SplashUnexpectedReadRecord for a read, SplashUnexpectedWriteRecord (an outcome
+    unknown) for a write, whose answer was lost even though Splash may have run it. The error names the fields
+    and the kind of problem only: values can be credentials (a token) or PHI."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = tuple(f"{'.'.join(str(p) for p in e['loc']) or '-'}: {e['type']}" for e in exc.errors())
+        failure = SplashUnexpectedReadRecord if method == "GET" else SplashUnexpectedWriteRecord
+        record = data.get("id") if isinstance(data.get("id"), str) else "?"
+        raise failure(
+            f"{method} {path or model.resource}: unreadable {model.__name__} {record} ({'; '.join(problems)})", problems
+        ) from None
+
+
 class SplashClient:
     def __init__(
         self,
@@ -217,6 +236,10 @@ class SplashClient:
         response = self._send(method, path, headers, params, payload, write)
         if response.status_code in (401, 403):
             raise SplashAuthError(f"{method} {path}: API key refused (HTTP {response.status_code})")
+        if response.status_code == 404:
+            # A malformed id: Splash answers 404 with an empty text/html body (recorded). Nothing ran, and asking
+            # again cannot find it: not found, not unavailable (which callers retry).
+            raise SplashNotFound(f"{method} {path}: HTTP 404 (no such path or malformed id)")
         try:
             parsed = response.json()
         except ValueError:
@@ -329,7 +352,7 @@ class SplashClient:
         self._raise_for_errors("GET", model.resource, envelope)
         if not envelope.data:
             raise SplashNotFound(f"no {model.resource} record {record_id}")
-        return model.model_validate(envelope.data[0])
+        return parse_record(model, envelope.data[0])
 
     def list(
         self,
@@ -345,7 +368,7 @@ class SplashClient:
         params = [("page[number]", str(page)), ("page[limit]", str(limit)), *_expand(expand)]
         envelope = self.request("GET", model.resource, params=params, search=search)
         self._raise_for_errors("GET", model.resource, envelope)
-        items = [model.model_validate(d) for d in envelope.data]
+        items = [parse_record(model, d) for d in envelope.data]
         info = envelope.details.get("page")
         if isinstance(info, dict) and "hasMore" in info:
             has_more = bool(info["hasMore"])
@@ -378,7 +401,7 @@ class SplashClient:
         self._raise_for_errors("POST", model.resource, envelope)
         if not envelope.data:
             raise SplashUnavailable(f"POST {model.resource}: Splash returned no record")
-        return model.model_validate(envelope.data[0])
+        return parse_record(model, envelope.data[0], method="POST")
 
     # -- the operations PracticePay uses -----------------------------------------------------------------
 
@@ -398,7 +421,8 @@ class SplashClient:
     def board(self, body: EntityRequest, *, request_token: str | None = None) -> tuple[Entity, Merchant]:
         """Board a merchant: one POST /entities. A stable `request_token` makes a retry replay the first answer."""
         entity = self.create(Entity, body, request_token=request_token)
-        merchant = next(self.iterate(Merchant, search=Search().equals("entity", entity.id), limit=10), None)
+        search = Search().equals("entity", entity.id)
+        merchant = next((m for m in self.iterate(Merchant, search=search, limit=10) if m.entity == entity.id), None)
         if merchant is None:
             raise SplashUnavailable(f"entity {entity.id} was created without a merchant")
         return entity, merchant
@@ -413,7 +437,7 @@ class SplashClient:
         category, SplashValidationError/SplashInvalidOperation for refusals, SplashOutcomeUnknown when the
         outcome could not be learned (look it up by `order` before anything else)."""
         envelope = self.request("POST", Txn.resource, body=body, request_token=request_token)
-        txn = Txn.model_validate(envelope.data[0]) if envelope.data else None
+        txn = parse_record(Txn, envelope.data[0], method="POST") if envelope.data else None
         if txn is not None:
             _same_operation(body, txn, request_token)
             if envelope.duplicate:
@@ -445,17 +469,25 @@ class SplashClient:
 
     def returns_for(self, txn_id: str) -> list[EntityReturn]:
         """The bank returns (R-codes) recorded against a txn."""
-        return list(self.iterate(EntityReturn, search=Search().equals("txn", txn_id), limit=10))
+        found = self.iterate(EntityReturn, search=Search().equals("txn", txn_id), limit=10)
+        return [r for r in found if r.txn == txn_id]
 
     def txn_results(self, txn_id: str) -> list[TxnResult]:
-        return list(self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100))
+        found = self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100)
+        return [r for r in found if r.txn == txn_id]
 
     def txns_by_order(self, order: str, *, merchant: str | None = None) -> list[Txn]:
-        """The reconciler's lookup: every txn carrying our `order` id."""
-        search = Search().exact("order", order)
+        """The reconciler's lookup: every txn carrying our `order` id, exactly (`equals` ignores case, and a
+        search the API does not apply answers a merchant's whole history, so the results are checked here;
+        `order` is compared as text, as it arrives as an int or a string)."""
+        search = Search().equals("order", order)
         if merchant:
             search.equals("merchant", merchant)
-        return list(self.iterate(Txn, search=search, limit=100))
+        return [
+            t
+            for t in self.iterate(Txn, search=search, limit=100)
+            if t.order is not None and str(t.order) == str(order) and (not merchant or t.merchant == merchant)
+        ]
 
 
 def _processor_refusal(item: SplashErrorItem) -> bool:

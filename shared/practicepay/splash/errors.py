@@ -36,7 +36,8 @@ class SplashInvalidOperation(SplashValidationError):
 
 
 class SplashNotFound(SplashError):
-    """An unknown id: a GET answered 200 with empty data, or a referenced record (`no_such_record`)."""
+    """An unknown id: a GET answered 200 with empty data, a referenced record (`no_such_record`), or a malformed
+    id (Splash answers HTTP 404 with an empty text/html body). Not worth retrying."""
 
 
 class SplashAuthError(SplashError):
@@ -58,6 +59,23 @@ class SplashUnavailable(SplashError):
 class SplashOutcomeUnknown(SplashError):
     """A write reached Splash (timeout, 5xx) and may have been committed. Never treat as a failure: look the txn
     up by its `order`, and retry only with the same REQUEST-TOKEN."""
+
+
+class SplashUnexpectedRecord(SplashError):
+    """Splash answered a record our models cannot read (a shape never recorded). `problems` names the fields and
+    what was wrong with them, never their values (they may be credentials). Raised as one of the two below."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.problems = problems
+
+
+class SplashUnexpectedReadRecord(SplashUnexpectedRecord, SplashUnavailable):
+    """A read's answer could not be parsed: nothing was written."""
+
+
+class SplashUnexpectedWriteRecord(SplashUnexpectedRecord, SplashOutcomeUnknown):
+    """A write's answer could not be parsed: the write may well have been committed (look it up, never fail it)."""
 
 
 class SplashRequestTokenReused(SplashError):

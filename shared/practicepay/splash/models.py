@@ -1,5 +1,12 @@
 """Typed records as Splash returns them. Numbers that arrive as strings (POST responses) are normalized to
-int; unknown fields are kept (Splash adds fields freely) but never relied on."""
+int; unknown fields are kept (Splash adds fields freely) but never relied on.
+
+Every variant recorded from the live API parses to one type (splash-api.md §1 "Type quirk", §10):
+- text fields that flip int/str across records (`order`, `mcc`, `originalCode`, `dob`, `tcAcceptDate` …) become
+  str; codes with a fixed width keep their leading zeros (`mcc` "0763", `originalCode` "010", `expiration` "0125");
+- a reference that arrives expanded (`expand[customer][]` gives the customer object instead of its id) becomes the
+  id; a txn's expanded `token` becomes its token string;
+- a `payment` that arrives unexpanded (its record id, "g157968b6df1534") becomes `Payment(id=…)`."""
 
 from __future__ import annotations
 
@@ -19,10 +26,41 @@ def _int(value: Any) -> Any:
     return value
 
 
+def _text(width: int = 0) -> Any:
+    """An int (or a float with no fraction) where text is expected becomes that text, zero-padded to `width`."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:0{width}d}" if value >= 0 else str(value)
+        return value
+
+    return BeforeValidator(convert)
+
+
+def _ref(key: str = "id") -> Any:
+    """A reference: its id as sent, or the `key` of the record it points to when it arrives expanded."""
+
+    def convert(value: Any) -> Any:
+        return value.get(key) if isinstance(value, dict) else value
+
+    return BeforeValidator(convert)
+
+
+def _payment(value: Any) -> Any:
+    """An unexpanded payment is its record id (`"g157968b6df1534"`); expanded, the object itself."""
+    if isinstance(value, str):
+        return {"id": value} if value.strip() else None
+    return value
+
+
 Int = Annotated[int, BeforeValidator(_int)]
 OptInt = Annotated[int | None, BeforeValidator(_int)]
 # Dates arrive as "YYYY-MM-DD HH:MM:SS.ssss" strings or YYYYMMDD integers depending on the field and era.
-DateLike = Annotated[str | None, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+DateLike = Annotated[str | None, _text()]
+Text = Annotated[str | None, _text()]
+Ref = Annotated[str | None, _ref(), _text()]
 
 
 class TxnType(IntEnum):
@@ -90,8 +128,15 @@ class Resource(IntEnum):
     TOKENS = 17
     TXNS = 18
     ACCOUNTS = 22
+    PLANS = 23
+    SUBSCRIPTIONS = 24
+    DISBURSEMENTS = 26
+    PAYOUTS = 31
+    CHARGEBACKS = 34
     ENTITIES = 36
+    BATCHES = 43
     ENTITY_RETURNS = 86
+    INVOICES = 95
 
 
 class Record(BaseModel):
@@ -101,7 +146,7 @@ class Record(BaseModel):
     id: str
     created: str | None = None
     modified: str | None = None
-    login: str | None = None
+    login: Ref = None
     inactive: OptInt = None
     frozen: OptInt = None
 
@@ -111,14 +156,15 @@ class Entity(Record):
     name: str | None = None
     type: OptInt = None
     email: str | None = None
+    tcAcceptDate: Text = None  # noqa: N815 (Splash's name; int YYYYMMDD or str, recorded both ways)
 
 
 class Merchant(Record):
     resource: ClassVar[str] = "merchants"
-    entity: str | None = None
+    entity: Ref = None
     status: OptInt = None
-    mcc: str | None = None
-    dba: str | None = None
+    mcc: Annotated[str | None, _text(4)] = None
+    dba: Text = None
 
     @property
     def merchant_status(self) -> MerchantStatus | None:
@@ -127,44 +173,52 @@ class Merchant(Record):
 
 class Member(Record):
     resource: ClassVar[str] = "members"
-    merchant: str | None = None
+    merchant: Ref = None
     ownership: OptInt = None
+    dob: Text = None
+    """YYYYMMDD as int or str, or only the year ("1973"), as recorded."""
 
 
 class Account(Record):
     resource: ClassVar[str] = "accounts"
-    entity: str | None = None
+    entity: Ref = None
     primary: OptInt = None
     status: OptInt = None
 
 
 class Customer(Record):
     resource: ClassVar[str] = "customers"
-    merchant: str | None = None
-    custom: str | None = None
+    merchant: Ref = None
+    custom: Text = None
 
 
-class TokenPayment(BaseModel):
+class Payment(BaseModel):
+    """A payment instrument as Splash shows it: `id` only when it arrived unexpanded."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
-    number: str | None = None
+    id: str | None = None
+    number: Text = None
     """Last four digits only."""
-    bin: str | None = None
+    bin: Text = None
     method: OptInt = None
-    routing: str | None = None
+    routing: Text = None
+
+
+PaymentRef = Annotated[Payment | None, BeforeValidator(_payment)]
 
 
 class Token(Record):
     resource: ClassVar[str] = "tokens"
     token: str = Field(repr=False)  # a credential: kept out of reprs, str() and logs
-    customer: str | None = None
-    status: str | None = None
-    expiration: str | None = None
-    payment: TokenPayment | None = None
+    customer: Ref = None
+    status: Text = None
+    expiration: Annotated[str | None, _text(4)] = None
+    payment: PaymentRef = None
 
 
 class Txn(Record):
     resource: ClassVar[str] = "txns"
-    merchant: str | None = None
+    merchant: Ref = None
     type: Int
     status: Int
     total: OptInt = None
@@ -172,10 +226,12 @@ class Txn(Record):
     refunded: OptInt = None
     reversed: OptInt = None
     origin: OptInt = None
-    order: str | None = None
-    fortxn: str | None = None
-    token: str | None = Field(default=None, repr=False)
-    authorization: str | None = None
+    order: Text = None
+    fortxn: Ref = None
+    token: Annotated[str | None, _ref("token")] = Field(default=None, repr=False)
+    """The token string (an expanded token record gives its `token`, not its id)."""
+    payment: PaymentRef = None
+    authorization: Text = None
     captured: DateLike = None
     settled: DateLike = None
     settledTotal: OptInt = None  # noqa: N815 (Splash's name)
@@ -194,19 +250,19 @@ class Txn(Record):
 
 class TxnResult(Record):
     resource: ClassVar[str] = "txnResults"
-    txn: str | None = None
+    txn: Ref = None
     type: OptInt = None
     code: OptInt = None
     message: str | None = None
-    originalCode: str | None = None  # noqa: N815
-    bankCode: str | None = None  # noqa: N815
+    originalCode: Annotated[str | None, _text(3)] = None  # noqa: N815 (Vantiv codes are 3 digits: "010")
+    bankCode: Text = None  # noqa: N815
 
 
 class EntityReturn(Record):
     resource: ClassVar[str] = "entityReturns"
-    entity: str | None = None
-    txn: str | None = None
-    code: str | None = None
+    entity: Ref = None
+    txn: Ref = None
+    code: Text = None
     actionCode: str | None = None  # noqa: N815
     message: str | None = None
 

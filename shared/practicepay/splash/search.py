@@ -1,4 +1,8 @@
-"""The SEARCH header: `field[op]=value&field[op]=value` (AND-ed, not URL-encoded), plus `field[sort]=asc|desc`."""
+"""The SEARCH header: `field[op]=value&field[op]=value` (AND-ed, not URL-encoded), plus `field[sort]=asc|desc`.
+
+Only the operators the official SDK documents (splash-api.md §1): `equals` (ignores case), `greater`, `less`,
+`like` (`%` wildcards), `in` (comma list) and `sort`. There is no case-sensitive or negated operator. A server that
+does not apply a search answers everything, so a caller always checks the results on the fields it searched."""
 
 from __future__ import annotations
 
@@ -23,11 +27,8 @@ class Search:
         return self
 
     def equals(self, field: str, value: object) -> Search:
+        """Equality, ignoring case: compare the results exactly client-side."""
         return self._add(field, "equals", value)
-
-    def exact(self, field: str, value: object) -> Search:
-        """Case-sensitive equality (`equals` ignores case)."""
-        return self._add(field, "exact", value)
 
     def greater(self, field: str, value: object) -> Search:
         return self._add(field, "greater", value)

@@ -68,7 +68,21 @@ class StatusSync:
     # -- alerts --------------------------------------------------------------------------------------------
 
     def handle_alert(self, resource: int, record_id: str) -> str:
-        """An alert is a hint that `record_id` changed: fetch it and apply what Splash says now."""
+        """An alert is a hint that `record_id` changed: fetch it and apply what Splash says now. An alert for a
+        resource not processed yet (chargebacks, disbursements, tokens, …: the intake keeps and queues them all)
+        is skipped without a Splash call: logged, and counted by its outcome, "not_processed"."""
+        if resource not in (Resource.TXNS, Resource.ENTITY_RETURNS, Resource.MERCHANTS):
+            try:
+                name = Resource(resource).name.lower()
+            except ValueError:
+                name = "unknown"
+            logger.info(
+                "alert for a resource not processed yet; skipped",
+                resource=resource,
+                resource_name=name,
+                record=record_id,
+            )
+            return "not_processed"
         client = self.splash()
         try:
             if resource == Resource.TXNS:
@@ -201,12 +215,12 @@ class StatusSync:
             refund = self.book.store.get_refund(practice_id, payment_id or "", record_id)
             if refund is None or refund.status not in ("pending", "unknown"):
                 return "unchanged"
-            txn = _pick(self.splash().txns_by_order(refund.id, merchant=merchant))
+            txn = _pick(self.splash().txns_by_order(refund.id, merchant=merchant), refund.id)
             return self.apply_to_refund(refund, txn) if txn else self._not_found_refund(refund)
         payment = self.book.store.get(practice_id, record_id)
         if payment is None or payment.status not in (P.PENDING, P.UNKNOWN):
             return "unchanged"
-        txn = _pick(self.splash().txns_by_order(payment.id, merchant=merchant))
+        txn = _pick(self.splash().txns_by_order(payment.id, merchant=merchant), payment.id)
         return self.apply_to_payment(payment, txn) if txn else self._not_found_payment(payment)
 
     def _not_found_payment(self, payment: PaymentRecord) -> str:
@@ -262,7 +276,7 @@ class StatusSync:
             found = client.list(Txn, search=Search().in_("order", [i.id for i in chunk]), limit=PAGE).items
             calls += 1
             for item in chunk:
-                txn = _pick([t for t in found if t.order == item.id])
+                txn = _pick(found, item.id)
                 outcomes[self._apply_open(item, txn)] += 1
         calls += self._poll_boarding(client, outcomes)
         report = PollReport(changed, len(unseen), calls, dict(outcomes))
@@ -366,11 +380,13 @@ def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
     return txn.order == refund.id and txn.total == refund.amount
 
 
-def _pick(txns: list[Txn]) -> Txn | None:
-    """The txn our order id names. Splash dedups by REQUEST-TOKEN, so there is one; if not, the one that moved
-    money wins and the oddity is logged."""
+def _pick(txns: list[Txn], order: str) -> Txn | None:
+    """The txn our order id names, among search results checked here on `order` (as text: it arrives as an int or
+    a string; a search the API does not apply answers a merchant's whole history). Splash dedups by REQUEST-TOKEN,
+    so there is one; if not, the one that moved money wins and the oddity is logged."""
+    txns = [t for t in txns if t.order is not None and str(t.order) == str(order)]
     if len(txns) > 1:
-        logger.error("more than one txn carries one order id", order=txns[0].order, count=len(txns))
+        logger.error("more than one txn carries one order id", order=order, count=len(txns))
     ranked = sorted(txns, key=lambda t: t.txn_status is TxnStatus.FAILED)
     return ranked[0] if ranked else None
 
