@@ -270,6 +270,7 @@ class AlertIntake:
         self.queue.send(received)
         logger.info(
             "splash alert received",
+            alert_id=received.alert_id,
             alert_event=received.event,
             resource=received.resource,
             record=received.record_id,
