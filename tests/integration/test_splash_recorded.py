@@ -219,6 +219,17 @@ def test_txns_by_order_sends_equals_and_keeps_only_our_txn(stub: Stub):
     assert set(search.split("&")) == {"order[equals]=1234567", f"merchant[equals]={MERCHANT}"}
 
 
+def test_a_lookup_whose_search_the_api_ignored_stops_after_a_few_pages(stub: Stub):
+    """The stub answers every page "more to come" (a merchant's whole history, the search ignored): the lookup
+    reads LOOKUP_PAGES pages, not the history."""
+    from practicepay.splash.client import LOOKUP_PAGES
+
+    stub.answer("GET", "/txns", status=200, body=envelope(whole_history(), page={"current": 1, "hasMore": True}))
+    found = stub_client(stub).txns_by_order("1234567")
+    assert found and {str(t.order) for t in found} == {"1234567"}
+    assert len(stub.calls("GET", "/txns")) == LOOKUP_PAGES
+
+
 def test_pick_keeps_only_the_txn_of_our_order():
     txns = [Txn.model_validate(r) for r in whole_history() if r["merchant"] == MERCHANT]  # one merchant's
     picked = _pick(txns, "1234567")

@@ -180,6 +180,10 @@ def parse_record(model: type[R], data: dict[str, Any], *, method: str = "GET", p
         ) from None
 
 
+LOOKUP_PAGES = 5
+"""Pages a lookup by txn or order reads at most: it finds a few records, unless Splash ignored the search."""
+
+
 class SplashClient:
     def __init__(
         self,
@@ -383,14 +387,26 @@ class SplashClient:
         )
 
     def iterate(
-        self, model: type[R], *, search: Search | None = None, limit: int = 100, expand: Iterable[str] = ()
+        self,
+        model: type[R],
+        *,
+        search: Search | None = None,
+        limit: int = 100,
+        expand: Iterable[str] = (),
+        max_pages: int | None = None,
     ) -> Iterator[R]:
-        """Every matching record, page by page, until `hasMore` is false."""
+        """Every matching record, page by page, until `hasMore` is false; at most `max_pages` pages for a lookup
+        that should find a handful (an operator the API ignored would otherwise walk a merchant's history)."""
         page = 1
         while True:
             result = self.list(model, search=search, page=page, limit=limit, expand=expand)
             yield from result.items
             if not result.has_more or not result.items:
+                return
+            if max_pages is not None and page >= max_pages:
+                logger.error(
+                    "splash lookup stopped: more pages than it should find", resource=model.resource, pages=page
+                )
                 return
             page += 1
 
@@ -469,11 +485,11 @@ class SplashClient:
 
     def returns_for(self, txn_id: str) -> list[EntityReturn]:
         """The bank returns (R-codes) recorded against a txn."""
-        found = self.iterate(EntityReturn, search=Search().equals("txn", txn_id), limit=10)
+        found = self.iterate(EntityReturn, search=Search().equals("txn", txn_id), limit=10, max_pages=LOOKUP_PAGES)
         return [r for r in found if r.txn == txn_id]
 
     def txn_results(self, txn_id: str) -> list[TxnResult]:
-        found = self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100)
+        found = self.iterate(TxnResult, search=Search().equals("txn", txn_id), limit=100, max_pages=LOOKUP_PAGES)
         return [r for r in found if r.txn == txn_id]
 
     def txns_by_order(self, order: str, *, merchant: str | None = None) -> list[Txn]:
@@ -485,7 +501,7 @@ class SplashClient:
             search.equals("merchant", merchant)
         return [
             t
-            for t in self.iterate(Txn, search=search, limit=100)
+            for t in self.iterate(Txn, search=search, limit=100, max_pages=LOOKUP_PAGES)
             if t.order is not None and str(t.order) == str(order) and (not merchant or t.merchant == merchant)
         ]
 
