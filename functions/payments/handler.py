@@ -41,7 +41,7 @@ def _answer(payment: Payment) -> Response[Payment]:
             f.category,
             instance=f"/payments/{payment.id}",
         )
-    status = 202 if payment.status is PaymentStatus.UNKNOWN else 201
+    status = 202 if payment.status in (PaymentStatus.UNKNOWN, PaymentStatus.PENDING) else 201  # not decided yet
     return Response(status, "application/json", payment, headers={"Location": f"/payments/{payment.id}"})
 
 
@@ -49,7 +49,8 @@ def _answer(payment: Payment) -> Response[Payment]:
     "/invoices/<invoice_id>/payments",
     summary="Pay an invoice with a card or bank account on file",
     description="201 with the payment (card: succeeded; eCheck: processing), 402 when declined, 202 when Splash's "
-    "answer was lost (status unknown; the reconciler settles it, nothing is charged twice).",
+    "answer was lost (status unknown; the reconciler settles it, nothing is charged twice) or Splash has not decided "
+    "yet (status pending: a pending answer or a risk hold; the status poll settles it).",
     tags=["payments"],
     responses=responses((201, "The payment", Payment), 400, 401, 402, 404, 409, 422),
 )

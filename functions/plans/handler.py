@@ -81,7 +81,7 @@ def cancel_plan(invoice_id: Id) -> PaymentPlan:
 @app.post(
     "/invoices/<invoice_id>/payment-plan/installments/<seq>/pay",
     summary="Pay one installment now (early, or after a failed attempt)",
-    description="201 with the payment, 402 when declined, 202 when Splash's answer was lost.",
+    description="201 with the payment, 402 when declined, 202 when Splash's answer was lost or is not decided yet.",
     tags=["payment plans"],
     responses=responses((201, "The payment", Payment), 400, 401, 402, 404, 409, 422),
 )
@@ -99,7 +99,7 @@ def pay_installment(
             f.category,
             instance=f"/payments/{payment.id}",
         )
-    status = 202 if payment.status is PaymentStatus.UNKNOWN else 201
+    status = 202 if payment.status in (PaymentStatus.UNKNOWN, PaymentStatus.PENDING) else 201  # not decided yet
     return Response(status, "application/json", payment, headers={"Location": f"/payments/{payment.id}"})
 
 

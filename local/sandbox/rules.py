@@ -14,9 +14,10 @@ from local.sandbox.errors import Problems, refuse
 from local.sandbox.payments import Instrument, is_expired, parse_instrument
 from local.sandbox.resources import require, validated
 from local.sandbox.settings import SandboxSettings
-from local.sandbox.store import Record, Store, from_yyyymmdd, yyyymmdd
+from local.sandbox.store import Record, Store, from_yyyymmdd, stamp, yyyymmdd
 from local.sandbox.tables import (
     APPROVED,
+    CARD_STATE_TRIGGERS,
     CARD_TRIGGERS,
     CARD_TYPES,
     CREDIT_OVER_CAPTURE,
@@ -32,6 +33,8 @@ from local.sandbox.tables import (
     REDEPOSIT_NOT_NSF,
     REDEPOSIT_TOO_MANY,
     REDEPOSIT_WINDOW_DAYS,
+    RESERVED_HOLD,
+    RESERVED_NOT_CAPTURED,
     RETURN_ACCOUNTS,
     SUFFIX_TRIGGERS,
     TXN_ORIGINS,
@@ -103,7 +106,7 @@ def _check_common(values: Record, txn_type: TxnType | None, problems: Problems) 
     require(values, ("origin",), problems)
     if values.get("origin") is not None and values["origin"] not in TXN_ORIGINS:
         problems.add("invalid_field", "origin", "An origin is 0-9")
-    if txn_type in NEW_PAYMENT_TYPES or txn_type in (TxnType.REFUND, TxnType.ECHECK_REFUND):
+    if txn_type in NEW_PAYMENT_TYPES:  # a refund's total is optional: the whole remaining original (§6.1)
         require(values, ("total",), problems)
     if txn_type in NEW_PAYMENT_TYPES and values.get("fortxn") is not None:
         problems.add("invalid_field", "fortxn", "Only captures, reverses, refunds and redeposits have a fortxn")
@@ -174,11 +177,19 @@ def _new_payment(
     if soft and not declined and not any(t["payment"] == payment and t["type"] == txn_type for t in store.rows("txns")):
         declined = soft  # (a pass over the txns, for this one test card only)
     approved = 0 if declined else values["total"]
+    state = None if declined or txn_type == TxnType.ECHECK_SALE else CARD_STATE_TRIGGERS.get(values["total"])
+    status = TxnStatus.FAILED if declined else TxnStatus.APPROVED
+    if state == "pending":
+        status, approved = TxnStatus.PENDING, 0
+    elif state == "partial":
+        approved = values["total"] // 2
+    if state in ("reserved", "reserved_not_captured"):
+        values = {**values, "reserved": RESERVED_HOLD}
     txn = _insert(
         store,
-        values,
+        {**values, "_state": state} if state else values,
         txn_type,
-        status=TxnStatus.FAILED if declined else TxnStatus.APPROVED,
+        status=status,
         approved=approved,
         payment=payment,
         token=source.token,
@@ -219,7 +230,7 @@ def _capture(store: Store, values: Record, auth: Record) -> Record:
         raise refuse("invalid_field", "fortxn", "A capture's fortxn is an auth (type 2)")
     if auth["status"] != TxnStatus.APPROVED or _children(store, auth, TxnType.CAPTURE):
         raise refuse("invalid_status", "fortxn", "Only an approved, uncaptured auth can be captured")
-    total = _amount(values, auth["approved"] - auth["reversed"], "The capture exceeds the auth's remaining amount")
+    total = _amount(values, auth["approved"], "The capture exceeds the auth's remaining amount")
     return _derived(store, values, TxnType.CAPTURE, auth, total, authorization=auth["authorization"])
 
 
@@ -228,10 +239,12 @@ def _reverse(store: Store, values: Record, original: Record) -> Record:
         raise refuse("invalid_field", "fortxn", "A reverse's fortxn is a sale, auth or capture")
     if original["status"] != TxnStatus.APPROVED or _children(store, original, TxnType.CAPTURE):
         raise refuse("invalid_status", "fortxn", "Only an approved txn that is not captured yet can be reversed")
-    total = _amount(values, original["approved"] - original["reversed"], "The reverse exceeds the approved amount")
+    total = _amount(values, original["approved"], "The reverse exceeds the approved amount")
     values.setdefault("unauthReason", "customerCancelled")
     txn = _derived(store, values, TxnType.REVERSE, original, total)
-    store.update("txns", original, {"reversed": original["reversed"] + total})
+    # Recorded (splash-api.md §6.1): the voided original stays status 1 and its `approved` drops (to 0 when whole).
+    changes = {"approved": original["approved"] - total, "reversed": original["reversed"] + total}
+    store.update("txns", original, changes)
     return txn
 
 
@@ -242,9 +255,13 @@ def _refund(store: Store, values: Record, original: Record) -> Record:
         raise refuse("invalid_field", "fortxn", "A refund's fortxn is a sale, a capture or an eCheck debit")
     if original["status"] not in (TxnStatus.CAPTURED, TxnStatus.SETTLED):
         raise refuse("invalid_status", "fortxn", "Only a captured or settled txn can be refunded")
-    remaining = original["approved"] - original["reversed"] - original["refunded"]
+    remaining = original["approved"] - original["refunded"]
     total = _amount(values, remaining, CREDIT_OVER_CAPTURE)
-    txn = _derived(store, values, refund_type, original, total)
+    values.setdefault("unauthReason", "customerCancelled")  # as recorded on a refund
+    if refund_type == TxnType.REFUND:  # recorded: a card refund is answered captured (3), `captured` set
+        txn = _derived(store, values, refund_type, original, total, status=TxnStatus.CAPTURED, captured=True)
+    else:
+        txn = _derived(store, values, refund_type, original, total)
     store.update("txns", original, {"refunded": original["refunded"] + total})
     return txn
 
@@ -307,13 +324,20 @@ def _derived(
     *,
     token: str | None = None,
     authorization: str | None = None,
+    status: TxnStatus = TxnStatus.APPROVED,
+    captured: bool = False,
 ) -> Record:
-    """An approved txn made for `original` (fortxn): same payment and expiration, its own total."""
+    """An approved txn made for `original` (fortxn): same payment and expiration, its own total; `order` and
+    `descriptor` inherited unless the request sets them (recorded: portal refunds and voids carry our order)."""
+    inherited = {name: original[name] for name in ("order", "descriptor") if original.get(name) is not None}
+    fields = {**inherited, **values, "fortxn": original["id"], "total": total}
+    if captured:
+        fields["captured"] = captured_stamp(store)
     return _insert(
         store,
-        {**values, "fortxn": original["id"], "total": total},
+        fields,
         txn_type,
-        status=TxnStatus.APPROVED,
+        status=status,
         approved=total,
         payment=original["payment"],
         token=token,
@@ -357,11 +381,14 @@ def _insert(
             "refunded": 0,
             "reversed": 0,
             "authorization": authorization,
+            "fundingEnabled": 1,
+            "debtRepayment": 0,
         },
     )
     store.insert("txnResults", _result(txn["id"], result))
     store.emit("txn.created", "txns", txn)
-    store.emit("txn.approved" if status == TxnStatus.APPROVED else "txn.failed", "txns", txn)
+    if status != TxnStatus.PENDING:
+        store.emit("txn.failed" if status == TxnStatus.FAILED else "txn.approved", "txns", txn)
     return txn
 
 
@@ -386,12 +413,18 @@ def close_day(store: Store) -> None:
     txns = store.rows("txns")
     cards = [t for t in txns if t["type"] in BATCHED_CARD_TYPES]
     to_settle = [t for t in cards if t["status"] == TxnStatus.CAPTURED]
-    to_capture = [t for t in cards if t["status"] == TxnStatus.APPROVED and t["approved"] > t["reversed"]]
+    to_capture = [t for t in cards if t["status"] == TxnStatus.APPROVED and t["approved"] > 0 and not t.get("reserved")]
+    held = [t for t in txns if t.get("_state") and t not in to_capture]
     for txn in to_settle:
-        changes = {"status": TxnStatus.SETTLED, "settled": today, "settledTotal": txn["approved"] - txn["reversed"]}
+        changes = {"status": TxnStatus.SETTLED, "settled": today, "settledTotal": txn["approved"]}
         store.update("txns", txn, changes, "txn.settled")
     for txn in to_capture:
-        store.update("txns", txn, {"status": TxnStatus.CAPTURED, "captured": today}, "txn.captured")
+        if txn.get("_state") == "fails_at_capture":
+            _fail_capture(store, txn)
+            continue
+        store.update("txns", txn, {"status": TxnStatus.CAPTURED, "captured": captured_stamp(store)}, "txn.captured")
+    for txn in held:
+        _resolve_state(store, txn)
     for txn in [t for t in txns if t["type"] in ECHECK_TYPES and t["status"] == TxnStatus.APPROVED]:
         _settle_echeck(store, txn, today)
     for txn in [t for t in txns if t.get("_fund_on") and t["_fund_on"] <= store.today]:
@@ -403,10 +436,37 @@ def close_day(store: Store) -> None:
     board(store)
 
 
+def _fail_capture(store: Store, txn: Record) -> None:
+    """A card sale approved at auth that fails at capture (§6.1): status 2, `approved` kept, a declined result."""
+    txn["_state"] = None
+    store.insert("txnResults", _result(txn["id"], CAPTURE_DECLINED))
+    store.update("txns", txn, {"status": TxnStatus.FAILED}, "txn.failed")
+
+
+CAPTURE_DECLINED = TxnResultCode("Declined at capture", "350", "generic_decline")
+RISK_DECLINED = TxnResultCode("Suspected fraud", "555", "high_risk")
+
+
+def _resolve_state(store: Store, txn: Record) -> None:
+    """The next batch's outcome of a CARD_STATE_TRIGGERS txn that was not captured today."""
+    state, txn["_state"] = txn["_state"], None
+    if state == "pending" and txn["status"] == TxnStatus.PENDING:
+        changes = {"status": TxnStatus.APPROVED, "approved": txn["total"], "originalApproved": txn["total"]}
+        changes["authorization"] = f"{secrets.randbelow(10**6):06d}"
+        store.update("txns", txn, changes, "txn.approved")
+    elif state == "reserved" and txn.get("reserved"):
+        store.update("txns", txn, {"reserved": 0})
+    elif state == "reserved_not_captured" and txn.get("reserved"):  # sandbox choice: the hold then fails it
+        store.insert("txnResults", _result(txn["id"], RISK_DECLINED))
+        store.update("txns", txn, {"reserved": RESERVED_NOT_CAPTURED, "status": TxnStatus.FAILED}, "txn.failed")
+    else:
+        txn["_state"] = state  # (e.g. a voided fails_at_capture sale: nothing happens)
+
+
 def _settle_echeck(store: Store, txn: Record, today: int) -> None:
     changes: Record = {
         "status": TxnStatus.SETTLED,
-        "captured": today,
+        "captured": captured_stamp(store),
         "settled": today,
         "settledTotal": txn["approved"],
     }
@@ -432,6 +492,12 @@ def _return(store: Store, txn: Record, today: int) -> None:
             "message": reason.meaning,
         },
     )
+
+
+def captured_stamp(store: Store) -> str:
+    """`captured` is a datetime string without fraction (recorded "2022-05-10 16:31:12"); `settled` and `funded`
+    stay int YYYYMMDD."""
+    return stamp(store.clock.now)[:19]
 
 
 def add_business_days(day: date, count: int) -> date:

@@ -164,6 +164,17 @@ CARD_TRIGGERS: dict[int, TxnResultCode] = {
     84821: TxnResultCode("Processing Network Error", "386", "try_again_later"),
     84822: TxnResultCode("Soft Decline - Primary Funding Source Failed", "601", "please_retry"),
 }
+# [§6.1, §10] Sandbox choice: card sale/auth amounts whose answer is not a plain success, each resolved at the
+# next day boundary (card batch), so every state a POST or GET can report is producible on demand.
+CARD_STATE_TRIGGERS: dict[int, str] = {
+    84890: "fails_at_capture",  # approved, then status 2 at the next batch (`approved` stays set)
+    84891: "pending",  # answered status 0; approved at the next batch (captured at the one after)
+    84892: "reserved",  # approved with a risk hold (`reserved` 1), released (0) at the next batch
+    84893: "reserved_not_captured",  # risk hold; next batch `reserved` 3 ("will not be captured") and failed
+    84894: "partial",  # approved for half its total (as if `allowPartial` were set)
+}
+RESERVED_HOLD, RESERVED_NOT_CAPTURED = 1, 3
+
 # [ADR 0004] Cents triggers (total % 100), applied only below SandboxSettings.suffix_trigger_below: an earlier
 # reading of the $848.xx triggers, kept so small totals still decline; the codes are those of $848.xx.
 SUFFIX_TRIGGERS: dict[int, TxnResultCode] = {

@@ -200,6 +200,16 @@ class PaymentBook:
         ledger: list[dict[str, Any]] = []
         if move.kind in (Kind.CHARGE, Kind.CHARGE_AND_RETURN):
             ledger.append({"type": "charge", "amount": amount, "payment_id": payment.id, "splash_txn_id": txn_id})
+        if move.kind is Kind.FAILED_CAPTURE:  # the charge reversed: keyed by the txn, so booked once like a return
+            ledger.append(
+                {
+                    "type": "return",
+                    "amount": -amount,
+                    "payment_id": payment.id,
+                    "splash_txn_id": txn_id,
+                    "reason": "failed_capture",
+                }
+            )
         if move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN):
             code = (return_info or {}).get("code")
             ledger.append(
@@ -360,6 +370,42 @@ class PaymentBook:
                 refund=after,
                 refund_was=OPEN_REFUND,
             )
+        except AlreadyApplied:
+            return False
+        return True
+
+    def outside_refund(self, payment: PaymentRecord, refund: RefundRecord) -> bool:
+        """A refund or void made outside PracticePay (the Payrix portal: a txn derived from the payment's, with
+        its `order`), already succeeded at Splash: the refund record, the payment's and invoice's totals and
+        the ledger entry (`refund#…`/`void#…`, keyed by the refund's id, which is derived from the Splash txn),
+        once: the refund must not exist yet. False when another applier wrote it first."""
+        amount = refund.amount
+
+        def on_payment(p: PaymentRecord) -> PaymentRecord:
+            refunded = p.amount_refunded + amount
+            status = PaymentStatus(p.status)
+            if status in _REFUND_MOVES:
+                if refunded < p.amount:
+                    status = PaymentStatus.PARTIALLY_REFUNDED
+                else:
+                    status = PaymentStatus.VOIDED if refund.kind == "void" else PaymentStatus.REFUNDED
+            return replace(p, amount_refunded=refunded, status=status.value)
+
+        def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
+            if refund.kind == "void":  # the sale never settles: it was never paid
+                return replace(invoice, amount_paid=invoice.amount_paid - amount)
+            return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
+
+        ledger = {
+            "type": refund.kind,
+            "amount": -amount,
+            "payment_id": refund.payment_id,
+            "refund_id": refund.id,
+            "splash_txn_id": refund.splash_txn_id,
+            "outside": True,
+        }
+        try:
+            self.commit(payment, on_invoice, on_payment, pinned=False, ledger=ledger, refund=refund, refund_was=None)
         except AlreadyApplied:
             return False
         return True

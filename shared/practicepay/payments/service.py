@@ -58,6 +58,7 @@ from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcomeUnknown, SplashValidationError
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 from practicepay.splash.outbound import TxnRequest
+from practicepay.sync.transitions import PARTIAL_CODE, not_success, target
 
 INVOICE_ID = id_pattern("inv")
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
@@ -328,11 +329,38 @@ class PaymentService:
             self._unknown(payment)  # we cannot tell what happened: the reconciler will
             raise
         try:
-            status = PaymentStatus.SUCCEEDED if card else PaymentStatus.PROCESSING
+            # Not every answer is a success (splash-api.md §10): pending (status 0) or held for risk review
+            # (`reserved`) stays pending, its amount held, until the sync learns the outcome (the poll reads every
+            # open payment); a partial approval or a hold that will not be captured is failed, nothing booked.
+            status = target(payment, txn)
+            if status is None:
+                logger.warning("payment answered but not decided yet", payment_id=payment.id, txn=txn.id)
+                return _view(payment)
+            if status is PaymentStatus.FAILED:
+                why = not_success(txn) or {"category": "generic_decline", "processor_text": "Declined"}
+                failure = Failure.model_validate(why)
+                settled = self._settle(payment, status, txn.id, invoice, failure, guard_key)
+                if failure.processor_code == PARTIAL_CODE:
+                    self._void_partial(payment, txn)
+                return settled
             return self._settle(payment, status, txn.id, invoice, remember=guard_key)
         except Exception:
             self._unknown(payment)  # charged at Splash, not written here: the reconciler will apply it
             raise
+
+    def _void_partial(self, payment: PaymentRecord, txn: Txn) -> None:
+        """A partial approval (never asked for: we send no `allowPartial`) is booked as a decline; void it at Splash
+        too, so Splash holds no money the books do not show. A void that fails is logged for staff (ids only)."""
+        request = TxnRequest(type=TxnType.CARD_REVERSE, fortxn=txn.id, description="Medical services - refund")
+        try:
+            self.splash().txn(request, request_token=f"{payment.id}.void")
+        except SplashError as exc:
+            logger.error(
+                "partial approval not voided at Splash: void it in the portal",
+                payment_id=payment.id,
+                txn=txn.id,
+                error=type(exc).__name__,
+            )
 
     def _settle(
         self,
