@@ -95,7 +95,9 @@ class SyncConstruct(Construct):
             table_access("Installments", schedules, ["GetItem", "PutItem"]),  # a payment moves its installment
             table_access("InvoicesAndLedger", invoices, ["GetItem", "PutItem"]),
             table_access("BlockReturnedAccounts", patients, ["UpdateItem"]),
-            table_access("Practices", practices, ["GetItem", "Query", "UpdateItem"], "by_merchant", "onboarding"),
+            table_access(
+                "Practices", practices, ["GetItem", "Query", "Scan", "UpdateItem"], "by_merchant", "onboarding"
+            ),
             table_access("Events", events_table, ["PutItem"]),
             table_access("PollCursor", sync_table, ["GetItem", "PutItem"]),
             *shared_statements,

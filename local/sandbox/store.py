@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from local.sandbox.payments import Instrument
 from local.sandbox.tables import ID_PREFIXES, RESOURCE_ENUM
@@ -19,9 +20,14 @@ Record = dict[str, Any]
 EventSink = Callable[[str, str, Record], None]
 
 
+SPLASH_ZONE = ZoneInfo("America/New_York")
+
+
 def stamp(moment: datetime) -> str:
-    """Splash's `created`/`modified` format: "YYYY-MM-DD HH:MM:SS.ssss"."""
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 100:04d}"
+    """Splash's `created`/`modified` format: "YYYY-MM-DD HH:MM:SS.ssss", in US-Eastern wall time as Payrix writes
+    them (splash-api.md §1, Dates): no zone, and the DST fall-back hour repeats. A naive moment is taken as UTC."""
+    wall = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(SPLASH_ZONE)
+    return f"{wall:%Y-%m-%d %H:%M:%S}.{wall.microsecond // 100:04d}"
 
 
 def yyyymmdd(day: date) -> int:

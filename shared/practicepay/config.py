@@ -121,6 +121,8 @@ class SyncConfig(MoneyTables):
     """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""
     poll_overlap_seconds: int = Field(default=600, alias="POLL_OVERLAP_SECONDS", ge=0, le=86400)
     poll_lookback_seconds: int = Field(default=86400, alias="POLL_LOOKBACK_SECONDS", ge=60, le=30 * 86400)
+    splash_timezone: str = Field(default="America/New_York", alias="SPLASH_TIMEZONE", pattern=r"^[\w/+-]{1,64}$")
+    """The IANA zone of Splash's wall-clock `created`/`modified` stamps (Payrix: US-Eastern)."""
 
 
 class SplashConfig(_Env):

@@ -4,6 +4,7 @@ current. It holds no owner SSN and no full bank account number (those go to Spla
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -69,6 +70,28 @@ class PracticeStore(TableStore):
             if "LastEvaluatedKey" not in out:
                 return found
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def merchant_slice(self, start: str | None, limit: int) -> tuple[list[Practice], str | None]:
+        """Up to `limit` practices with a Splash merchant (a scan of the by_merchant index) after `start`, and the
+        position to go on from (None: the end was reached, the next slice starts again at the beginning). The
+        status poll re-reads these merchants in turn, for closures and holds an alert may not have told."""
+        kwargs: dict[str, Any] = {"IndexName": "by_merchant", "Limit": limit}
+        if start:
+            kwargs["ExclusiveStartKey"] = json.loads(start)
+        out = self._table.scan(**kwargs)
+        after = out.get("LastEvaluatedKey")
+        return [Practice.model_validate(plain(i)) for i in out["Items"]], json.dumps(plain(after)) if after else None
+
+    def set_merchant_held(self, practice: Practice, held: bool, now: str) -> Practice:
+        """Record whether Splash holds the merchant (frozen or inactive): a held merchant takes no charges."""
+        changed = practice.model_copy(update={"merchant_held": held, "updated_at": now})
+        self._table.update_item(
+            Key={"practice_id": practice.practice_id},
+            UpdateExpression="SET merchant_held = :h, updated_at = :t",
+            ExpressionAttributeValues={":h": held, ":t": now},
+        )
+        self._forget(practice)
+        return changed
 
     def set_merchant_status(self, practice: Practice, status: int, now: str) -> Practice:
         changed = practice.model_copy(update={"merchant_status": status, "updated_at": now})
@@ -143,9 +166,9 @@ class PracticeStore(TableStore):
         if cached and cached[0] > time.monotonic():
             return cached[1]
         practice = self.get(practice_id)
-        if practice is not None and practice.merchant_status == MerchantStatus.BOARDED:
+        if practice is not None and practice.merchant_status == MerchantStatus.BOARDED and not practice.merchant_held:
             # Only a boarded practice is cached: one still onboarding is read afresh, so it can take payments
-            # as soon as Splash boards it.
+            # as soon as Splash boards it (a held one, as soon as Splash releases it).
             self._cache[practice_id] = (time.monotonic() + self._cache_seconds, practice)
         if practice is None:
             raise Conflict("This practice is not set up for payments yet. Finish onboarding first.")

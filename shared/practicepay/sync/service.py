@@ -5,15 +5,18 @@ only forward (sync.transitions), so duplicates, reordering and races change noth
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import Conflict
 from practicepay.events import event_item
+from practicepay.ids import ALPHABET as _ALPHABET
 from practicepay.observability import logger
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import CONFLICT_RETRIES, AlreadyApplied, PaymentBook, Stale
@@ -22,15 +25,24 @@ from practicepay.payments.models import PaymentStatus as P
 from practicepay.practices import PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashNotFound
-from practicepay.splash.models import EntityReturn, Merchant, MerchantStatus, Resource, Txn, TxnStatus
+from practicepay.splash.models import EntityReturn, Merchant, MerchantStatus, Resource, Txn, TxnStatus, TxnType
 from practicepay.splash.search import Search
 from practicepay.sync import returns
 from practicepay.sync.store import SyncStore
-from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, move_to
+from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, move_to, not_success
 
 TXN_CURSOR = "txns"
+WATCH_CURSOR = "merchant-watch"
 SPLASH_TIME = "%Y-%m-%d %H:%M:%S.%f"
 PAGE = 100
+TICK = timedelta(microseconds=100)  # Splash keeps four decimals
+SPLASH_ZONE = ZoneInfo("America/New_York")
+"""Payrix stamps `created`/`modified` in US-Eastern wall time (splash-api.md §1, Dates)."""
+BACKWARDS = frozenset(
+    {MerchantStatus.NOT_READY, MerchantStatus.READY, MerchantStatus.PENDING, MerchantStatus.INCOMPLETE}
+)
+"""Pre-boarding statuses: read on a boarded merchant, they are noise (a boarded, processing merchant was recorded
+with status 0, splash-api.md §10), not a reason to stop charging."""
 NOT_SUBMITTED = Failure(
     category="not_submitted",
     processor_text="Splash has no record of this payment: nothing was charged. It is safe to try again.",
@@ -64,6 +76,10 @@ class StatusSync:
     """How far before its cursor each poll starts again (clock skew, writes landing late at Splash)."""
     lookback_seconds: int = 86400
     """Where the first poll starts."""
+    splash_zone: ZoneInfo = SPLASH_ZONE
+    """The zone of Splash's wall-clock `created`/`modified` stamps (SPLASH_TIMEZONE)."""
+    watch_per_poll: int = PAGE
+    """How many boarded (or closed) merchants each poll re-reads, in a slice that rotates through them all."""
 
     # -- alerts --------------------------------------------------------------------------------------------
 
@@ -115,6 +131,8 @@ class StatusSync:
 
     def apply_to_payment(self, payment: PaymentRecord, txn: Txn, *, returned: list[EntityReturn] | None = None) -> str:
         for _ in range(CONFLICT_RETRIES):
+            if _is_outside_refund_txn(payment, txn):
+                return self._apply_outside_refund(payment, txn)
             if not _is_payment_txn(payment, txn):
                 logger.error("txn does not match its payment; nothing applied", payment_id=payment.id, txn=txn.id)
                 return "mismatch"
@@ -130,7 +148,9 @@ class StatusSync:
         raise Conflict(f"payment {payment.id} kept changing while its status was applied")
 
     def _write(self, payment: PaymentRecord, txn: Txn, move: Move, returned: list[EntityReturn] | None) -> None:
-        failure = self._decline(txn) if move.kind is Kind.FAIL else None
+        failure = None
+        if move.kind in (Kind.FAIL, Kind.FAILED_CAPTURE):
+            failure = not_success(txn) or self._decline(txn)
         return_info, block = None, None
         if move.kind in (Kind.RETURN, Kind.CHARGE_AND_RETURN):
             return_info = self._return_info(txn, returned)
@@ -177,6 +197,39 @@ class StatusSync:
             "method_blocked": returns.blocks_method(code),
         }
 
+    def _apply_outside_refund(self, payment: PaymentRecord, txn: Txn) -> str:
+        """A refund or void made in the Payrix portal (a txn derived from the payment's, inheriting its `order`):
+        booked as a refund made outside PracticePay, once (its refund id is derived from the Splash txn)."""
+        status = txn.txn_status
+        if status in (TxnStatus.PENDING, TxnStatus.FAILED):
+            return "unchanged"  # nothing moved (yet)
+        kind = "void" if txn.type == TxnType.CARD_REVERSE else "refund"
+        if payment.status == P.FAILED and kind == "void":  # e.g. a partial approval we failed, voided by staff
+            logger.info("void of a payment never booked as paid; nothing to apply", payment_id=payment.id)
+            return "unchanged"
+        if payment.status not in (P.SUCCEEDED, P.PARTIALLY_REFUNDED):
+            logger.error("outside refund of a payment that holds no money; nothing applied", payment_id=payment.id)
+            return "mismatch"
+        refund_id = outside_refund_id(txn.id)
+        if self.book.store.get_refund(payment.practice_id, payment.id, refund_id) is not None:
+            return "unchanged"
+        amount = txn.total or payment.amount - payment.amount_refunded
+        refund = RefundRecord(
+            practice_id=payment.practice_id,
+            id=refund_id,
+            payment_id=payment.id,
+            invoice_id=payment.invoice_id,
+            amount=amount,
+            kind=kind,
+            status="succeeded",
+            created_at=iso(self.clock()),
+            splash_txn_id=txn.id,
+        )
+        if not self.book.outside_refund(payment, refund):
+            return "unchanged"
+        logger.warning("refund made outside PracticePay applied", payment_id=payment.id, txn=txn.id, kind=kind)
+        return f"outside_{kind}"
+
     def apply_to_refund(self, refund: RefundRecord, txn: Txn) -> str:
         if refund.status not in ("pending", "unknown"):
             return "unchanged"
@@ -194,9 +247,24 @@ class StatusSync:
         if practice is None:
             logger.info("merchant is not one of our practices", merchant=merchant.id)
             return "not_ours"
-        if merchant.status is None or practice.merchant_status == merchant.status:
-            return "unchanged"
         moment = self.clock()
+        held = _held(merchant)
+        outcome = "unchanged"
+        if held is not None and held != practice.merchant_held:
+            practice = self.practices.set_merchant_held(practice, held, iso(moment))
+            logger.warning("practice's merchant hold changed", practice_id=practice.practice_id, held=held)
+            outcome = "held" if held else "released"
+        if merchant.status is None or practice.merchant_status == merchant.status:
+            return outcome
+        if practice.merchant_status == MerchantStatus.BOARDED and merchant.status in BACKWARDS:
+            # Not monotonic evidence (splash-api.md §10): closure and holds stop charges, a backwards read does not.
+            logger.warning(
+                "boarded merchant read with a pre-boarding status; kept boarded",
+                practice_id=practice.practice_id,
+                merchant=merchant.id,
+                status=merchant.status,
+            )
+            return "backwards" if outcome == "unchanged" else outcome
         changed = self.practices.set_merchant_status(practice, merchant.status, iso(moment))
         if merchant.status == MerchantStatus.BOARDED:
             boarded = {"splash_merchant_id": merchant.id}
@@ -249,28 +317,31 @@ class StatusSync:
 
     def poll(self) -> PollReport:
         """Apply every txn Splash changed since the cursor (minus the overlap), then look up, 100 per call, the
-        open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉, one more for each page with
-        returns new to us (their R-codes), and ⌈unseen open/100⌉."""
+        open payments and refunds the feed did not show. Splash calls: ⌈changed/100⌉ (plus a page where a page
+        boundary falls), one more for each page with returns new to us (their R-codes), ⌈unseen open/100⌉, and the
+        merchant watch (`_poll_boarding`).
+
+        Splash's `modified` is wall time in `splash_zone`; the cursor is the UTC instant of the newest row seen,
+        read as the earliest instant its wall time can name (an hour the DST fall-back repeats counts as its first
+        pass). Pages are keyset pages (`_changed_txns`), so a row changed mid-poll neither shifts others off a page
+        nor is applied twice in one state."""
         client = self.splash()
         now = self.clock()
-        cursor = self.sync.cursor(TXN_CURSOR) or _splash_time(now - timedelta(seconds=self.lookback_seconds))
-        since = _splash_time(_parse_splash(cursor) - timedelta(seconds=self.overlap_seconds))
+        saved = self.sync.cursor(TXN_CURSOR)
+        cursor = _cursor_instant(saved, self.splash_zone) if saved else now - timedelta(seconds=self.lookback_seconds)
+        since = _wall_since(cursor - timedelta(seconds=self.overlap_seconds), now, self.splash_zone)
         open_items = self._open_items()
         outcomes: Counter[str] = Counter()
-        calls, changed, newest, seen = 0, 0, cursor, set()
-        search = Search().greater("modified", since).sort("modified", "asc").sort("id", "asc")
-        page = 1
-        while True:
-            result = client.list(Txn, search=search, page=page, limit=PAGE)
-            calls += 1 + self._apply_page(result.items, open_items, outcomes)
-            for txn in result.items:
-                changed += 1
-                newest = max(newest, txn.modified or "")
+        calls, ids, newest, seen = 0, set(), cursor, set()
+        for page_calls, txns in _changed_txns(client, since):
+            calls += page_calls + self._apply_page(txns, open_items, outcomes)
+            for txn in txns:
+                ids.add(txn.id)
+                if txn.modified:
+                    newest = max(newest, _parse_splash(txn.modified, self.splash_zone))
                 seen.add(txn.order)
-            self.sync.save_cursor(TXN_CURSOR, newest, iso(now))  # page by page: a poll cut short keeps its progress
-            if not result.has_more or not result.items:
-                break
-            page += 1
+            if newest > cursor:  # page by page: a poll cut short keeps its progress
+                self.sync.save_cursor(TXN_CURSOR, iso(newest), iso(now))
         unseen = [item for order, item in open_items.items() if order not in seen]
         for chunk in _chunks(unseen, PAGE):
             found = client.list(Txn, search=Search().in_("order", [i.id for i in chunk]), limit=PAGE).items
@@ -279,18 +350,36 @@ class StatusSync:
                 txn = _pick(found, item.id)
                 outcomes[self._apply_open(item, txn)] += 1
         calls += self._poll_boarding(client, outcomes)
+        changed = len(ids)
         report = PollReport(changed, len(unseen), calls, dict(outcomes))
         logger.info("status poll done", changed=changed, open_checked=len(unseen), splash_calls=calls)
         return report
 
     def _poll_boarding(self, client: SplashClient, outcomes: Counter[str]) -> int:
         """Look up, 100 per call, the merchants of practices whose boarding Splash has not decided, in case an
-        alert was lost. The Splash calls it made."""
-        merchants = [p.splash_merchant_id for p in self.practices.onboarding() if p.splash_merchant_id]
-        for chunk in _chunks(merchants, PAGE):
+        alert was lost, and a rotating slice of `watch_per_poll` boarded (or closed) ones, for a closure or a hold
+        no alert told us of: every boarded merchant is re-read once per ⌈boarded/watch_per_poll⌉ polls. The
+        Splash calls it made: ⌈onboarding/100⌉ + ⌈watch_per_poll/100⌉ at most."""
+        onboarding = self.practices.onboarding()
+        merchants = list(dict.fromkeys(p.splash_merchant_id for p in onboarding if p.splash_merchant_id))
+        watched = [m for m in self._watch_slice() if m not in merchants]
+        merchants += watched
+        for chunk in [*_chunks(merchants[: len(merchants) - len(watched)], PAGE), *_chunks(watched, PAGE)]:
             for merchant in client.list(Merchant, search=Search().in_("id", chunk), limit=PAGE).items:
                 outcomes[self.apply_merchant(merchant)] += 1
-        return -(-len(merchants) // PAGE)
+        return -(-(len(merchants) - len(watched)) // PAGE) + -(-len(watched) // PAGE)
+
+    def _watch_slice(self) -> list[str]:
+        """The next `watch_per_poll` practices with a merchant after the saved position, wrapping at the end. The
+        position is saved as "<poll sequence> <scan key>": the sequence keeps the forward-only cursor moving."""
+        if self.watch_per_poll <= 0:
+            return []
+        saved = self.sync.cursor(WATCH_CURSOR) or ""
+        sequence, _, start = saved.partition(" ")
+        practices, after = self.practices.merchant_slice(start or None, self.watch_per_poll)
+        position = f"{int(sequence or 0) + 1:015d} {after or ''}"
+        self.sync.save_cursor(WATCH_CURSOR, position, iso(self.clock()))
+        return list(dict.fromkeys(p.splash_merchant_id for p in practices if p.splash_merchant_id))
 
     def _open_items(self) -> dict[str, PaymentRecord | RefundRecord]:
         out: dict[str, PaymentRecord | RefundRecord] = {}
@@ -376,6 +465,29 @@ def _needs_return_code(payment: PaymentRecord, txn: Txn) -> bool:
     return payment.status == P.RETURNED and not (payment.return_info or {}).get("code")
 
 
+# What a refund or void of a payment of each kind is at Splash (made for the payment's txn: `fortxn`).
+_OUTSIDE_REFUND_TYPES = {
+    "card": {TxnType.CARD_REFUND, TxnType.CARD_REVERSE},
+    "bank_account": {TxnType.ECHECK_REFUND},
+}
+
+
+def _is_outside_refund_txn(payment: PaymentRecord, txn: Txn) -> bool:
+    """A txn derived from the payment's own (it inherits our `order`): a refund or void made in the portal."""
+    return (
+        txn.order == payment.id
+        and payment.splash_txn_id is not None
+        and txn.fortxn == payment.splash_txn_id
+        and txn.type in _OUTSIDE_REFUND_TYPES.get(payment.method_kind, set())
+    )
+
+
+def outside_refund_id(txn_id: str) -> str:
+    """The refund id of a refund made outside PracticePay: a stable function of its Splash txn (one record)."""
+    value = int.from_bytes(hashlib.sha256(f"outside|{txn_id}".encode()).digest()[:17], "big") >> 6
+    return "rfd_" + "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
 def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
     return txn.order == refund.id and txn.total == refund.amount
 
@@ -385,6 +497,8 @@ def _pick(txns: list[Txn], order: str) -> Txn | None:
     a string; a search the API does not apply answers a merchant's whole history). Splash dedups by REQUEST-TOKEN,
     so there is one; if not, the one that moved money wins and the oddity is logged."""
     txns = [t for t in txns if t.order is not None and str(t.order) == str(order)]
+    ids = {t.id for t in txns}
+    txns = [t for t in txns if t.fortxn not in ids] or txns  # not the refunds and voids derived from it
     if len(txns) > 1:
         logger.error("more than one txn carries one order id", order=order, count=len(txns))
     ranked = sorted(txns, key=lambda t: t.txn_status is TxnStatus.FAILED)
@@ -396,9 +510,90 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _splash_time(moment: datetime) -> str:
-    return moment.strftime(SPLASH_TIME)[:-2]  # Splash keeps four decimals
+def _held(merchant: Merchant) -> bool | None:
+    """Whether Splash holds the merchant (frozen or inactive); None when the record does not say."""
+    if merchant.frozen is None and merchant.inactive is None:
+        return None
+    return bool(merchant.frozen) or bool(merchant.inactive)
 
 
-def _parse_splash(value: str) -> datetime:
-    return datetime.strptime(value if "." in value else f"{value}.0", SPLASH_TIME).replace(tzinfo=UTC)
+def _changed_txns(client: SplashClient, since: str) -> Iterator[tuple[int, list[Txn]]]:
+    """Keyset pages of the txns modified after wall time `since`, each with the Splash calls it took. Each next
+    page starts one tick before the last row's `modified` (rows sharing it come again and are dropped by id and
+    `modified`); when a whole page shares one `modified`, the rows of that instant are paged by `id` first. A row
+    changed mid-poll shows again in its new state (a change to apply), never in its old one twice."""
+    applied: dict[str, str | None] = {}
+
+    def fresh(txns: list[Txn]) -> list[Txn]:
+        out = [t for t in txns if t.id not in applied or applied[t.id] != t.modified]
+        applied.update((t.id, t.modified) for t in out)
+        return out
+
+    def search(op: str, value: str) -> Search:
+        return getattr(Search(), op)("modified", value).sort("modified", "asc").sort("id", "asc")
+
+    current = search("greater", since)
+    while True:
+        result = client.list(Txn, search=current, limit=PAGE)
+        calls, items = 1, result.items
+        if not result.has_more or not items:
+            yield calls, fresh(items)
+            return
+        last = items[-1].modified or ""
+        if all(t.modified == last for t in items):  # one instant fills the page: page it by id
+            tied, after_id = list(items), items[-1].id
+            while True:
+                more = client.list(Txn, search=search("equals", last).greater("id", after_id), limit=PAGE)
+                calls += 1
+                tied += [t for t in more.items if t.modified == last and t.id > after_id]
+                if not more.has_more or not more.items:
+                    break
+                after_id = more.items[-1].id
+            yield calls, fresh(tied)
+            current = search("greater", last)
+            continue
+        page = fresh(items)
+        yield calls, page
+        current = search("greater", _splash_time_naive(_naive(last) - TICK))
+
+
+def _naive(value: str) -> datetime:
+    return datetime.strptime(value if "." in value else f"{value}.0", SPLASH_TIME)
+
+
+def _splash_time_naive(wall: datetime) -> str:
+    return wall.strftime(SPLASH_TIME)[:-2]  # Splash keeps four decimals
+
+
+def _splash_time(moment: datetime, zone: ZoneInfo = SPLASH_ZONE) -> str:
+    """An instant as Splash writes it: wall time in `zone`."""
+    return _splash_time_naive(moment.astimezone(zone).replace(tzinfo=None))
+
+
+def _parse_splash(value: str, zone: ZoneInfo = SPLASH_ZONE) -> datetime:
+    """The earliest UTC instant a Splash wall time in `zone` can name: in the hour the fall-back repeats, its
+    first (daylight) pass; in the hour spring-forward skips (never written), the earlier reading."""
+    wall = _naive(value)
+    return min(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
+
+
+def _cursor_instant(saved: str, zone: ZoneInfo) -> datetime:
+    """The saved cursor: a UTC ISO instant, or (cursors saved before zones were handled) a Splash wall time."""
+    return from_iso(saved) if "T" in saved else _parse_splash(saved, zone)
+
+
+def _wall_since(start: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """The `modified[greater]` bound that finds every row modified after `start`: its wall time, or, when the clock
+    falls back between `start` and `now`, the earliest wall time after the fall-back (the repeated hour's start)."""
+    earliest = start.astimezone(zone).replace(tzinfo=None)
+    step, at = timedelta(minutes=30), start
+    while at < now:
+        nxt = min(at + step, now)
+        if nxt.astimezone(zone).utcoffset() != at.astimezone(zone).utcoffset():
+            low, high, before = at, nxt, at.astimezone(zone).utcoffset()  # the first instant on the new offset
+            while high - low > timedelta(seconds=1):
+                mid = low + (high - low) / 2
+                low, high = (mid, high) if mid.astimezone(zone).utcoffset() == before else (low, mid)
+            earliest = min(earliest, high.astimezone(zone).replace(tzinfo=None) - timedelta(seconds=1))
+        at = nxt
+    return _splash_time_naive(earliest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from practicepay.config import SyncConfig, WebhookConfig, load
 from practicepay.patients.store import PatientStore
@@ -37,4 +38,5 @@ def status_sync() -> StatusSync:
         grace_seconds=cfg.reconcile_grace_seconds,
         overlap_seconds=cfg.poll_overlap_seconds,
         lookback_seconds=cfg.poll_lookback_seconds,
+        splash_zone=ZoneInfo(cfg.splash_timezone),
     )
