@@ -29,8 +29,16 @@ def practice_entity(name: str, *, ein: str | None = None) -> EntityRequest:
         phone="2175550100",
         email="billing@practice.example",
         ein=ein,
+        clientIp="203.0.113.10",  # the practice's address when it accepted the terms (a documentation IP)
+        timezone="cst",
+        tcVersion="1.0",
+        tcAcceptDate="202501021200",
+        tcAcceptIp="203.0.113.10",
         merchant=MerchantRequest(
-            dba=name[:50], members=[MemberRequest(first="Demo", last="Owner", ownership=10000, primary=1)]
+            dba=name[:50],
+            members=[
+                MemberRequest(first="Demo", last="Owner", dob=19700101, timezone="cst", ownership=10000, primary=1)
+            ],
         ),
         accounts=[AccountRequest(account=BankAccountDetails(method=8, number="123456789", routing="021000021"))],
     )

@@ -3,6 +3,8 @@ at day boundaries: ready (1) → pending (6) → boarded (2), or declined (4) wh
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 from local.sandbox.errors import Problems
@@ -19,8 +21,11 @@ from local.sandbox.tables import (
     MerchantStatus,
 )
 
-ENTITY_REQUIRED = ("name", "type", "address1", "city", "state", "zip", "country", "email", "phone")
-MEMBER_REQUIRED = ("first", "last", "ownership")
+# The official SDK also marks the terms acceptance, the client IP and the time zones required (splash-api.md §10;
+# over-strict markers, enforcement unknown): the sandbox enforces them so a client that leaves them out fails here.
+TERMS_REQUIRED = ("clientIp", "timezone", "tcVersion", "tcAcceptDate", "tcAcceptIp")
+ENTITY_REQUIRED = ("name", "type", "address1", "city", "state", "zip", "country", "email", "phone", *TERMS_REQUIRED)
+MEMBER_REQUIRED = ("first", "last", "ownership", "dob", "timezone")
 
 
 def create_entity(store: Store, body: Any) -> Record:
@@ -33,6 +38,7 @@ def create_entity(store: Store, body: Any) -> Record:
         problems.add("invalid_field", "type", "An entity type is 0-8")
     if entity.get("country") is not None and entity["country"] not in COUNTRIES:
         problems.add("invalid_field", "country", "USA or CAN")
+    _check_terms(entity, problems)
     nested = body if isinstance(body, dict) else {}
     merchant = _merchant(store, nested["merchant"], problems) if nested.get("merchant") is not None else None
     members = _members(store, nested["merchant"], problems) if merchant is not None else []
@@ -51,6 +57,26 @@ def create_entity(store: Store, body: Any) -> Record:
             "members": [store.insert("members", {**m, "merchant": record["id"]}) for m in members],
         }
     return result
+
+
+def _check_terms(entity: Record, problems: Problems) -> None:
+    """tcAcceptDate is YYYYMMDDHHII (SDK; recorded as the string "202204281403"), the IPs are addresses."""
+    accepted = entity.get("tcAcceptDate")
+    if accepted is not None and not re.fullmatch(
+        r"20[0-9]{2}(0[1-9]|1[0-2])[0-3][0-9][0-2][0-9][0-5][0-9]", str(accepted)
+    ):
+        problems.add("invalid_field", "tcAcceptDate", "The acceptance date and time is YYYYMMDDHHII")
+    for name in ("clientIp", "tcAcceptIp"):
+        if entity.get(name) is not None and not _is_ip(entity[name]):
+            problems.add("invalid_field", name, "An IPv4 or IPv6 address")
+
+
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _list(body: Any, key: str, problems: Problems, prefix: str = "") -> list[Any]:

@@ -50,7 +50,7 @@ RESOURCES: dict[str, Resource] = {
             "entities",
             frozenset({GET, POST}),
             ("type", "name", *ADDRESS, "phone", "fax", "email", "website", "ein", "timezone", "tcVersion")
-            + ("tcAcceptDate", "tcAcceptIp", "custom"),
+            + ("tcAcceptDate", "tcAcceptIp", "clientIp", "custom"),
             int_fields=frozenset({"type", "tcAcceptDate"}),
             nested=("merchant", "accounts"),
         ),
@@ -69,7 +69,7 @@ RESOURCES: dict[str, Resource] = {
         Resource(
             "members",
             frozenset({GET}),
-            ("first", "middle", "last", "title", "dob", "ownership", "email", "phone", "primary", *ADDRESS),
+            ("first", "middle", "last", "title", "dob", "timezone", "ownership", "email", "phone", "primary", *ADDRESS),
             int_fields=frozenset({"dob", "ownership", "primary"}),
             read_only=("merchant",),
             discarded=("ssn",),
@@ -104,7 +104,7 @@ RESOURCES: dict[str, Resource] = {
             + ("middle", "last", "company", "email", "phone", *ADDRESS, "clientIp", "cofType", "unauthReason"),
             int_fields=frozenset({"type", "origin", *_TXN_AMOUNTS, *_TXN_FLAGS}),
             read_only=("status", "approved", "originalApproved", "refunded", "reversed", "captured", "settled")
-            + ("settledTotal", "funded", "returned", "authorization", "platform"),
+            + ("settledTotal", "funded", "returned", "authorization", "platform", "fundingEnabled", "debtRepayment"),
             references={"merchant": "merchants"},
         ),
         Resource(

@@ -46,15 +46,27 @@ RATE_LIMITED = {"errors": [error_item("C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK")]}
 Body = dict[str, Any]
 
 
+# Recorded POST /txns answers (tests/fixtures/splash/recorded/txn_post_*.json, splash-api.md §1 Type quirk): these
+# fields come as strings, every other number (`total`, `type`, `origin`, `tax`, ...) stays an int.
+STRINGIFIED = frozenset({"status", "fundingEnabled", "debtRepayment"})
+# ... and `approved`/`originalApproved` too, but only on a txn the processor answered (a sale, no `fortxn`): the
+# recorded reverse and refund carry them as ints.
+STRINGIFIED_IF_PROCESSED = frozenset({"approved", "originalApproved"})
+DECLINE_CODE = 201  # splash-api.md §6.1: the documented decline error (sandbox page; not in any recording)
+
+
 def stringify(value: Any) -> Any:
-    """POST/PUT answers give numbers as strings (`"status": "1"`), recursively."""
-    if isinstance(value, dict):
-        return {k: stringify(v) for k, v in value.items()}
+    """A POST/PUT answer's number quirks, recursively: only the recorded fields become strings."""
     if isinstance(value, list):
         return [stringify(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(int(value))
-    return value
+    if not isinstance(value, dict):
+        return value
+    names = STRINGIFIED | (STRINGIFIED_IF_PROCESSED if value.get("fortxn", "") is None else frozenset())
+    return {k: _as_text(v) if k in names else stringify(v) for k, v in value.items()}
+
+
+def _as_text(value: Any) -> Any:
+    return str(int(value)) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def envelope(data: list[Record], details: Body, errors: list[ErrorItem] | None = None) -> Body:
@@ -281,8 +293,10 @@ class SplashSandbox:
             outcome = create_txn(self._store, self.settings, body)
             if outcome.declined is None:
                 return [outcome.txn], []
-            errors = [error_item("txn_declined", msg=outcome.declined.message)]
-            return ([outcome.txn] if self.settings.decline_style == "txn_and_errors" else []), errors
+            if self.settings.decline_style == "txn_and_errors":
+                return [outcome.txn], [error_item("txn_declined", msg=outcome.declined.message)]
+            # The documented decline (splash-api.md §6.1, §9.2): no data, one failed-severity error, no field.
+            return [], [{"code": DECLINE_CODE, "severity": 4, "msg": outcome.declined.message}]
         return [CREATORS[name](self._store, body)], []
 
     # --- /_sandbox/* --------------------------------------------------------------------------------------------

@@ -27,6 +27,15 @@ START = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)  # a Monday afternoon
 VISA = "4111111111111111"
 ROUTING = "021000021"  # passes the ABA check digit
 EXPIRY = "1230"
+# What the SDK marks required on a boarding request (splash-api.md §10), which the sandbox enforces.
+TERMS = {
+    "clientIp": "203.0.113.10",
+    "timezone": "cst",
+    "tcVersion": "1.0",
+    "tcAcceptDate": "202503031000",
+    "tcAcceptIp": "203.0.113.10",
+}
+MEMBER = {"dob": 19700101, "timezone": "cst", "ownership": 10000}
 
 
 def fast_settings(**overrides: Any) -> SandboxSettings:
@@ -118,8 +127,8 @@ class SplashApi:
             "country": "USA",
             "email": "office@acme.example",
             "phone": "5125550100",
-            "merchant": {"mcc": "8011", "status": 1, "members": [{"first": "Ann", "last": "Lee", "ownership": 10000}]}
-            | merchant,
+            **TERMS,
+            "merchant": {"mcc": "8011", "status": 1, "members": [{**MEMBER, "first": "Ann", "last": "Lee"}]} | merchant,
             "accounts": [{"primary": 1, "account": {"method": 8, "number": "123456789", "routing": ROUTING}}],
         }
         return self.one("POST", "/entities", body=body)

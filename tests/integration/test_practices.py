@@ -29,10 +29,25 @@ BOARDING = {
     "phone": "2175550199",
     "email": "office@lakeside.example",
     "owners": [
-        {"first_name": "Ada", "last_name": "Lake", "ssn": SSN, "ownership_bp": 6000, "primary": True},
-        {"first_name": "Ben", "last_name": "Lake", "ssn": "223456789", "ownership_bp": 4000},
+        {
+            "first_name": "Ada",
+            "last_name": "Lake",
+            "date_of_birth": "1975-04-02",
+            "ssn": SSN,
+            "ownership_bp": 6000,
+            "primary": True,
+        },
+        {
+            "first_name": "Ben",
+            "last_name": "Lake",
+            "date_of_birth": "1978-11-30",
+            "ssn": "223456789",
+            "ownership_bp": 4000,
+        },
     ],
     "bank_account": {"kind": "corporate_checking", "routing_number": "021000021", "account_number": ACCOUNT},
+    "timezone": "America/Chicago",
+    "terms_acceptance": {"version": "4.21", "accepted_at": "2026-11-20T15:04:00Z", "ip": "198.51.100.23"},
     "settings": {"notice_days": 5, "encounter_invoice_status": "open"},
 }
 

@@ -156,7 +156,7 @@ def test_alert_parts_are_managed_separately_and_deleted_with_their_alert(splash:
     action = splash.one(
         "POST", "/alertActions", body={"alert": alert["id"], "type": "web", "value": "http://127.0.0.1:9/x"}
     )
-    assert (action["options"], action["retries"]) == ("JSON", "0")
+    assert (action["options"], action["retries"]) == ("JSON", 0)
     errors = splash.refused("PUT", f"/alertActions/{action['id']}", body={"value": "ftp://x", "alert": alert["id"]})
     assert error_codes(errors) == {("alert", "field_restricted"), ("value", "invalid_field")}
     splash.one("PUT", f"/alertActions/{action['id']}", body={"value": hook.url})

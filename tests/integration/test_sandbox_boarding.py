@@ -22,7 +22,7 @@ def test_an_entity_post_creates_entity_merchant_members_and_accounts(splash: Spl
         merchant["id"],
         entity["id"],
     )
-    assert account["account"] == {"method": "8", "number": "6789", "routing": ROUTING}
+    assert account["account"] == {"method": 8, "number": "6789", "routing": ROUTING}
     assert splash.get("members", member["id"])["ownership"] == 10000
     assert splash.get("accounts", account["id"])["account"]["number"] == "6789"
     got = splash.get("entities", entity["id"])
@@ -58,6 +58,8 @@ def test_an_invalid_boarding_request_reports_every_problem_and_stores_nothing(sp
     errors = splash.refused("POST", "/entities", body=body)
     assert error_codes(errors) == {
         *{(f, "required_field") for f in ("address1", "city", "state", "zip", "email", "phone")},
+        *{(f, "required_field") for f in ("clientIp", "timezone", "tcVersion", "tcAcceptDate", "tcAcceptIp")},
+        *{(f"merchant.members[{i}].{f}", "required_field") for i in (0, 1) for f in ("dob", "timezone")},
         ("type", "invalid_field"),
         ("country", "invalid_field"),
         ("merchant.mcc", "required_field"),

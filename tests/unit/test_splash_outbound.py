@@ -41,7 +41,7 @@ ALLOWED = {
     "CardOrBank": {"method", "number", "routing", "cvv"},
     "TokenRequest": {"customer", "payment", "expiration"},
     # Boarding carries the practice's business data and its owners' KYC data, never a patient's.
-    "MemberRequest": {"first", "last", "title", "dob", "ownership", "email", "ssn", "primary"},
+    "MemberRequest": {"first", "last", "title", "dob", "timezone", "ownership", "email", "ssn", "primary"},
     "BankAccountDetails": {"method", "number", "routing"},
     "AccountRequest": {"primary", "account", "currency"},
     "MerchantRequest": {
@@ -68,6 +68,11 @@ ALLOWED = {
         "email",
         "ein",
         "website",
+        "clientIp",
+        "timezone",
+        "tcVersion",
+        "tcAcceptDate",
+        "tcAcceptIp",
         "merchant",
         "accounts",
     },

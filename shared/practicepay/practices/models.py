@@ -3,11 +3,14 @@ read here, passed to Splash, and never stored, echoed or logged (reprs hide them
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from practicepay.api.models import StrictRequest
+from practicepay.api.models import StrictRequest, Timestamp
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
@@ -82,6 +85,8 @@ class Practice(BaseModel):
     splash_entity_id: str | None = None
     splash_merchant_id: str | None = None
     merchant_status: int | None = None
+    merchant_held: bool = False
+    """Splash holds the merchant (its record is frozen or inactive): no charges until it is released."""
     bank_account_last4: str | None = None
     boarding_token: str | None = None
     """The REQUEST-TOKEN of the boarding attempt (random), reused by a retry while Splash's answer is unknown."""
@@ -92,11 +97,15 @@ class Practice(BaseModel):
 
     def merchant_for_charging(self) -> str:
         """The boarded merchant to charge through; Conflict (409) when the practice cannot take payments yet."""
+        if self.splash_merchant_id is not None and self.merchant_status == MerchantStatus.CLOSED:
+            raise Conflict("This practice cannot take payments: its Splash merchant account is closed.")
         if self.splash_merchant_id is None or self.merchant_status != MerchantStatus.BOARDED:
             raise Conflict(
                 "This practice cannot take payments yet: its Splash merchant account is not boarded. "
                 "Finish onboarding first."
             )
+        if self.merchant_held:
+            raise Conflict("This practice cannot take payments now: Splash is holding its merchant account.")
         return self.splash_merchant_id
 
 
@@ -127,7 +136,7 @@ class Owner(StrictRequest):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     title: str | None = Field(default=None, max_length=50)
-    date_of_birth: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    date_of_birth: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (Splash requires it).")
     email: str | None = Field(default=None, max_length=254)
     ssn: str = Field(pattern=r"^[0-9]{9}$", repr=False, description="9 digits; sent to Splash, never stored.")
     ownership_bp: StrictInt = Field(ge=0, le=10_000, description="Ownership in basis points: 2500 is 25%.")
@@ -153,6 +162,48 @@ class SettingsChange(StrictRequest):
     payment_terms_days: PaymentTermsDays | None = None
 
 
+# Splash's time zone for a practice's IANA zone, by the zone's standard (January) UTC offset. Recorded values are
+# "mst" and "cst"; the other names are a guess at the same scheme.
+_SPLASH_ZONES = {-4.0: "ast", -5.0: "est", -6.0: "cst", -7.0: "mst", -8.0: "pst", -9.0: "akst", -10.0: "hst"}
+
+
+def splash_timezone(name: str) -> str:
+    """Splash's zone name for an IANA time zone; ValueError when it is no zone or one Splash has no name for."""
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None
+    offset = datetime(2025, 1, 15, 12, tzinfo=zone).utcoffset()
+    hours = offset.total_seconds() / 3600 if offset is not None else None
+    if hours not in _SPLASH_ZONES:
+        raise ValueError("must be a US time zone (UTC-4 to UTC-10 in winter), e.g. America/Chicago")
+    return _SPLASH_ZONES[hours]
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+class TermsAcceptance(StrictRequest):
+    """The practice's acceptance of Splash's merchant terms, as the practice's own signer gave it (sent to Splash
+    as tcVersion, tcAcceptDate, tcAcceptIp and the entity's clientIp)."""
+
+    version: str = Field(min_length=1, max_length=20, description="The terms version accepted.")
+    accepted_at: Timestamp = Field(description="When the practice accepted them (RFC 3339 with an offset).")
+    ip: str = Field(
+        max_length=45,
+        description="The IP address the practice accepted them from (not the API caller's: that is the platform).",
+    )
+
+    @field_validator("ip")
+    @classmethod
+    def _an_ip(cls, value: str) -> str:
+        return _ip(value)
+
+
 class OnboardPracticeRequest(StrictRequest):
     practice_id: str = Field(
         pattern=PRACTICE_ID, description="The clinical platform's id for the practice (its tokens' practice_id)."
@@ -169,10 +220,18 @@ class OnboardPracticeRequest(StrictRequest):
     mcc: str = Field(default="8011", pattern=r"^[0-9]{4}$", description="8011: doctors' offices.")
     owners: list[Owner] = Field(min_length=1, max_length=4)
     bank_account: DepositAccount
+    timezone: str = Field(max_length=64, description="The practice's IANA time zone, e.g. America/Chicago.")
+    terms_acceptance: TermsAcceptance
     settings: SettingsChange = Field(
         default_factory=SettingsChange,
         description="The practice's settings; each one left out keeps its default.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, value: str) -> str:
+        splash_timezone(value)
+        return value
 
     @model_validator(mode="after")
     def _ownership(self) -> OnboardPracticeRequest:

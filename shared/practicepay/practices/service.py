@@ -12,13 +12,20 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import NotFound, ValidationFailed
 from practicepay.observability import logger
-from practicepay.practices.models import BusinessType, OnboardPracticeRequest, PracticeView, SettingsChange
+from practicepay.practices.models import (
+    BusinessType,
+    OnboardPracticeRequest,
+    PracticeView,
+    SettingsChange,
+    splash_timezone,
+)
 from practicepay.practices.store import Practice, PracticeSettings, PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashValidationError
@@ -58,6 +65,13 @@ _ENTITY_FIELDS = {
     "merchant.dba": "dba",
     "merchant.established": "established",
 }
+_ENTITY_FIELDS |= {
+    "timezone": "timezone",
+    "clientIp": "terms_acceptance.ip",
+    "tcVersion": "terms_acceptance.version",
+    "tcAcceptDate": "terms_acceptance.accepted_at",
+    "tcAcceptIp": "terms_acceptance.ip",
+}
 _MEMBER_FIELDS = {"first": "first_name", "last": "last_name", "dob": "date_of_birth", "ownership": "ownership_bp"}
 _ACCOUNT_FIELDS = {"number": "account_number", "routing": "routing_number", "method": "kind", "": ""}
 _MEMBER = re.compile(r"^merchant\.members\[(\d+)\]\.?(.*)$")
@@ -68,6 +82,8 @@ def request_field(splash_field: str) -> str:
     """The request field a Splash field error is about (Splash's own name when it has no counterpart)."""
     if member := _MEMBER.match(splash_field):
         index, name = member.groups()
+        if name == "timezone":  # an owner's zone is the practice's
+            return "timezone"
         return f"owners[{index}]" + (f".{_MEMBER_FIELDS.get(name, name)}" if name else "")
     if account := _ACCOUNT.match(splash_field):
         name = _ACCOUNT_FIELDS.get(account.group(1), account.group(1))
@@ -75,20 +91,28 @@ def request_field(splash_field: str) -> str:
     return _ENTITY_FIELDS.get(splash_field, splash_field)
 
 
+_SPLASH_WALL_ZONE = ZoneInfo("America/New_York")
+
+
 def _yyyymmdd(value: str | None) -> int | None:
     return int(value.replace("-", "")) if value else None
 
 
 def entity_request(body: OnboardPracticeRequest) -> EntityRequest:
-    """The boarding request: the business, its owners (the first is primary unless one is marked) and the
-    deposit account. Nothing about any patient."""
+    """The boarding request: the business, its owners (the first is primary unless one is marked), the
+    deposit account and the terms acceptance. Nothing about any patient."""
     primary = next((i for i, o in enumerate(body.owners) if o.primary), 0)
+    timezone = splash_timezone(body.timezone)
+    terms = body.terms_acceptance
+    # tcAcceptDate is YYYYMMDDHHII (SDK); its zone is unstated, so US-Eastern wall time, as Splash writes its own.
+    accepted = f"{terms.accepted_at.astimezone(_SPLASH_WALL_ZONE):%Y%m%d%H%M}"
     members = [
         MemberRequest(
             first=o.first_name,
             last=o.last_name,
             title=o.title,
-            dob=_yyyymmdd(o.date_of_birth),
+            dob=int(o.date_of_birth.replace("-", "")),
+            timezone=timezone,
             ownership=o.ownership_bp,
             email=o.email,
             ssn=o.ssn,
@@ -107,6 +131,11 @@ def entity_request(body: OnboardPracticeRequest) -> EntityRequest:
         email=body.email,
         ein=body.ein,
         website=body.website,
+        clientIp=terms.ip,  # the practice's address when it accepted the terms; our caller's is the platform's
+        timezone=timezone,
+        tcVersion=terms.version,
+        tcAcceptDate=accepted,
+        tcAcceptIp=terms.ip,
         merchant=MerchantRequest(
             mcc=body.mcc,
             dba=body.dba or body.legal_name,
@@ -134,7 +163,7 @@ def view(practice: Practice) -> PracticeView:
         id=practice.practice_id,
         name=practice.name,
         boarding_status=status,
-        can_take_payments=practice.merchant_status == MerchantStatus.BOARDED,
+        can_take_payments=practice.merchant_status == MerchantStatus.BOARDED and not practice.merchant_held,
         splash_merchant_id=practice.splash_merchant_id,
         bank_account_last4=practice.bank_account_last4,
         settings=practice.settings,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, IPvAnyAddress, StrictInt, model_validator
 
 from practicepay.splash.models import PaymentMethod, Resource, TxnOrigin, TxnType
 
@@ -23,6 +23,8 @@ TxnId = Annotated[str, Field(pattern=r"^[tp]1_txn_[0-9a-f]{20,32}$")]
 LoginId = Annotated[str, Field(pattern=r"^[tp]1_log_[0-9a-z]{20,32}$")]
 TokenString = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="The 32-hex token string")]
 Cents = Annotated[StrictInt, Field(gt=0, le=999_999_999)]
+SplashTimezone = Literal["ast", "est", "cst", "mst", "pst", "akst", "hst"]
+"""Splash's time zone names: lowercase US abbreviations (recorded: "mst", "cst"; the rest of the list is a guess)."""
 StatementDescriptor = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .&*-]{1,21}$", description="The practice's statement descriptor")
 ]
@@ -87,7 +89,8 @@ class MemberRequest(Outbound):
     first: Annotated[str, Field(min_length=1, max_length=100)]
     last: Annotated[str, Field(min_length=1, max_length=100)]
     title: str | None = None
-    dob: Annotated[StrictInt, Field(ge=19000101, le=21001231)] | None = None
+    dob: Annotated[StrictInt, Field(ge=19000101, le=21001231)]  # the SDK marks dob and timezone required (§10)
+    timezone: SplashTimezone
     ownership: Annotated[StrictInt, Field(ge=0, le=10000)]
     email: str | None = None
     ssn: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = Field(default=None, repr=False)
@@ -135,6 +138,13 @@ class EntityRequest(Outbound):
     email: str
     ein: Annotated[str, Field(pattern=r"^[0-9]{9}$")] | None = None
     website: str | None = None
+    # The SDK marks these required (splash-api.md §10; enforcement unknown): the terms acceptance and the
+    # practice's own address (clientIp is where the practice accepted the terms, not our API caller).
+    clientIp: IPvAnyAddress  # noqa: N815
+    timezone: SplashTimezone
+    tcVersion: Annotated[str, Field(min_length=1, max_length=20)]  # noqa: N815
+    tcAcceptDate: Annotated[str, Field(pattern=r"^[0-9]{12}$", description="YYYYMMDDHHII")]  # noqa: N815
+    tcAcceptIp: IPvAnyAddress  # noqa: N815
     merchant: MerchantRequest
     accounts: list[AccountRequest] = Field(min_length=1)
 
