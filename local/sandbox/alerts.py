@@ -87,7 +87,10 @@ def deliveries_for(store: Store, event: str, resource: str, record: Record, shap
     `shape` (the sandbox's `settings.alert_shape`, read at each event, so a test may change it for a while)."""
     resource_id = RESOURCE_ENUM[resource]
     logins = {a["id"]: a.get("login") for a in store.rows("alerts")}
-    alerts = {a["id"] for a in store.rows("alerts") if not a["inactive"]}
+    # An alert fires on the activity of its scope (the SDK's AlertsPostRequest): a `forlogin` alert for records of
+    # that login; the sandbox has no teams or divisions, so an alert scoped to one never fires here.
+    owner = record.get("login") or store.login
+    alerts = {a["id"] for a in store.rows("alerts") if not a["inactive"] and a.get("forlogin") == owner}
     fired = {
         t["alert"]
         for t in store.rows("alertTriggers")

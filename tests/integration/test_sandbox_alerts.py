@@ -20,10 +20,12 @@ splash, hook, receiver, sandbox = kit.splash, kit.hook, kit.receiver, kit.sandbo
 TXNS, MERCHANTS, ENTITY_RETURNS = 18, 9, 86
 
 
-def web_alert(splash: SplashApi, url: str, *triggers: tuple[str, int], retries: int = 0) -> dict[str, Any]:
+def web_alert(
+    splash: SplashApi, url: str, *triggers: tuple[str, int], retries: int = 0, forlogin: str = LOGIN
+) -> dict[str, Any]:
     body = {
         "login": LOGIN,
-        "forlogin": LOGIN,
+        "forlogin": forlogin,
         "name": "PracticePay",
         "alertTriggers": [{"event": event, "resource": resource} for event, resource in triggers],
         "alertActions": [
@@ -65,6 +67,19 @@ def test_a_matching_trigger_posts_the_record_with_the_static_header(splash: Spla
         200,
         1,
     )
+
+
+def test_an_alert_fires_only_on_its_scopes_activity(splash: SplashApi, hook: Receiver):
+    """The SDK's AlertsPostRequest: an alert watches one login (`forlogin`), team or division; another login's
+    alert hears nothing of this login's txns."""
+    payer = splash.payer()
+    web_alert(splash, hook.url, ("txn.approved", TXNS), forlogin="t1_log_another00000000000000000")
+    payer.sale(1000)
+    time.sleep(0.5)
+    assert hook.received == []
+    web_alert(splash, hook.url, ("txn.approved", TXNS))
+    payer.sale(1000)
+    assert len(hook.wait_for(1)) == 1
 
 
 def test_lifecycle_events_reach_the_receiver(splash: SplashApi, hook: Receiver):

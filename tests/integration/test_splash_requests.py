@@ -87,3 +87,21 @@ def test_a_charge_splash_refused_is_sent_again_under_a_new_request_token(api, bo
         if (r["method"], r["path"]) == ("POST", "/txns")
     ]
     assert tokens == [paid["id"], f"{paid['id']}.1"]
+
+
+def test_a_refund_splash_refused_is_sent_again_under_a_new_request_token(api, boarded, stack_sandbox):
+    practice = "prc_refused_refund"
+    _, card, inv = setup(api, boarded, practice, amount=20_000)
+    paid = pay(api, practice, inv["id"], card, 5_000)
+    fault = {"kind": "refusal", "count": 1, "path": "/txns", "method": "POST"}
+    requests.post(f"{stack_sandbox.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    since, key, path = len(stack_sandbox.sandbox.requests), str(uuid.uuid4()), f"/payments/{paid['id']}/refunds"
+    ok(api.call("POST", path, practice=practice, body={"amount": 1_000}, key=key), 409)
+    refund = ok(api.call("POST", path, practice=practice, body={"amount": 1_000}, key=key), 201)
+    assert refund["status"] == "succeeded"
+    tokens = [
+        r["headers"].get("Request-Token")
+        for r in stack_sandbox.sandbox.requests[since:]
+        if (r["method"], r["path"]) == ("POST", "/txns")
+    ]
+    assert tokens == [refund["id"], f"{refund['id']}.1"]

@@ -130,10 +130,7 @@ class PaymentRecord:
     """How often Splash refused this attempt outright before it was sent again."""
 
     def request_token(self) -> str:
-        """The REQUEST-TOKEN this attempt is sent under. Payrix answers a repeat of a token with its first answer
-        for 48 h, refusals included (splash-api.md §10): a resend after a lost answer reuses the token (so Splash
-        runs the charge at most once), a resend after a refusal takes the next one (or it could never succeed)."""
-        return self.id if not self.refusals else f"{self.id}.{self.refusals}"
+        return request_token(self.id, self.refusals)
 
     def stored_credential_type(self) -> str | None:
         """The card networks' stored-credential indicator Splash takes as a txn's `cofType`: an autopay charge is
@@ -160,6 +157,23 @@ class RefundRecord:
     created_at: str
     splash_txn_id: str | None = None
     failure: dict[str, Any] | None = None
+    refusals: int = 0
+    """How often Splash refused this refund outright before it was sent again."""
+
+    def request_token(self) -> str:
+        return request_token(self.id, self.refusals)
+
+
+def request_token(record_id: str, refusals: int) -> str:
+    """The REQUEST-TOKEN a payment or refund is sent under. Payrix answers a repeat of a token with its first
+    answer for 48 h, refusals included (splash-api.md §10): a resend after a lost answer reuses the token (so
+    Splash runs it at most once), a resend after a refusal takes the next one (or it could never succeed)."""
+    return record_id if not refusals else f"{record_id}.{refusals}"
+
+
+def refused(failure: dict[str, Any] | None) -> bool:
+    """Splash refused the request outright (a validation error): nothing ran, and its token replays the refusal."""
+    return (failure or {}).get("category") == "processor_refused"
 
 
 # Outcomes Splash may still change (the store gives these the sparse `open` index's keys, which the poll reads).

@@ -51,6 +51,7 @@ from practicepay.payments.models import (
     RefundRecord,
     ReturnInfo,
     not_submitted,
+    refused,
 )
 from practicepay.payments.store import PaymentStore
 from practicepay.practices import Practice, PracticeStore
@@ -265,8 +266,7 @@ class PaymentService:
         practice.merchant_for_charging()
         source = self.patients.chargeable(method, payment.amount)
         if not_sent:  # hold the amount again and send (under the same REQUEST-TOKEN, unless Splash refused it)
-            refused = (payment.failure or {}).get("category") == "processor_refused"
-            again = _set(status="pending", failure=None, refusals=payment.refusals + refused)
+            again = _set(status="pending", failure=None, refusals=payment.refusals + refused(payment.failure))
             try:
                 payment = self.book.commit(payment, _reserve(payment.amount), again)[1]
             except Stale:  # a txn turned up after all and was applied meanwhile: answer with it
@@ -313,16 +313,16 @@ class PaymentService:
         except SplashError as exc:
             # Refused before processing or never reached Splash: nothing was charged. Record it, release the hold
             # and answer an error, so a retry with the same key sends again under the same REQUEST-TOKEN.
-            refused = isinstance(exc, SplashValidationError)
+            rejected = isinstance(exc, SplashValidationError)
             failure = Failure(
-                category="processor_refused" if refused else "processor_unavailable",
+                category="processor_refused" if rejected else "processor_unavailable",
                 processor_text=str(exc),
                 retryable=True,
             )
             settled = self._settle(payment, PaymentStatus.FAILED, None, invoice, failure)
             if settled.status is not PaymentStatus.FAILED:
                 return settled  # Splash's answer reached us another way after all (an alert, the poll)
-            if refused:
+            if rejected:
                 raise ValidationFailed(f"Splash refused the payment: {exc}") from exc
             raise ProcessorUnavailable("Splash did not answer; nothing was charged. Retry with the same key.") from exc
         except Exception:
@@ -420,6 +420,8 @@ class PaymentService:
             refund = existing  # resume the one in flight under its REQUEST-TOKEN
         else:
             refund, invoice = self._new_refund(payment, refund_id, body)
+            if existing is not None:  # sent again after Splash refused it or never got it
+                refund = replace(refund, refusals=existing.refusals + refused(existing.failure))
             held = self.book.hold_refund(refund, payment, resumed=existing is not None)
         request = TxnRequest(
             type=_REFUND_TYPES[(payment.method_kind, refund.kind)],
@@ -429,7 +431,7 @@ class PaymentService:
             description="Medical services - refund",
         )
         try:
-            txn = self.splash().txn(request, request_token=refund.id)
+            txn = self.splash().txn(request, request_token=refund.request_token())
         except SplashOutcomeUnknown:
             unknown = self.book.refund_unknown(refund)
             if unknown.status == "unknown":
@@ -560,7 +562,8 @@ def _refund_failure(exc: SplashError) -> Failure:
     if isinstance(exc, SplashDeclined):
         d = exc.decline
         return Failure(category=d.category, processor_text=d.processor_text, processor_code=d.processor_code)
-    return Failure(category="processor_refused", processor_text=str(exc))
+    refusal = isinstance(exc, SplashValidationError)
+    return Failure(category="processor_refused" if refusal else "processor_unavailable", processor_text=str(exc))
 
 
 def _view(record: PaymentRecord) -> Payment:
