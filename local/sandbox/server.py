@@ -212,7 +212,11 @@ class SplashSandbox:
         refused = fault is not None and fault.kind == "refusal"
         with self._lock:
             status, body = self._admitted(request, refused)
-        if fault is not None and not refused:  # timeout_after_commit: processed and stored, the answer comes too late
+        if fault is not None and fault.kind == "merchant_status_0":  # a boarded merchant read at 0, as recorded
+            for record in body.get("response", {}).get("data", []):
+                if str(record.get("id", "")).startswith("t1_mer_"):
+                    record["status"] = 0
+        elif fault is not None and not refused:  # timeout_after_commit: processed and stored, answered too late
             time.sleep(fault.delay_seconds)
         return json_response(status, body)
 

@@ -18,13 +18,16 @@ from werkzeug.wrappers import Request
 from local.sandbox.settings import SandboxSettings
 from local.sandbox.tables import RATE_WINDOW_SECONDS, REQUEST_TOKEN_TTL_HOURS
 
-HttpFaultKind = Literal["http_500", "http_429", "timeout_after_commit", "timeout_before_commit", "refusal"]
+HttpFaultKind = Literal[
+    "http_500", "http_429", "timeout_after_commit", "timeout_before_commit", "refusal", "merchant_status_0"
+]
 HTTP_FAULT_KINDS: tuple[HttpFaultKind, ...] = (
     "http_500",
     "http_429",
     "timeout_after_commit",
     "timeout_before_commit",
     "refusal",  # answered 200 with an error and no data, and kept under its REQUEST-TOKEN like any answer
+    "merchant_status_0",  # merchants read back at status 0 (recorded for a boarded, processing merchant)
 )
 SECRET_HEADERS = frozenset({"apikey", "sessionkey", "txnsessionkey", "password", "token"})
 SECRET_FIELDS = frozenset({"cvv", "ssn", "track"})

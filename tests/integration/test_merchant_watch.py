@@ -59,6 +59,25 @@ def test_a_boarded_practice_read_once_at_status_0_still_charges(api, boarded, sy
         merchant["status"] = 2
 
 
+def test_the_sandbox_reads_a_boarded_merchant_at_status_0_on_demand_and_the_poll_keeps_it_boarded(
+    api, boarded, sync_stack, practices
+):
+    """The recorded backwards read, produced by the sandbox's `merchant_status_0` fault on every merchant read
+    of the next polls: the practice stays boarded and still charges."""
+    practice = "prc_watch_fault_0"
+    card, invoice = _ready_to_pay(api, boarded, practice)
+    since = len(sync_stack.sandbox.requests)
+    sync_stack.fault({"kind": "merchant_status_0", "count": 5, "path": "/merchants", "method": "GET"})
+    try:
+        for _ in range(3):
+            sync_stack.poll()
+    finally:
+        sync_stack.clear_faults()
+    assert any(r["path"].startswith("/merchants") for r in sync_stack.sandbox.requests[since:])  # read at 0
+    assert practices.get(practice).merchant_status == 2
+    assert pay(api, practice, invoice, card)["status"] in ("processing", "succeeded")
+
+
 def test_a_closure_no_alert_told_of_is_found_by_the_poll_and_stops_charges(api, boarded, sync_stack, practices):
     practice = "prc_watch_closed"
     card, invoice = _ready_to_pay(api, boarded, practice)
