@@ -49,7 +49,7 @@ unit integration infra e2e: $(STAMP)
 	$(PY) -m pytest -m $@
 
 synth: $(STAMP)
-	$(PY) app.py
+	$(PY) app.py $(CONTEXT)
 	$(VENV)/bin/cfn-lint cdk.out/PracticePay.template.json
 
 openapi: $(STAMP)

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""CDK app: `python app.py` synthesizes PracticePay to cdk.out/ with no AWS credentials and no Docker.
+"""CDK app: `python app.py [-c key=value …]` synthesizes PracticePay to cdk.out/ with no AWS credentials and no
+Docker, with the context the CDK CLI would give it: cdk.json's `context`, then each `-c key=value` (a CDK App run
+directly reads neither; run by the CDK CLI, which passes both in CDK_CONTEXT_JSON, the App reads them itself).
 
 The account and region come from CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION (set by the CDK CLI on deploy) or the
 `account`/`region` context; without them the template is environment-agnostic.
@@ -7,12 +9,38 @@ The account and region come from CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION (set by 
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment
 
 from infra.nag import attach_packs
 from infra.stack import PracticePayStack, StackSettings
+
+CDK_JSON = Path(__file__).with_name("cdk.json")
+
+
+def cdk_context(argv: Sequence[str], cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    """The context for a direct run: cdk.json's, then each `-c key=value` / `--context key=value` (values are
+    strings, as the CDK CLI passes them)."""
+    context: dict[str, Any] = dict(json.loads(cdk_json.read_text()).get("context", {}))
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-c", "--context"):
+            pair = next(args, "")
+        elif arg.startswith("--context="):
+            pair = arg.split("=", 1)[1]
+        else:
+            raise SystemExit(f"app.py: unknown argument {arg!r}; give context as -c key=value")
+        key, sep, value = pair.partition("=")
+        if not key or not sep:
+            raise SystemExit(f"app.py: -c takes key=value, not {pair!r}")
+        context[key] = value
+    return context
 
 
 def build_app(attach_nag: bool = True, **app_kwargs) -> tuple[App, PracticePayStack]:
@@ -27,5 +55,7 @@ def build_app(attach_nag: bool = True, **app_kwargs) -> tuple[App, PracticePaySt
 
 
 if __name__ == "__main__":
-    app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    direct = "CDK_CONTEXT_JSON" not in os.environ  # the CDK CLI passes cdk.json's context and -c values itself
+    context = cdk_context(sys.argv[1:]) if direct else {}
+    app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"), context=context)
     app.synth()

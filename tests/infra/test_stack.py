@@ -293,3 +293,31 @@ def test_cfn_lint_is_clean(synth):
         [str(Path(sys.executable).parent / "cfn-lint"), str(template_path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_direct_run_reads_cdk_json_then_each_c_flag(tmp_path):
+    """`python app.py -c k=v` gets the context the CDK CLI would give it (a CDK App run directly reads none)."""
+    from app import cdk_context
+
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"app": "x", "context": {"jwt_issuer": "from-cdk-json", "retain_data": "true"}}))
+    context = cdk_context(["-c", "jwt_issuer=https://idp.example", "--context=retain_data=false"], cdk_json)
+    assert context == {"jwt_issuer": "https://idp.example", "retain_data": "false"}
+    assert cdk_context([], cdk_json)["jwt_issuer"] == "from-cdk-json"  # a value changed in cdk.json reaches it
+    with pytest.raises(SystemExit, match="key=value"):
+        cdk_context(["-c", "jwt_issuer"], cdk_json)
+    with pytest.raises(SystemExit, match="unknown argument"):
+        cdk_context(["--jwt_issuer=x"], cdk_json)
+
+
+def test_a_synth_with_the_platforms_jwks_url_has_it_and_no_jwt_secret(tmp_path):
+    from app import build_app, cdk_context
+
+    url = "https://idp.example/.well-known/jwks.json"
+    context = {**cdk_context(["-c", f"jwt_jwks_url={url}", "-c", "jwt_issuer=https://idp.example"])}
+    app, stack = build_app(outdir=str(tmp_path), context={**context, "aws:cdk:bundling-stacks": []}, attach_nag=False)
+    resources = app.synth().get_stack_by_name(stack.stack_name).template["Resources"]
+    text = json.dumps(resources)
+    assert url in text and "https://idp.example" in text
+    assert "practicepay-local" not in text  # cdk.json's local issuer was replaced
+    assert not [name for name in resources if "JwtSigningSecret" in name]  # JWKS mode: no HS256 secret
