@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -22,6 +23,13 @@ def ulid(now_ms: int | None = None) -> str:
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:
     return f"{prefix}_{ulid(now_ms)}"
+
+
+def digest_id(*parts: str) -> str:
+    """26 base32 characters of SHA-256 over the parts: the same id for the same parts, every time (an operation
+    and its Idempotency-Key; a record derived from a Splash txn)."""
+    value = int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:17], "big") >> 6
+    return "".join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
 def id_pattern(prefix: str) -> re.Pattern[str]:

@@ -7,7 +7,6 @@ leaves the payment `unknown` with its reservation held, and puts it on the recon
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -29,8 +28,7 @@ from practicepay.errors import (
     ValidationFailed,
 )
 from practicepay.idempotency import run_once
-from practicepay.ids import ALPHABET as _ALPHABET
-from practicepay.ids import id_pattern, new_id
+from practicepay.ids import digest_id, id_pattern, new_id
 from practicepay.invoices import lifecycle
 from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.invoices.store import InvoiceStore
@@ -185,9 +183,9 @@ class PaymentService:
         (with the guard's first answer). A replay answers the first answer; the same key with another body is
         refused; a retry after a failure midway resumes the same payment, never a second one. `fingerprint`: the
         request a replay must repeat, when the caller's request is not `body` (an early installment payment)."""
-        key_hash = _key_hash("pay", invoice_id, key)
+        key_hash = digest_id("pay", invoice_id, key)
         guard_key = self._guard_key(practice_id, invoice_id, key)
-        fingerprint = fingerprint or _key_hash(operation, body.model_dump_json())
+        fingerprint = fingerprint or digest_id(operation, body.model_dump_json())
         invoice, method, guard = self._read_for_payment(practice_id, invoice_id, body.payment_method_id, guard_key)
         if guard is not None:
             return self._replay(practice_id, guard, fingerprint, method, guard_key)
@@ -410,7 +408,7 @@ class PaymentService:
 
     def _refund(self, practice_id: str, payment_id: str, key: str, body: CreateRefundRequest) -> Refund:
         payment = self.book.payment(practice_id, payment_id)
-        refund_id = "rfd_" + _key_hash("refund", payment_id, key)
+        refund_id = "rfd_" + digest_id("refund", payment_id, key)
         existing = self.store.get_refund(practice_id, payment_id, refund_id)
         held: PaymentRecord | None = None
         invoice: InvoiceRecord | None = None
@@ -513,7 +511,7 @@ class PaymentService:
 
     def _guard_key(self, practice_id: str, invoice_id: str, key: str) -> dict[str, str]:
         """The key of the guard of the Idempotency-Key `key` on the invoice (`_pay` writes it)."""
-        return self.store.key_key(practice_id, _key_hash("pay", invoice_id, key))
+        return self.store.key_key(practice_id, digest_id("pay", invoice_id, key))
 
 
 _REFUND_TYPES = {
@@ -526,13 +524,7 @@ _REFUND_TYPES = {
 def request_fingerprint(operation: str, request: BaseModel, *context: str) -> str:
     """The digest of a caller's request that a replay of its Idempotency-Key must repeat (the same key with
     another request is refused): the request's body and `context` (its path parameters)."""
-    return _key_hash(operation, *context, request.model_dump_json())
-
-
-def _key_hash(*parts: str) -> str:
-    """26 base32 characters of SHA-256 over the parts: a stable id for an (operation, Idempotency-Key)."""
-    value = int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:17], "big") >> 6
-    return "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+    return digest_id(operation, *context, request.model_dump_json())
 
 
 def _reserve(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:

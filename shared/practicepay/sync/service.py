@@ -5,7 +5,6 @@ only forward (sync.transitions), so duplicates, reordering and races change noth
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import Conflict
 from practicepay.events import event_item
-from practicepay.ids import ALPHABET as _ALPHABET
+from practicepay.ids import digest_id
 from practicepay.observability import logger
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import CONFLICT_RETRIES, AlreadyApplied, PaymentBook, Stale
@@ -328,7 +327,7 @@ class StatusSync:
         client = self.splash()
         now = self.clock()
         saved = self.sync.cursor(TXN_CURSOR)
-        cursor = _cursor_instant(saved, self.splash_zone) if saved else now - timedelta(seconds=self.lookback_seconds)
+        cursor = from_iso(saved) if saved else now - timedelta(seconds=self.lookback_seconds)
         since = _wall_since(cursor - timedelta(seconds=self.overlap_seconds), now, self.splash_zone)
         open_items = self._open_items()
         outcomes: Counter[str] = Counter()
@@ -361,13 +360,13 @@ class StatusSync:
         no alert told us of: every boarded merchant is re-read once per ⌈boarded/watch_per_poll⌉ polls. The
         Splash calls it made: ⌈onboarding/100⌉ + ⌈watch_per_poll/100⌉ at most."""
         onboarding = self.practices.onboarding()
-        merchants = list(dict.fromkeys(p.splash_merchant_id for p in onboarding if p.splash_merchant_id))
-        watched = [m for m in self._watch_slice() if m not in merchants]
-        merchants += watched
-        for chunk in [*_chunks(merchants[: len(merchants) - len(watched)], PAGE), *_chunks(watched, PAGE)]:
+        boarding = list(dict.fromkeys(p.splash_merchant_id for p in onboarding if p.splash_merchant_id))
+        watched = [m for m in self._watch_slice() if m not in boarding]
+        chunks = [*_chunks(boarding, PAGE), *_chunks(watched, PAGE)]
+        for chunk in chunks:
             for merchant in client.list(Merchant, search=Search().in_("id", chunk), limit=PAGE).items:
                 outcomes[self.apply_merchant(merchant)] += 1
-        return -(-(len(merchants) - len(watched)) // PAGE) + -(-len(watched) // PAGE)
+        return len(chunks)
 
     def _watch_slice(self) -> list[str]:
         """The next `watch_per_poll` practices with a merchant after the saved position, wrapping at the end. The
@@ -484,8 +483,7 @@ def _is_outside_refund_txn(payment: PaymentRecord, txn: Txn) -> bool:
 
 def outside_refund_id(txn_id: str) -> str:
     """The refund id of a refund made outside PracticePay: a stable function of its Splash txn (one record)."""
-    value = int.from_bytes(hashlib.sha256(f"outside|{txn_id}".encode()).digest()[:17], "big") >> 6
-    return "rfd_" + "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+    return "rfd_" + digest_id("outside", txn_id)
 
 
 def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
@@ -565,21 +563,11 @@ def _splash_time_naive(wall: datetime) -> str:
     return wall.strftime(SPLASH_TIME)[:-2]  # Splash keeps four decimals
 
 
-def _splash_time(moment: datetime, zone: ZoneInfo = SPLASH_ZONE) -> str:
-    """An instant as Splash writes it: wall time in `zone`."""
-    return _splash_time_naive(moment.astimezone(zone).replace(tzinfo=None))
-
-
 def _parse_splash(value: str, zone: ZoneInfo = SPLASH_ZONE) -> datetime:
     """The earliest UTC instant a Splash wall time in `zone` can name: in the hour the fall-back repeats, its
     first (daylight) pass; in the hour spring-forward skips (never written), the earlier reading."""
     wall = _naive(value)
     return min(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
-
-
-def _cursor_instant(saved: str, zone: ZoneInfo) -> datetime:
-    """The saved cursor: a UTC ISO instant, or (cursors saved before zones were handled) a Splash wall time."""
-    return from_iso(saved) if "T" in saved else _parse_splash(saved, zone)
 
 
 def _wall_since(start: datetime, now: datetime, zone: ZoneInfo) -> str:
