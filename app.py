@@ -19,7 +19,8 @@ from typing import Any
 from aws_cdk import App, Environment
 
 from infra.nag import attach_packs
-from infra.stack import PracticePayStack, StackSettings
+from infra.settings import StackSettings
+from infra.stack import PracticePayStack
 
 CDK_JSON = Path(__file__).with_name("cdk.json")
 
@@ -45,10 +46,11 @@ def cdk_context(argv: Sequence[str], cdk_json: Path = CDK_JSON) -> dict[str, Any
 
 def build_app(attach_nag: bool = True, **app_kwargs) -> tuple[App, PracticePayStack]:
     app = App(**app_kwargs)
-    account = app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
-    region = app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION")
+    settings = StackSettings.from_context(app.node.get_all_context())
+    account = settings.account or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    region = settings.region or os.environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
-    stack = PracticePayStack(app, "PracticePay", env=env, settings=StackSettings.from_context(app))
+    stack = PracticePayStack(app, "PracticePay", env=env, settings=settings)
     if attach_nag:
         attach_packs(app)
     return app, stack
@@ -56,6 +58,8 @@ def build_app(attach_nag: bool = True, **app_kwargs) -> tuple[App, PracticePaySt
 
 if __name__ == "__main__":
     direct = "CDK_CONTEXT_JSON" not in os.environ  # the CDK CLI passes cdk.json's context and -c values itself
+    if not direct and sys.argv[1:]:
+        raise SystemExit("app.py: run by the CDK CLI, which passes the context itself; give -c to the CLI")
     context = cdk_context(sys.argv[1:]) if direct else {}
     app, _ = build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"), context=context)
     app.synth()

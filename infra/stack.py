@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -29,49 +27,14 @@ from infra.definitions import (
     PATIENTS_TABLE,
     PAYMENTS,
     PAYMENTS_TABLE,
-    PLATFORM_EVENT_SOURCE,
     PRACTICES_TABLE,
     RECONCILIATION_QUEUE,
     SPLASH_CREDENTIALS_ENV,
     SPLASH_HOST_ENV,
 )
 from infra.functions import PracticePayFunction, table_access
+from infra.settings import StackSettings
 from infra.sync import SyncConstruct
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    retain_data: bool = True
-    authorizer_concurrency: int = 20
-    api_function_concurrency: int = 20
-    jwt_issuer: str = "practicepay-local"
-    jwt_audience: str = "practicepay"
-    jwt_jwks_url: str | None = None
-    splash_host: str = "payrix-sandbox"
-    detailed_tracing: bool = False
-    platform_event_bus: str = "default"
-    platform_event_source: str = PLATFORM_EVENT_SOURCE
-
-    @classmethod
-    def from_context(cls, scope: Construct) -> StackSettings:
-        node = scope.node
-
-        def get(key: str, default: object) -> object:
-            value = node.try_get_context(key)
-            return default if value is None else value
-
-        return cls(
-            retain_data=str(get("retain_data", "true")).lower() != "false",
-            authorizer_concurrency=int(get("authorizer_concurrency", cls.authorizer_concurrency)),
-            api_function_concurrency=int(get("api_function_concurrency", cls.api_function_concurrency)),
-            jwt_issuer=str(get("jwt_issuer", cls.jwt_issuer)),
-            jwt_audience=str(get("jwt_audience", cls.jwt_audience)),
-            jwt_jwks_url=node.try_get_context("jwt_jwks_url") or None,
-            splash_host=str(get("splash_host", cls.splash_host)),
-            detailed_tracing=str(get("detailed_tracing", "false")).lower() == "true",
-            platform_event_bus=str(get("platform_event_bus", cls.platform_event_bus)),
-            platform_event_source=str(get("platform_event_source", cls.platform_event_source)),
-        )
 
 
 class PracticePayStack(Stack):

@@ -4,6 +4,7 @@ least privilege, logging, throttling."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from infra.definitions import DEAD_LETTER_QUEUES, FUNCTIONS, ROUTES, TABLES
 from tests.infra.conftest import resources
 
 pytestmark = pytest.mark.infra
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tables_have_pitr_and_sse_with_the_customer_managed_key(template):
@@ -310,14 +312,79 @@ def test_a_direct_run_reads_cdk_json_then_each_c_flag(tmp_path):
         cdk_context(["--jwt_issuer=x"], cdk_json)
 
 
-def test_a_synth_with_the_platforms_jwks_url_has_it_and_no_jwt_secret(tmp_path):
-    from app import build_app, cdk_context
+def test_a_synth_from_an_edited_cdk_json_and_c_flags_has_their_values(tmp_path):
+    """A value changed in cdk.json (production Payrix) and a -c flag (the platform's JWKS) reach the template."""
+    from app import CDK_JSON, build_app, cdk_context
 
+    edited = json.loads(CDK_JSON.read_text())
+    edited["context"]["splash_host"] = "payrix"
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps(edited))
     url = "https://idp.example/.well-known/jwks.json"
-    context = {**cdk_context(["-c", f"jwt_jwks_url={url}", "-c", "jwt_issuer=https://idp.example"])}
-    app, stack = build_app(outdir=str(tmp_path), context={**context, "aws:cdk:bundling-stacks": []}, attach_nag=False)
+    context = cdk_context(["-c", f"jwt_jwks_url={url}", "-c", "jwt_issuer=https://idp.example"], cdk_json)
+    app, stack = build_app(
+        outdir=str(tmp_path / "out"), context={**context, "aws:cdk:bundling-stacks": []}, attach_nag=False
+    )
     resources = app.synth().get_stack_by_name(stack.stack_name).template["Resources"]
     text = json.dumps(resources)
     assert url in text and "https://idp.example" in text
     assert "practicepay-local" not in text  # cdk.json's local issuer was replaced
     assert not [name for name in resources if "JwtSigningSecret" in name]  # JWKS mode: no HS256 secret
+    hosts = {
+        fn["Properties"]["Environment"]["Variables"]["SPLASH_HOST"]
+        for fn in resources.values()
+        if fn["Type"] == "AWS::Lambda::Function"
+        and "SPLASH_HOST" in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert hosts == {"payrix"}
+
+
+def test_run_by_the_cdk_cli_the_app_takes_the_context_it_is_given(tmp_path):
+    """The CDK CLI (cdk.json's `app`) hands the app cdk.json's context and its -c values in CDK_CONTEXT_JSON;
+    the app then reads nothing itself, and refuses argv rather than ignoring it."""
+    url = "https://idp.example/.well-known/jwks.json"
+    context = {"jwt_jwks_url": url, "splash_host": "payrix", "aws:cdk:bundling-stacks": []}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True)
+    template = (tmp_path / "PracticePay.template.json").read_text()
+    assert url in template and '"SPLASH_HOST": "payrix"' in template and "JwtSigningSecret" not in template
+    refused = subprocess.run(
+        [sys.executable, "app.py", "-c", "splash_host=payrix"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "give -c to the CLI" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"jwt_jwsk_url": "https://idp.example/jwks"}, "unknown context key 'jwt_jwsk_url'"),
+        ({"splash_host": "payrix-prod"}, "context splash_host"),
+        ({"jwt_jwks_url": "http://idp.example/jwks"}, "context jwt_jwks_url"),
+        ({"retain_data": "maybe"}, "context retain_data"),
+        ({"api_function_concurrency": "0"}, "context api_function_concurrency"),
+    ],
+)
+def test_a_context_key_that_is_not_ours_or_a_bad_value_fails_the_synth(context, named):
+    from infra.settings import StackSettings
+
+    with pytest.raises(SystemExit, match=named):
+        StackSettings.from_context({"@aws-cdk/core:checkSecretUsage": True, "aws:cdk:bundling-stacks": [], **context})
+
+
+def test_cdk_json_and_the_readme_table_give_every_deploy_option_its_default():
+    from app import CDK_JSON
+    from infra.settings import StackSettings
+
+    ours = {k: v for k, v in json.loads(CDK_JSON.read_text())["context"].items() if not k.startswith("@")}
+    assert StackSettings.from_context(ours) == StackSettings()  # cdk.json states the defaults, nothing else
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("### Deploy options") :]
+    rows = {
+        line.split("|")[1].strip().strip("`"): line.split("|")[2].strip().strip("`")
+        for line in table.splitlines()
+        if line.startswith("| `")
+    }
+    for name, field in StackSettings.model_fields.items():
+        default = field.default
+        shown = "(unset)" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        assert rows.get(name) == shown, name

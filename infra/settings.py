@@ -1,0 +1,101 @@
+"""The stack's deploy options: CDK context keys (cdk.json's `context`, then each `-c key=value`), validated.
+
+Every key is a field of `StackSettings`; the README's "Deploy options" table lists each with its default (a test
+keeps the two equal). A key that is not one of them (a typo such as `jwt_jwsk_url`) fails the synth instead of
+being ignored, as does a value of the wrong kind. CDK's own context (feature flags `@aws-cdk/…`, `aws:cdk:…`,
+lookups cached in cdk.context.json) is left to CDK.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from infra.definitions import PLATFORM_EVENT_SOURCE
+from practicepay.splash.client import HOSTS
+
+# CDK's own context: feature flags, internal keys and the CLI's cached lookups ("availability-zones:account=…").
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+Concurrency = Annotated[int, Field(ge=1, le=1000)]
+
+
+class StackSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retain_data: bool = Field(
+        default=True,
+        description="`true`: tables, the KMS key and log groups outlive `make destroy`; tables are "
+        "deletion-protected. `false` (test stacks only): they are deleted with the stack",
+    )
+    authorizer_concurrency: Concurrency = Field(default=20, description="reserved concurrency of the authorizer")
+    api_function_concurrency: Concurrency = Field(
+        default=20, description="reserved concurrency of each API and queue function (the poll and the daily run: 1)"
+    )
+    jwt_issuer: str = Field(default="practicepay-local", min_length=1, description="the `iss` every token must carry")
+    jwt_audience: str = Field(default="practicepay", min_length=1, description="the `aud` every token must carry")
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="the clinical platform's JWKS (https): tokens are RS256/ES256, checked with its keys, and no "
+        "HS256 secret is made. Unset: HS256 with a secret the stack creates (output `JwtSecretArn`)",
+    )
+    splash_host: str = Field(
+        default="payrix-sandbox",
+        description="the Splash/Payrix API: `payrix-sandbox`, `payrix` (production), `payrix-canada-sandbox`, "
+        "`payrix-canada`, `splash-sandbox`, `splash`, or an https URL (a white-label host)",
+    )
+    detailed_tracing: bool = Field(
+        default=False,
+        description="`true` adds the Powertools Tracer's per-call X-Ray subsegments (about 450 ms more cold start, "
+        "ADR 0006); X-Ray tracing of Lambda and API Gateway is on either way",
+    )
+    platform_event_bus: str = Field(
+        default="default", min_length=1, description="name or ARN of the clinical platform's bus carrying encounters"
+    )
+    platform_event_source: str = Field(
+        default=PLATFORM_EVENT_SOURCE, min_length=1, description="the `source` of the platform's encounter events"
+    )
+    account: str | None = Field(
+        default=None, pattern=r"^\d{12}$", description="target account (else `CDK_DEFAULT_ACCOUNT`)"
+    )
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="target region (else `CDK_DEFAULT_REGION`)"
+    )
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme != "https" or not urlsplit(value).hostname:
+            raise ValueError("must be an https URL")
+        return value
+
+    @field_validator("splash_host")
+    @classmethod
+    def _known_host(cls, value: str) -> str:
+        if value in HOSTS:
+            return value
+        if urlsplit(value).scheme == "https" and urlsplit(value).hostname:
+            return value
+        raise ValueError(f"must be one of {', '.join(HOSTS)} or an https URL")
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any]) -> StackSettings:
+        """Our keys from the App's whole context; SystemExit naming every bad or unknown key."""
+        ours = {k: v for k, v in context.items() if not _is_cdk_key(k)}
+        unknown = sorted(set(ours) - set(cls.model_fields))
+        problems = [f"unknown context key {k!r} (known: {', '.join(cls.model_fields)})" for k in unknown]
+        try:
+            settings = cls.model_validate({k: v for k, v in ours.items() if k in cls.model_fields})
+        except ValidationError as exc:
+            problems += [f"context {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        if problems:
+            raise SystemExit("app.py: " + "; ".join(problems))
+        return settings
+
+
+def _is_cdk_key(key: str) -> bool:
+    return key.startswith(("@", "aws:", "cdk")) or ":" in key or key in _CDK_KEYS
