@@ -213,8 +213,9 @@ def test_a_lost_refund_answer_after_the_poll_applied_it_refunds_once(
     after = ok(api.call("GET", f"/payments/{payment['id']}", practice=practice))
     assert (after["status"], after["amount_refunded"]) == ("partially_refunded", 2500)
     final, entries = books(aws_env, api, practice, invoice["id"])
-    assert entries == Counter({("charge", payment["splash_txn_id"]): 1, ("void", answer["id"]): 1})
-    assert (final["amount_paid"], final["amount_due"]) == (7500, 2500)
+    # a partial reverse is money given back: booked as a refund, the balance stays (RefundRecord.books_as)
+    assert entries == Counter({("charge", payment["splash_txn_id"]): 1, ("refund", answer["id"]): 1})
+    assert (final["amount_paid"], final["amount_refunded"], final["amount_due"]) == (10000, 2500, 0)
     assert void_txn != payment["splash_txn_id"]
 
 

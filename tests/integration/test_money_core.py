@@ -402,6 +402,35 @@ def test_void_while_unsettled_returns_the_invoice_to_open(api, aws_env, boarded)
     ledger_matches(aws_env, practice, reopened)
 
 
+@pytest.mark.parametrize("settled_first", [False, True], ids=["same_day_reverse", "refund_after_settlement"])
+def test_a_partial_refund_leaves_the_same_balance_whatever_splash_calls_it(
+    api, aws_env, boarded, stack_sandbox, settled_first
+):
+    """$20 back on a $70 card payment: a reverse while the sale is unsettled, a refund after. Either way the
+    patient got $20 back and owes nothing more: the books say refund, the balance is unchanged."""
+    practice = boarded(f"prc_rfd_{int(settled_first)}")
+    patient = new_patient(api, practice, f"ehr-rfd-{int(settled_first)}")
+    card = add_card(api, practice, patient)
+    invoice = open_invoice(api, practice, patient, unit_amount=7000)
+    payment = pay(api, practice, invoice["id"], card["id"])
+    if settled_first:
+        stack_sandbox.sandbox.advance(days=2)
+        LocalTriggers().poll()
+    refund = ok(api.call("POST", f"/payments/{payment['id']}/refunds", practice=practice, body={"amount": 2000}), 201)
+    assert refund["kind"] == ("refund" if settled_first else "void")  # what Splash did
+    after = ok(api.call("GET", f"/invoices/{invoice['id']}", practice=practice))
+    assert (after["status"], after["amount_paid"], after["amount_refunded"], after["amount_due"]) == (
+        "partially_refunded",
+        7000,
+        2000,
+        0,
+    )
+    assert ok(api.call("GET", f"/payments/{payment['id']}", practice=practice))["status"] == "partially_refunded"
+    entries = [e for e in InvoiceStore(aws_env["INVOICES_TABLE"]).ledger(practice, invoice["id"]) if e.get("refund_id")]
+    assert [(e["type"], e["amount"]) for e in entries] == [("refund", -2000)]
+    ledger_matches(aws_env, practice, after)
+
+
 def test_echeck_refund_waits_for_settlement_and_refunds_cannot_exceed_the_payment(api, aws_env, boarded, stack_sandbox):
     practice = boarded("prc_refunds")
     patient = new_patient(api, practice, "ehr-refunds")

@@ -330,6 +330,8 @@ class PaymentBook:
         them, save reading them again."""
         amount = before.amount
         succeeded = after.status == "succeeded"
+        current = payment or self.payment(before.practice_id, before.payment_id)
+        booked = before.books_as(current.amount)
 
         def on_payment(p: PaymentRecord) -> PaymentRecord:
             refunded = p.amount_refunded + (amount if succeeded else 0)
@@ -345,20 +347,19 @@ class PaymentBook:
         def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
             if not succeeded:
                 return invoice
-            if before.kind == "void":  # the sale never settles: it was never paid
+            if booked == "void":  # the whole sale never settles: it was never paid
                 return replace(invoice, amount_paid=invoice.amount_paid - amount)
             return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
 
         ledger = None
         if succeeded:
             ledger = {
-                "type": before.kind,
+                "type": booked,
                 "amount": -amount,
                 "payment_id": before.payment_id,
                 "refund_id": before.id,
                 "splash_txn_id": after.splash_txn_id,
             }
-        current = payment or self.payment(before.practice_id, before.payment_id)
         try:
             self.commit(
                 current,
@@ -377,9 +378,10 @@ class PaymentBook:
     def outside_refund(self, payment: PaymentRecord, refund: RefundRecord) -> bool:
         """A refund or void made outside PracticePay (the Payrix portal: a txn derived from the payment's, with
         its `order`), already succeeded at Splash: the refund record, the payment's and invoice's totals and
-        the ledger entry (`refund#…`/`void#…`, keyed by the refund's id, which is derived from the Splash txn),
-        once: the refund must not exist yet. False when another applier wrote it first."""
+        the ledger entry (`refund#…`/`void#…` as `RefundRecord.books_as` says, keyed by the refund's id, which
+        is derived from the Splash txn), once: the refund must not exist yet. False when another applier wrote it first."""
         amount = refund.amount
+        booked = refund.books_as(payment.amount)
 
         def on_payment(p: PaymentRecord) -> PaymentRecord:
             refunded = p.amount_refunded + amount
@@ -392,12 +394,12 @@ class PaymentBook:
             return replace(p, amount_refunded=refunded, status=status.value)
 
         def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
-            if refund.kind == "void":  # the sale never settles: it was never paid
+            if booked == "void":  # the whole sale never settles: it was never paid
                 return replace(invoice, amount_paid=invoice.amount_paid - amount)
             return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
 
         ledger = {
-            "type": refund.kind,
+            "type": booked,
             "amount": -amount,
             "payment_id": refund.payment_id,
             "refund_id": refund.id,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from practicepay.api.models import StrictRequest
+from practicepay.api.models import StrictRequest, examples
 from practicepay.invoices.models import MAX_INVOICE_TOTAL
 
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
@@ -37,11 +37,18 @@ def not_submitted(failure: dict[str, Any] | None) -> bool:
 
 
 class CreatePaymentRequest(StrictRequest):
+    model_config = examples(
+        {"payment_method_id": "pm_01m7wqrqr0pmz6h8kv6amp4h2a", "amount": 5000},
+        {"payment_method_id": "pm_01m7wqrqr0pmz6h8kv6amp4h2a"},
+    )
+
     payment_method_id: Annotated[str, Field(pattern=r"^pm_[0-9a-z]{26}$")]
     amount: Cents | None = Field(default=None, description="Defaults to the invoice's whole open balance.")
 
 
 class CreateRefundRequest(StrictRequest):
+    model_config = examples({"amount": 2500}, {})
+
     amount: Cents | None = Field(default=None, description="Defaults to everything not yet refunded.")
 
 
@@ -162,6 +169,14 @@ class RefundRecord:
 
     def request_token(self) -> str:
         return request_token(self.id, self.refusals)
+
+    def books_as(self, payment_amount: int) -> str:
+        """What this refund is in the books, whatever Splash calls it (ADR 0014): money
+        given back (`refund`: the invoice's balance stays as it was; a partial same-day reverse included), or, for a
+        void of the whole payment in one step, the payment undone (`void`: nothing was ever taken, and the
+        invoice owes that amount again). It depends only on facts that never change (the kind Splash used,
+        this refund's amount and the payment's), so every applier books the same fact under the same key."""
+        return "void" if self.kind == "void" and self.amount == payment_amount else "refund"
 
 
 def request_token(record_id: str, refusals: int) -> str:

@@ -470,7 +470,7 @@ class PaymentService:
                 errors=[{"field": "amount", "message": f"amount must be at most {remaining}"}],
             )
         invoice = self.book.invoice(payment.practice_id, payment.invoice_id)
-        kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice)
+        kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice, amount)
         refund = RefundRecord(
             practice_id=payment.practice_id,
             id=refund_id,
@@ -539,11 +539,15 @@ def _set(**changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
     return lambda payment: replace(payment, **changes)
 
 
-def _refund_kind(payment: PaymentRecord, original: Txn, invoice: InvoiceRecord) -> str:
+def _refund_kind(payment: PaymentRecord, original: Txn, invoice: InvoiceRecord, amount: int) -> str:
+    """How Splash carries a refund out: a reverse (`void`) while the card sale is unsettled, a refund after."""
     status = original.txn_status
     if payment.method_kind == "card" and status is TxnStatus.APPROVED:
-        if invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
-            raise Conflict("This invoice was written off; a void would reopen it. Refund after settlement instead.")
+        if amount == payment.amount and invoice.status == InvoiceStatus.UNCOLLECTIBLE.value:
+            raise Conflict(
+                "This invoice was written off; a void of the whole payment would reopen it. Refund part of it, "
+                "or refund after settlement."
+            )
         return "void"
     if status in (TxnStatus.CAPTURED, TxnStatus.SETTLED):
         return "refund"
