@@ -14,7 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
 	@echo "make test           lint + every test suite (unit, integration, infra, e2e)"
-	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack); ADMIN=1 adds the admin scope"
+	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack); ADMIN=1 adds the admin scope;"
+	@echo "                    SECRET=<JwtSecretArn> signs with a deployed HS256 stack's secret"
 	@echo "make synth          CDK template to cdk.out/ (bundles the Lambda layer with pip, no Docker)"
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make smoke URL=…    after a deploy: health, auth, OpenAPI and (sandbox host) a patient → refund round trip"
@@ -41,7 +42,7 @@ run: $(LOCAL_STAMP)
 	@$(PY) -m local.run
 
 token: $(LOCAL_STAMP)
-	@$(PY) -m local.token $(PRACTICE) $(if $(ADMIN),--admin)
+	@$(PY) -m local.token $(PRACTICE) $(if $(ADMIN),--admin) $(if $(SECRET),--secret $(SECRET)) $(TOKEN_ARGS)
 
 # The browser tests drive Debian's chromium through the playwright package (no browser download is possible
 # or needed): installed here when missing.
