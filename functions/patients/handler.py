@@ -80,7 +80,7 @@ def update_patient(patient_id: PatientId, body: UpdatePatientRequest) -> Patient
     "/patients/<patient_id>/payment-methods",
     summary="Save a card or bank account on file (a Splash token)",
     tags=["payment methods"],
-    responses=responses((201, "The payment method", PaymentMethod), 400, 401, 404, 409, 422),
+    responses=responses((201, "The payment method", PaymentMethod), 400, 401, 404, 409, 422, 503),
 )
 def add_payment_method(
     patient_id: PatientId, body: AddPaymentMethodRequest, idempotency_key: IdempotencyKey
@@ -103,7 +103,7 @@ def list_payment_methods(patient_id: PatientId) -> PaymentMethodList:
     "/patients/<patient_id>/payment-methods/<method_id>",
     summary="Remove a payment method",
     tags=["payment methods"],
-    responses=responses((200, "The deactivated method", PaymentMethod), 401, 404),
+    responses=responses((200, "The deactivated method", PaymentMethod), 401, 404, 503),
 )
 def remove_payment_method(patient_id: PatientId, method_id: Annotated[str, Path(max_length=64)]) -> PaymentMethod:
     return patient_service().remove_method(practice_id(app), patient_id, method_id)

@@ -52,7 +52,17 @@ def _answer(payment: Payment) -> Response[Payment]:
     "answer was lost (status unknown; the reconciler settles it, nothing is charged twice) or Splash has not decided "
     "yet (status pending: a pending answer or a risk hold; the status poll settles it).",
     tags=["payments"],
-    responses=responses((201, "The payment", Payment), 400, 401, 402, 404, 409, 422),
+    responses=responses(
+        (201, "The payment", Payment),
+        400,
+        401,
+        402,
+        404,
+        409,
+        422,
+        503,
+        also=[(202, "The payment, not decided yet: status unknown (Splash's answer was lost) or pending", Payment)],
+    ),
 )
 def pay_invoice(invoice_id: Id, body: CreatePaymentRequest, idempotency_key: IdempotencyKey) -> Response[Payment]:
     return _answer(payment_service().pay(practice_id(app), invoice_id, idempotency_key, body))
@@ -87,7 +97,16 @@ def get_payment(payment_id: Id) -> Payment:
     "/payments/<payment_id>/refunds",
     summary="Refund a payment in whole or in part (a void while a card sale is unsettled)",
     tags=["payments"],
-    responses=responses((201, "The refund", Refund), 400, 401, 402, 404, 409, 422),
+    responses=responses(
+        (201, "The refund", Refund),
+        400,
+        401,
+        404,
+        409,
+        422,
+        503,
+        also=[(202, "The refund, status unknown: Splash's answer was lost; the reconciler settles it", Refund)],
+    ),
 )
 def refund_payment(payment_id: Id, body: CreateRefundRequest, idempotency_key: IdempotencyKey) -> Response[Refund]:
     refund = payment_service().refund(practice_id(app), payment_id, idempotency_key, body, app.lambda_context)

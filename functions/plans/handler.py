@@ -83,7 +83,17 @@ def cancel_plan(invoice_id: Id) -> PaymentPlan:
     summary="Pay one installment now (early, or after a failed attempt)",
     description="201 with the payment, 402 when declined, 202 when Splash's answer was lost or is not decided yet.",
     tags=["payment plans"],
-    responses=responses((201, "The payment", Payment), 400, 401, 402, 404, 409, 422),
+    responses=responses(
+        (201, "The payment", Payment),
+        400,
+        401,
+        402,
+        404,
+        409,
+        422,
+        503,
+        also=[(202, "The payment, not decided yet: status unknown (Splash's answer was lost) or pending", Payment)],
+    ),
 )
 def pay_installment(
     invoice_id: Id,

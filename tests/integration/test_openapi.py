@@ -99,3 +99,83 @@ def test_every_string_input_is_bounded(spec):
 def test_every_array_input_is_bounded(spec):
     unbounded = [where for where, schema in _inputs(spec) if schema.get("type") == "array" and "maxItems" not in schema]
     assert unbounded == []
+
+
+# -- request examples and the payment routes' undecided and unavailable answers ---------------------------------
+
+PAYMENT_ROUTES = {  # (method, path): the model of its 201 and 202
+    ("post", "/invoices/{invoice_id}/payments"): "Payment",
+    ("post", "/invoices/{invoice_id}/payment-plan/installments/{seq}/pay"): "Payment",
+    ("post", "/payments/{payment_id}/refunds"): "Refund",
+}
+
+
+def _bodies(spec: dict):
+    """(where, component name, media type object) of every request body."""
+    for path, ops in spec["paths"].items():
+        for method, operation in ops.items():
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                ref = media["schema"].get("$ref", "")
+                yield f"{method} {path} {media_type}", ref.rsplit("/", 1)[-1] or None, media
+
+
+def _examples(spec: dict, name: str | None, media: dict) -> list:
+    """A request body's examples: the media type's `example`/`examples`, and its schema's JSON Schema `examples`."""
+    found = [media["example"]] if "example" in media else []
+    found += [e["value"] for e in media.get("examples", {}).values() if "value" in e]
+    schema = spec["components"]["schemas"][name] if name else media["schema"]
+    return found + list(schema.get("examples", []))
+
+
+def _request_models() -> dict:
+    from practicepay.api.models import StrictRequest
+
+    models, todo = {}, [StrictRequest]
+    while todo:
+        cls = todo.pop()
+        models[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return models
+
+
+def test_every_request_body_has_an_example(spec):
+    bodies = list(_bodies(spec))
+    assert len(bodies) >= 14  # every POST/PATCH that takes a body
+    assert [where for where, name, media in bodies if not _examples(spec, name, media)] == []
+
+
+def test_every_request_example_is_valid_for_its_model_and_its_documented_schema(spec):
+    """The example is what the API takes (the pydantic model, parsing the JSON as the API does) and what the
+    document says it takes (JSON Schema 2020-12, as OpenAPI 3.1 is, formats checked)."""
+    import jsonschema
+
+    models = _request_models()
+    invalid, checked = [], 0
+    for where, name, media in _bodies(spec):
+        assert name in models, f"{where}: no request model named {name}"
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        for i, example in enumerate(_examples(spec, name, media)):
+            checked += 1
+            try:
+                models[name].model_validate_json(json.dumps(example))
+            except ValueError as exc:
+                invalid.append(f"{where} example {i} (model): {exc}")
+            invalid += [f"{where} example {i} (schema): {e.message}" for e in validator.iter_errors(example)]
+    assert checked >= 14 and invalid == []
+
+
+def test_the_payment_routes_document_their_undecided_202_and_their_503(spec):
+    """202: the payment (or refund) whose outcome Splash has not given yet (unknown, pending); 503: Splash did not
+    answer and nothing was charged (problem+json)."""
+    for (method, path), model in PAYMENT_ROUTES.items():
+        answers = spec["paths"][path][method]["responses"]
+        for status in ("201", "202"):
+            assert answers[status]["content"]["application/json"]["schema"] == {
+                "$ref": f"#/components/schemas/{model}"
+            }, (path, status)
+        assert "status unknown" in answers["202"]["description"], path
+        assert list(answers["503"]["content"]) == ["application/problem+json"], path
+        assert "Splash did not answer" in answers["503"]["description"], path

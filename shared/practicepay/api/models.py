@@ -48,6 +48,13 @@ class StrictRequest(BaseModel):
         return _checked(value)
 
 
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A request model's `model_config` giving the OpenAPI document its example bodies (JSON Schema `examples`:
+    Swagger UI's "Try it out" starts from the first). Each must be valid for the model (tests/integration/
+    test_openapi.py validates them): made-up people and ids, never real ones. Merged with StrictRequest's config."""
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})
+
+
 # RFC 3339 (a profile of ISO 8601): full date, full time with seconds, and an offset. Lax parsers also take
 # "20261126" or an epoch integer (as 1970-08-23 and the like); this type takes only what RFC 3339 allows.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")

@@ -41,7 +41,8 @@ _DESCRIPTIONS = {
     413: "Body larger than 256 KB",
     415: "A body without Content-Type: application/json",
     422: "Invalid fields (see `errors`), or an Idempotency-Key reused with another body",
-    503: "Splash did not answer; nothing was changed there. Retry the same request shortly",
+    503: "Splash did not answer; nothing was changed there. Retry the same request shortly (with the same "
+    "Idempotency-Key where the route takes one)",
 }
 
 
@@ -49,15 +50,21 @@ GUARDS = (400, 413, 415)
 """What the request guards (practicepay.api.resolver.resolve) can answer on any route, before the route runs."""
 
 
+Answer = tuple[int, str, type[BaseModel]]
+"""A non-problem answer of a route: (status, description, model)."""
+
+
 def responses(
-    success: tuple[int, str, type[BaseModel]], *problems: int, guarded: bool = True
+    success: Answer, *problems: int, also: Sequence[Answer] = (), guarded: bool = True
 ) -> dict[int, dict[str, Any]]:
-    """OpenAPI `responses` for a route: its success (status, description, model) and the problems it can answer;
+    """OpenAPI `responses` for a route: its success (status, description, model), the problems it can answer, and
+    `also` its other non-problem answers (a payment's 202 while Splash's outcome is unknown or pending);
     `guarded`: the route is behind the request guards (every route but Splash's webhook), so GUARDS too."""
-    status, description, model = success
-    out: dict[int, dict[str, Any]] = {
-        status: {"description": description, "content": {"application/json": {"model": model}}}
-    }
+    out: dict[int, dict[str, Any]] = {}
+    for status, description, model in (success, *also):
+        if status >= 400 or status in out:
+            raise ValueError(f"{status} is not a success answer, or is declared twice")
+        out[status] = {"description": description, "content": {"application/json": {"model": model}}}
     for code in sorted({*problems, *(GUARDS if guarded else ())}):
         out[code] = {"description": _DESCRIPTIONS[code], "content": {PROBLEM_CONTENT_TYPE: {"model": Problem}}}
     return out

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest, Timestamp
+from practicepay.api.models import StrictRequest, Timestamp, examples
 from practicepay.billing.schedule import MAX_INSTALLMENTS, Frequency
 from practicepay.invoices.models import MAX_INVOICE_TOTAL, IsoDate
 
@@ -138,6 +138,23 @@ class AutopayConsent(StrictRequest):
 
 
 class CreatePlanRequest(StrictRequest):
+    model_config = examples(
+        {
+            "installment_count": 3,
+            "frequency": "monthly",
+            "first_date": "2027-01-15",
+            "payment_method_id": "pm_01m7wqrqr0pmz6h8kv6amp4h2a",
+            "consent": {"text_version": "plan-2026-01", "accepted_at": "2026-12-01T15:30:00Z", "max_amount": 10000},
+        },
+        {
+            "installment_amount": 2500,
+            "frequency": "every_two_weeks",
+            "first_date": "2027-01-08",
+            "payment_method_id": "pm_01m7wqrqr0pmz6h8kv6amp4h2a",
+            "consent": {"text_version": "plan-2026-01", "accepted_at": "2026-12-01T15:30:00Z", "max_amount": 2500},
+        },
+    )
+
     installment_count: StrictInt | None = Field(default=None, ge=2, le=MAX_INSTALLMENTS)
     installment_amount: Cents | None = Field(
         default=None, description="Instead of a count: this much per installment, the remainder last."
@@ -155,10 +172,14 @@ class CreatePlanRequest(StrictRequest):
 
 
 class ChangePlanRequest(StrictRequest):
+    model_config = examples({"payment_method_id": "pm_01m84eywr08n7awm9hd20x2p7d"})
+
     payment_method_id: MethodId = Field(description="The method future installments charge")
 
 
 class PayInstallmentRequest(StrictRequest):
+    model_config = examples({}, {"payment_method_id": "pm_01m84eywr08n7awm9hd20x2p7d"})
+
     payment_method_id: MethodId | None = Field(default=None, description="Defaults to the plan's method")
 
 
@@ -209,6 +230,17 @@ class PaymentPlan(BaseModel):
 
 
 class CreateSubscriptionRequest(StrictRequest):
+    model_config = examples(
+        {
+            "amount": 4900,
+            "frequency": "monthly",
+            "start_date": "2027-01-01",
+            "end_date": "2027-12-31",
+            "payment_method_id": "pm_01m7wqrqr0pmz6h8kv6amp4h2a",
+            "consent": {"text_version": "plan-2026-01", "accepted_at": "2026-12-01T15:30:00Z", "max_amount": 4900},
+        }
+    )
+
     amount: Cents = Field(description="Charged every cycle, in cents")
     frequency: Frequency = Field(strict=False)
     start_date: IsoDate = Field(description="The first cycle, today or later")

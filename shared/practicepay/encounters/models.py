@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest
+from practicepay.api.models import StrictRequest, examples
 from practicepay.invoices.models import (
     EXTERNAL_ID,
     MAX_INVOICE_TOTAL,
@@ -31,6 +31,24 @@ class EncounterCharge(StrictRequest):
 
 
 class Encounter(StrictRequest):
+    model_config = examples(
+        {
+            "encounter_id": "enc-2026-118734",
+            "revision": 1,
+            "patient_external_id": "ehr-58213",
+            "due_date": "2027-01-04",
+            "charges": [
+                {
+                    "service_date": "2026-12-01",
+                    "description": "Office visit, established patient, 30 minutes",
+                    "cpt_code": "99214",
+                    "amount": 18500,
+                },
+                {"service_date": "2026-12-01", "description": "Lipid panel", "cpt_code": "80061", "amount": 4500},
+            ],
+        }
+    )
+
     encounter_id: str = Field(pattern=EXTERNAL_ID, description="The platform's encounter id (no PHI).")
     revision: StrictInt = Field(
         ge=1, le=1_000_000, description="Increases with each correction; a revision already applied is ignored."

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest
+from practicepay.api.models import StrictRequest, examples
 
 MAX_LINE_ITEMS = 100
 MAX_UNIT_AMOUNT = 99_999_999  # $999,999.99
@@ -66,6 +66,18 @@ class LineItemInput(StrictRequest):
 
 
 class CreateInvoiceRequest(StrictRequest):
+    model_config = examples(
+        {
+            "patient_id": "ehr-58213",
+            "due_date": "2027-01-04",
+            "currency": "usd",
+            "line_items": [
+                {"description": "Office visit, new patient, 30 minutes", "cpt_code": "99203", "unit_amount": 18000},
+                {"description": "Flu vaccine, quadrivalent", "cpt_code": "90686", "quantity": 1, "unit_amount": 3500},
+            ],
+        }
+    )
+
     patient_id: str = Field(
         pattern=EXTERNAL_ID, description="The clinical platform's opaque patient reference (no names or MRNs)."
     )
@@ -121,6 +133,8 @@ WriteOffReason = Literal["bad_debt", "bankruptcy", "patient_deceased", "small_ba
 
 
 class WriteOffRequest(StrictRequest):
+    model_config = examples({"reason": "small_balance"})
+
     reason: WriteOffReason = Field(description="Why the balance is uncollectible (a code: free text could be PHI).")
 
 

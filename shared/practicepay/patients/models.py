@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from practicepay.api.models import StrictRequest, Timestamp
+from practicepay.api.models import StrictRequest, Timestamp, examples
 from practicepay.invoices.models import EXTERNAL_ID, MAX_INVOICE_TOTAL, IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -36,11 +36,32 @@ class Demographics(StrictRequest):
 
 
 class CreatePatientRequest(Demographics):
+    model_config = examples(
+        {
+            "external_id": "ehr-58213",
+            "first_name": "Maria",
+            "last_name": "Lopez",
+            "date_of_birth": "1984-03-09",
+            "email": "maria.lopez@example.com",
+            "phone": "+13125550142",
+            "address": {
+                "line1": "1200 W Harrison St",
+                "line2": "Apt 4B",
+                "city": "Chicago",
+                "state": "IL",
+                "postal_code": "60607",
+            },
+        },
+        {"external_id": "ehr-58214", "first_name": "James", "last_name": "Okafor"},
+    )
+
     external_id: Annotated[str, Field(pattern=EXTERNAL_ID, description="The clinical platform's patient id")]
 
 
 class UpdatePatientRequest(StrictRequest):
     """Only the fields sent change; `null` clears an optional field."""
+
+    model_config = examples({"email": "m.lopez@example.net", "phone": "+13125550199"}, {"address": None})
 
     first_name: Text | None = None
     last_name: Text | None = None
@@ -104,6 +125,37 @@ class TestBankAccount(StrictRequest):
 class AddPaymentMethodRequest(StrictRequest):
     """Either `token` (what Splash PayFields returns in the browser) or, only while the Splash sandbox is the
     configured host, test `card` or `bank_account` numbers the server tokenizes."""
+
+    model_config = examples(
+        {
+            "token": "9f8c2b7e4d1a4c3b8e6f0a2d5c7b9e1f",
+            "consent": {
+                "text_version": "card-on-file-2026-01",
+                "accepted_at": "2026-12-01T15:30:00Z",
+                "captured_by": "front-desk-jdoe",
+                "channel": "in_person",
+            },
+        },
+        {
+            "card": {"number": "4111111111111111", "exp_month": 12, "exp_year": 2029, "cvc": "123"},
+            "consent": {
+                "text_version": "card-on-file-2026-01",
+                "accepted_at": "2026-12-01T15:30:00Z",
+                "captured_by": "front-desk-jdoe",
+                "channel": "in_person",
+            },
+        },
+        {
+            "bank_account": {"routing_number": "021000021", "account_number": "987654321012"},
+            "consent": {
+                "text_version": "ach-debit-2026-01",
+                "accepted_at": "2026-12-01T15:30:00Z",
+                "captured_by": "front-desk-jdoe",
+                "channel": "paper",
+                "max_amount": 50000,
+            },
+        },
+    )
 
     token: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
     card: TestCard | None = None

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from practicepay.api.models import StrictRequest, Timestamp
+from practicepay.api.models import StrictRequest, Timestamp, examples
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
@@ -154,6 +154,12 @@ class DepositAccount(StrictRequest):
 class SettingsChange(StrictRequest):
     """Only the fields sent change; the rest keep their values."""
 
+    model_config = examples(
+        {"statement_descriptor": "LAKESIDE FAMILY MED", "notice_days": 5},
+        {"card_retry_days": [2, 5, 10], "ach_redeposit_delay_days": 3, "encounter_invoice_status": "open"},
+        {"payment_terms_days": 45},
+    )
+
     statement_descriptor: StatementDescriptor | None = None
     card_retry_days: RetryDays | None = None
     ach_redeposit_delay_days: RedepositDelayDays | None = None
@@ -205,6 +211,49 @@ class TermsAcceptance(StrictRequest):
 
 
 class OnboardPracticeRequest(StrictRequest):
+    model_config = examples(
+        {
+            "practice_id": "prc_lakeside_fm",
+            "legal_name": "Lakeside Family Medicine LLC",
+            "business_type": "llc",
+            "dba": "Lakeside Family Medicine",
+            "ein": "551234567",
+            "address": {"line1": "200 Lake St", "city": "Springfield", "state": "IL", "zip": "62704"},
+            "phone": "2175550199",
+            "email": "office@lakeside.example",
+            "website": "https://lakeside.example",
+            "established": "2014-06-01",
+            "mcc": "8011",
+            "owners": [
+                {
+                    "first_name": "Ada",
+                    "last_name": "Lake",
+                    "title": "Managing physician",
+                    "date_of_birth": "1975-04-02",
+                    "email": "ada.lake@lakeside.example",
+                    "ssn": "123456789",
+                    "ownership_bp": 6000,
+                    "primary": True,
+                },
+                {
+                    "first_name": "Ben",
+                    "last_name": "Lake",
+                    "date_of_birth": "1978-11-30",
+                    "ssn": "223456789",
+                    "ownership_bp": 4000,
+                },
+            ],
+            "bank_account": {
+                "kind": "corporate_checking",
+                "routing_number": "021000021",
+                "account_number": "987654321012",
+            },
+            "timezone": "America/Chicago",
+            "terms_acceptance": {"version": "4.21", "accepted_at": "2026-11-20T15:04:00Z", "ip": "198.51.100.23"},
+            "settings": {"statement_descriptor": "LAKESIDE FAMILY MED", "encounter_invoice_status": "open"},
+        }
+    )
+
     practice_id: str = Field(
         pattern=PRACTICE_ID, description="The clinical platform's id for the practice (its tokens' practice_id)."
     )
