@@ -9,11 +9,19 @@ test with real threads racing tests our conditions, not moto's thread safety.
 from __future__ import annotations
 
 import copy
+import io
 import json
+import os
+import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from moto.backends import get_backend
+from moto.core.base_backend import BackendDict
 from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import MockValidationException
@@ -281,3 +289,74 @@ class EmbeddedAws:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join()
+
+
+# --- persistent local state (PRACTICEPAY_LOCAL_STATE) ---------------------------------------------------------------
+
+STATE_FILE = "aws.pickle"
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+def _private_key(der: bytes) -> Any:
+    return serialization.load_der_private_key(der, password=None)
+
+
+class _StatePickler(pickle.Pickler):
+    """moto's backends as they are, but for what pickle cannot take: locks and conditions (SQS queues hold them)
+    start anew, and KMS's asymmetric private keys (cryptography objects) go as PKCS#8 DER."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _LOCK_TYPES):
+            return type(obj), ()
+        if isinstance(obj, threading.Condition):
+            return threading.Condition, ()
+        if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            der = obj.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            return _private_key, (der,)
+        return NotImplemented
+
+
+def save_state(directory: Path) -> Path:
+    """Write every moto backend in use (DynamoDB tables and items, SQS queues and messages, KMS keys with their
+    key material, Secrets Manager, EventBridge, ...) to `directory`, atomically. Call it with no request running
+    (after the server stopped). DynamoDB streams are trimmed first: their records were handed to the publisher
+    (the caller flushes them), and the stream reader starts at the trim horizon after a restart."""
+    for table in _dynamodb_tables():
+        table.__dict__.pop("_sorted_partitions", None)
+        shard = table.stream_shard
+        if shard is not None:
+            shard.starting_sequence_number += len(shard.items)
+            shard.items = []
+    state = {b.service_name: dict(b) for b in BackendDict._instances if len(b)}  # type: ignore[misc]
+    buffer = io.BytesIO()
+    _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / STATE_FILE
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, target)
+    return target
+
+
+def load_state(directory: Path) -> bool:
+    """Restore what `save_state` wrote (before any request reaches the server); False when there is none."""
+    source = directory / STATE_FILE
+    if not source.is_file():
+        return False
+    state: dict[str, dict[str, Any]] = pickle.loads(source.read_bytes())  # noqa: S301 - our own file
+    for service, accounts in state.items():
+        backends = get_backend(service)  # type: ignore[call-overload]
+        backends.clear()
+        for account_id, regions in accounts.items():
+            backends[account_id] = regions
+        if backends not in BackendDict._instances:  # type: ignore[misc]
+            BackendDict._instances.append(backends)  # type: ignore[misc]
+    _Writes.version += 1  # no sorted index view survives a load
+    return True
+
+
+def _dynamodb_tables() -> list[Table]:
+    backends = get_backend("dynamodb")
+    return [t for account in backends.values() for region in account.values() for t in region.tables.values()]

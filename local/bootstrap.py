@@ -3,6 +3,7 @@ CDK stack deploys, and returns the environment the functions read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets as secrets_lib
 from typing import Any
@@ -90,18 +91,25 @@ def create_resources(
     splash_host: str = "http://127.0.0.1:3001",
     splash_api_key: str = "sandbox-private-key",
 ) -> dict[str, str]:
-    """Create key, tables, queues and secrets; returns the functions' environment (resource names, ARNs)."""
+    """Create key, tables, queues and secrets; returns the functions' environment (resource names, ARNs). Resources
+    that exist already (a local state restored by `local.aws.load_state`) are kept as they are, items and all."""
     session = session or boto3.session.Session()
     kms = session.client("kms")
-    key_arn = kms.create_key(Description="PracticePay data key (tables, PHI envelope, queues, secrets)")["KeyMetadata"][
-        "Arn"
-    ]
-    kms.enable_key_rotation(KeyId=key_arn)
-    kms.create_alias(AliasName=DATA_KEY_ALIAS, TargetKeyId=key_arn)
+    key_arn = _existing_key(kms)  # a restored local state (PRACTICEPAY_LOCAL_STATE) keeps its key and what it sealed
+    if key_arn is None:
+        key_arn = kms.create_key(Description="PracticePay data key (tables, PHI envelope, queues, secrets)")[
+            "KeyMetadata"
+        ]["Arn"]
+        kms.enable_key_rotation(KeyId=key_arn)
+        kms.create_alias(AliasName=DATA_KEY_ALIAS, TargetKeyId=key_arn)
     env = {DATA_KEY_ENV: key_arn}
 
     ddb = session.client("dynamodb")
+    existing_tables = set(ddb.list_tables()["TableNames"])  # one page: the local stack has a handful
     for table in TABLES:
+        env[table.env_var] = table.local_name
+        if table.local_name in existing_tables:
+            continue
         ddb.create_table(**table_request(table, key_arn))
         ddb.update_continuous_backups(
             TableName=table.local_name,
@@ -112,7 +120,6 @@ def create_resources(
                 TableName=table.local_name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
-        env[table.env_var] = table.local_name
 
     sqs = session.client("sqs")
     arns: dict[str, str] = {}
@@ -128,7 +135,7 @@ def create_resources(
     env.update(create_buses(session, sqs, key_arn))
 
     secrets = session.client("secretsmanager")
-    secrets.create_secret(Name=JWT_SECRET_LOCAL_NAME, SecretString=jwt_secret, KmsKeyId=key_arn)
+    _put_secret(secrets, JWT_SECRET_LOCAL_NAME, jwt_secret, key_arn)
     env[JWT_SECRET_ENV] = JWT_SECRET_LOCAL_NAME
     splash = {
         "api_key": splash_api_key,
@@ -136,10 +143,27 @@ def create_resources(
         "webhook_header_value": secrets_lib.token_urlsafe(32),
         "login_id": SandboxSettings().login,  # the sandbox's one login owns every record it makes
     }
-    secrets.create_secret(Name=SPLASH_SECRET_LOCAL_NAME, SecretString=json.dumps(splash), KmsKeyId=key_arn)
+    _put_secret(secrets, SPLASH_SECRET_LOCAL_NAME, json.dumps(splash), key_arn)
     env[SPLASH_CREDENTIALS_ENV] = f"secretsmanager:{SPLASH_SECRET_LOCAL_NAME}"
     env[SPLASH_HOST_ENV] = splash_host
     return env
+
+
+def _existing_key(kms: Any) -> str | None:
+    """The data key's ARN when its alias exists already (a restored state), else None."""
+    for page in kms.get_paginator("list_aliases").paginate():
+        for alias in page["Aliases"]:
+            if alias["AliasName"] == DATA_KEY_ALIAS and alias.get("TargetKeyId"):
+                return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+    return None
+
+
+def _put_secret(secrets: Any, name: str, value: str, key_arn: str) -> None:
+    """Create the secret, or give an existing one (a restored state) this start's value."""
+    try:
+        secrets.create_secret(Name=name, SecretString=value, KmsKeyId=key_arn)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=name, SecretString=value)
 
 
 def create_buses(session: boto3.session.Session, sqs: Any, key_arn: str) -> dict[str, str]:
@@ -158,7 +182,9 @@ def create_buses(session: boto3.session.Session, sqs: Any, key_arn: str) -> dict
         ),
     )
     for bus, pattern, queue, env_var in taps:
-        events.create_event_bus(Name=bus)
+        # A restored state has the bus already; the queue, rule and target below are created or found as they are.
+        with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+            events.create_event_bus(Name=bus)
         url = sqs.create_queue(QueueName=queue, Attributes={"KmsMasterKeyId": key_arn})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name=f"{queue}-rule", EventBusName=bus, EventPattern=json.dumps(pattern))

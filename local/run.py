@@ -3,7 +3,10 @@ infra.definitions, serves the API on 127.0.0.1, prints the URLs and a token; Ctr
 
 The functions run as Lambda runs them: each invocation in a worker process of its own function (local.workers),
 one invocation at a time per worker, more workers for concurrent invocations (up to
-PRACTICEPAY_LOCAL_CONCURRENCY per function, default 4), so API calls, alerts, charges and polls overlap."""
+PRACTICEPAY_LOCAL_CONCURRENCY per function, default 4), so API calls, alerts, charges and polls overlap.
+
+It starts empty, unless PRACTICEPAY_LOCAL_STATE names a directory: then the embedded AWS and the Splash sandbox are
+loaded from it before anything is created, and saved to it on a clean stop (Ctrl-C, SIGTERM)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,11 @@ import socket
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from local.triggers import LocalTriggers
 
 HOST = "127.0.0.1"
 
@@ -37,17 +45,56 @@ SPLASH_PORT = Port("PRACTICEPAY_SPLASH_PORT", 3001, "Splash sandbox")
 DEMO_PRACTICE = os.environ.get("PRACTICEPAY_DEMO_PRACTICE", "prc_demo")
 
 
-def ensure_free(port: Port) -> int:
-    number = port.value()
+def _bindable(number: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((HOST, number))
         except OSError:
+            return False
+    return True
+
+
+def _suggestion(number: int, taken: set[int]) -> int:
+    """A port near `number` that is free now (number + 10, + 20, ...), for the error message's example."""
+    for candidate in range(number + 10, min(number + 200, 65536), 10):
+        if candidate not in taken and _bindable(candidate):
+            return candidate
+    return number + 10
+
+
+def ensure_free(*ports: Port) -> tuple[int, ...]:
+    """The ports' numbers, each checked free on 127.0.0.1; otherwise one error line naming every busy port with its
+    variable (and two variables set to the same number)."""
+    numbers = [port.value() for port in ports]
+    first_of: dict[int, Port] = {}
+    for port, number in zip(ports, numbers, strict=True):
+        if number in first_of:
+            raise SystemExit(
+                f"error: {first_of[number].env_var} and {port.env_var} are both {number}; give each its own port"
+            )
+        first_of[number] = port
+    busy = [(port, number) for port, number in zip(ports, numbers, strict=True) if not _bindable(number)]
+    if busy:
+        taken = set(numbers)
+        example = " ".join(f"{port.env_var}={_suggestion(number, taken)}" for port, number in busy)
+        if len(busy) == 1:
+            ((port, number),) = busy
             raise SystemExit(
                 f"error: port {number} ({port.what}) is in use; set {port.env_var} to a free port, "
-                f"e.g. {port.env_var}={number + 10} make run"
-            ) from None
-    return number
+                f"e.g. {example} make run"
+            )
+        named = ", ".join(f"{number} ({port.what}, {port.env_var})" for port, number in busy)
+        raise SystemExit(f"error: ports in use: {named}; set each variable to a free port, e.g. {example} make run")
+    return tuple(numbers)
+
+
+STATE_ENV = "PRACTICEPAY_LOCAL_STATE"
+
+
+def local_state_dir() -> Path | None:
+    """PRACTICEPAY_LOCAL_STATE: where `make run` keeps its state across restarts; unset (or empty): it starts empty."""
+    raw = os.environ.get(STATE_ENV, "").strip()
+    return Path(raw).expanduser().resolve() if raw else None
 
 
 def local_environment(aws_port: int) -> dict[str, str]:
@@ -64,12 +111,21 @@ def local_environment(aws_port: int) -> dict[str, str]:
     }
 
 
+def _flush_outbox(triggers: LocalTriggers) -> None:
+    """Publish what the events table's stream still holds: a saved state keeps no stream records (local.aws)."""
+    try:
+        triggers.events.publish_outbox()
+    except Exception as error:  # noqa: BLE001 - the outbox table keeps every event; only the bus misses them
+        print(f"warning: events not yet on the bus stay in the outbox only: {error}", file=sys.stderr, flush=True)
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
 def main() -> int:
-    api_port, aws_port, splash_port = ensure_free(API_PORT), ensure_free(AWS_PORT), ensure_free(SPLASH_PORT)
+    api_port, aws_port, splash_port = ensure_free(API_PORT, AWS_PORT, SPLASH_PORT)
+    state_dir = local_state_dir()
     from local.workers import cap_from_env
 
     concurrency = cap_from_env()
@@ -80,7 +136,7 @@ def main() -> int:
 
     from infra.definitions import PRACTICES_TABLE
     from local import docs
-    from local.aws import EmbeddedAws
+    from local.aws import EmbeddedAws, load_state, save_state
     from local.bootstrap import create_resources
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
@@ -95,14 +151,20 @@ def main() -> int:
 
     warnings.filterwarnings("ignore", message="No application metrics")  # metrics are off locally
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the front prints its own access lines
-    moto = EmbeddedAws(HOST, aws_port).start()
+    moto = EmbeddedAws(HOST, aws_port)
     sandbox_settings = SandboxSettings()
     sandbox = SplashSandbox(sandbox_settings)
+    restored = False
+    if state_dir is not None:  # before either server answers, so bootstrap finds what was kept
+        restored = load_state(state_dir)
+        restored = sandbox.load_state(state_dir) and restored
+    moto.start()
     splash = sandbox.serve(HOST, splash_port)
     splash_url = f"http://{HOST}:{splash_port}"
     server = None
     triggers = None
     pool = None
+    up = False
     try:
         secret = local_jwt_secret()
         os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
@@ -121,17 +183,18 @@ def main() -> int:
             server = make_server(HOST, api_port, LocalApiGateway(extra=extra, access_log=True), threaded=True)
         except OSError:
             raise SystemExit(f"error: port {api_port} (API) is in use; set {API_PORT.env_var} to a free port") from None
-        seed_practice(
-            DEMO_PRACTICE,
-            "Demo Family Practice",
-            splash_client(),
-            sandbox,
-            PracticeStore(os.environ[PRACTICES_TABLE.env_var]),
-        )
+        practices = PracticeStore(os.environ[PRACTICES_TABLE.env_var])
+        demo = practices.get(DEMO_PRACTICE)  # kept in a restored state, with its merchant
+        if demo is None or not demo.splash_merchant_id or not sandbox.holds(demo.splash_merchant_id):
+            seed_practice(DEMO_PRACTICE, "Demo Family Practice", splash_client(), sandbox, practices)
         token = issue_hs256(secret, DEMO_PRACTICE)
         base = f"http://{HOST}:{api_port}"
         register_alert(f"{base}/webhooks/splash")
         triggers.start()
+        up = True
+        kept = ""
+        if state_dir is not None:
+            kept = f"  local state    {state_dir}   ({'restored' if restored else 'new'}; saved when stopped)\n"
         print(
             "PracticePay local stack is up\n"
             f"  API            {base}\n"
@@ -143,6 +206,7 @@ def main() -> int:
             f"  functions      worker processes, up to {concurrency} per function ({CONCURRENCY_ENV})\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  token          {token}\n"
+            f"{kept}"
             "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"
             f'  curl -s {base}/patients -H "Authorization: Bearer $TOKEN"\n'
             "Ctrl-C stops everything.",
@@ -157,11 +221,18 @@ def main() -> int:
             triggers.stop()
         if server is not None:
             server.server_close()
+        keep = state_dir is not None and up
+        if keep and triggers is not None:
+            _flush_outbox(triggers)
         if pool is not None:
             pool.shutdown()  # invocations still arriving fail (502) instead of running in this process
             uninstall()
         splash.shutdown()
         moto.stop()
+        if keep and state_dir is not None:  # nothing runs any more: the state is whole
+            save_state(state_dir)
+            sandbox.save_state(state_dir)
+            print(f"PracticePay local state saved to {state_dir}", flush=True)
         print("PracticePay local stack stopped", flush=True)
     return 0
 

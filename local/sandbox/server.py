@@ -10,11 +10,14 @@ import copy
 import functools
 import itertools
 import json
+import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -41,6 +44,7 @@ from local.sandbox.traffic import (
 __all__ = ["SandboxSettings", "ServerHandle", "SplashSandbox"]
 
 JSON_TYPE = "application/json; charset=UTF-8"
+STATE_FILE = "splash-sandbox.pickle"
 SINGLE_PAGE = {"current": 1, "last": 1, "hasMore": False}
 RATE_LIMITED = {"errors": [error_item("C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK")]}
 Body = dict[str, Any]
@@ -194,6 +198,35 @@ class SplashSandbox:
             self._limiter.reset()
             self._log.clear()
             self._dispatcher.reset()
+
+    def holds(self, record_id: str) -> bool:
+        """Whether a record with this id exists (any resource)."""
+        with self._lock:
+            return self._store.resolve(record_id) is not None
+
+    def save_state(self, directory: Path) -> Path:
+        """Write the records, vaulted instruments, clock and REQUEST-TOKEN answers to `directory` (atomically), for
+        `load_state` after a restart. Alerts on their way and the web alert registrations are not kept."""
+        with self._lock:
+            state = {"now": self._clock.now, "store": self._store.state(), "replays": self._replays.state()}
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / STATE_FILE
+        partial = target.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(partial, target)
+        return target
+
+    def load_state(self, directory: Path) -> bool:
+        """Take back what `save_state` wrote; False when there is none."""
+        source = directory / STATE_FILE
+        if not source.is_file():
+            return False
+        state = pickle.loads(source.read_bytes())  # noqa: S301 - the local stack's own file
+        with self._lock:
+            self._clock.now = state["now"]
+            self._store.restore(state["store"])
+            self._replays.restore(state["replays"])
+        return True
 
     # --- the API ----------------------------------------------------------------------------------------------
 

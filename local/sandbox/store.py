@@ -2,7 +2,8 @@
 
 Records are plain dicts in the GET shape. Keys starting with `_` are the sandbox's own bookkeeping (e.g. when
 an eCheck returns) and never leave it: `public()` drops them. Full card and account numbers live only in
-`Store.instruments`, which nothing serializes."""
+`Store.instruments`, which nothing serializes but `Store.state()` (the local stack's PRACTICEPAY_LOCAL_STATE file,
+sandbox test numbers only)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from local.sandbox.payments import Instrument
 from local.sandbox.tables import ID_PREFIXES, RESOURCE_ENUM
 
 Record = dict[str, Any]
+# Web alert registrations are not kept across a restart: each start of the local stack registers its own.
+NOT_KEPT = frozenset({"alerts", "alertTriggers", "alertActions"})
 EventSink = Callable[[str, str, Record], None]
 
 
@@ -128,6 +131,19 @@ class Store:
         payment_id = f"g{secrets.token_hex(7)}"
         self.instruments[payment_id] = instrument
         return payment_id
+
+    def state(self) -> dict[str, Any]:
+        """What a restart keeps: the records (but the web alerts), the vaulted instruments and the event feed."""
+        tables = {name: rows for name, rows in self.tables.items() if name not in NOT_KEPT}
+        return copy.deepcopy({"tables": tables, "instruments": self.instruments, "events": self.events})
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what `state()` returned (no events are fired: nothing changed at Splash)."""
+        for name, rows in state["tables"].items():
+            if name in self.tables and name not in NOT_KEPT:
+                self.tables[name] = copy.deepcopy(rows)
+        self.instruments = dict(state["instruments"])
+        self.events = list(state["events"])
 
     def emit(self, event: str, resource: str, record: Record) -> None:
         """Feed an event to the alert machinery; only resources with a Splash ResourceEnum value have events."""

@@ -133,6 +133,12 @@ class ReplayCache:
     def clear(self) -> None:
         self._answers.clear()
 
+    def state(self) -> dict[tuple[str, str], Replay]:
+        return copy.deepcopy(self._answers)
+
+    def restore(self, answers: dict[tuple[str, str], Replay]) -> None:
+        self._answers = copy.deepcopy(answers)
+
 
 def redact(value: Any, holder: str | None = None) -> Any:
     """A JSON value with CVVs/SSNs masked and `payment.number`/`account.number` cut to the last four digits."""
