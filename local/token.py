@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # boto3's: no credentials, no such secret, access denied
+        print(f"error: could not read the signing secret {args.secret}: {exc}", file=sys.stderr)
+        return 2
     print(token)
     return 0
 
