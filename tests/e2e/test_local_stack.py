@@ -2,72 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.e2e.conftest import ROOT
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen
-    base: str
-    token: str
-    env: dict[str, str]
-    banner: str
-
-
-def _start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "local.run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    env = {
-        **os.environ,
-        "PRACTICEPAY_API_PORT": str(free_port()),
-        "PRACTICEPAY_AWS_PORT": str(free_port()),
-        "PRACTICEPAY_SPLASH_PORT": str(free_port()),
-        "PRACTICEPAY_LOCAL_DIR": str(tmp_path_factory.mktemp("local")),
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = _start(env)
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail(f"local stack exited early: {process.stderr.read()}")
-        lines.append(line)
-        if line.startswith("Ctrl-C"):
-            break
-    banner = "".join(lines)
-    token = next(line.split()[1] for line in lines if line.strip().startswith("token"))
-    yield Stack(process, f"http://127.0.0.1:{env['PRACTICEPAY_API_PORT']}", token, env, banner)
-    if process.poll() is None:
-        process.kill()
-        process.wait()
 
 
 def test_banner_names_the_urls_and_the_demo_practice(stack):
@@ -156,9 +102,7 @@ def test_a_port_in_use_is_one_line_naming_it_and_the_variable(stack):
 
 def test_ctrl_c_stops_everything_cleanly(stack):
     # Runs last in this module: it stops the shared stack.
-    stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(timeout=20) == 0
-    assert "stopped" in stack.process.stdout.read()
+    assert "stopped" in stack.stop(timeout=20)
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{stack.base}/health", timeout=2)
     for name in ("PRACTICEPAY_AWS_PORT", "PRACTICEPAY_SPLASH_PORT"):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,11 +16,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from local.smoke import Report, Smoke, invoice_mismatches
-from tests.e2e.test_local_stack import stack  # noqa: F401 (the fixture: the local stack as a process)
+from tests.e2e.conftest import ROOT
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _smoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -39,7 +37,7 @@ def _lines(out: str, status: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(f"{status} ")]
 
 
-def test_every_check_passes_against_the_local_stack(stack):  # noqa: F811
+def test_every_check_passes_against_the_local_stack(stack):
     result = _smoke(f"{stack.base}/", "--token", stack.token)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not _lines(result.stdout, "FAIL")
@@ -63,13 +61,13 @@ def test_every_check_passes_against_the_local_stack(stack):  # noqa: F811
     assert [m["status"] for m in method["data"]] == ["inactive"]  # cleaned up
 
 
-def test_without_a_token_the_round_trip_is_skipped_with_a_line(stack):  # noqa: F811
+def test_without_a_token_the_round_trip_is_skipped_with_a_line(stack):
     result = _smoke(stack.base)
     assert result.returncode == 0, result.stdout + result.stderr
     assert any(line.startswith("skip  round trip: no --token") for line in result.stdout.splitlines())
 
 
-def test_a_token_signed_with_the_stacks_secret_is_accepted(stack):  # noqa: F811
+def test_a_token_signed_with_the_stacks_secret_is_accepted(stack):
     """`make token SECRET=<JwtSecretArn>` reads the HS256 secret with boto3 (here the local stack's, in its embedded
     AWS) and signs a token the API accepts: how an operator gets the first admin token after a deploy."""
     env = {
@@ -141,7 +139,7 @@ class _Tamper(requests.Session):
         return resp
 
 
-def test_the_round_trip_catches_a_wrong_total_and_still_cleans_up(stack):  # noqa: F811
+def test_the_round_trip_catches_a_wrong_total_and_still_cleans_up(stack):
     lines: list[str] = []
     code = Smoke(stack.base, token=stack.token, session=_Tamper(), report=Report(out=lines.append)).run()
     assert code == 1
@@ -175,7 +173,7 @@ class _NotSandbox(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def test_a_host_that_is_not_a_sandbox_skips_the_round_trip(stack):  # noqa: F811
+def test_a_host_that_is_not_a_sandbox_skips_the_round_trip(stack):
     lines: list[str] = []
     code = Smoke(stack.base, token=stack.token, session=_NotSandbox(), report=Report(out=lines.append)).run()
     assert code == 0, "\n".join(lines)

@@ -3,83 +3,22 @@ PRACTICEPAY_LOCAL_STATE, stopped and started again, still holding (and decryptin
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.test_local_stack import ROOT, _start
-from tests.helpers import free_port
+from tests.e2e.conftest import ROOT, Running, environment, up
 
 pytestmark = pytest.mark.e2e
 
 README = ROOT / "README.md"
 IDS = ("PAT", "CARD", "BANK", "INV", "PAY", "INV2", "PRACTICE")
 ID_SHAPE = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen
-    base: str
-    token: str
-    env: dict[str, str]
-    banner: str
-    out: list[str] = field(default_factory=list)
-
-    def stop(self) -> str:
-        """Ctrl-C, as a user stops `make run`; what it printed from the banner on."""
-        self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(timeout=60) == 0, "".join(self.out)
-        time.sleep(0.2)  # the drain threads read to EOF
-        return "".join(self.out)
-
-
-def _drain(stream, into: list[str]) -> None:
-    for line in stream:
-        into.append(line)
-
-
-def _up(env: dict[str, str]) -> Running:
-    """`make run` as test_local_stack starts it; its output is read all along (a full pipe would stall it)."""
-    process = _start(env)
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail(f"local stack exited early: {process.stderr.read()}")
-        lines.append(line)
-        if line.startswith("Ctrl-C"):
-            break
-    token = next(line.split()[1] for line in lines if line.strip().startswith("token"))
-    running = Running(process, f"http://127.0.0.1:{env['PRACTICEPAY_API_PORT']}", token, env, "".join(lines))
-    errors: list[str] = []
-    for stream, into in ((process.stdout, running.out), (process.stderr, errors)):
-        threading.Thread(target=_drain, args=(stream, into), daemon=True).start()
-    return running
-
-
-def _environment(local_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "PRACTICEPAY_LOCAL_STATE")},
-        "PRACTICEPAY_API_PORT": str(free_port()),
-        "PRACTICEPAY_AWS_PORT": str(free_port()),
-        "PRACTICEPAY_SPLASH_PORT": str(free_port()),
-        "PRACTICEPAY_LOCAL_DIR": str(local_dir),
-        **extra,
-    }
-    return env
 
 
 def walkthrough(readme: Path = README) -> str:
@@ -118,14 +57,9 @@ def run_walkthrough(running: Running, script: str) -> tuple[subprocess.Completed
     return result, ids
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Running]:
+@pytest.fixture(scope="module", autouse=True)
+def tools() -> None:
     _tools()
-    running = _up(_environment(tmp_path_factory.mktemp("local")))
-    yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
 
 
 def test_the_readme_walkthrough_runs_twice_on_one_stack(stack):
@@ -176,9 +110,8 @@ def test_the_walkthrough_stops_at_the_first_error_with_the_problem(stack):
 
 
 def test_local_state_survives_a_restart(tmp_path):
-    _tools()
     local, state = tmp_path / "local", tmp_path / "state"
-    first = _up(_environment(local, PRACTICEPAY_LOCAL_STATE=str(state)))
+    first = up(environment(local, PRACTICEPAY_LOCAL_STATE=str(state)))
     try:
         assert f"local state    {state}" in first.banner and "(new;" in first.banner
         auth = {"Authorization": f"Bearer {first.token}"}
@@ -211,7 +144,7 @@ def test_local_state_survives_a_restart(tmp_path):
     assert "local state saved" in printed, printed
     assert any(state.iterdir())
 
-    second = _up(_environment(local, PRACTICEPAY_LOCAL_STATE=str(state)))  # other ports: the state is not tied to them
+    second = up(environment(local, PRACTICEPAY_LOCAL_STATE=str(state)))  # other ports: the state is not tied to them
     try:
         assert "(restored;" in second.banner, second.banner
         auth = {"Authorization": f"Bearer {second.token}"}
