@@ -379,7 +379,8 @@ class PaymentBook:
         """A refund or void made outside PracticePay (the Payrix portal: a txn derived from the payment's, with
         its `order`), already succeeded at Splash: the refund record, the payment's and invoice's totals and
         the ledger entry (`refund#…`/`void#…` as `RefundRecord.books_as` says, keyed by the refund's id, which
-        is derived from the Splash txn), once: the refund must not exist yet. False when another applier wrote it first."""
+        is derived from the Splash txn), once: the refund must not exist yet. False when another applier wrote
+        it first."""
         amount = refund.amount
         booked = refund.books_as(payment.amount)
 
