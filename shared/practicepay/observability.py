@@ -12,17 +12,25 @@ cold start, so it is opt-in: PRACTICEPAY_DETAILED_TRACING=true (ADR 0006).
 import os
 import warnings
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.data_masking import DataMasking
 
 logger = Logger()
 metrics = Metrics(namespace="PracticePay")
 
 # Credentials and payment numbers, wherever they sit in a payload.
 SENSITIVE_FIELDS = ("token", "number", "cvv", "routing", "headerValue", "ssn", "dob", "ein", "APIKEY", "apiKey")
-_masking = DataMasking(raise_on_missing_field=False)
+
+
+@cache
+def _masking() -> Any:
+    """Powertools DataMasking (with jsonpath-ng), built the first time a payload is masked, not at import."""
+    from aws_lambda_powertools.utilities.data_masking import DataMasking
+
+    return DataMasking(raise_on_missing_field=False)
+
 
 Handler = Callable[[Any, Any], Any]
 
@@ -63,4 +71,4 @@ def redacted(payload: dict[str, Any]) -> dict[str, Any]:
     """A copy of `payload` fit for a log line: SENSITIVE_FIELDS erased at any depth (Powertools data masking)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "field not found" for each absent field
-        return _masking.erase(payload, fields=[f"$..{name}" for name in SENSITIVE_FIELDS])
+        return _masking().erase(payload, fields=[f"$..{name}" for name in SENSITIVE_FIELDS])

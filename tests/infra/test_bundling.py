@@ -1,5 +1,6 @@
 """`python app.py` produces a real deployable layer without Docker: wheels for the Lambda platform (arm64,
-CPython 3.14) plus the practicepay package. Needs PyPI (as CI and a developer machine have)."""
+CPython 3.14) plus the practicepay package, with CPython 3.14 bytecode (ADR 0013). Needs PyPI and the npm registry
+(pyodide, once per cache), as CI and a developer machine have."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from infra.bundling import PYTHON_VERSION, REQUIREMENTS, ROOT, build_layer, layer_hash
+from infra.bundling import (
+    PYC_CACHE_TAG,
+    PYC_MAGIC,
+    PYTHON_VERSION,
+    REQUIREMENTS,
+    ROOT,
+    BytecodeError,
+    build_layer,
+    compile_tree,
+    layer_hash,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -46,4 +57,30 @@ def test_layer_holds_lambda_platform_wheels_and_the_package(tmp_path: Path):
     assert (python / "practicepay" / "invoices" / "service.py").exists()
     assert (python / "aws_lambda_powertools").is_dir() and (python / "jwt").is_dir()
     assert (python / "aws_encryption_sdk").is_dir() and (python / "cryptography").is_dir()
-    assert not list(python.rglob("__pycache__"))
+    # Every module ships CPython 3.14 bytecode: the right cache tag and magic number, unchecked-hash (flags 0b01:
+    # hash-based, never checked against the source, whatever the mtimes after zipping), and no other version's.
+    sources = [p for p in python.rglob("*.py") if "__pycache__" not in p.parts]
+    missing = [p for p in sources if not (p.parent / "__pycache__" / f"{p.stem}.{PYC_CACHE_TAG}.pyc").is_file()]
+    assert sources and not missing, missing[:5]
+    pycs = list(python.rglob("*.pyc"))
+    assert all(p.name.endswith(f".{PYC_CACHE_TAG}.pyc") for p in pycs)
+    for pyc in (python / "practicepay" / "__pycache__" / f"ids.{PYC_CACHE_TAG}.pyc", *pycs[:50]):
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == PYC_MAGIC and int.from_bytes(header[4:8], "little") == 0b01, pyc
+
+
+def test_the_bytecode_compiler_is_cpython_314_and_refuses_what_314_cannot_compile(tmp_path: Path):
+    (tmp_path / "ok.py").write_text("match 1:\n    case 1:\n        X = 1\n")
+    report = compile_tree(tmp_path)
+    assert report["version"].startswith(f"{PYTHON_VERSION}.") and report["cache_tag"] == PYC_CACHE_TAG
+    assert (tmp_path / "__pycache__" / f"ok.{PYC_CACHE_TAG}.pyc").read_bytes()[:4] == PYC_MAGIC
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    with pytest.raises(BytecodeError, match="did not compile"):
+        compile_tree(tmp_path)
+
+
+def test_a_missing_npm_is_a_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PRACTICEPAY_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither node nor npm
+    with pytest.raises(BytecodeError, match="needs Node and npm"):
+        compile_tree(tmp_path)

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_encryption_sdk
-import botocore.session
-from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
-from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
-from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+if TYPE_CHECKING:
+    import botocore.session
 
-ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+# AES_256_GCM_HKDF_SHA512_COMMIT_KEY (aws_encryption_sdk.identifiers.Algorithm); the SDK itself is imported when a
+# vault is built, so a function that never builds one (or not at import) does not load it (ADR 0013).
+ALGORITHM_NAME = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"
 
 
 class VaultError(Exception):
@@ -40,6 +38,15 @@ class PhiVault:
         max_messages: int = 10_000,
         botocore_session: botocore.session.Session | None = None,
     ):
+        import aws_encryption_sdk
+        import botocore.session
+        from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+        from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+        from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+        from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+
+        self._algorithm = Algorithm[ALGORITHM_NAME]
+        self._errors: tuple[type[Exception], ...] = (AWSEncryptionSDKClientError, ValueError)
         session = botocore_session or botocore.session.Session()
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[key_arn], botocore_session=session)
         self._client = aws_encryption_sdk.EncryptionSDKClient(
@@ -63,7 +70,7 @@ class PhiVault:
             source=plaintext,
             materials_manager=self._cmm,
             encryption_context=self._context(practice_id, purpose),
-            algorithm=ALGORITHM,
+            algorithm=self._algorithm,
         )
         return base64.b64encode(ciphertext).decode()
 
@@ -71,7 +78,7 @@ class PhiVault:
         expected = self._context(practice_id, purpose)
         try:
             plaintext, header = self._client.decrypt(source=base64.b64decode(blob), materials_manager=self._cmm)
-        except (AWSEncryptionSDKClientError, ValueError) as exc:
+        except self._errors as exc:
             raise VaultError("PHI blob could not be decrypted") from exc
         if any(header.encryption_context.get(k) != v for k, v in expected.items()):
             raise VaultError("PHI blob belongs to another practice or purpose")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from practicepay.adapters.queues import ChargeQueue
-from practicepay.adapters.vault import PhiVault
 from practicepay.billing import seen
 from practicepay.billing.follow import Event, installment_detail, past_due_event
 from practicepay.billing.models import CHARGEABLE, InstallmentRecord, SubscriptionRecord, installment_id
@@ -23,9 +22,11 @@ from practicepay.billing.store import ScheduleStore
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, PracticePayError, ProcessorUnavailable, ValidationFailed
 from practicepay.invoices.models import InvoiceStatus, LineItem
-from practicepay.invoices.service import new_invoice
 from practicepay.observability import logger
-from practicepay.payments.service import AutopayAttempt, PaymentService
+
+if TYPE_CHECKING:  # the charge worker's stack, imported where it charges: the daily run never takes that path
+    from practicepay.adapters.vault import PhiVault
+    from practicepay.payments.service import PaymentService
 
 MEMBERSHIP_LINE = "Membership fee"
 
@@ -175,6 +176,8 @@ class ChargeWorker:
         method_id = self._method_id(inst, owner)
         if method_id is None:
             return "not_due"
+        from practicepay.payments.service import AutopayAttempt
+
         request = AutopayAttempt(
             installment_id=inst.id,
             number=attempt,
@@ -249,6 +252,8 @@ class ChargeWorker:
         moment = self.clock()
         now = iso(moment)
         line = LineItem(description=MEMBERSHIP_LINE, quantity=1, unit_amount=sub.amount, amount=sub.amount)
+        from practicepay.invoices.service import new_invoice
+
         invoice = new_invoice(
             self.vault,
             practice_id=practice_id,

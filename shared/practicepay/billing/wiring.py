@@ -4,18 +4,26 @@ cold start. Their payment service's book follows installments (SCHEDULES_TABLE i
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from practicepay.adapters.queues import ChargeQueue
-from practicepay.adapters.vault import PhiVault
-from practicepay.billing.run import ChargeWorker, DailyRun
-from practicepay.billing.service import BillingService
+from practicepay.billing.run import DailyRun
 from practicepay.billing.store import ScheduleStore
 from practicepay.config import BillingConfig, BillingRunConfig, load
-from practicepay.payments.wiring import payment_service
+
+if TYPE_CHECKING:
+    from practicepay.billing.run import ChargeWorker
+    from practicepay.billing.service import BillingService
+
+# Imports by entry point (ADR 0013): the payment stack (payments, patients, the vault's Encryption SDK, the Splash
+# client) is imported by the builders that use it, so the daily run, which only queues charges, never loads it.
 
 
 @cache
 def billing_service() -> BillingService:
+    from practicepay.billing.service import BillingService
+    from practicepay.payments.wiring import payment_service
+
     cfg = load(BillingConfig)
     payments = payment_service()
     return BillingService(
@@ -28,6 +36,10 @@ def billing_service() -> BillingService:
 
 @cache
 def charge_worker() -> ChargeWorker:
+    from practicepay.adapters.vault import PhiVault
+    from practicepay.billing.run import ChargeWorker
+    from practicepay.payments.wiring import payment_service
+
     cfg = load(BillingConfig)
     return ChargeWorker(
         store=ScheduleStore(cfg.schedules_table), payments=payment_service(), vault=PhiVault(cfg.data_key_arn)
