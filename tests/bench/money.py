@@ -80,9 +80,14 @@ def main() -> int:
         from tests.bench.imports import main as imports_only
 
         return imports_only()
+    if only == "cost":  # what the stack costs, from measured call counts and list prices (tests/bench/cost.py)
+        from tests.bench.cost import cost_section
+
+        print(cost_section())
+        return 0
     if only:
         raise SystemExit(
-            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports (or unset for every section)"
+            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, cost (or unset for every section)"
         )
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
@@ -306,6 +311,10 @@ def main() -> int:
     from tests.bench.edge import measure as measure_edge
 
     edge_figures = measure_edge()
+    # Last: it measures a flow of its own with its own embedded AWS and sandbox (tests/bench/cost.py).
+    from tests.bench.cost import cost_section
+
+    cost = cost_section()
     report = render(
         rows,
         kms_per_1000,
@@ -320,6 +329,7 @@ def main() -> int:
         invoice_bytes,
         cold,
     )
+    report = f"{report.rstrip()}\n\n{cost.strip()}\n"
     OUT.write_text(report)
     print(report)
     return 0
