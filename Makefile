@@ -20,7 +20,7 @@ help:
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
 	@echo "make smoke URL=…    after a deploy: health, auth, OpenAPI and (sandbox host) a patient → refund round trip"
 	@echo "make destroy        delete the stack (retain_data=true keeps tables, key and logs)"
-	@echo "make openapi        write docs/openapi.json"
+	@echo "make openapi        write functions/docs/openapi.json (served at GET /openapi.json; docs/openapi.json links to it)"
 	@echo "make splash-alert URL=…  register the Splash web alert after a deploy (README, Deploy)"
 	@echo "make chaos SEED=1 OPS=200 CLIENTS=4 TIME=300  seeded chaos run against a local stack in worker mode (IN_PROCESS=1: in-process); fails on any books mismatch"
 
@@ -70,7 +70,7 @@ synth: $(STAMP)
 	$(VENV)/bin/cfn-lint cdk.out/PracticePay.template.json
 
 openapi: $(STAMP)
-	$(PY) -c "import json; from local.openapi import openapi_schema; print(json.dumps(openapi_schema(), indent=2))" > docs/openapi.json
+	$(PY) -c "import json; from local.openapi import openapi_schema; print(json.dumps(openapi_schema(), indent=2))" > functions/docs/openapi.json
 
 deploy: synth
 	npx --yes aws-cdk@2 deploy --app cdk.out PracticePay

@@ -115,7 +115,9 @@ class ApiConstruct(Construct):
                     authorization_type=apigw.AuthorizationType.NONE,
                 )
                 continue
-            if not route.authorized:  # Splash's webhook: the function checks the alert action's static header
+            # Public routes with a function: Splash's webhook (the function checks the alert action's static header)
+            # and GET /openapi.json (the docs function serves the document in its asset).
+            if not route.authorized:
                 resource.add_method(
                     route.method,
                     integrations[route.function],

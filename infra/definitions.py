@@ -345,6 +345,7 @@ REPORTS = FunctionDef(  # payments and accounts-receivable reports (JSON and CSV
     env=(INVOICES_TABLE.env_var, PAYMENTS_TABLE.env_var, PATIENTS_TABLE.env_var),
 )
 PUBLISHER = FunctionDef(name="publisher", env=(EVENT_BUS_ENV,))  # the events table's stream → the bus
+DOCS = FunctionDef(name="docs")  # GET /openapi.json: the generated document in its asset; no table, no key
 FUNCTIONS: tuple[FunctionDef, ...] = (
     AUTHORIZER,
     INVOICES,
@@ -361,6 +362,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     ENCOUNTERS,
     REPORTS,
     PUBLISHER,
+    DOCS,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
@@ -370,6 +372,7 @@ BILLING_RUN_CRON = {"minute": "0", "hour": "14"}
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
+    Route("GET", "/openapi.json", DOCS.name, authorized=False),  # the API's own document, public like /health
     Route("POST", "/invoices", INVOICES.name),
     Route("GET", "/invoices", INVOICES.name),
     Route("GET", "/invoices/{invoice_id}", INVOICES.name),

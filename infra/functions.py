@@ -40,6 +40,7 @@ class PracticePayFunction(Construct):
         removal_policy: RemovalPolicy,
         timeout: Duration | None = None,
         detailed_tracing: bool = False,
+        memory_mb: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
@@ -97,7 +98,7 @@ class PracticePayFunction(Construct):
             layers=[layer],
             # CDK may not add inline policies to this role: every permission is in the managed policy above.
             role=role.without_policy_updates(),
-            memory_size=self.MEMORY_MB,
+            memory_size=memory_mb or self.MEMORY_MB,
             timeout=timeout or self.TIMEOUT,
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=reserved_concurrency,

@@ -86,6 +86,13 @@ def acknowledge(
         )
         if method.resource.path == "/health":
             _ack(method, "AwsSolutions-APIG4", "Public liveness check: a mock integration that returns no data.")
+        if method.resource.path == "/openapi.json":
+            _ack(
+                method,
+                "AwsSolutions-APIG4",
+                "Public API description: the docs function returns the OpenAPI document shipped in its asset (the "
+                "routes and schemas, no data) and reads nothing else; its role has no table, key or secret access.",
+            )
         if method.resource.path == "/webhooks/splash":
             _ack(
                 method,

@@ -17,6 +17,7 @@ from infra.data import DataConstruct
 from infra.definitions import (
     AUTHORIZER,
     DATA_KEY_ENV,
+    DOCS,
     EVENTS_TABLE,
     FUNCTION_DLQ,
     IDEMPOTENCY_TABLE,
@@ -38,6 +39,9 @@ from infra.sync import SyncConstruct
 
 
 class PracticePayStack(Stack):
+    DOCS_MEMORY_MB = 128  # the least Lambda gives: one read of a file, once per execution environment
+    DOCS_CONCURRENCY = 2  # a public route that serves one static document
+
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
@@ -254,9 +258,23 @@ class PracticePayStack(Stack):
             concurrency=settings.api_function_concurrency,
             common=common,
         )
+        # GET /openapi.json: the committed, generated document ships in the function's asset (functions/docs/);
+        # it reads nothing else, so its policy is the one every function has (its logs, traces, dead letters).
+        docs = PracticePayFunction(
+            self,
+            "DocsFn",
+            name=DOCS.name,
+            description="Serves the API's OpenAPI document (GET /openapi.json, no authentication)",
+            environment={},
+            statements=[],
+            reserved_concurrency=self.DOCS_CONCURRENCY,
+            memory_mb=self.DOCS_MEMORY_MB,
+            **common,
+        )
         route_functions = {
             fn.name: fn.function
             for fn in (
+                docs,
                 invoices,
                 patients,
                 payments,
@@ -283,6 +301,7 @@ class PracticePayStack(Stack):
             api=api,
             functions=[
                 authorizer,
+                docs,
                 invoices,
                 patients,
                 payments,

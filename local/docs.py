@@ -1,17 +1,14 @@
 """GET /docs (Swagger UI 5, which renders OpenAPI 3.1, served from the flask-swagger-ui package's copy of
-swagger-ui-dist: no CDN) and GET /openapi.json."""
+swagger-ui-dist: no CDN), local only. The page loads GET /openapi.json, which is a route of the API like any other
+(infra.definitions.ROUTES: the docs function serves the committed document, here as in AWS)."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import mimetypes
-from functools import cache
 from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
-
-from local.openapi import openapi_schema
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>PracticePay API</title>
@@ -37,15 +34,6 @@ def swagger_ui_version() -> str:
     return (swagger_ui_dist() / "VERSION").read_text().strip().removeprefix("v")
 
 
-@cache
-def _openapi_json() -> str:
-    return json.dumps(openapi_schema(), indent=2)
-
-
-def openapi_json(_request: Request) -> Response:
-    return Response(_openapi_json(), content_type="application/json")
-
-
 def docs_page(_request: Request) -> Response:
     return Response(_PAGE, content_type="text/html; charset=utf-8")
 
@@ -61,6 +49,6 @@ def _asset(name: str):
 
 
 def routes() -> dict:
-    pages = {"/openapi.json": openapi_json, "/docs": docs_page}
+    pages = {"/docs": docs_page}
     pages.update({f"/docs/{name}": _asset(name) for name in _ASSETS})
     return pages

@@ -1,7 +1,8 @@
 """The local API Gateway: a WSGI app that turns each HTTP request into a real API Gateway REST (v1 proxy)
 event, runs the authorizer function, then the route's handler, and returns its response.
 
-What it mirrors from API Gateway: routes and path parameters from infra.definitions.ROUTES, the REQUEST
+What it mirrors from API Gateway: routes and path parameters from infra.definitions.ROUTES (GET /openapi.json
+too: the docs function serves the committed document, as in AWS; `extra` pages are local-only), the REQUEST
 authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure) and its result cache (the policy kept per
 Authorization header for AUTHORIZER_CACHE_SECONDS, as CDK configures it), the authorizer context on
 `requestContext.authorizer`, the problem+json gateway responses, the 10 MB payload limit, and 502 when a

@@ -1,5 +1,10 @@
 """The API's OpenAPI document, merged from every function's Powertools resolver (Powertools OpenAPIMerge),
-plus the gateway-only /health route and the bearer-token security scheme."""
+plus the gateway-only /health route and the bearer-token security scheme.
+
+`make openapi` writes it to functions/docs/openapi.json (docs/openapi.json is a link to it): the docs function
+serves that file, from its asset, at GET /openapi.json (a public route, documented by the docs function's resolver
+like any other, with `security: []`). Generating it imports every function's handler, so it is done at build time,
+never by a function."""
 
 from __future__ import annotations
 
@@ -37,7 +42,8 @@ def openapi_schema() -> dict[str, Any]:
     schema = json.loads(merge.get_openapi_json_schema())
     _drop_powertools_default_errors(schema)
     for route in ROUTES:
-        if route.function is not None and not route.authorized:  # e.g. Splash's webhook: its own header
+        # Public routes with a function: Splash's webhook (its own header) and GET /openapi.json (this document).
+        if route.function is not None and not route.authorized:
             schema["paths"][route.path][route.method.lower()]["security"] = []
         if route.function is None:
             schema["paths"].setdefault(route.path, {})[route.method.lower()] = {

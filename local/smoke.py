@@ -3,7 +3,8 @@ should, one line per check (`ok`, `FAIL` or `skip` and what was seen); exit 1 on
 
 1. GET /health answers 200 and the health body;
 2. an authenticated route without a token (and with a forged one) answers 401 problem+json;
-3. GET /openapi.json is served (skipped, with a line saying so, where the API has no such route);
+3. GET /openapi.json is served without a token: the OpenAPI document (JSON) of this API, itself included (a stack
+   deployed before the route existed fails this check: redeploy);
 4. with a practice token, on a Splash sandbox host: a patient, a test card on file, an invoice, issued, paid by
    card (replayed with the same Idempotency-Key), refunded in two parts, read back and its totals checked; then
    cleaned up (the card removed; an invoice left unpaid canceled; money left refunded). The patient stays: the
@@ -37,6 +38,8 @@ FIRST_REFUND = 2000
 # 404 problem+json `no-such-route` with this stack's gateway responses (practicepay.api.contract).
 NO_ROUTE_MESSAGE = "Missing Authentication Token"
 NO_ROUTE_TYPE = f"{PROBLEM_TYPE_BASE}no-such-route"
+# What the served document must describe: the public routes (itself among them) and the money path.
+OPENAPI_PATHS = frozenset({"/health", "/openapi.json", "/invoices", "/invoices/{invoice_id}/payments"})
 
 
 class NotSandbox(Exception):
@@ -146,17 +149,22 @@ class Smoke:
     def openapi(self) -> None:
         resp = self.http.get(self.url("openapi.json"), timeout=TIMEOUT)
         body = _json(resp)
-        if resp.status_code == 200 and isinstance(body, dict) and str(body.get("openapi", "")).startswith("3."):
+        json_type = resp.headers.get("Content-Type", "").split(";")[0].strip() == "application/json"
+        version = str(body.get("openapi", "")) if isinstance(body, dict) else ""
+        if resp.status_code == 200 and json_type and version.startswith("3."):
             paths = set(body.get("paths") or {})
-            missing = {"/health", "/invoices", "/invoices/{invoice_id}/payments"} - paths
+            missing = OPENAPI_PATHS - paths
             if missing:
                 self.report.fail("openapi", f"served, but without {sorted(missing)} ({len(paths)} paths)")
             else:
                 self.report.ok("openapi", f"200 OpenAPI {body['openapi']}, {len(paths)} paths")
         elif resp.status_code in (403, 404) and (NO_ROUTE_MESSAGE in resp.text or _is_problem(resp, "no-such-route")):
-            self.report.skip("openapi", f"not served by this API ({resp.status_code}: no route GET /openapi.json)")
+            self.report.fail(
+                "openapi",
+                f"no route GET /openapi.json ({resp.status_code}): this stack predates it; redeploy (make deploy)",
+            )
         else:
-            self.report.fail("openapi", f"expected 200 OpenAPI JSON (or no such route), got {_seen(resp)}")
+            self.report.fail("openapi", f"expected 200 application/json OpenAPI, got {_seen(resp)}")
 
     # -- 4: the round trip -----------------------------------------------------------------------------------
 

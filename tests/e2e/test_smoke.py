@@ -182,12 +182,15 @@ def test_a_host_that_is_not_a_sandbox_skips_the_round_trip(stack):
     assert not any("clean up" in line for line in lines)  # nothing but the patient was made
 
 
-def test_an_api_without_openapi_json_skips_that_check():
-    """API Gateway's answer for a route it does not have (this stack's gateway response, or its default)."""
+@pytest.mark.parametrize("gateway", ["problem+json", "api-gateway-default"])
+def test_an_api_without_openapi_json_fails_that_check(gateway):
+    """A PracticePay stack serves GET /openapi.json (the docs function): API Gateway's answer for a route it does not
+    have (this stack's gateway response, or its default) is a FAIL naming the route (smoke then exits 1)."""
 
     def app(environ, start_response):
         request = Request(environ)
-        if request.path == "/v1/openapi.json":
+        assert request.path == "/v1/openapi.json"
+        if gateway == "problem+json":
             body = {"type": "urn:practicepay:problem:no-such-route", "title": "No such route", "status": 404}
             answer = Response(json.dumps(body), status=404, content_type="application/problem+json")
         else:
@@ -198,8 +201,13 @@ def test_an_api_without_openapi_json_skips_that_check():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         lines: list[str] = []
-        Smoke(f"http://127.0.0.1:{server.server_port}/v1", report=Report(out=lines.append)).openapi()
-        assert lines == ["skip  openapi: not served by this API (404: no route GET /openapi.json)"]
+        smoke = Smoke(f"http://127.0.0.1:{server.server_port}/v1", report=Report(out=lines.append))
+        smoke.openapi()
+        status = 404 if gateway == "problem+json" else 403
+        assert lines == [
+            f"FAIL  openapi: no route GET /openapi.json ({status}): this stack predates it; redeploy (make deploy)"
+        ]
+        assert smoke.report.failures == ["openapi"]
     finally:
         server.shutdown()
 

@@ -94,3 +94,47 @@ def test_the_local_front_caches_the_authorizer_as_long_as_api_gateway(template, 
     assert client.get("/invoices", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.get("/invoices", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert calls.count("authorizer") == 4  # a refusal is not cached
+
+
+def _template_routes(template: dict) -> set[tuple[str, str, bool, str | None]]:
+    """(method, path, authorized, function) of every API Gateway method; function None for a mock integration."""
+    api_resources = resources(template, "AWS::ApiGateway::Resource")
+    services = {
+        name: fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"].removeprefix("practicepay-")
+        for name, fn in resources(template, "AWS::Lambda::Function").items()
+    }
+
+    def path(resource_id: dict) -> str:
+        if "Ref" not in resource_id:  # the API's root resource
+            return ""
+        props = api_resources[resource_id["Ref"]]["Properties"]
+        return f"{path(props['ParentId'])}/{props['PathPart']}"
+
+    routes = set()
+    for method in resources(template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        integration = props["Integration"]
+        function = None
+        if integration["Type"] == "AWS_PROXY":
+            (arn,) = [p for p in integration["Uri"]["Fn::Join"][1] if isinstance(p, dict) and "Fn::GetAtt" in p]
+            function = services[arn["Fn::GetAtt"][0]]
+        routes.add((props["HttpMethod"], path(props["ResourceId"]), props["AuthorizationType"] != "NONE", function))
+    return routes
+
+
+def test_the_local_front_serves_the_templates_routes_and_its_pages_shadow_none(template):
+    """Each method API Gateway has, the local front routes the same way (path, authorizer or none, function), GET
+    /openapi.json included; its local-only pages (/docs and Swagger UI's files) take no path of the API's."""
+    from local import docs
+    from local.front import LocalApiGateway
+
+    front = LocalApiGateway(extra=docs.routes())
+    local = {
+        (method, rule.rule.replace("<", "{").replace(">", "}"), rule.endpoint.authorized, rule.endpoint.function)
+        for rule in front.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert local == _template_routes(template)
+    assert ("GET", "/openapi.json", False, "docs") in local
+    shadowed = [(m, p) for m, p, _, _ in local if (p if m == "GET" else f"{m} {p}") in front.extra]
+    assert shadowed == [], "a local page answers before the route (local.front: `extra` is looked up first)"

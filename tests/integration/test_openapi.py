@@ -1,4 +1,5 @@
-"""The OpenAPI document describes the API that is served: routes, auth, error shapes. docs/openapi.json is it."""
+"""The OpenAPI document describes the API that is served: routes, auth, error shapes. functions/docs/openapi.json
+is it (docs/openapi.json links to it), and the docs function serves it at GET /openapi.json."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from werkzeug.test import Client
 
 from infra.definitions import ROUTES
 from local.openapi import openapi_schema
 
 pytestmark = pytest.mark.integration
-DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "functions" / "docs" / "openapi.json"
+LINK = ROOT / "docs" / "openapi.json"
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +24,44 @@ def spec(aws_env) -> dict:
 
 
 def test_committed_document_is_current(spec):
-    assert json.loads(DOC.read_text()) == spec, "run `make openapi` and commit docs/openapi.json"
+    assert json.loads(DOC.read_text()) == spec, "run `make openapi` and commit functions/docs/openapi.json"
+
+
+def test_docs_openapi_json_is_a_link_to_the_one_copy():
+    """One copy in git: the docs function's asset holds the file, docs/ links to it (a relative symlink)."""
+    assert LINK.is_symlink() and not DOC.is_symlink()
+    assert LINK.readlink() == Path("../functions/docs/openapi.json")
+    assert LINK.resolve() == DOC.resolve()
+
+
+@pytest.mark.parametrize("pages", ["routes only", "with the local pages"])
+def test_the_local_front_serves_the_committed_document_without_a_token(aws_env, pages, monkeypatch):
+    """GET /openapi.json is a route like any other (ROUTES → the docs function), not a page of the local front's
+    own (`make run` adds /docs): it answers the committed file byte for byte, with no Authorization header, as the
+    deployed API does, and the authorizer does not run."""
+    import local.front as front
+    from local import docs
+    from local.calls import CallLog
+
+    log = CallLog.install()
+    invoked: list[str] = []
+    real = front.invoke
+    monkeypatch.setattr(front, "invoke", lambda fn, event: (invoked.append(fn), real(fn, event))[1])
+    app = front.LocalApiGateway(extra=docs.routes() if pages == "with the local pages" else None)
+    resp = Client(app).get("/openapi.json")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.headers["Cache-Control"] == "public, max-age=300"
+    assert resp.get_data() == DOC.read_bytes()
+    assert invoked == ["docs"]
+    assert not [call for call in log.calls if call[0] == "docs"]  # no AWS call: its policy grants none
+
+
+def test_the_document_describes_its_own_route_as_public_json(spec):
+    operation = spec["paths"]["/openapi.json"]["get"]
+    assert operation["security"] == []
+    assert list(operation["responses"]["200"]["content"]) == ["application/json"]
+    assert set(operation["responses"]["200"]["content"]["application/json"]["schema"]["required"]) <= set(spec)
 
 
 def test_every_route_is_documented_and_nothing_else(spec):
