@@ -3,7 +3,11 @@ BENCHMARKS.md is left alone).
 
 - Each handler's import in fresh processes (median of RUNS) against the stack's own floor, measured side by side
   in the same run: `import boto3` + pydantic + Powertools Logger, Metrics and a validating REST resolver. Target:
-  every handler at most 1.2× the floor.
+  every handler at most 1.2× the floor. Every module imported from bytecode, as from the layer (a cache prefix
+  warmed once, so practicepay is not compiled on each run whatever PYTHONDONTWRITEBYTECODE says).
+- Import + the first request, for a few handlers, in the same process: what a cold start that serves one request
+  pays, so work moved from the import into the first request shows (the request is one that needs no AWS call: a
+  422 body, a token refused, or building what the webhook's first request builds).
 - Bytecode: the layer as Lambda sees it (a --target tree, /opt read-only) with and without the .pyc the bundler
   ships. The local CPython 3.11 imports handlers from a layer-like tree built for this machine, once with no
   bytecode (PYTHONDONTWRITEBYTECODE=1: every module compiled, as a cold start from a --no-compile layer) and once
@@ -13,6 +17,7 @@ BENCHMARKS.md is left alone).
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -44,29 +49,146 @@ BYTECODE_HANDLERS = ("payments", "webhook", "charger")
 BOTO = ("boto3", "botocore", "s3transfer", "jmespath")
 
 
+# First requests that need no AWS call: (handler, what the code after the import does). The API events are API
+# Gateway REST proxy events as the local front builds them (local/front.py), with the authorizer's context.
+_CONTEXT = (
+    "types.SimpleNamespace(function_name='{0}', memory_limit_in_mb=512, aws_request_id='req-bench', "
+    "invoked_function_arn='arn:aws:lambda:us-east-1:000000000000:function:{0}')"
+)
+
+
+def _api_event(method: str, resource: str, params: dict[str, str], body: dict[str, Any], key: bool) -> dict[str, Any]:
+    path = resource
+    for name, value in params.items():
+        path = path.replace(f"{{{name}}}", value)
+    headers = {"Content-Type": "application/json"} | ({"Idempotency-Key": "bench-key-0001"} if key else {})
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "bench",
+            "resourceId": "bench",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": "req-bench",
+            "identity": {"sourceIp": "127.0.0.1"},
+            "authorizer": {"practice_id": "prc_bench", "subject": "bench", "scope": "", "principalId": "bench"},
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _invoke(name: str, event: dict[str, Any], status: int) -> str:
+    return f"r = m.lambda_handler({event!r}, {_CONTEXT.format(name)}); assert r['statusCode'] == {status}, r"
+
+
+_INVOICE = "inv_01m84eywr08n7awm9hd20x2p7d"
+FIRST_REQUESTS: dict[str, tuple[str, str]] = {
+    "payments: POST /invoices/{id}/payments, 422": (
+        "payments",
+        _invoke(
+            "payments",
+            _api_event("POST", "/invoices/{invoice_id}/payments", {"invoice_id": _INVOICE}, {"amount": "12"}, True),
+            422,
+        ),
+    ),
+    "patients: POST /patients, 422": (
+        "patients",
+        _invoke("patients", _api_event("POST", "/patients", {}, {"first_name": 7}, True), 422),
+    ),
+    "invoices: POST /invoices, 422": (
+        "invoices",
+        _invoke("invoices", _api_event("POST", "/invoices", {}, {"patient_id": 7}, True), 422),
+    ),
+    "authorizer: no token, refused": (
+        "authorizer",
+        "try:\n    m.lambda_handler({'type': 'REQUEST', 'methodArn': 'arn:aws:execute-api:us-east-1:000000000000:"
+        "bench/v1/GET/payments', 'headers': {}}, " + _CONTEXT.format("authorizer") + ")\n"
+        "except Exception as e:\n    assert str(e) == 'Unauthorized', e",
+    ),
+    "webhook: import + its intake built": ("webhook", "m.alert_intake()"),
+    # The alert processor, the poll and the reconciler build the status sync on every invocation.
+    "poll: import + the status sync built": ("poll", "m.status_sync()"),
+}
+# What those requests read from the environment (nothing is called: the endpoint is a closed local port).
+FIRST_REQUEST_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",  # noqa: S105 (not a secret)
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "JWT_SECRET_ID": "practicepay/bench",
+    "SYNC_TABLE": "practicepay-sync",
+    **{f"{t}_TABLE": f"practicepay-{t.lower()}" for t in ("PAYMENTS", "INVOICES", "PATIENTS", "PRACTICES", "EVENTS")},
+    "ALERTS_QUEUE_URL": "http://127.0.0.1:9/000000000000/alerts",
+    "SPLASH_CREDENTIALS": "secretsmanager:practicepay/bench",
+}
+FIRST = (
+    "import time; t = time.perf_counter(); {}; i = (time.perf_counter() - t) * 1000; import types\n{}\n"
+    "print(i, (time.perf_counter() - t) * 1000)"
+)
+
+
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true", **extra}
 
 
-def _once(code: str, env: dict[str, str], python: str = sys.executable) -> float:
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT)
-    return float(out.stdout.strip().splitlines()[-1])
+def _once(code: str, env: dict[str, str], python: str = sys.executable, root: Path = ROOT) -> list[float]:
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=root)
+    return [float(x) for x in out.stdout.strip().splitlines()[-1].split()]
 
 
-def _medians(codes: dict[str, str], env: dict[str, str], python: str = sys.executable) -> dict[str, float]:
-    """Round-robin over the codes, RUNS rounds, so a noisy spell of the machine falls on all of them alike."""
-    times: dict[str, list[float]] = {name: [] for name in codes}
-    for _ in range(RUNS):
+def _medians(
+    codes: dict[str, str], env: dict[str, str], python: str = sys.executable, root: Path = ROOT
+) -> dict[str, list[float]]:
+    """Round-robin over the codes, RUNS rounds, so a noisy spell of the machine falls on all of them alike. Each
+    code prints one or more figures; their medians, in order. A first round, not counted, writes the bytecode."""
+    times: dict[str, list[list[float]]] = {name: [] for name in codes}
+    for round_ in range(RUNS + 1):
         for name, code in codes.items():
-            times[name].append(_once(code, env, python))
-    return {name: statistics.median(values) for name, values in times.items()}
+            figures = _once(code, env, python, root)
+            if round_:
+                times[name].append(figures)
+    return {name: [statistics.median(column) for column in zip(*rows, strict=True)] for name, rows in times.items()}
 
 
-def import_times() -> dict[str, float]:
+def _bytecode_env(prefix: str, root: Path, **extra: str) -> dict[str, str]:
+    """Bytecode for every module, practicepay's included, in a cache prefix of its own (the tree stays clean);
+    `root`'s practicepay first on the path (the bench of another checkout measures that checkout's)."""
+    env = {k: v for k, v in _env(**extra).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    path = os.pathsep.join(p for p in (str(root / "shared"), env.get("PYTHONPATH", "")) if p)
+    return env | {"PYTHONPYCACHEPREFIX": prefix, "PYTHONPATH": path}
+
+
+def import_times(root: Path = ROOT) -> dict[str, float]:
     """`import boto3`, the floor and every handler, ms (median of RUNS fresh processes, interleaved)."""
     codes = {"import boto3": TIMER.format(BOTO3), "floor": TIMER.format(FLOOR)}
-    codes |= {fn.name: TIMER.format(HANDLER.format(fn.name)) for fn in FUNCTIONS}
-    return _medians(codes, _env())
+    codes |= {
+        fn.name: TIMER.format(HANDLER.format(fn.name))
+        for fn in FUNCTIONS
+        if (root / "functions" / fn.name / "handler.py").exists()  # another checkout may not have them all
+    }
+    with tempfile.TemporaryDirectory() as prefix:
+        return {name: ms for name, (ms,) in _medians(codes, _bytecode_env(prefix, root), root=root).items()}
+
+
+def first_requests(root: Path = ROOT) -> dict[str, dict[str, float]]:
+    """Import and import + first request (FIRST_REQUESTS) in one process each, ms (medians of RUNS)."""
+    codes = {label: FIRST.format(HANDLER.format(fn), then) for label, (fn, then) in FIRST_REQUESTS.items()}
+    with tempfile.TemporaryDirectory() as prefix:
+        env = _bytecode_env(prefix, root, **FIRST_REQUEST_ENV)
+        return {label: {"import": i, "first": f} for label, (i, f) in _medians(codes, env, root=root).items()}
 
 
 def _without_bytecode(layer: Path, into: Path) -> Path:
@@ -198,7 +320,7 @@ def measure() -> dict[str, Any]:
 
     from infra.bundling import build_layer, compile_tree
 
-    out: dict[str, Any] = {"imports": import_times()}
+    out: dict[str, Any] = {"imports": import_times(), "first": first_requests()}
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
         started = time.perf_counter()
@@ -244,6 +366,19 @@ def render(figures: dict[str, Any]) -> list[str]:
         "",
         f"Slowest handler import / floor: {worst:.2f}× ({worst_name}); target at most {TARGET}×: "
         f"{'met' if worst <= TARGET else 'missed'}.",
+        "",
+        "Import and the first request in one fresh process (median of "
+        f"{RUNS}, ms), so cost moved out of the import into the first request shows here: requests that need no AWS "
+        "call (a 422 body, a refused token), or what the first invocation builds before its first AWS call. The "
+        "alert processor, the poll and the reconciler build the status sync on every invocation (poll here), so "
+        "for them what the import no longer takes the first invocation does:",
+        "",
+        "| first request | import ms | import + first request ms | first request ms |",
+        "|---|---|---|---|",
+    ]
+    for label, pair in figures["first"].items():
+        lines.append(f"| {label} | {pair['import']:.0f} | {pair['first']:.0f} | {pair['first'] - pair['import']:.0f} |")
+    lines += [
         "",
         "Bytecode (ADR 0013): the layer ships CPython 3.14 .pyc made at bundle time by pyodide's CPython 3.14 "
         f"(build_layer {figures['build_s']:.0f} s in all, of which compiling the whole layer under pyodide "

@@ -40,7 +40,9 @@ def _checked(value: Any) -> Any:
 
 
 class StrictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    # defer_build: a cold start serves one route, so only that route's body model is built (on its first request;
+    # the OpenAPI document builds them all).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, defer_build=True)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -4,12 +4,15 @@ parameters (cached for SPLASH_CREDENTIALS_MAX_AGE seconds, so a rotated key is p
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from practicepay.config import SplashConfig, load
-from practicepay.splash.client import RetryPolicy, SplashClient
+
+if TYPE_CHECKING:
+    from practicepay.splash.client import SplashClient
 
 
 class SplashCredentials(BaseModel):
@@ -36,6 +39,8 @@ def splash_credentials(cfg: SplashConfig | None = None) -> SplashCredentials:
 
 @cache
 def splash_client() -> SplashClient:
+    from practicepay.splash.client import RetryPolicy, SplashClient  # requests: only where the client is built
+
     cfg = load(SplashConfig)
     return SplashClient(
         cfg.splash_host,

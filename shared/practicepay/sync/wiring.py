@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from practicepay.config import SyncConfig, WebhookConfig, load
-from practicepay.patients.store import PatientStore
-from practicepay.payments.book import PaymentBook
-from practicepay.practices import PracticeStore
-from practicepay.splash.wiring import splash_client, splash_credentials
+from practicepay.splash.wiring import splash_credentials
 from practicepay.sync.intake import AlertIntake, AlertQueue
-from practicepay.sync.service import StatusSync
 from practicepay.sync.store import SyncStore
+
+if TYPE_CHECKING:
+    from practicepay.sync.service import StatusSync
 
 
 def _webhook_header() -> tuple[str, str]:
@@ -28,6 +27,16 @@ def alert_intake() -> AlertIntake:
 
 @cache
 def status_sync() -> StatusSync:
+    # The payment book, the stores and the Splash client: the alert processor, the poll and the reconciler take
+    # them; the webhook (alert_intake) never does.
+    from zoneinfo import ZoneInfo
+
+    from practicepay.patients.store import PatientStore
+    from practicepay.payments.book import PaymentBook
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.wiring import splash_client
+    from practicepay.sync.service import StatusSync
+
     cfg = load(SyncConfig)
     return StatusSync(
         book=PaymentBook.for_tables(cfg),
