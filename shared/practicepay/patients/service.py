@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,11 +32,13 @@ from practicepay.patients.models import (
 )
 from practicepay.patients.store import MethodRecord, PatientRecord, PatientStore
 from practicepay.practices import PracticeStore
-from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashNotFound, SplashValidationError
 from practicepay.splash.models import Customer, Token
 from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest
 from practicepay.splash.search import Search
+
+if TYPE_CHECKING:
+    from practicepay.splash.client import SplashClient
 
 DEMOGRAPHICS = "patient-demographics"
 METHOD_TOKEN = "payment-method-token"  # noqa: S105 (a vault purpose name)

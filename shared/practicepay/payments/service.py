@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -53,11 +53,13 @@ from practicepay.payments.models import (
 )
 from practicepay.payments.store import PaymentStore
 from practicepay.practices import Practice, PracticeStore
-from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashDeclined, SplashError, SplashOutcomeUnknown, SplashValidationError
 from practicepay.splash.models import Txn, TxnStatus, TxnType
 from practicepay.splash.outbound import TxnRequest
 from practicepay.sync.transitions import PARTIAL_CODE, not_success, target
+
+if TYPE_CHECKING:
+    from practicepay.splash.client import SplashClient
 
 INVOICE_ID = id_pattern("inv")
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -27,7 +27,6 @@ from practicepay.practices.models import (
     splash_timezone,
 )
 from practicepay.practices.store import Practice, PracticeSettings, PracticeStore
-from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashValidationError
 from practicepay.splash.models import MerchantStatus, PaymentMethod
 from practicepay.splash.outbound import (
@@ -37,6 +36,9 @@ from practicepay.splash.outbound import (
     MemberRequest,
     MerchantRequest,
 )
+
+if TYPE_CHECKING:
+    from practicepay.splash.client import SplashClient
 
 BOARDING_STATUS = {
     MerchantStatus.NOT_READY: "not_ready",
