@@ -140,7 +140,8 @@ class Resource(IntEnum):
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    # defer_build: a function builds the validators of the records it reads, not of all of them at import.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, defer_build=True)
     resource: ClassVar[str]
 
     id: str
@@ -195,7 +196,7 @@ class Customer(Record):
 class Payment(BaseModel):
     """A payment instrument as Splash shows it: `id` only when it arrived unexpanded."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
     id: str | None = None
     number: Text = None
     """Last four digits only."""

@@ -39,7 +39,7 @@ GENERIC_DESCRIPTIONS: tuple[str, ...] = get_args(GenericDescription)
 
 
 class Outbound(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     def payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
