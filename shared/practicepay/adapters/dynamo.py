@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -174,28 +175,39 @@ def list_page(
     return [plain(i) for i in items], encode_cursor(next_key) if next_key else None
 
 
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem request, DynamoDB's limit across all its tables
+
+
 def batch_get(
     resource: Any, keys: list[tuple[str, dict[str, str]]], attributes: tuple[str, ...] = ()
 ) -> list[dict[str, Any] | None]:
-    """Several items (100 at most) from several tables in one BatchGetItem (strongly consistent), in the order
-    asked; None for an item that does not exist. `attributes`: read only these (and the key), not whole items."""
-    request: dict[str, dict[str, Any]] = {}
-    for table, key in keys:
-        entry = request.setdefault(table, {"Keys": [], "ConsistentRead": True})
-        if key in entry["Keys"]:
-            continue  # BatchGetItem refuses a request that names one key twice; both places get the item
-        entry["Keys"].append(key)
-        if attributes:
-            names = {f"#a{n}": name for n, name in enumerate(dict.fromkeys([*key, *attributes]))}
-            entry["ProjectionExpression"] = ", ".join(names)
-            entry["ExpressionAttributeNames"] = names
-    found: dict[str, list[dict[str, Any]]] = {}
-    while request:
-        out = resource.batch_get_item(RequestItems=request)
-        for table, items in out.get("Responses", {}).items():
-            found.setdefault(table, []).extend(items)
-        request = out.get("UnprocessedKeys") or {}
-    return [
-        next((plain(i) for i in found.get(table, []) if all(i.get(k) == v for k, v in key.items())), None)
-        for table, key in keys
-    ]
+    """Items from several tables by key (strongly consistent), in the order asked; None for an item that does not
+    exist. One BatchGetItem per 100 distinct keys (DynamoDB's limit), each retried for its unprocessed keys. A
+    key named twice is asked for once (BatchGetItem refuses duplicates); both places get the item. `attributes`:
+    read only these (and the key), not whole items."""
+    distinct = list(dict.fromkeys((table, _key_id(key)) for table, key in keys))
+    by_id = {(table, _key_id(key)): key for table, key in keys}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(distinct), BATCH_GET_LIMIT):
+        request: dict[str, dict[str, Any]] = {}
+        for table, key_id in distinct[start : start + BATCH_GET_LIMIT]:
+            key = by_id[(table, key_id)]
+            entry = request.setdefault(table, {"Keys": [], "ConsistentRead": True})
+            entry["Keys"].append(key)
+            if attributes:
+                names = {f"#a{n}": name for n, name in enumerate(dict.fromkeys([*key, *attributes]))}
+                entry["ProjectionExpression"] = ", ".join(names)
+                entry["ExpressionAttributeNames"] = names
+        while request:
+            out = resource.batch_get_item(RequestItems=request)
+            for table, items in out.get("Responses", {}).items():
+                names = request[table]["Keys"][0].keys() if table in request else ()
+                for item in items:
+                    found[(table, _key_id({k: item[k] for k in names}))] = item
+            request = out.get("UnprocessedKeys") or {}
+    return [plain(found[(table, _key_id(key))]) if (table, _key_id(key)) in found else None for table, key in keys]
+
+
+def _key_id(key: dict[str, Any]) -> str:
+    """A key as a hashable value, the same for a key asked for and the item that answers it."""
+    return json.dumps(key, sort_keys=True, default=str)

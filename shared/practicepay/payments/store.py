@@ -105,7 +105,7 @@ class PaymentStore(TableStore):
         return from_item(RefundRecord, item)
 
     def get_many(self, ids: list[tuple[str, str]]) -> list[PaymentRecord | None]:
-        """Payments by (practice id, payment id), up to 100, in one BatchGetItem; None where there is none."""
+        """Payments by (practice id, payment id), one BatchGetItem per 100; None where there is none."""
         keys = [(self.table_name, {"pk": practice_pk(p), "sk": f"PAYMENT#{i}"}) for p, i in ids]
         items = batch_get(self._table.meta.client, keys) if keys else []
         return [from_item(PaymentRecord, item) if item else None for item in items]

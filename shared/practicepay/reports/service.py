@@ -344,15 +344,11 @@ class ReportService:
         return key
 
     def _methods(self, practice_id: str, method_ids: set[str]) -> dict[str, dict[str, Any]]:
-        """kind, brand and last4 of each payment method, by id: one BatchGetItem per 100 (no token, no consent)."""
+        """kind, brand and last4 of each payment method, by id (no token, no consent)."""
         pk = practice_pk(practice_id)
         keys = [(self.patients_table, {"pk": pk, "sk": f"METHOD#{m}"}) for m in sorted(method_ids)]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            for item in batch_get(self.resource, keys[start : start + 100], ("kind", "brand", "last4")):
-                if item is not None:
-                    found[item["sk"].removeprefix("METHOD#")] = item
-        return found
+        items = batch_get(self.resource, keys, ("kind", "brand", "last4"))
+        return {item["sk"].removeprefix("METHOD#"): item for item in items if item is not None}
 
     # -- receivables ------------------------------------------------------------------------------------------
 
