@@ -94,7 +94,8 @@ def measure_sync(
             {
                 "changed": report["changed"],
                 "splash_calls": report["splash_calls"],
-                "target": math.ceil(report["changed"] / 100) + 1,
+                # + 1: the merchant watch's one chunk (⌈watched merchants/100⌉; the bench has one practice)
+                "target": math.ceil(report["changed"] / 100) + 1 + 1,
                 "ms": (time.perf_counter() - started) * 1000,
             }
         )
@@ -117,7 +118,8 @@ def render(figures: dict[str, Any]) -> list[str]:
     settle = figures["alerts"][0]
     lines += [
         "",
-        "Splash calls per status poll as the changed txns grow (target ⌈changes/100⌉ + 1):",
+        "Splash calls per status poll as the changed txns grow (target ⌈changes/100⌉ + 1, plus the merchant watch's "
+        "⌈merchants/100⌉ = 1 here):",
         "",
         "| changed txns | Splash calls | target | met | wall ms |",
         "|---|---|---|---|---|",
