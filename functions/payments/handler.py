@@ -24,6 +24,7 @@ from practicepay.payments.models import (
     PaymentList,
     PaymentStatus,
     Refund,
+    payment_responses,
 )
 from practicepay.payments.wiring import payment_service
 
@@ -52,17 +53,7 @@ def _answer(payment: Payment) -> Response[Payment]:
     "answer was lost (status unknown; the reconciler settles it, nothing is charged twice) or Splash has not decided "
     "yet (status pending: a pending answer or a risk hold; the status poll settles it).",
     tags=["payments"],
-    responses=responses(
-        (201, "The payment", Payment),
-        400,
-        401,
-        402,
-        404,
-        409,
-        422,
-        503,
-        also=[(202, "The payment, not decided yet: status unknown (Splash's answer was lost) or pending", Payment)],
-    ),
+    responses=payment_responses(),
 )
 def pay_invoice(invoice_id: Id, body: CreatePaymentRequest, idempotency_key: IdempotencyKey) -> Response[Payment]:
     return _answer(payment_service().pay(practice_id(app), invoice_id, idempotency_key, body))

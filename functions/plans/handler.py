@@ -27,7 +27,7 @@ from practicepay.billing.models import (
 from practicepay.billing.wiring import billing_service
 from practicepay.errors import PaymentDeclined
 from practicepay.observability import entrypoint, metrics
-from practicepay.payments.models import Payment, PaymentStatus
+from practicepay.payments.models import Payment, PaymentStatus, payment_responses
 
 app = build_resolver()
 Id = Annotated[str, Path(max_length=64)]
@@ -83,17 +83,7 @@ def cancel_plan(invoice_id: Id) -> PaymentPlan:
     summary="Pay one installment now (early, or after a failed attempt)",
     description="201 with the payment, 402 when declined, 202 when Splash's answer was lost or is not decided yet.",
     tags=["payment plans"],
-    responses=responses(
-        (201, "The payment", Payment),
-        400,
-        401,
-        402,
-        404,
-        409,
-        422,
-        503,
-        also=[(202, "The payment, not decided yet: status unknown (Splash's answer was lost) or pending", Payment)],
-    ),
+    responses=payment_responses(),
 )
 def pay_installment(
     invoice_id: Id,

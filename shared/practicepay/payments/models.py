@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from practicepay.api.models import StrictRequest, examples
+from practicepay.api.problems import responses
 from practicepay.invoices.models import MAX_INVOICE_TOTAL
 
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
@@ -85,6 +86,22 @@ class Payment(BaseModel):
     )
     created_at: str
     updated_at: str
+
+
+def payment_responses() -> dict[int, dict]:
+    """The answers of a route that charges (pay an invoice, pay an installment): the payment, or not decided yet
+    (202), or declined (402), or Splash did not answer (503)."""
+    return responses(
+        (201, "The payment", Payment),
+        400,
+        401,
+        402,
+        404,
+        409,
+        422,
+        503,
+        also=[(202, "The payment, not decided yet: status unknown (Splash's answer was lost) or pending", Payment)],
+    )
 
 
 class PaymentList(BaseModel):
