@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from practicepay.adapters.dynamo import batch_get
+from practicepay.adapters.dynamo import UNPROCESSED_BACKOFF, Unprocessed, batch_get
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +47,31 @@ def test_more_than_100_keys_over_two_tables_come_back_in_order_with_none_for_mis
 @mock_aws
 def test_no_keys_no_call():
     assert batch_get(_table("t").meta.client, []) == []
+
+
+class Throttled:
+    """A BatchGetItem that leaves every key unprocessed `times` times, then answers."""
+
+    def __init__(self, times: int) -> None:
+        self.times, self.calls = times, 0
+
+    def batch_get_item(self, RequestItems):  # noqa: N803 (boto3's name)
+        self.calls += 1
+        if self.calls <= self.times:
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+        return {"Responses": {t: [dict(k, v=1) for k in r["Keys"]] for t, r in RequestItems.items()}}
+
+
+def test_unprocessed_keys_are_retried_with_backoff_then_answered():
+    waits: list[float] = []
+    throttled = Throttled(times=2)
+    found = batch_get(throttled, [("t", {"pk": "P", "sk": "A"})], sleep=waits.append)
+    assert found == [{"pk": "P", "sk": "A", "v": 1}] and throttled.calls == 3
+    assert waits == list(UNPROCESSED_BACKOFF[:2])  # growing waits, as DynamoDB asks
+
+
+def test_keys_still_unprocessed_after_every_retry_fail_the_read_rather_than_answer_none():
+    waits: list[float] = []
+    with pytest.raises(Unprocessed, match="1 keys left unprocessed"):
+        batch_get(Throttled(times=99), [("t", {"pk": "P", "sk": "A"})], sleep=waits.append)
+    assert waits == list(UNPROCESSED_BACKOFF)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -176,13 +178,23 @@ def list_page(
 
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem request, DynamoDB's limit across all its tables
+UNPROCESSED_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)  # seconds before each retry of unprocessed keys (then: give up)
+
+
+class Unprocessed(Exception):
+    """DynamoDB left keys of a BatchGetItem unprocessed after every retry (throttling): the caller's request fails
+    (a 5xx the client may retry) rather than answering with items missing."""
 
 
 def batch_get(
-    resource: Any, keys: list[tuple[str, dict[str, str]]], attributes: tuple[str, ...] = ()
+    resource: Any,
+    keys: list[tuple[str, dict[str, str]]],
+    attributes: tuple[str, ...] = (),
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[dict[str, Any] | None]:
     """Items from several tables by key (strongly consistent), in the order asked; None for an item that does not
-    exist. One BatchGetItem per 100 distinct keys (DynamoDB's limit), each retried for its unprocessed keys. A
+    exist. One BatchGetItem per 100 distinct keys (DynamoDB's limit), its unprocessed keys retried with exponential
+    backoff as DynamoDB asks (`UNPROCESSED_BACKOFF`; Unprocessed when keys are still left). A
     key named twice is asked for once (BatchGetItem refuses duplicates); both places get the item. `attributes`:
     read only these (and the key), not whole items."""
     distinct = list(dict.fromkeys((table, _key_id(key)) for table, key in keys))
@@ -198,13 +210,18 @@ def batch_get(
                 names = {f"#a{n}": name for n, name in enumerate(dict.fromkeys([*key, *attributes]))}
                 entry["ProjectionExpression"] = ", ".join(names)
                 entry["ExpressionAttributeNames"] = names
-        while request:
+        for delay in (*UNPROCESSED_BACKOFF, None):
             out = resource.batch_get_item(RequestItems=request)
             for table, items in out.get("Responses", {}).items():
                 names = request[table]["Keys"][0].keys() if table in request else ()
                 for item in items:
                     found[(table, _key_id({k: item[k] for k in names}))] = item
             request = out.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if delay is None:
+                raise Unprocessed(f"{sum(len(t['Keys']) for t in request.values())} keys left unprocessed")
+            sleep(delay)
     return [plain(found[(table, _key_id(key))]) if (table, _key_id(key)) in found else None for table, key in keys]
 
 
