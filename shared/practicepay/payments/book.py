@@ -334,40 +334,17 @@ class PaymentBook:
         booked = before.books_as(current.amount)
 
         def on_payment(p: PaymentRecord) -> PaymentRecord:
-            refunded = p.amount_refunded + (amount if succeeded else 0)
-            status = PaymentStatus(p.status)
-            # (returned by the bank meanwhile: the return's status stands, and the refund's money is booked)
-            if succeeded and status in _REFUND_MOVES:
-                if refunded < p.amount:
-                    status = PaymentStatus.PARTIALLY_REFUNDED
-                else:
-                    status = PaymentStatus.VOIDED if before.kind == "void" else PaymentStatus.REFUNDED
-            return replace(p, amount_refunded=refunded, refund_pending=p.refund_pending - amount, status=status.value)
+            pending = replace(p, refund_pending=p.refund_pending - amount)
+            return _given_back_payment(pending, before) if succeeded else pending
 
-        def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
-            if not succeeded:
-                return invoice
-            if booked == "void":  # the whole sale never settles: it was never paid
-                return replace(invoice, amount_paid=invoice.amount_paid - amount)
-            return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
-
-        ledger = None
-        if succeeded:
-            ledger = {
-                "type": booked,
-                "amount": -amount,
-                "payment_id": before.payment_id,
-                "refund_id": before.id,
-                "splash_txn_id": after.splash_txn_id,
-            }
         try:
             self.commit(
                 current,
-                on_invoice,
+                _given_back_invoice(booked, amount) if succeeded else (lambda invoice: invoice),
                 on_payment,
                 pinned=False,
                 known=invoice,
-                ledger=ledger,
+                ledger=_refund_entry(before, booked, after.splash_txn_id) if succeeded else None,
                 refund=after,
                 refund_was=OPEN_REFUND,
             )
@@ -381,37 +358,53 @@ class PaymentBook:
         the ledger entry (`refund#…`/`void#…` as `RefundRecord.books_as` says, keyed by the refund's id, which
         is derived from the Splash txn), once: the refund must not exist yet. False when another applier wrote
         it first."""
-        amount = refund.amount
         booked = refund.books_as(payment.amount)
-
-        def on_payment(p: PaymentRecord) -> PaymentRecord:
-            refunded = p.amount_refunded + amount
-            status = PaymentStatus(p.status)
-            if status in _REFUND_MOVES:
-                if refunded < p.amount:
-                    status = PaymentStatus.PARTIALLY_REFUNDED
-                else:
-                    status = PaymentStatus.VOIDED if refund.kind == "void" else PaymentStatus.REFUNDED
-            return replace(p, amount_refunded=refunded, status=status.value)
-
-        def on_invoice(invoice: InvoiceRecord) -> InvoiceRecord:
-            if booked == "void":  # the whole sale never settles: it was never paid
-                return replace(invoice, amount_paid=invoice.amount_paid - amount)
-            return replace(invoice, amount_refunded=invoice.amount_refunded + amount)
-
-        ledger = {
-            "type": booked,
-            "amount": -amount,
-            "payment_id": refund.payment_id,
-            "refund_id": refund.id,
-            "splash_txn_id": refund.splash_txn_id,
-            "outside": True,
-        }
+        ledger = {**_refund_entry(refund, booked, refund.splash_txn_id), "outside": True}
         try:
-            self.commit(payment, on_invoice, on_payment, pinned=False, ledger=ledger, refund=refund, refund_was=None)
+            self.commit(
+                payment,
+                _given_back_invoice(booked, refund.amount),
+                lambda p: _given_back_payment(p, refund),
+                pinned=False,
+                ledger=ledger,
+                refund=refund,
+                refund_was=None,
+            )
         except AlreadyApplied:
             return False
         return True
+
+
+def _given_back_payment(p: PaymentRecord, refund: RefundRecord) -> PaymentRecord:
+    """The payment once `refund` succeeded: its amount refunded, and its status (returned by the bank meanwhile:
+    the return's status stands, and the refund's money is booked)."""
+    refunded = p.amount_refunded + refund.amount
+    status = PaymentStatus(p.status)
+    if status in _REFUND_MOVES:
+        if refunded < p.amount:
+            status = PaymentStatus.PARTIALLY_REFUNDED
+        else:
+            status = PaymentStatus.VOIDED if refund.kind == "void" else PaymentStatus.REFUNDED
+    return replace(p, amount_refunded=refunded, status=status.value)
+
+
+def _given_back_invoice(booked: str, amount: int) -> InvoiceChange:
+    """The invoice once a refund booked as `booked` (RefundRecord.books_as) succeeded: a void of the whole sale was
+    never paid; anything else is money given back, the balance unchanged."""
+    if booked == "void":
+        return lambda invoice: replace(invoice, amount_paid=invoice.amount_paid - amount)
+    return lambda invoice: replace(invoice, amount_refunded=invoice.amount_refunded + amount)
+
+
+def _refund_entry(refund: RefundRecord, booked: str, splash_txn_id: str | None) -> dict[str, Any]:
+    """The ledger entry of a refund that succeeded, keyed (`fact`) by its type and the refund's id."""
+    return {
+        "type": booked,
+        "amount": -refund.amount,
+        "payment_id": refund.payment_id,
+        "refund_id": refund.id,
+        "splash_txn_id": splash_txn_id,
+    }
 
 
 def _events(
