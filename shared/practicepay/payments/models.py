@@ -184,6 +184,31 @@ class RefundRecord:
     refusals: int = 0
     """How often Splash refused this refund outright before it was sent again."""
 
+    @classmethod
+    def of(
+        cls,
+        payment: PaymentRecord,
+        refund_id: str,
+        *,
+        amount: int,
+        kind: str,
+        status: str,
+        created_at: str,
+        splash_txn_id: str | None = None,
+    ) -> RefundRecord:
+        """A refund of `payment` (asked for here, or found at Splash made outside PracticePay)."""
+        return cls(
+            practice_id=payment.practice_id,
+            id=refund_id,
+            payment_id=payment.id,
+            invoice_id=payment.invoice_id,
+            amount=amount,
+            kind=kind,
+            status=status,
+            created_at=created_at,
+            splash_txn_id=splash_txn_id,
+        )
+
     def request_token(self) -> str:
         return request_token(self.id, self.refusals)
 

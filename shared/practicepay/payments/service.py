@@ -473,15 +473,8 @@ class PaymentService:
             )
         invoice = self.book.invoice(payment.practice_id, payment.invoice_id)
         kind = _refund_kind(payment, self.splash().get(Txn, payment.splash_txn_id or ""), invoice, amount)
-        refund = RefundRecord(
-            practice_id=payment.practice_id,
-            id=refund_id,
-            payment_id=payment.id,
-            invoice_id=payment.invoice_id,
-            amount=amount,
-            kind=kind,
-            status="pending",
-            created_at=iso(self.clock()),
+        refund = RefundRecord.of(
+            payment, refund_id, amount=amount, kind=kind, status="pending", created_at=iso(self.clock())
         )
         return refund, invoice
 

@@ -213,11 +213,9 @@ class StatusSync:
         if self.book.store.get_refund(payment.practice_id, payment.id, refund_id) is not None:
             return "unchanged"
         amount = txn.total or payment.amount - payment.amount_refunded
-        refund = RefundRecord(
-            practice_id=payment.practice_id,
-            id=refund_id,
-            payment_id=payment.id,
-            invoice_id=payment.invoice_id,
+        refund = RefundRecord.of(
+            payment,
+            refund_id,
             amount=amount,
             kind=kind,
             status="succeeded",
