@@ -108,6 +108,13 @@ RESOURCES: dict[str, Resource] = {
             references={"merchant": "merchants"},
         ),
         Resource(
+            "txnSessions",  # [§7] the official SDK's TxnSessionsPostRequest and answer (local/sandbox/payfields.py)
+            frozenset({GET, POST, DELETE}),
+            ("login", "merchant", "configurations"),
+            read_only=("status", "origin", "durationAvailable", "timesUsed", "timesApproved", "key"),
+            references={"merchant": "merchants"},
+        ),
+        Resource(
             "txnResults",
             frozenset({GET}),
             read_only=("txn", "type", "code", "message", "originalCode", "bankCode"),

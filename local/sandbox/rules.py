@@ -17,6 +17,7 @@ from local.sandbox.settings import SandboxSettings
 from local.sandbox.store import Record, Store, from_yyyymmdd, stamp, yyyymmdd
 from local.sandbox.tables import (
     APPROVED,
+    BANK_TXN_TYPES,
     CARD_STATE_TRIGGERS,
     CARD_TRIGGERS,
     CARD_TYPES,
@@ -38,6 +39,7 @@ from local.sandbox.tables import (
     RETURN_ACCOUNTS,
     SUFFIX_TRIGGERS,
     TXN_ORIGINS,
+    VERIFICATION_FAILURES,
     TxnResultCode,
     TxnStatus,
     TxnType,
@@ -106,11 +108,14 @@ def _check_common(values: Record, txn_type: TxnType | None, problems: Problems) 
     require(values, ("origin",), problems)
     if values.get("origin") is not None and values["origin"] not in TXN_ORIGINS:
         problems.add("invalid_field", "origin", "An origin is 0-9")
-    if txn_type in NEW_PAYMENT_TYPES:  # a refund's total is optional: the whole remaining original (§6.1)
+    verification = txn_type == TxnType.ECHECK_VERIFICATION
+    if txn_type in NEW_PAYMENT_TYPES and not verification:  # a refund's total is optional: the remaining original
         require(values, ("total",), problems)
     if txn_type in NEW_PAYMENT_TYPES and values.get("fortxn") is not None:
         problems.add("invalid_field", "fortxn", "Only captures, reverses, refunds and redeposits have a fortxn")
-    if values.get("total") is not None and values["total"] <= 0:
+    if verification and values.get("total"):  # sandbox choice: absent or 0; nothing is charged
+        problems.add("invalid_field", "total", "An account verification moves no money: send no total (or 0)")
+    elif values.get("total") is not None and values["total"] <= 0 and not verification:
         problems.add("invalid_field", "total", "A total is a positive integer number of cents")
     for name, limit in TEXT_LIMITS.items():
         if values.get(name) is not None and (not isinstance(values[name], str) or len(values[name]) > limit):
@@ -169,8 +174,10 @@ def _check_family(txn_type: TxnType, original: Record) -> None:
 def _new_payment(
     store: Store, settings: SandboxSettings, txn_type: TxnType, values: Record, source: Source
 ) -> TxnOutcome:
-    if source.instrument.is_bank != (txn_type in ECHECK_TYPES):
+    if source.instrument.is_bank != (txn_type in BANK_TXN_TYPES):
         raise refuse("txn_type_payment_method_mismatch", "type")
+    if txn_type == TxnType.ECHECK_VERIFICATION:
+        return _verify(store, values, source)
     declined = _decline(settings, txn_type, values["total"], source.expiration, store.today)
     payment = source.payment_id or store.vault(source.instrument)
     soft = FIRST_SALE_DECLINES.get(source.instrument.number)
@@ -199,6 +206,25 @@ def _new_payment(
     if not declined and txn_type == TxnType.ECHECK_SALE:
         _plan_return(store, txn)
     return TxnOutcome(txn, declined)
+
+
+def _verify(store: Store, values: Record, source: Source) -> TxnOutcome:
+    """Type 12, eCheck account verification: approved (1) or failed (2) at once, by the account number
+    (VERIFICATION_FAILURES). It moves no money: total and approved 0, no funding, and the day boundaries never
+    settle, fund or return it (it is in no batch, no ECHECK_TYPES, no RETURN_ACCOUNTS plan)."""
+    failed = VERIFICATION_FAILURES.get(source.instrument.number)
+    txn = _insert(
+        store,
+        {**values, "total": 0, "fundingEnabled": 0},
+        TxnType.ECHECK_VERIFICATION,
+        status=TxnStatus.FAILED if failed else TxnStatus.APPROVED,
+        approved=0,
+        payment=source.payment_id or store.vault(source.instrument),
+        token=source.token,
+        expiration=None,
+        result=failed or APPROVED,
+    )
+    return TxnOutcome(txn, failed)
 
 
 def _decline(
@@ -381,7 +407,7 @@ def _insert(
             "refunded": 0,
             "reversed": 0,
             "authorization": authorization,
-            "fundingEnabled": 1,
+            "fundingEnabled": values.get("fundingEnabled", 1),
             "debtRepayment": 0,
         },
     )

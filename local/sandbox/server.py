@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox import resources
+from local.sandbox import payfields, resources
 from local.sandbox.alerts import ALERT_FAULT_MODES, AlertDispatcher, deliveries_for
 from local.sandbox.boarding import create_entity
 from local.sandbox.errors import ApiError, ErrorItem, error_item, refuse
@@ -150,7 +150,12 @@ class SplashSandbox:
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        response = self._admin(request) if request.path.startswith("/_sandbox/") else self._api(request)
+        if request.path.startswith("/_sandbox/"):
+            response = self._admin(request)
+        elif (request.path == "/payFieldsScript" or request.path.startswith("/payFields/")) and not _tokenize(request):
+            response = self._payfields(request)
+        else:
+            response = self._api(request)
         return response(environ, start_response)
 
     def serve(self, host: str, port: int) -> ServerHandle:
@@ -259,6 +264,13 @@ class SplashSandbox:
         if not self._limiter.admit(scope, request.headers.get("rate-limit-test") == "match"):
             return 429, RATE_LIMITED
         key = request.headers.get("APIKEY")
+        if _tokenize(request):  # the PayFields frames' call: a public key and a live txnSession, never replayed
+            if refused:
+                return self._refuse(request)
+            details = {"requestId": next(self._request_ids)}
+            return self._tokenize(request, key, request.headers.get("TXNSESSIONKEY"), details)
+        if key in self.settings.public_api_keys:
+            return self._public(request, key)
         if key not in self.settings.api_keys:
             errors = [error_item("invalid_auth")]
             return self.settings.bad_key_status, envelope([], {"requestId": next(self._request_ids)}, errors)
@@ -277,6 +289,24 @@ class SplashSandbox:
         status, body = handle(request)  # a refusal too is replayed for 48 h under its token (splash-api.md §10)
         self._replays.put((key, token), status, body, self._clock.now)
         return status, body
+
+    def _public(self, request: Request, key: str) -> tuple[int, Body]:
+        """A public (PayFields) key: only POST /tokens with a live TXNSESSIONKEY (AT: "APIKEY + txnSessionKey"
+        creates a token, the session key alone is invalid_auth); everything else is invalid_auth."""
+        details: Body = {"requestId": next(self._request_ids)}
+        session_key = request.headers.get("TXNSESSIONKEY")
+        if request.method != "POST" or request.path.strip("/") != "tokens" or session_key is None:
+            return self.settings.bad_key_status, envelope([], details, [error_item("invalid_auth")])
+        return self._tokenize(request, key, session_key, details)
+
+    def _tokenize(self, request: Request, key: Any, session_key: Any, details: Body) -> tuple[int, Body]:
+        try:
+            token = payfields.tokenize(self._store, self.settings, key, session_key, _json_body(request))
+        except ApiError as error:
+            auth = any(e.get("errorCode") == "invalid_auth" for e in error.errors)
+            status = self.settings.bad_key_status if auth else error.status
+            return status, envelope([], details, error.errors)
+        return 200, envelope([stringify(public(token))], details)
 
     def _refuse(self, _request: Request) -> tuple[int, Body]:
         errors = [error_item("invalid_field", "merchant", "The merchant cannot process this transaction now")]
@@ -302,6 +332,8 @@ class SplashSandbox:
     def _get(self, request: Request, name: str, record_id: str | None, request_id: int) -> Body:
         search = parse_search(request.headers.get("SEARCH", ""), resources.RESOURCES[name])
         page = parse_page(request.args)
+        if name == "txnSessions":  # their status and durationAvailable follow the sandbox clock
+            payfields.refresh_all(self._store)
         if record_id is not None:
             record = self._store.get(name, record_id)
             rows, page_info = ([record] if record else []), SINGLE_PAGE
@@ -334,7 +366,28 @@ class SplashSandbox:
                 return [outcome.txn], [error_item("txn_declined", msg=outcome.declined.message)]
             # The documented decline (splash-api.md §6.1, §9.2): no data, one failed-severity error, no field.
             return [], [{"code": DECLINE_CODE, "severity": 4, "msg": outcome.declined.message}]
+        if name == "txnSessions":
+            return [payfields.create_txn_session(self._store, self.settings, body)], []
         return [CREATORS[name](self._store, body)], []
+
+    # --- PayFields: the loader script, the field frames and their tokenize call (local/sandbox/payfields.py) ------
+
+    def _payfields(self, request: Request) -> Response:
+        """The loader script and the frames' documents: no APIKEY (a browser loads them). The frames' tokenize
+        call (POST /payFields/tokenize) goes through the API's pipeline instead: logged, faults, rate limit."""
+        name = request.path.removeprefix("/payFields/")
+        if request.method == "GET" and request.path == "/payFieldsScript":
+            origin = request.host_url.rstrip("/")
+            text = payfields.script(origin, request.args.get("spa") == "1")
+            return _browser_response(text, "application/javascript; charset=utf-8")
+        if request.method == "GET" and name == "frame":
+            status, page = payfields.frame_page(request.args)
+            response = _browser_response(page, "text/html; charset=utf-8", status)
+            response.headers["Content-Security-Policy"] = payfields.FRAME_CSP
+            return response
+        if request.method == "GET" and (found := payfields.asset(name)) is not None:
+            return _browser_response(*found)
+        return Response("Not Found", status=404, content_type="text/plain")
 
     # --- /_sandbox/* --------------------------------------------------------------------------------------------
 
@@ -408,6 +461,19 @@ class SplashSandbox:
     def _admin_reset(self, _: Request) -> Body:
         self.reset()
         return {"status": "reset", "now": self._clock.now.isoformat()}
+
+
+def _tokenize(request: Request) -> bool:
+    return request.method == "POST" and request.path == "/payFields/tokenize"
+
+
+def _browser_response(text: str, content_type: str, status: int = 200) -> Response:
+    response = Response(text, status=status, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"  # a page on another origin loads them
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _json_body(request: Request) -> Any:

@@ -15,6 +15,13 @@ class SandboxSettings:
     """`start` is the sandbox clock's first instant (UTC; default: now). The clock only moves when advanced."""
 
     api_keys: tuple[str, ...] = ("sandbox-private-key",)
+    public_api_keys: tuple[str, ...] = ("sandbox-public-key",)
+    """PayFields' public keys (splash-api.md §7): they only tokenize, and only with a live txnSession key, through
+    the PayFields frames (POST /payFields/tokenize) or POST /tokens with a TXNSESSIONKEY header. Any other use
+    answers invalid_auth."""
+    txn_session_minutes: int = 10
+    """A txnSession's life when its `configurations` name no `duration` (the SDK: "expires automatically after
+    10 minutes of inactivity or by the customizable configurations field"; the sandbox counts from creation)."""
     bad_key_status: int = 401
     decline_style: DeclineStyle = "txn_and_errors"
     rate_limit_per_10s: int = 1000
@@ -34,6 +41,8 @@ class SandboxSettings:
             raise ValueError(f"decline_style must be one of {DECLINE_STYLES}, not {self.decline_style!r}")
         if self.bad_key_status not in (400, 401):
             raise ValueError(f"bad_key_status must be 400 or 401, not {self.bad_key_status}")
+        if set(self.public_api_keys) & set(self.api_keys):
+            raise ValueError("a key is either private (api_keys) or public (public_api_keys), not both")
         if self.start is not None and self.start.tzinfo is None:
             self.start = self.start.replace(tzinfo=UTC)
 

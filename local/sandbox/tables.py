@@ -33,7 +33,7 @@ ERRORS: dict[str, ErrorKind] = {
 
 
 class TxnType(IntEnum):
-    """[§3.1] The types the sandbox implements (12 verification and 14 incremental auth are not)."""
+    """[§3.1] The types the sandbox implements (14 incremental auth is not)."""
 
     SALE = 1
     AUTH = 2
@@ -43,11 +43,15 @@ class TxnType(IntEnum):
     ECHECK_SALE = 7
     ECHECK_REFUND = 8
     ECHECK_REDEPOSIT = 11
+    ECHECK_VERIFICATION = 12  # eCheck account verification: checks a bank account, moves no money
 
 
 CARD_TYPES = frozenset({TxnType.SALE, TxnType.AUTH, TxnType.CAPTURE, TxnType.REVERSE, TxnType.REFUND})
 ECHECK_TYPES = frozenset({TxnType.ECHECK_SALE, TxnType.ECHECK_REFUND, TxnType.ECHECK_REDEPOSIT})
-NEW_PAYMENT_TYPES = frozenset({TxnType.SALE, TxnType.AUTH, TxnType.ECHECK_SALE})
+NEW_PAYMENT_TYPES = frozenset({TxnType.SALE, TxnType.AUTH, TxnType.ECHECK_SALE, TxnType.ECHECK_VERIFICATION})
+# The txn types run on a bank account. An account verification is one, but it is no eCheck debit or credit:
+# it is never settled, funded or returned (ECHECK_TYPES, which the day boundaries walk, leaves it out).
+BANK_TXN_TYPES = ECHECK_TYPES | {TxnType.ECHECK_VERIFICATION}
 
 
 class TxnStatus(IntEnum):
@@ -103,6 +107,7 @@ ID_PREFIXES: dict[str, str] = {
     "alerts": "alr",
     "alertTriggers": "alt",
     "alertActions": "ala",
+    "txnSessions": "tss",  # [§7] t1_tss_… (AT, SDK txn-sessions example)
 }
 
 # [§4] SDK ResourceEnum, for the resources the sandbox serves and alerts on.
@@ -257,4 +262,14 @@ REDEPOSIT_TOO_MANY = "366 More than two redeposits of this item within 180 days"
 REDEPOSIT_NOT_NSF = "367 Original transaction was not returned for insufficient or uncollected funds"
 REDEPOSIT_ALREADY_PROCESSED = "371 Original transaction already processed"
 CREDIT_OVER_CAPTURE = "365 Credit amount exceeds the captured amount"
+# Sandbox test bank accounts whose eCheck account verification (txn type 12) fails: status 2 with a declined
+# txnResult naming the reason. Sandbox choice: Payrix publishes no verification triggers. Their own numbers, so
+# that the RETURN_ACCOUNTS above still verify and then return as planned; every other account verifies.
+# originalCode: the NACHA return code of the same reason; bankCode: a value of the official list (bank_codes).
+VERIFICATION_FAILURES: dict[str, TxnResultCode] = {
+    "9992000004": TxnResultCode("Invalid Account Number", "R04", "invalid_account"),
+    "9992000002": TxnResultCode("Account Closed", "R02", "closed_account"),
+    "9992000003": TxnResultCode("No Account on File", "R03", "bad_account"),
+}
+
 FUNDING_BUSINESS_DAYS = 3  # [ADR 0004] an eCheck is funded three business days after it settles

@@ -24,6 +24,9 @@ OPAQUE = re.compile(r"[a-z]{2,4}_[0-9a-z]{10,40}")
 
 # Every field an outbound payload may carry, per model. Adding a field means reviewing it for PHI here.
 ALLOWED = {
+    # A PayFields txnSession: the merchant and its limits, nothing about the payer.
+    "TxnSessionRequest": {"login", "merchant", "configurations"},
+    "TxnSessionConfigurations": {"duration", "maxTimesUse", "maxTimesApproved"},
     # descriptor: the practice's statement descriptor setting (PracticeSettings), never patient text.
     "TxnRequest": {
         "merchant",

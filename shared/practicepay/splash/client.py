@@ -52,9 +52,19 @@ from practicepay.splash.models import (
     Token,
     Txn,
     TxnResult,
+    TxnSession,
     TxnStatus,
 )
-from practicepay.splash.outbound import AlertRequest, CustomerRequest, EntityRequest, Outbound, TokenRequest, TxnRequest
+from practicepay.splash.outbound import (
+    AlertRequest,
+    CustomerRequest,
+    EntityRequest,
+    Outbound,
+    TokenRequest,
+    TxnRequest,
+    TxnSessionConfigurations,
+    TxnSessionRequest,
+)
 from practicepay.splash.search import Search
 
 HOSTS: dict[str, str] = {
@@ -204,6 +214,17 @@ class SplashClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._jitter = jitter
+
+    @property
+    def payfields_script_url(self) -> str:
+        """The PayFields loader a pay page includes (splash-api.md §7: `/payFieldsScript` on the API host)."""
+        return f"{self.base_url}/payFieldsScript"
+
+    @property
+    def payfields_origin(self) -> str:
+        """scheme://host[:port] of the API host: what a pay page's CSP allows in script-src and frame-src."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def is_sandbox(self) -> bool:
@@ -442,6 +463,24 @@ class SplashClient:
         if merchant is None:
             raise SplashUnavailable(f"entity {entity.id} was created without a merchant")
         return entity, merchant
+
+    def create_txn_session(
+        self,
+        merchant: str,
+        *,
+        duration_minutes: int,
+        max_times_use: int,
+        max_times_approved: int | None = None,
+        request_token: str | None = None,
+    ) -> TxnSession:
+        """A short-lived PayFields key for one merchant's pay page (POST /txnSessions, private key): the page
+        gets its `key` with the public API key, never the private one. Uses and approvals past the limits, and
+        any use after `duration_minutes`, are refused by Splash."""
+        configurations = TxnSessionConfigurations(
+            duration=duration_minutes, maxTimesUse=max_times_use, maxTimesApproved=max_times_approved
+        )
+        body = TxnSessionRequest(merchant=merchant, configurations=configurations)
+        return self.create(TxnSession, body, request_token=request_token)
 
     def create_alert(self, body: AlertRequest) -> Alert:
         return self.create(Alert, body)

@@ -10,6 +10,7 @@ Every variant recorded from the live API parses to one type (splash-api.md §1 "
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum
 from typing import Annotated, Any, ClassVar
 
@@ -73,6 +74,7 @@ class TxnType(IntEnum):
     ECHECK_REFUND = 8
     ECHECK_REDEPOSIT = 11
     ECHECK_VERIFICATION = 12
+    ECHECK_VERIFY = 12  # the same member (an alias): eCheck account verification, moves no money
     INCREMENTAL_AUTH = 14
 
 
@@ -291,3 +293,49 @@ class Alert(Record):
     resource: ClassVar[str] = "alerts"
     name: str | None = None
     forlogin: str | None = None
+
+
+def _object(value: Any) -> Any:
+    """A JSON-object field: as an object, a JSON string of one (some Payrix fields arrive encoded), or an empty
+    list / empty string for none (a PHP empty array)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return value  # left for the model to refuse
+    if isinstance(value, list) and not value:
+        return None
+    return value
+
+
+class TxnSessionConfigurations(BaseModel):
+    """A txnSession's limits (the official SDK's TxnSessionsConfigurations): minutes, then counts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+    duration: OptInt = None
+    maxTimesApproved: OptInt = None  # noqa: N815 (Splash's names)
+    maxTimesUse: OptInt = None  # noqa: N815
+
+
+class TxnSession(Record):
+    """A short-lived key for PayFields in a browser (POST /txnSessions with the private key; splash-api.md §7).
+    `key` goes to the page as PayFields.config.txnSessionKey with the public API key: kept out of reprs."""
+
+    resource: ClassVar[str] = "txnSessions"
+    merchant: Ref = None
+    key: str = Field(repr=False)
+    status: Text = None
+    """"created" when made (recorded); "expired" afterwards (the SDK's example)."""
+    configurations: Annotated[TxnSessionConfigurations | None, BeforeValidator(_object)] = None
+    durationAvailable: OptInt = None  # noqa: N815 (minutes left)
+    timesUsed: OptInt = None  # noqa: N815
+    timesApproved: OptInt = None  # noqa: N815
+    origin: Text = None
+
+    @property
+    def duration(self) -> int | None:
+        """The session's life in minutes, as configured."""
+        return self.configurations.duration if self.configurations else None

@@ -46,7 +46,8 @@ class Outbound(BaseModel):
 
 
 class TxnRequest(Outbound):
-    """A payment operation: sale (1, 7), auth (2), capture (3), reverse (4), refund (5, 8), redeposit (11)."""
+    """A payment operation: sale (1, 7), auth (2), capture (3), reverse (4), refund (5, 8), redeposit (11), or an
+    eCheck account verification (12: a bank token, no total and no fortxn; it moves no money)."""
 
     merchant: MerchantId | None = None
     type: TxnType
@@ -58,6 +59,33 @@ class TxnRequest(Outbound):
     description: GenericDescription | None = None
     descriptor: StatementDescriptor | None = None
     cofType: Literal["single", "scheduled", "unscheduled", "installment"] | None = None  # noqa: N815
+
+    @model_validator(mode="after")
+    def _verification(self) -> TxnRequest:
+        if self.type == TxnType.ECHECK_VERIFY:
+            if self.token is None:
+                raise ValueError("an eCheck account verification (type 12) verifies a bank token: token is required")
+            if self.total is not None or self.fortxn is not None:
+                raise ValueError("an eCheck account verification (type 12) takes no total and no fortxn")
+        return self
+
+
+class TxnSessionConfigurations(Outbound):
+    """A txnSession's limits: how many minutes it lives, how many PayFields calls it allows and how many of them
+    may succeed (the official SDK's TxnSessionsConfigurations)."""
+
+    duration: Annotated[StrictInt, Field(ge=1, le=1440)]
+    maxTimesUse: Annotated[StrictInt, Field(ge=1, le=1000)]  # noqa: N815
+    maxTimesApproved: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None  # noqa: N815
+
+
+class TxnSessionRequest(Outbound):
+    """POST /txnSessions (private key): a short-lived key for one merchant's PayFields page. `login` may be left
+    out: Splash then uses the login of the API key (the SDK's description of the field)."""
+
+    login: LoginId | None = None
+    merchant: MerchantId
+    configurations: TxnSessionConfigurations
 
 
 class CustomerRequest(Outbound):

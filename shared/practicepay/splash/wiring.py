@@ -25,6 +25,12 @@ class SplashCredentials(BaseModel):
         pattern=r"^[tp]1_log_[0-9a-z]{20,32}$",
         description="The Payrix login the API key belongs to: it owns the web alert and is the alert's scope",
     )
+    public_api_key: str | None = Field(
+        default=None,
+        min_length=8,
+        description="The PayFields public API key: not secret (a pay page sends it to browsers), kept here with "
+        "the private key it pairs with; it only tokenizes, with a txnSession key",
+    )
 
 
 def splash_credentials(cfg: SplashConfig | None = None) -> SplashCredentials:
