@@ -53,6 +53,8 @@ class BillingConstruct(Construct):
         schedules, events = tables[SCHEDULES_TABLE.logical_id], tables[EVENTS_TABLE.logical_id]
         charge_queue = queues[CHARGE_QUEUE.logical_id]
         env = {**payment_env, SCHEDULES_TABLE.env_var: schedules.table_name}
+        self.env = env
+        """What the plans API and the charge worker read (the pay page too: it makes plans and payments)."""
         # The payment statements cover invoices too (plans move theirs to in_progress; cycles issue invoices).
         # A stop-recurring decline blocks the card in the installment's transaction (billing.follow).
         block_cards = table_access("BlockStoppedCards", tables[PATIENTS_TABLE.logical_id], ["UpdateItem"])
@@ -61,6 +63,8 @@ class BillingConstruct(Construct):
             table_access("Schedules", schedules, ["GetItem", "PutItem", "Query"]),
             block_cards,
         ]
+        self.plans_statements = plans_statements
+        """The plans API's grants, which the pay page shares (it makes payments and plans the same way)."""
         charger_statements = [
             *payment_statements,
             table_access("Schedules", schedules, ["GetItem", "PutItem"]),

@@ -163,6 +163,20 @@ SCHEDULES_TABLE = TableDef(
     indexes=(Index("due", "due_pk", "due_sk"), Index("notices", "notice_pk", "notice_sk")),
 )
 
+# Pay links and the pay page's state (ADR 0015). A link is found by the SHA-256 of its secret (the URL's only
+# part; the secret itself is never stored); `by_owner` lists an invoice's (or a patient's balance) links for staff,
+# `by_id` finds one by its public id (revoke). Pay-page sessions and per-address identity-failure counters live
+# here too, each expiring by TTL.
+PAY_LINKS_TABLE = TableDef(
+    logical_id="PayLinksTable",
+    local_name="practicepay-pay-links",
+    env_var="PAY_LINKS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(Index("by_owner", "gsi1pk", "gsi1sk"), Index("by_id", "link_id")),
+    ttl_attribute="expiration",
+)
+
 TABLES: tuple[TableDef, ...] = (
     INVOICES_TABLE,
     IDEMPOTENCY_TABLE,
@@ -172,6 +186,7 @@ TABLES: tuple[TableDef, ...] = (
     SYNC_TABLE,
     EVENTS_TABLE,
     SCHEDULES_TABLE,
+    PAY_LINKS_TABLE,
 )
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
@@ -259,6 +274,8 @@ SPLASH_SECRET_LOCAL_NAME = "practicepay/splash"  # noqa: S105 (a name, not a sec
 SPLASH_CREDENTIALS_ENV = "SPLASH_CREDENTIALS"
 SPLASH_HOST_ENV = "SPLASH_HOST"
 SPLASH_WEBHOOK_HEADER = "X-PracticePay-Webhook"
+# The pay page's public base URL (a custom domain, deploy option pay_page_url); empty: the API's own URL + /pay.
+PAY_PAGE_URL_ENV = "PAY_PAGE_URL"
 
 # Outbound domain events: the publisher puts each outbox row on this bus (source "practicepay", docs/events/).
 EVENT_BUS_LOCAL_NAME = "practicepay"
@@ -272,9 +289,18 @@ ENCOUNTER_DETAIL_TYPE = "encounter.charged"
 AUTHORIZER = FunctionDef(name="authorizer", env=(JWT_SECRET_ENV,))
 AUTHORIZER_CACHE_SECONDS = 300
 """API Gateway keeps an authorizer's Allow policy this long per Authorization header (the local front too)."""
-INVOICES = FunctionDef(
+INVOICES = FunctionDef(  # invoices, and the pay links staff send for them
     name="invoices",
-    env=(INVOICES_TABLE.env_var, IDEMPOTENCY_TABLE.env_var, EVENTS_TABLE.env_var, DATA_KEY_ENV),
+    env=(
+        INVOICES_TABLE.env_var,
+        IDEMPOTENCY_TABLE.env_var,
+        EVENTS_TABLE.env_var,
+        DATA_KEY_ENV,
+        PAY_LINKS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+        PATIENTS_TABLE.env_var,
+        PAY_PAGE_URL_ENV,
+    ),
 )
 PATIENTS = FunctionDef(
     name="patients",
@@ -346,6 +372,10 @@ REPORTS = FunctionDef(  # payments and accounts-receivable reports (JSON and CSV
 )
 PUBLISHER = FunctionDef(name="publisher", env=(EVENT_BUS_ENV,))  # the events table's stream → the bus
 DOCS = FunctionDef(name="docs")  # GET /openapi.json: the generated document in its asset; no table, no key
+PAYPAGE = FunctionDef(  # the patient's pay page (HTML, no JWT: a pay link's secret and an identity check; ADR 0015)
+    name="paypage",
+    env=(*_BILLING_ENV, PAY_LINKS_TABLE.env_var),
+)
 FUNCTIONS: tuple[FunctionDef, ...] = (
     AUTHORIZER,
     INVOICES,
@@ -363,6 +393,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     REPORTS,
     PUBLISHER,
     DOCS,
+    PAYPAGE,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
@@ -405,5 +436,16 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/events/encounters", ENCOUNTERS.name),
     Route("GET", "/reports/payments", REPORTS.name),
     Route("GET", "/reports/receivables", REPORTS.name),
+    Route("POST", "/invoices/{invoice_id}/pay-links", INVOICES.name),
+    Route("GET", "/invoices/{invoice_id}/pay-links", INVOICES.name),
+    Route("POST", "/patients/{patient_id}/pay-links", INVOICES.name),  # "pay my balance" (a practice setting)
+    Route("POST", "/pay-links/{link_id}/revoke", INVOICES.name),
     Route("POST", "/webhooks/splash", WEBHOOK.name, authorized=False),  # the static header, checked in the function
+    # The pay page: HTML for patients, authenticated by the link's secret, an identity check and a session cookie.
+    Route("GET", "/pay/assets/{asset}", PAYPAGE.name, authorized=False),
+    Route("GET", "/pay/{secret}", PAYPAGE.name, authorized=False),
+    Route("POST", "/pay/{secret}/identity", PAYPAGE.name, authorized=False),
+    Route("POST", "/pay/{secret}/payments", PAYPAGE.name, authorized=False),
+    Route("POST", "/pay/{secret}/plan", PAYPAGE.name, authorized=False),
+    Route("GET", "/pay/{secret}/receipts/{receipt_id}", PAYPAGE.name, authorized=False),
 )

@@ -93,6 +93,16 @@ def acknowledge(
                 "Public API description: the docs function returns the OpenAPI document shipped in its asset (the "
                 "routes and schemas, no data) and reads nothing else; its role has no table, key or secret access.",
             )
+        if method.resource.path == "/pay" or method.resource.path.startswith("/pay/"):
+            _ack(
+                method,
+                "AwsSolutions-APIG4",
+                "The patient's pay page: a browser following a pay link has no JWT. The function authenticates each "
+                "request itself: the link's 192-bit secret (kept only as a SHA-256), an identity answer (date of "
+                "birth, or last name and ZIP) before anything is shown, then its own short-lived HttpOnly session "
+                "cookie with a CSRF token; wrong answers lock the link and the address, and WAF rate-limits the "
+                "identity form per address.",
+            )
         if method.resource.path == "/webhooks/splash":
             _ack(
                 method,

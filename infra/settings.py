@@ -57,6 +57,12 @@ class StackSettings(BaseModel):
     platform_event_source: str = Field(
         default=PLATFORM_EVENT_SOURCE, min_length=1, description="the `source` of the platform's encounter events"
     )
+    pay_page_url: str | None = Field(
+        default=None,
+        description="https URL of a custom domain in front of the pay page (mapped to the API's stage at its root): "
+        "pay links are `<pay_page_url>/pay/<secret>`. Unset: the link is built from the URL the staff request "
+        "came in on (the API's own URL, stage included)",
+    )
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$", description="target account (else `CDK_DEFAULT_ACCOUNT`)"
     )
@@ -72,6 +78,18 @@ class StackSettings(BaseModel):
         if urlsplit(value).scheme != "https" or not urlsplit(value).hostname:
             raise ValueError("must be an https URL")
         return value
+
+    @field_validator("pay_page_url")
+    @classmethod
+    def _page_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("must be an https URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must be an https URL with no query, fragment or credentials")
+        return value.rstrip("/")
 
     @field_validator("splash_host")
     @classmethod

@@ -26,8 +26,11 @@ from infra.definitions import (
     JWT_SECRET_ENV,
     PATIENTS,
     PATIENTS_TABLE,
+    PAY_LINKS_TABLE,
+    PAY_PAGE_URL_ENV,
     PAYMENTS,
     PAYMENTS_TABLE,
+    PAYPAGE,
     PRACTICES_TABLE,
     RECONCILIATION_QUEUE,
     SPLASH_CREDENTIALS_ENV,
@@ -105,6 +108,7 @@ class PracticePayStack(Stack):
         patients_table = tables[PATIENTS_TABLE.logical_id]
         payments_table = tables[PAYMENTS_TABLE.logical_id]
         practices_table = tables[PRACTICES_TABLE.logical_id]
+        pay_links_table = tables[PAY_LINKS_TABLE.logical_id]
         reconciliation = data.queues[RECONCILIATION_QUEUE.logical_id]
 
         # The one data key: table and queue encryption, and the PHI envelope of the API functions.
@@ -141,16 +145,24 @@ class PracticePayStack(Stack):
             self,
             "InvoicesFn",
             name=INVOICES.name,
-            description="Invoices API: create, get, list, issue, cancel, write off",
+            description="Invoices API: create, get, list, issue, cancel, write off; the pay links staff send",
             environment={
                 INVOICES_TABLE.env_var: invoices_table.table_name,
                 PATIENTS_TABLE.env_var: patients_table.table_name,
                 EVENTS_TABLE.env_var: tables[EVENTS_TABLE.logical_id].table_name,
+                PAY_LINKS_TABLE.env_var: pay_links_table.table_name,
+                PRACTICES_TABLE.env_var: practices_table.table_name,
+                # Empty: the function builds a link from the URL the request came in on (its stage included).
+                PAY_PAGE_URL_ENV: settings.pay_page_url or "",
                 **data_env,
             },
             statements=[
                 table_access("Invoices", invoices_table, ["GetItem", "PutItem", "Query"], "by_patient", "by_status"),
-                table_access("PatientExists", patients_table, ["ConditionCheckItem"]),
+                # An invoice's patient must exist; a balance link reads the patient it is for.
+                table_access("Patients", patients_table, ["GetItem", "ConditionCheckItem"]),
+                table_access("Practices", practices_table, ["GetItem"]),  # link defaults, the balance_links setting
+                # Make a link (with its event, in one transaction), list an invoice's, find one by id, revoke it.
+                table_access("PayLinks", pay_links_table, ["GetItem", "PutItem", "Query"], "by_owner", "by_id"),
                 table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
                 *data_statements,
             ],
@@ -230,6 +242,24 @@ class PracticePayStack(Stack):
             api_timeout=splash_timeout,
             common=common,
         )
+        # The patient's pay page (public HTML: a link's secret, an identity check, its own session cookie). It pays
+        # and makes plans as the plans API does, so it has the plans API's grants, plus its links, sessions and
+        # per-address counters, and the patient's open invoices for a balance link.
+        paypage = PracticePayFunction(
+            self,
+            "PayPageFn",
+            name=PAYPAGE.name,
+            description="The patient's pay page (HTML, no JWT): pay an invoice or a balance, or enroll in a plan",
+            environment={**billing.env, PAY_LINKS_TABLE.env_var: pay_links_table.table_name},
+            statements=[
+                *billing.plans_statements,
+                table_access("PayLinks", pay_links_table, ["GetItem", "PutItem", "UpdateItem"]),
+                table_access("BalanceInvoices", invoices_table, ["Query"], "by_patient"),
+            ],
+            reserved_concurrency=settings.api_function_concurrency,
+            timeout=splash_timeout,
+            **common,
+        )
         AlarmsConstruct(self, "Alarms", queues=data.queues, key=key)
 
         sync = SyncConstruct(
@@ -283,6 +313,7 @@ class PracticePayStack(Stack):
                 clinical.practices,
                 clinical.encounters,
                 clinical.reports,
+                paypage,
             )
         }
         api = ApiConstruct(
@@ -305,6 +336,7 @@ class PracticePayStack(Stack):
                 invoices,
                 patients,
                 payments,
+                paypage,
                 *sync.functions,
                 *billing.functions,
                 *clinical.functions,

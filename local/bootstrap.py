@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets as secrets_lib
 from typing import Any
 
@@ -18,6 +19,7 @@ from infra.definitions import (
     EVENT_BUS_LOCAL_NAME,
     JWT_SECRET_ENV,
     JWT_SECRET_LOCAL_NAME,
+    PAY_PAGE_URL_ENV,
     PLATFORM_EVENT_BUS_LOCAL_NAME,
     PLATFORM_EVENT_SOURCE,
     QUEUES,
@@ -142,10 +144,13 @@ def create_resources(
         "webhook_header_name": SPLASH_WEBHOOK_HEADER,
         "webhook_header_value": secrets_lib.token_urlsafe(32),
         "login_id": SandboxSettings().login,  # the sandbox's one login owns every record it makes
+        "public_api_key": SandboxSettings().public_api_keys[0],  # PayFields' public key (not secret)
     }
     _put_secret(secrets, SPLASH_SECRET_LOCAL_NAME, json.dumps(splash), key_arn)
     env[SPLASH_CREDENTIALS_ENV] = f"secretsmanager:{SPLASH_SECRET_LOCAL_NAME}"
     env[SPLASH_HOST_ENV] = splash_host
+    # As the stack sets it with no pay_page_url: empty, so links point at the URL the request came in on.
+    env[PAY_PAGE_URL_ENV] = os.environ.get(PAY_PAGE_URL_ENV, "")
     return env
 
 

@@ -6,7 +6,17 @@ too: the docs function serves the committed document, as in AWS; `extra` pages a
 authorizer (401 on "Unauthorized", 403 on a Deny, 500 on a failure) and its result cache (the policy kept per
 Authorization header for AUTHORIZER_CACHE_SECONDS, as CDK configures it), the authorizer context on
 `requestContext.authorizer`, the problem+json gateway responses, the 10 MB payload limit, and 502 when a
-function raises. What it does not: throttling, the request validator.
+function raises. What it does not: throttling, the request validator, WAF.
+
+The event is the one API Gateway sends when it is reached on a custom domain mapped to the stage at the domain's
+root (this server has no stage prefix): `path` and `requestContext.path` are the path the client asked for,
+`requestContext.domainName` is the Host the client used (with its port, locally), `requestContext.stage` is
+STAGE, `requestContext.identity.sourceIp` the client's address. Headers keep the client's spelling and order, in
+`headers` (the last value of a repeated header) and `multiValueHeaders` (every value), plus the X-Forwarded-For,
+-Proto and -Port headers API Gateway adds. A body is the request's text (`isBase64Encoded` false), as API Gateway
+passes it with no binary media types configured; only a body that is not UTF-8 arrives base64-encoded. A
+response's `headers` and `multiValueHeaders` are merged as API Gateway merges them, and one without a
+Content-Type is `application/json`, as API Gateway answers it.
 
 Handlers run in this process by default (the integration tests drive it through werkzeug's test Client), one
 API function at a time; with a worker pool installed (local.workers; `make run` does), each invocation runs in
@@ -19,6 +29,7 @@ import base64
 import fnmatch
 import importlib.util
 import json
+import re
 import sys
 import threading
 import time
@@ -117,6 +128,9 @@ def load_handler(function: str) -> ModuleType:
     return module
 
 
+_PAY_LINK_SECRET = re.compile(r"^(/pay/)(?!assets/)[^/]+")
+
+
 def _gateway_response(kind: str, request_id: str) -> Response:
     body = gateway_response_body(kind).replace("$context.requestId", request_id)
     return Response(body, status=json.loads(body)["status"], content_type=PROBLEM_CONTENT_TYPE)
@@ -162,7 +176,8 @@ class LocalApiGateway:
         response = self.dispatch(request)
         if self.access_log:
             elapsed_ms = (time.monotonic() - started) * 1000
-            print(f"{request.method} {request.path} -> {response.status_code} ({elapsed_ms:.0f} ms)", flush=True)
+            path = _PAY_LINK_SECRET.sub(r"\1…", request.path)  # a pay link's secret never reaches a log
+            print(f"{request.method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)", flush=True)
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -187,10 +202,19 @@ class LocalApiGateway:
         return self._invoke(route.function, event, request_id)
 
     def _event(self, request: Request, route: Route, params: dict[str, str], body: bytes, request_id: str) -> dict:
-        headers = dict(request.headers.items())
+        source_ip = request.remote_addr or "127.0.0.1"
         multi_headers: dict[str, list[str]] = {}
         for key, value in request.headers:
             multi_headers.setdefault(key, []).append(value)
+        # API Gateway's own headers: the client's address appended to any X-Forwarded-For it sent, the scheme and
+        # port it was reached on (https and 443 in AWS; this server's own locally).
+        sent = ", ".join(request.headers.getlist("X-Forwarded-For"))
+        for key in [k for k in multi_headers if k.lower() in _GATEWAY_HEADERS]:
+            del multi_headers[key]
+        multi_headers["X-Forwarded-For"] = [f"{sent}, {source_ip}" if sent else source_ip]
+        multi_headers["X-Forwarded-Proto"] = [request.scheme]
+        multi_headers["X-Forwarded-Port"] = [_port(request)]
+        headers = {key: values[-1] for key, values in multi_headers.items()}
         query = {k: request.args.getlist(k) for k in request.args}
         try:
             text, is_base64 = body.decode("utf-8"), False
@@ -213,7 +237,7 @@ class LocalApiGateway:
                 "resourceId": "local",
                 "resourcePath": route.path,
                 "httpMethod": request.method,
-                "path": f"/{STAGE}{request.path}",
+                "path": request.path,  # what the client asked for: no stage on a custom domain mapped at its root
                 "stage": STAGE,
                 "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "requestId": request_id,
@@ -221,7 +245,12 @@ class LocalApiGateway:
                 "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
                 "requestTimeEpoch": int(now * 1000),
                 "domainName": request.host,
-                "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": request.user_agent.string},
+                "domainPrefix": request.host.split(".", 1)[0].split(":", 1)[0],
+                "identity": {
+                    **dict.fromkeys(_IDENTITY_KEYS),
+                    "sourceIp": source_ip,
+                    "userAgent": request.headers.get("User-Agent"),
+                },
             },
             "body": text or None,
             "isBase64Encoded": is_base64,
@@ -280,9 +309,52 @@ class LocalApiGateway:
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         response = Response(data, status=int(result.get("statusCode", 200)))
         response.headers.clear()
-        for key, value in (result.get("headers") or {}).items():
-            response.headers[key] = value
-        for key, values in (result.get("multiValueHeaders") or {}).items():
+        for key, values in _merged_headers(result).items():
             response.headers.setlist(key, values)
+        if "Content-Type" not in response.headers:
+            response.headers["Content-Type"] = "application/json"
         response.headers["x-amzn-RequestId"] = request_id
         return response
+
+
+_GATEWAY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"})
+_IDENTITY_KEYS = (
+    "cognitoIdentityPoolId",
+    "accountId",
+    "cognitoIdentityId",
+    "caller",
+    "sourceIp",
+    "principalOrgId",
+    "accessKey",
+    "cognitoAuthenticationType",
+    "cognitoAuthenticationProvider",
+    "userArn",
+    "userAgent",
+    "user",
+)
+"""What API Gateway puts in `requestContext.identity` of a REST API event (all but two None without IAM auth)."""
+
+
+def _header(headers: dict[str, list[str]], name: str) -> str | None:
+    """The key `headers` spells `name` with (header names are case-insensitive), or None."""
+    return next((key for key in headers if key.lower() == name.lower()), None)
+
+
+def _port(request: Request) -> str:
+    host = request.host
+    if host.rsplit(":", 1)[-1].isdigit() and not host.endswith("]"):
+        return host.rsplit(":", 1)[-1]
+    return "443" if request.scheme == "https" else "80"
+
+
+def _merged_headers(result: dict[str, Any]) -> dict[str, list[str]]:
+    """A proxy response's `headers` and `multiValueHeaders` as API Gateway merges them: every value of both, a
+    header both name (case-insensitively) once per distinct value, multiValueHeaders' values first."""
+    merged: dict[str, list[str]] = {}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        merged.setdefault(_header(merged, key) or key, []).extend(str(v) for v in values)
+    for key, value in (result.get("headers") or {}).items():
+        values = merged.setdefault(_header(merged, key) or key, [])
+        if str(value) not in values:
+            values.append(str(value))
+    return merged

@@ -4,7 +4,11 @@ plus the gateway-only /health route and the bearer-token security scheme.
 `make openapi` writes it to functions/docs/openapi.json (docs/openapi.json is a link to it): the docs function
 serves that file, from its asset, at GET /openapi.json (a public route, documented by the docs function's resolver
 like any other, with `security: []`). Generating it imports every function's handler, so it is done at build time,
-never by a function."""
+never by a function.
+
+The pay page (the paypage function, /pay/…) is not part of the merge: it answers HTML to patients' browsers, not
+JSON to the platform, and its resolver's routes are not an API. Its routes are listed here (public, HTML, no
+schema) so the document still names every route API Gateway serves."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from infra.definitions import ROUTES
+from infra.definitions import PAYPAGE, ROUTES, Route
 from local.front import load_handler
 from practicepay.api.contract import HEALTH_BODY
 
@@ -36,12 +40,15 @@ def openapi_schema() -> dict[str, Any]:
         security=[{"bearer": []}],
         on_conflict="error",
     )
-    for function in sorted({r.function for r in ROUTES if r.function}):
+    for function in sorted({r.function for r in ROUTES if r.function} - NOT_MERGED):
         app = load_handler(function).app
         merge.add_schema(json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION)))
     schema = json.loads(merge.get_openapi_json_schema())
     _drop_powertools_default_errors(schema)
     for route in ROUTES:
+        if route.function in NOT_MERGED:
+            schema["paths"].setdefault(route.path, {})[route.method.lower()] = _html_page(route)
+            continue
         # Public routes with a function: Splash's webhook (its own header) and GET /openapi.json (this document).
         if route.function is not None and not route.authorized:
             schema["paths"][route.path][route.method.lower()]["security"] = []
@@ -58,6 +65,75 @@ def openapi_schema() -> dict[str, Any]:
                 },
             }
     return schema
+
+
+NOT_MERGED = frozenset({PAYPAGE.name})
+"""Functions whose routes serve browsers (HTML), described by _html_page instead of their resolver."""
+_PAGE_PARAMETERS = {
+    # The link's secret (practicepay.paylinks.models.SECRET_PATTERN); the others, as the page names them.
+    "secret": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+    "asset": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 100},
+    "receipt_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": 64},
+}
+
+
+_PAGE_STATUSES = {
+    "GET": (
+        (404, "No such link (or receipt)."),
+        (410, "The link expired, was used up or revoked."),
+        (423, "The link is locked after wrong identity answers (15 minutes)."),
+    ),
+    "POST": (
+        (201, "The payment plan is set up."),
+        (402, "The card or account was declined: what the patient can do, and a retry."),
+        (403, "The form's session or CSRF token is missing or stale, or the post came from another site."),
+        (404, "No such link."),
+        (410, "The link expired, was used up or revoked."),
+        (415, "Not an `application/x-www-form-urlencoded` form."),
+        (422, "A wrong identity answer, or the form needs a change (the page says what)."),
+        (423, "The link is locked after wrong identity answers (15 minutes)."),
+        (429, "Too many wrong identity answers from this address."),
+    ),
+}
+"""What a pay-page screen may answer (each an HTML page saying why), besides 200 and 303."""
+
+
+def _html_page(route: Route) -> dict[str, Any]:
+    """A pay-page route: public (the page checks the link's secret, the patient's identity answer and its own
+    session cookie), answering HTML (CSS or JavaScript for an asset); its forms are not part of this API."""
+    names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
+    text = {"schema": {"type": "string"}}
+    if "{asset}" in route.path:
+        summary, content = "Pay page: a static asset", {"text/css": text, "text/javascript": text}
+    else:
+        summary, content = "Pay page: HTML for the patient", {"text/html": text}
+    responses: dict[str, Any] = {"200": {"description": "The page.", "content": content}}
+    page = {"text/html": text}
+    if "{asset}" in route.path:
+        responses["404"] = {"description": "No such asset.", "content": {"text/plain": text}}
+    else:
+        responses.update(
+            {
+                str(status): {"description": why, "content": page}
+                for status, why in _PAGE_STATUSES[route.method]
+                if not (status == 201 and not route.path.endswith("/plan"))
+            }
+        )
+        responses["303"] = {"description": "See Other (`Location`): the next page, or the identity check again."}
+    words = [part for part in route.path.split("/") if part and not part.startswith("{")]
+    return {
+        "summary": summary,
+        "description": "For patients' browsers, not API clients: the page a pay link opens. No bearer token: the "
+        "page checks the link's secret, an identity answer and its own session cookie. Forms are "
+        "`application/x-www-form-urlencoded`; answers are HTML.",
+        "operationId": "_".join(["paypage", *words, route.method.lower()]).replace("-", "_"),
+        "tags": ["Pay page"],
+        "security": [],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": _PAGE_PARAMETERS[name]} for name in names
+        ],
+        "responses": responses,
+    }
 
 
 _POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")

@@ -136,5 +136,18 @@ def test_the_local_front_serves_the_templates_routes_and_its_pages_shadow_none(t
     }
     assert local == _template_routes(template)
     assert ("GET", "/openapi.json", False, "docs") in local
+    # The pay page: public in both (no authorizer runs), its asset route not taken by the `{secret}` route.
+    pay = {(m, p, authorized) for m, p, authorized, fn in local if fn == "paypage"}
+    assert pay == {
+        ("GET", "/pay/assets/{asset}", False),
+        ("GET", "/pay/{secret}", False),
+        ("POST", "/pay/{secret}/identity", False),
+        ("POST", "/pay/{secret}/payments", False),
+        ("POST", "/pay/{secret}/plan", False),
+        ("GET", "/pay/{secret}/receipts/{receipt_id}", False),
+    }
+    adapter = front.url_map.bind("localhost")
+    assert adapter.match("/pay/assets/app.css", "GET")[0].path == "/pay/assets/{asset}"
+    assert adapter.match("/pay/" + "a" * 32, "GET")[1] == {"secret": "a" * 32}
     shadowed = [(m, p) for m, p, _, _ in local if (p if m == "GET" else f"{m} {p}") in front.extra]
     assert shadowed == [], "a local page answers before the route (local.front: `extra` is looked up first)"

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.definitions import DEAD_LETTER_QUEUES, FUNCTIONS, ROUTES, TABLES
+from infra.definitions import (
+    DEAD_LETTER_QUEUES,
+    FUNCTIONS,
+    INVOICES,
+    PAY_LINKS_TABLE,
+    PAY_PAGE_URL_ENV,
+    PAYPAGE,
+    ROUTES,
+    TABLES,
+)
 from tests.infra.conftest import resources
 
 pytestmark = pytest.mark.infra
@@ -134,12 +143,10 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     assert len(mappings) == 3 and any("DataAlertsQueue" in c for c in consumed)
     assert any("DataReconciliationQueue" in c for c in consumed) and any("DataChargeQueue" in c for c in consumed)
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
-    webhook = [
-        m["Properties"]
-        for m in resources(template, "AWS::ApiGateway::Method").values()
-        if m["Properties"]["AuthorizationType"] == "NONE" and m["Properties"]["HttpMethod"] == "POST"
-    ]
-    assert len(webhook) == 1  # POST /webhooks/splash: the function checks Splash's static header
+    public_posts = {path for (method, path), m in _methods(template).items() if method == "POST" and _public(m)}
+    # POST /webhooks/splash: the function checks Splash's static header; the pay page's forms check its session.
+    page_posts = {r.path for r in ROUTES if r.function == PAYPAGE.name and r.method == "POST"}
+    assert public_posts == {"/webhooks/splash", *page_posts} and len(page_posts) == 3
 
 
 @pytest.mark.parametrize(
@@ -362,6 +369,9 @@ def test_run_by_the_cdk_cli_the_app_takes_the_context_it_is_given(tmp_path):
         ({"jwt_jwks_url": "http://idp.example/jwks"}, "context jwt_jwks_url"),
         ({"retain_data": "maybe"}, "context retain_data"),
         ({"api_function_concurrency": "0"}, "context api_function_concurrency"),
+        ({"pay_page_url": "http://pay.example.com"}, "context pay_page_url"),
+        ({"pay_page_url": "https://pay.example.com/?x=1"}, "context pay_page_url"),
+        ({"pay_page_url": "pay.example.com"}, "context pay_page_url"),
     ],
 )
 def test_a_context_key_that_is_not_ours_or_a_bad_value_fails_the_synth(context, named):
@@ -388,3 +398,247 @@ def test_cdk_json_and_the_readme_table_give_every_deploy_option_its_default():
         default = field.default
         shown = "(unset)" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
         assert rows.get(name) == shown, name
+
+
+# -- pay links and the pay page (issue #17) ------------------------------------------------------------------------
+
+
+def _methods(template: dict) -> dict[tuple[str, str], dict]:
+    """(method, path) → the API Gateway method's properties."""
+    api_resources = resources(template, "AWS::ApiGateway::Resource")
+
+    def path(resource_id: dict) -> str:
+        if "Ref" not in resource_id:  # the API's root resource
+            return ""
+        props = api_resources[resource_id["Ref"]]["Properties"]
+        return f"{path(props['ParentId'])}/{props['PathPart']}"
+
+    return {
+        (m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"])): m["Properties"]
+        for m in resources(template, "AWS::ApiGateway::Method").values()
+    }
+
+
+def _public(method: dict) -> bool:
+    return method["AuthorizationType"] == "NONE"
+
+
+def _function(template: dict, name: str) -> dict:
+    (fn,) = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == f"practicepay-{name}"
+    ]
+    return fn
+
+
+def _statements(template: dict, name: str) -> list[dict]:
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in resources(template, "AWS::IAM::ManagedPolicy").values()
+        if p["Properties"].get("Description") == f"PracticePay {name} function: least privilege"
+    ]
+    return policy
+
+
+def _listed(value: str | list) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _table_id(template: dict, spec) -> str:  # noqa: ANN001
+    (logical,) = [k for k in resources(template, "AWS::DynamoDB::Table") if k.startswith(f"Data{spec.logical_id}")]
+    return logical
+
+
+def test_the_pay_page_is_public_and_every_other_route_but_three_uses_the_authorizer(template):
+    methods = _methods(template)
+    pay = {(r.method, r.path) for r in ROUTES if r.path.startswith("/pay/")}
+    assert len(pay) == 6 and all(r.function == PAYPAGE.name for r in ROUTES if r.path.startswith("/pay/"))
+    public = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/splash"), *pay}
+    assert {key for key, m in methods.items() if _public(m)} == public
+    for key, method in methods.items():
+        if key in public:
+            assert method["AuthorizationType"] == "NONE" and "AuthorizerId" not in method, key
+        else:
+            assert method["AuthorizationType"] == "CUSTOM" and "AuthorizerId" in method, key
+    for key in pay:  # the page's forms carry their own submit ids: no Idempotency-Key, no validator, no token
+        assert "RequestParameters" not in methods[key] and "RequestValidatorId" not in methods[key], key
+        assert methods[key]["Integration"]["Type"] == "AWS_PROXY"
+        assert _function_of(template, methods[key]) == PAYPAGE.name
+    # The staff's pay-link routes are the invoices function's, behind the authorizer, and POSTs need a key.
+    staff = [r for r in ROUTES if "pay-links" in r.path]
+    assert len(staff) == 4 and all(r.function == INVOICES.name and r.authorized for r in staff)
+    for route in staff:
+        params = methods[(route.method, route.path)]["RequestParameters"]
+        assert params.get("method.request.header.Idempotency-Key", False) == (route.method == "POST"), route
+
+
+def _function_of(template: dict, method: dict) -> str:
+    (arn,) = [p for p in method["Integration"]["Uri"]["Fn::Join"][1] if isinstance(p, dict) and "Fn::GetAtt" in p]
+    fn = template["Resources"][arn["Fn::GetAtt"][0]]["Properties"]
+    return fn["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"].removeprefix("practicepay-")
+
+
+def test_the_pay_links_table_is_encrypted_recoverable_retained_and_expires_its_rows(template):
+    table = template["Resources"][_table_id(template, PAY_LINKS_TABLE)]
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["SSESpecification"]["SSEType"] == "KMS" and "Fn::GetAtt" in props["SSESpecification"]["KMSMasterKeyId"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in props["GlobalSecondaryIndexes"]}
+    assert indexes == {"by_owner": ["gsi1pk", "gsi1sk"], "by_id": ["link_id"]}
+    selection = next(iter(resources(template, "AWS::Backup::BackupSelection").values()))
+    backed_up = json.dumps(selection["Properties"]["BackupSelection"]["Resources"])
+    assert _table_id(template, PAY_LINKS_TABLE) in backed_up
+
+
+def test_every_function_is_given_each_variable_its_definition_names(template):
+    """infra.definitions' FunctionDef.env is what each function reads: the stack sets every one of them."""
+    for spec in FUNCTIONS:
+        variables = _function(template, spec.name)["Environment"]["Variables"]
+        assert set(spec.env) <= set(variables), (spec.name, set(spec.env) - set(variables))
+    assert _function(template, INVOICES.name)["Environment"]["Variables"][PAY_PAGE_URL_ENV] == ""  # no custom domain
+
+
+def test_the_pay_page_has_the_plans_grants_its_links_and_nothing_wider(template):
+    page = _statements(template, PAYPAGE.name)
+    plans = _statements(template, "plans")
+    by_sid = {s["Sid"]: s for s in page}
+    # What the plans API may do (pay, make plans: payments, invoices, methods, practices, events, idempotency,
+    # schedules, the data key, the Splash secret, the reconciliation queue), its own statements aside.
+    own = {"WriteOwnLogs", "DeadLetters"}
+    assert [s for s in plans if s["Sid"] not in own] == [s for s in page if s["Sid"] in {p["Sid"] for p in plans} - own]
+    links = json.dumps({"Fn::GetAtt": [_table_id(template, PAY_LINKS_TABLE), "Arn"]})
+    assert set(by_sid) - {s["Sid"] for s in plans} == {"PayLinks", "BalanceInvoices"}
+    assert _listed(by_sid["PayLinks"]["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert [json.dumps(r) for r in _listed(by_sid["PayLinks"]["Resource"])] == [links]
+    assert "/index/by_patient" in json.dumps(by_sid["BalanceInvoices"]["Resource"])
+    assert "/index/by_status" not in json.dumps(by_sid["BalanceInvoices"]["Resource"])
+    actions = [a for s in page for a in _listed(s["Action"])]
+    assert "dynamodb:Scan" not in actions and "dynamodb:DeleteItem" not in _listed(by_sid["PayLinks"]["Action"])
+    assert not any(a.endswith("*") for a in actions)
+    wildcard = [s["Sid"] for s in page if "*" in _listed(s["Resource"])]
+    assert wildcard == ["XRayTraces"]  # as every function: X-Ray has no resource-level permissions
+    secrets = [s for s in page if any(a.startswith("secretsmanager:") for a in _listed(s["Action"]))]
+    assert [s["Sid"] for s in secrets] == ["ReadSplashCredentials"]  # never the JWT secret
+    variables = _function(template, PAYPAGE.name)["Environment"]["Variables"]
+    assert variables[PAY_LINKS_TABLE.env_var] == {"Ref": _table_id(template, PAY_LINKS_TABLE)}
+    assert _function(template, PAYPAGE.name)["Timeout"] == 25  # a Splash call, inside API Gateway's 29 s
+
+
+def test_the_invoices_function_makes_lists_and_revokes_links_and_reads_what_they_need(template):
+    by_sid = {s["Sid"]: s for s in _statements(template, INVOICES.name)}
+    links = by_sid["PayLinks"]
+    assert _listed(links["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    assert {r["Fn::Join"][1][1] for r in _listed(links["Resource"]) if "Fn::Join" in r} == {
+        "/index/by_owner",
+        "/index/by_id",
+    }
+    assert _listed(by_sid["Practices"]["Action"]) == ["dynamodb:GetItem"]
+    assert _listed(by_sid["Patients"]["Action"]) == ["dynamodb:GetItem", "dynamodb:ConditionCheckItem"]
+    assert _listed(by_sid["Events"]["Action"]) == ["dynamodb:PutItem"]
+    actions = [a for s in by_sid.values() for a in _listed(s["Action"])]
+    assert "dynamodb:UpdateItem" not in _listed(links["Action"]) and "dynamodb:Scan" not in actions
+
+
+def test_waf_blocks_an_address_that_floods_the_identity_form_or_the_pay_page(template):
+    (acl,) = resources(template, "AWS::WAFv2::WebACL").values()
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    priorities = [r["Priority"] for r in rules.values()]
+    assert len(priorities) == len(set(priorities))  # no two rules share a priority
+    identity, page = rules["PayIdentityRateLimitPerIp"], rules["PayPageRateLimitPerIp"]
+    for rule, limit in ((identity, 100), (page, 1000)):
+        assert rule["Action"] == {"Block": {}}
+        rate = rule["Statement"]["RateBasedStatement"]
+        assert rate["Limit"] == limit and rate["AggregateKeyType"] == "IP" and rate["EvaluationWindowSec"] == 300
+        assert rule["VisibilityConfig"] == {
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": rule["Name"],
+            "SampledRequestsEnabled": True,
+        }
+    method, path = identity["Statement"]["RateBasedStatement"]["ScopeDownStatement"]["AndStatement"]["Statements"]
+    assert method["ByteMatchStatement"]["FieldToMatch"] == {"Method": {}}
+    assert method["ByteMatchStatement"]["SearchString"] == "POST"
+    assert method["ByteMatchStatement"]["PositionalConstraint"] == "EXACTLY"
+    page_path = page["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    _assert_path_rule(
+        path["RegexMatchStatement"],
+        matches=["/v1/pay/AbC-_9/identity", "/pay/x/identity", "/v1/pay/x/identity/", "/billing/pay/x/identity"],
+        misses=["/v1/pay/x", "/v1/pay/x/payments", "/v1/pay/x/identity/more", "/v1/invoices/x/pay-links"],
+    )
+    _assert_path_rule(
+        page_path["RegexMatchStatement"],
+        matches=["/v1/pay/x", "/pay/x/plan", "/v1/pay/assets/app.js", "/v1/pay/x/receipts/rc_1"],
+        misses=["/v1/pay-links/pl_1/revoke", "/v1/invoices/inv_1/pay-links", "/v1/invoices/inv_1/payments"],
+    )
+
+
+def test_waf_logs_redact_bearer_tokens_the_session_cookie_and_the_path_that_carries_a_link_secret(template):
+    (logging,) = resources(template, "AWS::WAFv2::LoggingConfiguration").values()
+    redacted = logging["Properties"]["RedactedFields"]
+    assert len(redacted) == 3
+    assert {"SingleHeader": {"Name": "authorization"}} in redacted
+    assert {"SingleHeader": {"Name": "cookie"}} in redacted
+    assert {"UriPath": {}} in redacted  # /pay/{secret}/…: WAF logs every request's path as REDACTED
+
+
+def _xray_glob(pattern: str, value: str) -> bool:
+    """X-Ray's sampling wildcards: `*` any run of characters (`/` included), `?` exactly one."""
+    import re
+
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
+def test_x_ray_samples_no_pay_page_request_and_the_stage_stays_traced(template):
+    (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is True  # every other route is still traced (HIPAA pack)
+    (api,) = resources(template, "AWS::ApiGateway::RestApi").values()
+    (rule,) = resources(template, "AWS::XRay::SamplingRule").values()
+    props = rule["Properties"]["SamplingRule"]
+    assert props["FixedRate"] == 0 and props["ReservoirSize"] == 0
+    assert 1 <= props["Priority"] < 10000  # ahead of the account's Default rule (10000)
+    assert props["ServiceType"] == "AWS::ApiGateway::Stage"
+    assert props["ServiceName"] == f"{api['Properties']['Name']}/{stage['Properties']['StageName']}"
+    assert props["ResourceARN"] == props["Host"] == props["HTTPMethod"] == "*"
+    assert props["Version"] == 1
+    assert isinstance(props["RuleName"], str) and 1 <= len(props["RuleName"]) <= 32
+    paths = [
+        route.path.replace("{secret}", "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4").replace("{", "").replace("}", "")
+        for route in ROUTES
+    ]
+    pay = [path for path in paths if path.startswith("/pay/")]
+    assert pay and len(pay) < len(paths)
+    for path in pay:  # with and without the stage in front, and behind a custom domain's base path
+        for seen in (path, f"/v1{path}", f"/billing/v1{path}", f"/billing{path}"):
+            assert _xray_glob(props["URLPath"], seen), seen
+    for path in (p for p in paths if not p.startswith("/pay/")):
+        for seen in (path, f"/v1{path}"):
+            assert not _xray_glob(props["URLPath"], seen), seen
+
+
+def _assert_path_rule(statement: dict, *, matches: list[str], misses: list[str]) -> None:
+    import re
+
+    assert statement["FieldToMatch"] == {"UriPath": {}}
+    steps = [t["Type"] for t in sorted(statement["TextTransformations"], key=lambda t: t["Priority"])]
+    assert steps == ["URL_DECODE", "NORMALIZE_PATH", "LOWERCASE"]
+    regex = re.compile(statement["RegexString"])
+    for path in matches:  # as WAF sees them after the transformations (lowercased)
+        assert regex.search(path.lower()), path
+    for path in misses:
+        assert not regex.search(path.lower()), path
+
+
+def test_a_pay_page_url_reaches_the_invoices_function(tmp_path):
+    from app import build_app
+
+    url = "https://pay.example-clinic.com"
+    app, stack = build_app(
+        outdir=str(tmp_path), context={"pay_page_url": f"{url}/", "aws:cdk:bundling-stacks": []}, attach_nag=False
+    )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    assert _function(template, INVOICES.name)["Environment"]["Variables"][PAY_PAGE_URL_ENV] == url
+    assert PAY_PAGE_URL_ENV not in _function(template, PAYPAGE.name)["Environment"]["Variables"]
