@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from practicepay.api.params import IdempotencyKey
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
+from practicepay.api.urls import api_base_url
 from practicepay.auth.context import practice_id
 from practicepay.invoices.fhir import FHIR_CONTENT_TYPE, fhir_invoice
 from practicepay.invoices.models import (
@@ -26,6 +27,8 @@ from practicepay.invoices.models import (
 )
 from practicepay.invoices.wiring import invoice_service
 from practicepay.observability import entrypoint, metrics
+from practicepay.paylinks.models import CreatePayLinkRequest, PayLink, PayLinkList
+from practicepay.paylinks.wiring import pay_link_service
 
 app = build_resolver()
 
@@ -113,6 +116,71 @@ def cancel_invoice(invoice_id: Annotated[str, Path(max_length=64)]) -> Invoice:
 )
 def write_off_invoice(invoice_id: Annotated[str, Path(max_length=64)], body: WriteOffRequest) -> Invoice:
     return invoice_service().act(practice_id(app), invoice_id, "write_off", reason=body.reason)
+
+
+Id = Annotated[str, Path(max_length=64)]
+
+
+def _made(link: PayLink) -> Response[PayLink]:
+    metrics.add_metric(name="PayLinkCreated", unit=MetricUnit.Count, value=1)
+    return Response(201, "application/json", link, headers={"Location": f"/pay-links/{link.id}"})
+
+
+@app.post(
+    "/invoices/<invoice_id>/pay-links",
+    summary="Make a pay link for an invoice, to send the patient",
+    description="201 with the link and its `url` (shown only here: PracticePay keeps a hash of its secret). The link "
+    "ends after `expires_in_days` or `max_uses` verified visits (the practice's settings by default). A repeat of "
+    "the Idempotency-Key answers the same link and URL.",
+    tags=["pay links"],
+    responses=responses((201, "The pay link", PayLink), 400, 401, 404, 409, 422),
+)
+def create_pay_link(invoice_id: Id, body: CreatePayLinkRequest, idempotency_key: IdempotencyKey) -> Response[PayLink]:
+    base = api_base_url(app.current_event.raw_event.get("requestContext") or {})
+    return _made(
+        pay_link_service().create_for_invoice(
+            practice_id(app), invoice_id, idempotency_key, body, base, app.lambda_context
+        )
+    )
+
+
+@app.get(
+    "/invoices/<invoice_id>/pay-links",
+    summary="An invoice's pay links (and its patient's balance links), with what happened on each",
+    tags=["pay links"],
+    responses=responses(
+        (200, "The links: visits, identity failures, locks, payments and plans", PayLinkList), 401, 404
+    ),
+)
+def list_pay_links(invoice_id: Id) -> PayLinkList:
+    return pay_link_service().list_for_invoice(practice_id(app), invoice_id)
+
+
+@app.post(
+    "/patients/<patient_id>/pay-links",
+    summary="Make one pay link for all of a patient's open invoices (practice setting balance_links)",
+    tags=["pay links"],
+    responses=responses((201, "The pay link", PayLink), 400, 401, 404, 409, 422),
+)
+def create_balance_link(
+    patient_id: Id, body: CreatePayLinkRequest, idempotency_key: IdempotencyKey
+) -> Response[PayLink]:
+    base = api_base_url(app.current_event.raw_event.get("requestContext") or {})
+    return _made(
+        pay_link_service().create_for_patient(
+            practice_id(app), patient_id, idempotency_key, body, base, app.lambda_context
+        )
+    )
+
+
+@app.post(
+    "/pay-links/<link_id>/revoke",
+    summary="Revoke a pay link (a repeat changes nothing)",
+    tags=["pay links"],
+    responses=responses((200, "The pay link, revoked", PayLink), 401, 404),
+)
+def revoke_pay_link(link_id: Id) -> PayLink:
+    return pay_link_service().revoke(practice_id(app), link_id)
 
 
 @entrypoint(correlation_paths.API_GATEWAY_REST)

@@ -45,6 +45,13 @@ class InvoicesConfig(_DataConfig):
     """Only to check, when an invoice is created, that its patient exists (no read of the patient's PHI)."""
     events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
     """invoice.issued goes to the outbox in the same transaction as the issued invoice."""
+    pay_links_table: str = Field(alias="PAY_LINKS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    """A pay link's defaults (lifetime, uses) are the practice's settings."""
+    pay_page_url: str | None = Field(
+        default=None, alias="PAY_PAGE_URL", pattern=r"^(https://[A-Za-z0-9.:/_-]{4,200})?$"
+    )
+    """The pay page's public base URL (a custom domain); unset or empty: the API's own URL."""
 
 
 class EncountersConfig(_Env):
@@ -99,6 +106,12 @@ class BillingConfig(PaymentsConfig):
     """The plans API and the charge worker: payments, plus the plans' and memberships' schedules."""
 
     schedules_table: str = Field(alias="SCHEDULES_TABLE", min_length=3)
+
+
+class PayPageConfig(BillingConfig):
+    """The pay page: what a payment and a plan need, plus pay links and page sessions."""
+
+    pay_links_table: str = Field(alias="PAY_LINKS_TABLE", min_length=3)
 
 
 class BillingRunConfig(_Env):

@@ -246,3 +246,74 @@ def test_the_statement_descriptor_setting_goes_on_each_charge(api, boarded, stac
         if (r["method"], r["path"]) == ("POST", "/txns") and r["body"].get("order") == paid["id"]
     ]
     assert [b["descriptor"] for b in sent] == ["LAKESIDE FAM MED"]
+
+
+PAY_PAGE_SETTINGS = {
+    "pay_link_days": 14,
+    "pay_link_max_uses": 5,
+    "balance_links": True,
+    "pay_page_identity": "last_name_zip",
+    "pay_page_language": "es",
+    "minimum_payment": 1000,
+    "plan_max_installments": 12,
+    "plan_min_installment": 5000,
+    "plan_first_within_days": 14,
+    "contact_phone": "2175550199",
+    "contact_email": "billing@lakeside.example",
+}
+
+
+def test_the_pay_page_settings_default_round_trip_and_bad_ones_name_their_field(api, boarded):
+    practice = boarded("prc_onboard_paypage")
+    path = f"/practices/{practice}/settings"
+    defaults = api.call("GET", f"/practices/{practice}", practice=practice).get_json()["settings"]
+    assert {k: defaults[k] for k in PAY_PAGE_SETTINGS} == {
+        "pay_link_days": 30,
+        "pay_link_max_uses": 3,
+        "balance_links": False,
+        "pay_page_identity": "date_of_birth",
+        "pay_page_language": "en",
+        "minimum_payment": 500,
+        "plan_max_installments": 6,
+        "plan_min_installment": 2500,
+        "plan_first_within_days": 30,
+        "contact_phone": None,
+        "contact_email": None,
+    }
+    changed = api.call("PATCH", path, practice=practice, body=PAY_PAGE_SETTINGS)
+    assert changed.status_code == 200, changed.get_data(as_text=True)
+    settings = changed.get_json()["settings"]
+    assert {k: settings[k] for k in PAY_PAGE_SETTINGS} == PAY_PAGE_SETTINGS
+    assert {k: v for k, v in settings.items() if k not in PAY_PAGE_SETTINGS} == {
+        k: v for k, v in defaults.items() if k not in PAY_PAGE_SETTINGS
+    }  # the others unchanged
+    assert api.call("GET", f"/practices/{practice}", practice=practice).get_json()["settings"] == settings
+    one = api.call("PATCH", path, practice=practice, body={"plan_max_installments": 0})  # no self-service plans
+    assert one.status_code == 200 and one.get_json()["settings"] == {**settings, "plan_max_installments": 0}
+    settings = one.get_json()["settings"]
+
+    for field, value in (
+        ("plan_max_installments", 1000),
+        ("plan_max_installments", -1),
+        ("minimum_payment", 0),
+        ("minimum_payment", 10.5),
+        ("contact_phone", "abc"),
+        ("contact_phone", "217-555-0199"),
+        ("contact_email", "not-an-email"),
+        ("pay_link_days", 0),
+        ("pay_link_days", 121),
+        ("pay_link_max_uses", 0),
+        ("pay_link_max_uses", 21),
+        ("plan_min_installment", 99),
+        ("plan_first_within_days", 61),
+        ("pay_page_identity", "ssn"),
+        ("pay_page_language", "fr"),
+        ("balance_links", "yes"),
+    ):
+        refused = api.call("PATCH", path, practice=practice, body={field: value})
+        assert refused.status_code in (400, 422), (field, value, refused.status_code)
+        assert refused.content_type == "application/problem+json"
+        problem = refused.get_json()
+        assert [e["field"] for e in problem["errors"]] == [field], (field, value, problem)
+    after = api.call("GET", f"/practices/{practice}", practice=practice).get_json()["settings"]
+    assert after == settings  # nothing refused was kept

@@ -42,6 +42,8 @@ def invoices_env(**overrides) -> dict:
         "PATIENTS_TABLE": "patients",
         "IDEMPOTENCY_TABLE": "idempotency",
         "EVENTS_TABLE": "events",
+        "PAY_LINKS_TABLE": "pay-links",
+        "PRACTICES_TABLE": "practices",
     }
     return {**env, "DATA_KEY_ARN": KEY_ARN, **overrides}
 

@@ -2,7 +2,8 @@
 Draft 2020-12, every detail-type the code emits has one, the events the real builders write (the payment book and
 its installment follower, the charge worker, the daily run's notices, the status sync) validate as the publisher
 puts them on the bus, every field a schema declares is one the code writes, and the schemas refuse what they must
-(an unknown field such as a patient's name, a float amount). DynamoDB transactions are recorded, never sent."""
+(an unknown field such as a patient's name, a float amount). DynamoDB transactions are recorded, never sent; the
+pay links' service runs over fakes of its stores."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import copy
 import json
 import re
 import types
+import typing
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -23,6 +25,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import practicepay.billing.store as schedule_store_module
+import practicepay.paylinks.service as pay_link_service_module
 import practicepay.payments.book as book_module
 from practicepay.billing.follow import InstallmentFollower
 from practicepay.billing.models import InstallmentStatus
@@ -36,10 +39,12 @@ from practicepay.ids import new_id, ulid
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.store import PatientStore
+from practicepay.paylinks.models import CreatePayLinkRequest, PayLinkRecord, secret_hash
+from practicepay.paylinks.service import PayLinkService, link_event
 from practicepay.payments.book import PaymentBook
-from practicepay.payments.models import NOT_SUBMITTED, Failure, PaymentRecord, PaymentStatus, RefundRecord
+from practicepay.payments.models import NOT_SUBMITTED, Failure, Payment, PaymentRecord, PaymentStatus, RefundRecord
 from practicepay.payments.store import PaymentStore
-from practicepay.practices.models import Practice
+from practicepay.practices.models import Practice, PracticeSettings
 from practicepay.splash import declines
 from practicepay.splash.models import Merchant, MerchantStatus
 from practicepay.sync import returns
@@ -58,6 +63,7 @@ INVOICE = new_id("inv")
 PAYMENT = new_id("pay")
 PLAN = new_id("pln")
 SUB = new_id("sub")
+LINK = new_id("pl")
 MERCHANT = "t1_mer_6227be75a75b292bde6dbe2"
 ISSUED = ["invoice.issued"]  # being added: no builder to call yet, so its samples are written out below
 EMITTED_ELSEWHERE = {
@@ -68,6 +74,7 @@ EMITTED_ELSEWHERE = {
     "invoice.past_due",
     "practice.boarded",
 }
+PAY_PAGE_EVENTS = {"pay_link.locked", "pay_link.revoked"}  # the pay page's identity check (link_event)
 
 
 # -- the schema files ----------------------------------------------------------------------------------------
@@ -106,11 +113,11 @@ def test_every_detail_schema_is_strict_and_requires_the_common_fields(detail_typ
 
 
 def test_every_detail_type_the_code_emits_has_a_schema():
-    expected = set(PAYMENT_EVENTS.values()) | EMITTED_ELSEWHERE | set(ISSUED)
+    expected = set(PAYMENT_EVENTS.values()) | EMITTED_ELSEWHERE | set(ISSUED) | {"pay_link.created"} | PAY_PAGE_EVENTS
     assert detail_types() == expected
     assert COMMON == "common.json" and (SCHEMAS_DIR / COMMON).exists()
     # a detail-type written anywhere in the code as a literal ("payment.succeeded", …) must have a schema
-    literal = re.compile(r"\"((?:payment|invoice|installment|practice)\.[a-z_]+)\"")
+    literal = re.compile(r"\"((?:payment|invoice|installment|practice|pay_link)\.[a-z_]+)\"")
     written = {m for path in SHARED.rglob("*.py") for m in literal.findall(path.read_text())}
     assert written and written <= detail_types(), written - detail_types()
 
@@ -125,6 +132,10 @@ def test_the_enums_cover_every_status_and_reason_code_the_code_has():
     assert set(defs["return_category"]["enum"]) == return_categories | {returns.category("R99")}
     assert set(defs["installment_failure_category"]["enum"]) == (
         decline_categories | NOT_SUBMITTED | return_categories | {"other", "not_chargeable"}
+    )
+    assert set(defs["channel"]["enum"]) == set(typing.get_args(Payment.model_fields["channel"].annotation))
+    assert set(defs["pay_link_scope"]["enum"]) == set(
+        typing.get_args(pay_link_service_module.PayLink.model_fields["scope"].annotation)
     )
 
 
@@ -291,7 +302,7 @@ def _return(code: str | None) -> dict[str, Any]:
 
 def _autopay(inst: InstallmentRecord, **changes: Any) -> PaymentRecord:
     ref = {"id": inst.id, "attempt": inst.attempts, "on": inst.due_on}
-    return _payment(**{"amount": inst.amount, "installment": ref, **changes})
+    return _payment(**{"amount": inst.amount, "installment": ref, "channel": "autopay", **changes})
 
 
 def _pays(amount: int) -> Callable[[InvoiceRecord], InvoiceRecord]:
@@ -308,6 +319,12 @@ def _to(**changes: Any) -> Callable[[PaymentRecord], PaymentRecord]:
 
 def card_sale_pays_the_invoice(rows):
     _book().commit(_payment(), _pays(10_000), _to(status="succeeded"), known=_invoice(amount_pending=10_000))
+
+
+def pay_page_card_sale(rows):
+    """The patient pays on the pay page (a pay link): the payment's channel says so."""
+    known = _invoice(amount_pending=10_000)
+    _book().commit(_payment(channel="pay_page"), _pays(10_000), _to(status="succeeded"), known=known)
 
 
 def card_declined(rows):
@@ -430,8 +447,114 @@ def practice_boarded(rows):
     assert sync.apply_merchant(Merchant(id=MERCHANT, status=MerchantStatus.BOARDED)) == "boarding"
 
 
+def _link(**changes: Any) -> PayLinkRecord:
+    base = PayLinkRecord(
+        practice_id=PRACTICE,
+        id=LINK,
+        secret_hash=secret_hash("a-secret-of-thirty-two-characters"),
+        scope="invoice",
+        patient_id=PATIENT,
+        invoice_id=INVOICE,
+        expires_at="2027-02-09T14:00:00.123Z",
+        max_uses=3,
+        created_at=NOW,
+    )
+    return replace(base, **changes)
+
+
+class _LinkStore:
+    """The pay links' store as the service calls it: each write's event goes to the outbox rows."""
+
+    def __init__(self, rows: list[dict[str, Any]], link: PayLinkRecord | None = None) -> None:
+        self.rows, self.link = rows, link
+
+    def create(self, link: PayLinkRecord, events_table: str, event: dict[str, Any]) -> None:
+        assert events_table == EVENTS_TABLE
+        self.link = link
+        self.rows.append(copy.deepcopy(event))
+
+    def by_id(self, practice_id: str, link_id: str) -> PayLinkRecord | None:
+        return self.link
+
+    def get(self, link_hash: str) -> PayLinkRecord | None:
+        return self.link
+
+    def revoke(self, link, now, reason, events_table, event) -> bool:  # noqa: ANN001
+        self.rows.append(copy.deepcopy(event))
+        self.link = replace(link, revoked_at=iso(now), revoked_reason=reason)
+        return True
+
+
+def _link_service(rows: list[dict[str, Any]], link: PayLinkRecord | None = None, **settings: Any) -> PayLinkService:
+    practice = Practice(
+        practice_id=PRACTICE, name="A clinic", merchant_status=2, settings=PracticeSettings(**settings), updated_at=NOW
+    )
+    return PayLinkService(
+        store=_LinkStore(rows, link),  # type: ignore[arg-type]
+        invoices=SimpleNamespace(get=lambda practice_id, invoice_id: _invoice()),  # type: ignore[arg-type]
+        patients=SimpleNamespace(get=lambda practice_id, patient_id: {"id": patient_id}),  # type: ignore[arg-type]
+        practices=SimpleNamespace(require=lambda practice_id: practice),  # type: ignore[arg-type]
+        vault=SimpleNamespace(seal=lambda data, **context: "c2VhbGVk"),  # type: ignore[arg-type]
+        events_table=EVENTS_TABLE,
+        idempotency_store=None,  # type: ignore[arg-type]
+        clock=lambda: MOMENT,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _run_once_runs(monkeypatch) -> None:
+    """The pay links' service without its idempotency table: each request runs."""
+    monkeypatch.setattr(pay_link_service_module, "run_once", lambda persistence, *, run, **kwargs: run())
+
+
+def pay_link_for_an_invoice(rows):
+    body = CreatePayLinkRequest(max_uses=5)
+    made = _link_service(rows).create_for_invoice(PRACTICE, INVOICE, "key-1", body, "https://api.example")
+    assert made.scope == "invoice" and made.url
+
+
+def balance_link(rows):
+    made = _link_service(rows, balance_links=True).create_for_patient(
+        PRACTICE, PATIENT, "key-2", CreatePayLinkRequest(), "https://api.example"
+    )
+    assert made.scope == "balance" and made.invoice_id is None
+
+
+def staff_revoke(rows):
+    assert _link_service(rows, _link()).revoke(PRACTICE, LINK).status == "revoked"
+
+
+def locked_after_five_wrong_answers(rows):
+    """What the pay page writes when the 5th wrong answer locks the link (service.link_event)."""
+    locked = _link(identity_failures=4).after_failure(5, MOMENT)
+    rows.append(
+        link_event(
+            locked,
+            "pay_link.locked",
+            MOMENT,
+            locked_until=locked.locked_until,
+            identity_failures=locked.identity_failures,
+        )
+    )
+
+
+def revoked_after_ten_wrong_answers(rows):
+    revoked = _link(scope="balance", invoice_id=None, identity_failures=9).after_failure(10, MOMENT)
+    assert revoked.revoked_reason == "too_many_failures"
+    rows.append(
+        link_event(
+            revoked,
+            "pay_link.revoked",
+            MOMENT,
+            reason=revoked.revoked_reason,
+            identity_failures=revoked.identity_failures,
+        )
+    )
+
+
 SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a card sale pays the invoice": (card_sale_pays_the_invoice, ["payment.succeeded", "invoice.paid"]),
+    "a card sale on the pay page": (pay_page_card_sale, ["payment.succeeded", "invoice.paid"]),
     "a card declined": (card_declined, ["payment.failed"]),
     "a payment that never reached Splash": (never_reached_splash, ["payment.failed"]),
     "an eCheck returned R01": (_echeck_returned("R01"), ["payment.returned"]),
@@ -465,6 +588,11 @@ SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a plan installment's notice": (plan_installment_notice, ["installment.upcoming"]),
     "a membership cycle's notice": (membership_cycle_notice, ["installment.upcoming"]),
     "a practice boarded": (practice_boarded, ["practice.boarded"]),
+    "a pay link for an invoice": (pay_link_for_an_invoice, ["pay_link.created"]),
+    "a pay link for a patient's balance": (balance_link, ["pay_link.created"]),
+    "a pay link revoked by staff": (staff_revoke, ["pay_link.revoked"]),
+    "a pay link locked after 5 wrong answers": (locked_after_five_wrong_answers, ["pay_link.locked"]),
+    "a pay link revoked after 10 wrong answers": (revoked_after_ten_wrong_answers, ["pay_link.revoked"]),
 }
 
 ISSUED_DETAILS = [
@@ -543,6 +671,18 @@ def test_optional_and_nullable_fields_are_written_as_the_schemas_say(outbox):
     assert any("payment_id" not in d for d in failed) and any(d.get("failure_code") == "R01" for d in failed)
     upcoming = by_type["installment.upcoming"]
     assert sorted("installment_id" in d for d in upcoming) == [False, True]  # a membership's next cycle has none
+    channels = {d["channel"] for t, ds in by_type.items() if t.startswith("payment.") for d in ds}
+    assert channels == {"api", "pay_page", "autopay"}
+    assert {(d["scope"], d["invoice_id"] is None) for d in by_type["pay_link.created"]} == {
+        ("invoice", False),
+        ("balance", True),
+    }
+    assert {(d["reason"], "identity_failures" in d) for d in by_type["pay_link.revoked"]} == {
+        ("staff", False),
+        ("too_many_failures", True),
+    }
+    for detail in (d for t, ds in by_type.items() if t.startswith("pay_link.") for d in ds):
+        assert not {"secret", "secret_hash", "url"} & set(detail)  # never what opens the link
 
 
 # -- strictness ------------------------------------------------------------------------------------------------
@@ -626,6 +766,18 @@ def test_the_common_fields_are_required_and_checked(one_of_each, detail_type, fi
         ("invoice.issued", "currency", "eur"),
         ("invoice.issued", "encounter_id", "-enc"),
         ("practice.boarded", "splash_merchant_id", "mer_1"),
+        ("payment.succeeded", "channel", "pay-page"),
+        ("payment.failed", "channel", None),
+        ("pay_link.created", "link_id", "pl_123"),
+        ("pay_link.created", "scope", "patient"),
+        ("pay_link.created", "invoice_id", None),  # an invoice link names its invoice
+        ("pay_link.created", "expires_at", "2027-02-09"),
+        ("pay_link.created", "max_uses", 0),
+        ("pay_link.created", "max_uses", 3.0),
+        ("pay_link.locked", "locked_until", "2027-01-10T14:15:00Z"),
+        ("pay_link.locked", "identity_failures", 4),
+        ("pay_link.revoked", "reason", "fraud"),
+        ("pay_link.revoked", "identity_failures", 9),
     ],
 )
 def test_a_wrong_id_status_code_or_date_is_refused(one_of_each, detail_type, field, value):
@@ -652,6 +804,28 @@ def test_the_shapes_that_depend_on_each_other_are_enforced(one_of_each):
     refunded = one_of_each["payment.refunded"]["detail"]
     with pytest.raises(jsonschema.ValidationError, match="required"):
         validate_detail("payment.refunded", {k: v for k, v in refunded.items() if k != "refund_id"})
+    for detail_type in ("payment.succeeded", "payment.failed", "payment.returned", "payment.refunded"):
+        detail = one_of_each[detail_type]["detail"]
+        with pytest.raises(jsonschema.ValidationError, match="required"):
+            validate_detail(detail_type, {k: v for k, v in detail.items() if k != "channel"})
+    created = one_of_each["pay_link.created"]["detail"]
+    assert created["scope"] == "invoice"
+    validate_detail("pay_link.created", {**created, "scope": "balance", "invoice_id": None})
+    with pytest.raises(jsonschema.ValidationError):  # a balance link is for no one invoice
+        validate_detail("pay_link.created", {**created, "scope": "balance"})
+    for secretive in ({"secret": "x" * 32}, {"secret_hash": "0" * 64}, {"url": "https://x.example/pay/" + "x" * 32}):
+        with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+            validate_detail("pay_link.created", {**created, **secretive})
+    revoked = {**one_of_each["pay_link.revoked"]["detail"]}
+    assert revoked["reason"] == "staff" and "identity_failures" not in revoked
+    with pytest.raises(jsonschema.ValidationError):  # staff's revoke counts no failures
+        validate_detail("pay_link.revoked", {**revoked, "identity_failures": 10})
+    with pytest.raises(jsonschema.ValidationError, match="required"):  # the identity check's says how many
+        validate_detail("pay_link.revoked", {**revoked, "reason": "too_many_failures"})
+    validate_detail("pay_link.revoked", {**revoked, "reason": "too_many_failures", "identity_failures": 10})
+    locked = one_of_each["pay_link.locked"]["detail"]
+    with pytest.raises(jsonschema.ValidationError, match="required"):
+        validate_detail("pay_link.locked", {k: v for k, v in locked.items() if k != "locked_until"})
 
 
 def test_the_envelope_is_checked(one_of_each):

@@ -102,7 +102,13 @@ class Transaction:
         return len(self._items) - 1
 
     def update(
-        self, table: str, key: dict[str, Any], expression: str, names: dict[str, str], values: dict[str, Any]
+        self,
+        table: str,
+        key: dict[str, Any],
+        expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        condition: str = "attribute_exists(pk)",
     ) -> None:
         """An update of an item that must exist."""
         self._items.append(
@@ -111,7 +117,7 @@ class Transaction:
                     "TableName": table,
                     "Key": {k: _SER.serialize(v) for k, v in key.items()},
                     "UpdateExpression": expression,
-                    "ConditionExpression": "attribute_exists(pk)",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": {k: _SER.serialize(v) for k, v in values.items()},
                 }

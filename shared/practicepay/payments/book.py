@@ -426,6 +426,7 @@ def _events(
             "amount": after.amount,
             "amount_refunded": after.amount_refunded,
             "status": after.status,
+            "channel": after.channel,
         }
         if after.failure:
             detail["failure_category"] = after.failure.get("category")

@@ -84,6 +84,9 @@ class Payment(BaseModel):
     installment_id: str | None = Field(
         default=None, description="The plan installment or membership cycle this autopay charge collects"
     )
+    channel: Literal["api", "pay_page", "autopay"] = Field(
+        default="api", description="api: the platform or staff; pay_page: the patient through a pay link; autopay"
+    )
     created_at: str
     updated_at: str
 
@@ -152,6 +155,9 @@ class PaymentRecord:
     """For an eCheck re-presentment (redeposit): the Splash txn id of the original sale it presents again."""
     refusals: int = 0
     """How often Splash refused this attempt outright before it was sent again."""
+    channel: str = "api"
+    """Where the payment was asked for: `api` (the clinical platform or staff), `pay_page` (the patient, through a
+    pay link) or `autopay` (a plan's or membership's scheduled charge)."""
 
     def request_token(self) -> str:
         return request_token(self.id, self.refusals)

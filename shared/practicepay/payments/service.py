@@ -121,8 +121,16 @@ class PaymentService:
 
     # -- payments ----------------------------------------------------------------------------------------------
 
-    def pay(self, practice_id: str, invoice_id: str, idempotency_key: str, body: CreatePaymentRequest) -> Payment:
-        return self._pay("pay", practice_id, invoice_id, idempotency_key, body, None)
+    def pay(
+        self,
+        practice_id: str,
+        invoice_id: str,
+        idempotency_key: str,
+        body: CreatePaymentRequest,
+        channel: str = "api",
+    ) -> Payment:
+        """`channel`: api (the platform or staff) or pay_page (the patient, through a pay link)."""
+        return self._pay("pay", practice_id, invoice_id, idempotency_key, body, None, channel=channel)
 
     def autopay(
         self,
@@ -179,6 +187,7 @@ class PaymentService:
         body: CreatePaymentRequest,
         attempt: AutopayAttempt | None = None,
         fingerprint: str | None = None,
+        channel: str = "api",
     ) -> Payment:
         """Exactly once per (invoice, Idempotency-Key), in three DynamoDB calls: one read (the invoice, the method
         and the key's guard), the reservation (the payment, the guard and the invoice's hold) and the outcome
@@ -221,6 +230,7 @@ class PaymentService:
             updated_at=now,
             installment=attempt.ref() if attempt else None,
             represents=represents,
+            channel="autopay" if attempt is not None else channel,
         )
         guard_item = self.store.key_item(practice_id, key_hash, payment.id, fingerprint)
         try:
@@ -571,6 +581,7 @@ def _view(record: PaymentRecord) -> Payment:
         return_info=ReturnInfo.model_validate(record.return_info) if record.return_info else None,
         splash_txn_id=record.splash_txn_id,
         installment_id=(record.installment or {}).get("id"),
+        channel=record.channel,  # type: ignore[arg-type]
         created_at=record.created_at,
         updated_at=record.updated_at,
     )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from practicepay.api.models import StrictRequest, Timestamp, examples
-from practicepay.billing.schedule import RetryPolicy
+from practicepay.billing.schedule import MAX_INSTALLMENTS, RetryPolicy
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
 from practicepay.splash.outbound import StatementDescriptor
@@ -31,6 +31,17 @@ RedepositDelayDays = Annotated[int, Field(ge=1, le=60)]
 NoticeDays = Annotated[int, Field(ge=0, le=30)]
 PaymentTermsDays = Annotated[int, Field(ge=0, le=365)]
 EncounterInvoiceStatus = Literal["draft", "open"]
+# The pay page's (issue #17): pay links, the identity check, partial payments and the plans patients may choose.
+PayLinkDays = Annotated[int, Field(ge=1, le=120)]
+PayLinkMaxUses = Annotated[int, Field(ge=1, le=20)]
+PayPageIdentity = Literal["date_of_birth", "last_name_zip"]
+PayPageLanguage = Literal["en", "es"]
+MinimumPayment = Annotated[int, Field(ge=1, le=100_000)]
+PlanMaxInstallments = Annotated[int, Field(ge=0, le=MAX_INSTALLMENTS)]
+MinimumInstallment = Annotated[int, Field(ge=100, le=1_000_000)]
+PlanFirstWithinDays = Annotated[int, Field(ge=0, le=60)]
+ContactPhone = Annotated[str, Field(pattern=r"^[0-9]{10}$")]
+ContactEmail = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 
 
 class PracticeSettings(BaseModel):
@@ -62,6 +73,37 @@ class PracticeSettings(BaseModel):
     payment_terms_days: PaymentTermsDays = Field(
         default=30, description="An encounter's invoice is due this many days after it is made."
     )
+    pay_link_days: PayLinkDays = Field(default=30, description="A pay link expires this many days after it is sent.")
+    pay_link_max_uses: PayLinkMaxUses = Field(
+        default=3, description="A pay link ends after this many verified visits (whichever comes first)."
+    )
+    balance_links: bool = Field(
+        default=False,
+        description="Staff may send one link covering all of a patient's open invoices "
+        "(POST /patients/{id}/pay-links).",
+    )
+    pay_page_identity: PayPageIdentity = Field(
+        default="date_of_birth",
+        description="What the pay page asks before it shows anything: the date of birth, or the last name and "
+        "ZIP code.",
+    )
+    pay_page_language: PayPageLanguage = Field(
+        default="en", description="The pay page's language until the patient picks."
+    )
+    minimum_payment: MinimumPayment = Field(
+        default=500, description="The least a patient may pay on the pay page when paying part of a bill, in cents."
+    )
+    plan_max_installments: PlanMaxInstallments = Field(
+        default=6, description="The most installments a patient may choose on the pay page; 0: no self-service plans."
+    )
+    plan_min_installment: MinimumInstallment = Field(
+        default=2500, description="The smallest installment a patient may choose on the pay page, in cents."
+    )
+    plan_first_within_days: PlanFirstWithinDays = Field(
+        default=30, description="A plan chosen on the pay page starts within this many days."
+    )
+    contact_phone: ContactPhone | None = Field(default=None, description="The billing office's phone, on the pay page.")
+    contact_email: ContactEmail | None = Field(default=None, description="The billing office's email, on the pay page.")
 
     @field_validator("card_retry_days")
     @classmethod
@@ -166,6 +208,17 @@ class SettingsChange(StrictRequest):
     notice_days: NoticeDays | None = None
     encounter_invoice_status: EncounterInvoiceStatus | None = None
     payment_terms_days: PaymentTermsDays | None = None
+    pay_link_days: PayLinkDays | None = None
+    pay_link_max_uses: PayLinkMaxUses | None = None
+    balance_links: bool | None = None
+    pay_page_identity: PayPageIdentity | None = None
+    pay_page_language: PayPageLanguage | None = None
+    minimum_payment: MinimumPayment | None = None
+    plan_max_installments: PlanMaxInstallments | None = None
+    plan_min_installment: MinimumInstallment | None = None
+    plan_first_within_days: PlanFirstWithinDays | None = None
+    contact_phone: ContactPhone | None = None
+    contact_email: ContactEmail | None = None
 
 
 # Splash's time zone for a practice's IANA zone, by the zone's standard (January) UTC offset. Recorded values are

@@ -1,0 +1,238 @@
+"""DynamoDB adapter for pay links, pay-page sessions and per-address identity failures (one table, TTL'd).
+
+A link's item is keyed by the SHA-256 of its secret; `by_owner` lists an invoice's (or a patient's balance) links,
+`by_id` finds one by its public id. Every count (visits, uses, wrong answers) is an atomic ADD conditioned on the
+link's state, so two tabs or two attackers racing never get a sixth try or a fourth use."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, plain, practice_pk
+from practicepay.clock import from_iso, iso
+from practicepay.paylinks.models import IP_WINDOW_MINUTES, PageSession, PayLinkRecord
+
+_LINK_FIELDS = PayLinkRecord.__dataclass_fields__
+_SESSION_FIELDS = PageSession.__dataclass_fields__
+LINK_RETENTION_DAYS = 400
+"""A link's record outlives its expiry by this long (staff see what happened on the invoice), then TTL removes it."""
+
+
+def _owner(practice_id: str, invoice_id: str | None, patient_id: str) -> str:
+    pk = practice_pk(practice_id)
+    return f"{pk}#INVOICE#{invoice_id}" if invoice_id else f"{pk}#PATIENT#{patient_id}"
+
+
+class PayLinkStore(TableStore):
+    @staticmethod
+    def key(link_hash: str) -> dict[str, str]:
+        return {"pk": f"LINK#{link_hash}", "sk": "LINK"}
+
+    # -- links ---------------------------------------------------------------------------------------------------
+
+    def create(self, link: PayLinkRecord, events_table: str, event: dict[str, Any]) -> None:
+        """The link and its `pay_link.created` event, together."""
+        tx = Transaction()
+        tx.put(self.table_name, self._item(link), "attribute_not_exists(pk)")
+        tx.put(events_table, event)
+        tx.commit()
+
+    def get(self, link_hash: str) -> PayLinkRecord | None:
+        item = self._table.get_item(Key=self.key(link_hash), ConsistentRead=True).get("Item")
+        return _link(item) if item else None
+
+    def by_id(self, practice_id: str, link_id: str) -> PayLinkRecord | None:
+        out = self._table.query(IndexName="by_id", KeyConditionExpression=Key("link_id").eq(link_id), Limit=2)
+        hashes = [i["secret_hash"] for i in out.get("Items", []) if i.get("practice_id") == practice_id]
+        return self.get(hashes[0]) if hashes else None  # the index is eventually consistent: read the item itself
+
+    def for_owner(self, practice_id: str, *, invoice_id: str | None, patient_id: str) -> list[PayLinkRecord]:
+        out = self._table.query(
+            IndexName="by_owner",
+            KeyConditionExpression=Key("gsi1pk").eq(_owner(practice_id, invoice_id, patient_id)),
+            ScanIndexForward=False,
+            Limit=100,
+        )
+        return [_link(i) for i in out.get("Items", [])]
+
+    def opened(self, link: PayLinkRecord, now: datetime) -> None:
+        self._table.update_item(
+            Key=self.key(link.secret_hash),
+            UpdateExpression="ADD opened :one SET last_opened_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": 1, ":now": iso(now)},
+        )
+
+    def count_failure(self, link: PayLinkRecord) -> int:
+        """One more wrong identity answer; the link's count after it (atomic: racing answers each get their own)."""
+        out = self._table.update_item(
+            Key=self.key(link.secret_hash),
+            UpdateExpression="ADD identity_failures :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(out["Attributes"]["identity_failures"])
+
+    def apply_failure(self, after: PayLinkRecord, events_table: str, event: dict[str, Any] | None) -> None:
+        """Lock or revoke the link after the wrong answer that counted to `after.identity_failures`, with its event:
+        once, by the request whose answer reached that count."""
+        if event is None:
+            return
+        tx = Transaction()
+        if after.revoked_at is not None:
+            tx.update(
+                self.table_name,
+                self.key(after.secret_hash),
+                "SET #at = :at, #why = :why",
+                {"#at": "revoked_at", "#why": "revoked_reason"},
+                {":at": after.revoked_at, ":why": after.revoked_reason},
+            )
+        else:
+            tx.update(
+                self.table_name,
+                self.key(after.secret_hash),
+                "SET #until = :until",
+                {"#until": "locked_until"},
+                {":until": after.locked_until},
+            )
+        tx.put(events_table, event)
+        with contextlib.suppress(TransactionConflict):  # the link is gone (TTL): nothing to lock
+            tx.commit()
+
+    def revoke(self, link: PayLinkRecord, now: datetime, reason: str, events_table: str, event: dict) -> bool:
+        """False when it was already revoked (a repeat changes nothing)."""
+        tx = Transaction()
+        tx.update(
+            self.table_name,
+            self.key(link.secret_hash),
+            "SET #at = :at, #why = :why",
+            {"#at": "revoked_at", "#why": "revoked_reason"},
+            {":at": iso(now), ":why": reason},
+            condition="attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+        )
+        tx.put(events_table, event)
+        try:
+            tx.commit()
+        except TransactionConflict:
+            return False
+        return True
+
+    def use(self, link: PayLinkRecord, now: datetime) -> bool:
+        """Count a verified visit, only while the link is live and has a use left."""
+        try:
+            self._table.update_item(
+                Key=self.key(link.secret_hash),
+                UpdateExpression="ADD uses :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(revoked_at) "
+                "AND (attribute_not_exists(uses) OR uses < max_uses) AND expires_at > :now",
+                ExpressionAttributeValues={":one": 1, ":now": iso(now)},
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def add_outcome(self, link: PayLinkRecord, *, payment_id: str | None = None, plan_id: str | None = None) -> None:
+        """Remember a payment or plan made through the link (a string set: a replay adds nothing)."""
+        attr, value = ("payment_ids", payment_id) if payment_id else ("plan_ids", plan_id)
+        self._table.update_item(
+            Key=self.key(link.secret_hash),
+            UpdateExpression=f"ADD {attr} :ids",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":ids": {value}},
+        )
+
+    def _item(self, link: PayLinkRecord) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(link).items() if v not in (None, ())}
+        for name in ("payment_ids", "plan_ids"):
+            if name in data:
+                data[name] = set(data[name])
+        expiry = from_iso(link.expires_at) + timedelta(days=LINK_RETENTION_DAYS)
+        return {
+            **self.key(link.secret_hash),
+            "gsi1pk": _owner(link.practice_id, link.invoice_id, link.patient_id),
+            "gsi1sk": link.id,
+            "link_id": link.id,
+            "expiration": int(expiry.timestamp()),
+            **data,
+        }
+
+    # -- receipts (what one submit of the pay page paid) ----------------------------------------------------------
+
+    def put_receipt(self, receipt_id: str, link: PayLinkRecord, payment_ids: list[str], now: str) -> None:
+        """Written once per submit (a replay of the submit finds it and keeps its first time)."""
+        with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
+            self._table.put_item(
+                Item={
+                    "pk": f"RECEIPT#{receipt_id}",
+                    "sk": "RECEIPT",
+                    "link_hash": link.secret_hash,
+                    "payment_ids": payment_ids,
+                    "created_at": now,
+                    "expiration": int(from_iso(link.expires_at).timestamp()) + LINK_RETENTION_DAYS * 86400,
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": f"RECEIPT#{receipt_id}", "sk": "RECEIPT"}, ConsistentRead=True)
+        return plain(item["Item"]) if "Item" in item else None
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def session_key(id_hash: str) -> dict[str, str]:
+        return {"pk": f"SESSION#{id_hash}", "sk": "SESSION"}
+
+    def put_session(self, session: PageSession) -> None:
+        self._table.put_item(
+            Item={
+                **self.session_key(session.id_hash),
+                **asdict(session),
+                "expiration": int(from_iso(session.expires_at).timestamp()),
+            }
+        )
+
+    def session(self, id_hash: str) -> PageSession | None:
+        item = self._table.get_item(Key=self.session_key(id_hash), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return PageSession(**{k: v for k, v in plain(item).items() if k in _SESSION_FIELDS})
+
+    def verify_session(self, session: PageSession, expires_at: str) -> PageSession:
+        after = replace(session, verified=True, expires_at=expires_at)
+        self.put_session(after)
+        return after
+
+    # -- wrong answers per source address ------------------------------------------------------------------------
+
+    def count_address_failure(self, address_hash: str, now: datetime) -> int:
+        """Wrong answers from this address (hashed) in the current 15-minute window, this one included."""
+        window = int(now.timestamp()) // (IP_WINDOW_MINUTES * 60)
+        out = self._table.update_item(
+            Key={"pk": f"ADDRESS#{address_hash}", "sk": f"WINDOW#{window}"},
+            UpdateExpression="ADD failures :one SET expiration = :exp",
+            ExpressionAttributeValues={":one": 1, ":exp": (window + 2) * IP_WINDOW_MINUTES * 60},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(out["Attributes"]["failures"])
+
+    def address_failures(self, address_hash: str, now: datetime) -> int:
+        window = int(now.timestamp()) // (IP_WINDOW_MINUTES * 60)
+        item = self._table.get_item(
+            Key={"pk": f"ADDRESS#{address_hash}", "sk": f"WINDOW#{window}"}, ConsistentRead=True
+        ).get("Item")
+        return int(item["failures"]) if item else 0
+
+
+def _link(item: dict[str, Any]) -> PayLinkRecord:
+    data = {k: v for k, v in plain(item).items() if k in _LINK_FIELDS}
+    for name in ("payment_ids", "plan_ids"):
+        if name in data:
+            data[name] = tuple(sorted(data[name]))
+    return PayLinkRecord(**data)
