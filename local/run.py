@@ -138,6 +138,7 @@ def main() -> int:
     from local import docs
     from local.aws import EmbeddedAws, load_state, save_state
     from local.bootstrap import create_resources
+    from local.demo import DEMO_DOB, demo_link
     from local.front import LocalApiGateway
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
@@ -189,6 +190,7 @@ def main() -> int:
             seed_practice(DEMO_PRACTICE, "Demo Family Practice", splash_client(), sandbox, practices)
         token = issue_hs256(secret, DEMO_PRACTICE)
         base = f"http://{HOST}:{api_port}"
+        demo_url = demo_link(DEMO_PRACTICE, base)
         register_alert(f"{base}/webhooks/splash")
         triggers.start()
         up = True
@@ -205,6 +207,7 @@ def main() -> int:
             f"  billing run    POST {base}/_local/billing-run   (the daily schedule's tick; also hourly)\n"
             f"  functions      worker processes, up to {concurrency} per function ({CONCURRENCY_ENV})\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
+            f"  demo pay link  {demo_url}   (the patient's date of birth: {DEMO_DOB:%m/%d/%Y})\n"
             f"  token          {token}\n"
             f"{kept}"
             "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"

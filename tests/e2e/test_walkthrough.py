@@ -96,6 +96,9 @@ def _says_what_the_readme_says(out: str) -> None:
     assert '"type": "invoice.paid"' in out or '"type": "installment.paid"' in out, out
     # step 10: the payments report and the aging, as JSON and as CSV
     assert '"method_last4": "4242"' in out and "patient_id,invoices," in out, out
+    # step 11: a pay link for the patient, listed with what happened on it
+    assert re.search(r'"url": "http://127\.0\.0\.1:\d+/pay/[A-Za-z0-9_-]{32}"', out) and '"max_uses": 3' in out, out
+    assert '"status": "active",\n  "uses": 0' in out, out
     # onboarding: submitted, then boarded two sandbox days later
     assert '"boarding_status": "submitted"' in out and '"can_take_payments": true' in out, out
 

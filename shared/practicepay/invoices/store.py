@@ -149,6 +149,12 @@ class InvoiceStore(TableStore):
         item = out.get("Item")
         return self._record(item) if item else None
 
+    def open_for_patient(self, practice_id: str, patient_id: str) -> list[InvoiceRecord]:
+        """A patient's newest 100 invoices but drafts (a balance pay link shows the payable ones). Through the
+        patient index, eventually consistent: a payment reads its invoice again, consistently."""
+        records, _ = self.query(practice_id, patient_id=patient_id, limit=100)
+        return [r for r in records if r.status != "draft"]
+
     def query(
         self,
         practice_id: str,

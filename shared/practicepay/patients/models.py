@@ -103,7 +103,9 @@ class MethodConsent(StrictRequest):
     text_version: Annotated[str, Field(min_length=1, max_length=40, description="Version of the consent text shown")]
     accepted_at: Timestamp = Field(description="When the patient agreed (RFC 3339 with an offset)")
     captured_by: Annotated[str, Field(min_length=1, max_length=100, description="Staff member or system id")]
-    channel: Literal["in_person", "phone", "online", "paper"]
+    channel: Literal["in_person", "phone", "online", "paper", "pay_page"] = Field(
+        description="pay_page: the patient typed it on PracticePay's pay page (captured_by `patient`)"
+    )
     max_amount: StrictInt | None = Field(
         default=None, ge=1, le=MAX_INVOICE_TOTAL, description="Optional cap per charge, in cents"
     )
@@ -183,6 +185,9 @@ class PaymentMethod(BaseModel):
         description="inactive: removed; blocked: the bank returned a debit with a code that forbids debiting again"
     )
     blocked_reason: str | None = Field(default=None, description="The return code and its meaning, e.g. R02")
+    verified_at: str | None = Field(
+        default=None, description="Bank accounts: when Splash validated the account (before a first WEB debit)"
+    )
     consent: MethodConsent
     created_at: str
 

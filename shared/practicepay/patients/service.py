@@ -32,9 +32,9 @@ from practicepay.patients.models import (
 )
 from practicepay.patients.store import MethodRecord, PatientRecord, PatientStore
 from practicepay.practices import PracticeStore
-from practicepay.splash.errors import SplashNotFound, SplashValidationError
-from practicepay.splash.models import Customer, Token
-from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest
+from practicepay.splash.errors import SplashDeclined, SplashNotFound, SplashValidationError
+from practicepay.splash.models import Customer, Token, TxnStatus, TxnType
+from practicepay.splash.outbound import CardOrBank, CustomerRequest, TokenRequest, TxnRequest
 from practicepay.splash.search import Search
 
 if TYPE_CHECKING:
@@ -214,6 +214,37 @@ class PatientService:
         token = self.vault.open(method.token_sealed, practice_id=method.practice_id, purpose=METHOD_TOKEN)
         return ChargeSource(method, token)
 
+    def demographics_of(self, practice_id: str, patient_id: str) -> Demographics | None:
+        """The patient's PHI (for a check the pay page makes), or None when there is no such patient."""
+        record = self.store.get(practice_id, patient_id)
+        return self._demographics(record) if record else None
+
+    def splash_customer(self, practice_id: str, patient_id: str) -> str:
+        """The patient's Splash customer (made on first need, our opaque id only): what a PayFields token is for."""
+        merchant = self.practices.require(practice_id).merchant_for_charging()
+        return self._customer(self.splash(), merchant, self._patient(practice_id, patient_id))
+
+    def verify_account(self, method: MethodRecord) -> str | None:
+        """Validate a bank account at Splash before its first WEB debit (NACHA's rule for accounts typed online):
+        an eCheck verification txn (type 12), moving no money, once per method. None when Splash confirmed it (or
+        already had); else what Splash said, and the method is removed (it cannot be debited)."""
+        if method.kind != MethodKind.BANK_ACCOUNT.value or method.verified_at is not None:
+            return None
+        merchant = self.practices.require(method.practice_id).merchant_for_charging()
+        token = self.vault.open(method.token_sealed, practice_id=method.practice_id, purpose=METHOD_TOKEN)
+        request = TxnRequest(merchant=merchant, type=TxnType.ECHECK_VERIFY, token=token)
+        try:
+            txn = self.splash().txn(request, request_token=f"verify-{method.id}")
+        except SplashDeclined as exc:
+            reason = exc.decline.processor_text
+        else:
+            if txn.status in (TxnStatus.APPROVED, TxnStatus.CAPTURED, TxnStatus.SETTLED):
+                self.store.set_verified(method.practice_id, method.id, iso(self.clock()))
+                return None
+            reason = "The bank account could not be verified"
+        self.remove_method(method.practice_id, method.patient_id, method.id)
+        return reason
+
     # -- internals -------------------------------------------------------------------------------------------
 
     def _patient(self, practice_id: str, patient_id: str) -> PatientRecord:
@@ -383,6 +414,7 @@ def _method_view(record: MethodRecord) -> PaymentMethod:
         exp_year=record.exp_year,
         status=record.status,  # type: ignore[arg-type]
         blocked_reason=record.blocked_reason,
+        verified_at=record.verified_at,
         consent=MethodConsent.model_validate(record.consent, strict=False),  # as stored (numbers come back as Decimal)
         created_at=record.created_at,
     )

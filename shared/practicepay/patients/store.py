@@ -49,6 +49,8 @@ class MethodRecord:
     account_type: str | None = None
     exp_month: int | None = None
     exp_year: int | None = None
+    verified_at: str | None = None
+    """A bank account's validation at Splash (an eCheck verification, txn type 12) before its first WEB debit."""
 
 
 class PatientStore(TableStore):
@@ -152,6 +154,14 @@ class PatientStore(TableStore):
             KeyConditionExpression=Key("gsi1pk").eq(f"{practice_pk(practice_id)}#PATIENT#{patient_id}"),
         )
         return [method_from_item(i) for i in out.get("Items", [])]
+
+    def set_verified(self, practice_id: str, method_id: str, at: str) -> None:
+        self._table.update_item(
+            Key=self.method_key(practice_id, method_id),
+            UpdateExpression="SET verified_at = :at",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":at": at},
+        )
 
     def deactivate_method(self, practice_id: str, patient_id: str, method_id: str) -> None:
         self._table.update_item(

@@ -1,0 +1,88 @@
+"""The pay page's forms as posted (application/x-www-form-urlencoded: every value a string), checked strictly:
+each field a bounded pattern, unknown fields refused; the values are converted here, never trusted as typed."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Token = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+SubmitId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,43}$")]
+Csrf = Annotated[str, Field(min_length=16, max_length=64)]
+Lang = Literal["en", "es"]
+Stamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
+Checked = Literal["on"]
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    csrf: Csrf
+    lang: Lang = "en"
+
+
+class IdentityForm(_Form):
+    dob_month: Annotated[str, Field(pattern=r"^\d{1,2}$")] | None = None
+    dob_day: Annotated[str, Field(pattern=r"^\d{1,2}$")] | None = None
+    dob_year: Annotated[str, Field(pattern=r"^\d{4}$")] | None = None
+    last_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    postal_code: Annotated[str, Field(pattern=r"^\d{5}(-?\d{4})?$")] | None = None
+
+    @property
+    def date_of_birth(self) -> date | None:
+        try:
+            return date(int(self.dob_year or ""), int(self.dob_month or ""), int(self.dob_day or ""))
+        except ValueError:
+            return None
+
+
+class _Submit(_Form):
+    submit_id: SubmitId
+    started: Stamp
+    token: Token
+
+
+class PayForm(_Submit):
+    method: Literal["card", "bank"]
+    amount_choice: Literal["full", "other"]
+    amount: Annotated[str, Field(max_length=12)] = ""
+    save: Checked | None = None
+    ach_consent: Checked | None = None
+
+    @model_validator(mode="after")
+    def _bank_needs_consent(self) -> PayForm:
+        if self.method == "bank" and self.ach_consent is None:
+            raise ValueError("ach_consent: the debit authorization must be accepted")
+        return self
+
+    @property
+    def saved(self) -> bool:
+        return self.save == "on"
+
+    def amount_cents(self) -> int | None:
+        """ "12.34", "$1,234.5" or "20" as cents; None when it is no amount."""
+        text = self.amount.replace("$", "").replace(",", "").strip()
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return None
+        if value <= 0 or value != value.quantize(Decimal("0.01")):
+            return None
+        return int(value * 100)
+
+
+class PlanForm(_Submit):
+    installments: Annotated[str, Field(pattern=r"^\d{1,2}$")]
+    first: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    plan_consent: Checked
+
+    @property
+    def count(self) -> int:
+        return int(self.installments)
+
+    @property
+    def first_date(self) -> date:
+        return date.fromisoformat(self.first)

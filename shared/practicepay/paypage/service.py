@@ -1,0 +1,603 @@
+"""The pay page's logic: what a pay link shows, the identity check, and paying or enrolling through the same money
+core as the API (ADR 0015). It speaks screens (a name and what the screen shows); the handler renders them.
+
+Nothing is shown before identity but the practice's name (and, for a closed bill, that it is closed). A verified
+session is a random cookie whose hash is a short-lived item bound to the link; every form carries the session's CSRF
+token and a submit id, the Idempotency-Key of what the form does, so a double click or a refresh never charges
+twice."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from practicepay.adapters.vault import PhiVault
+from practicepay.clock import Clock, from_iso, iso, utc_now
+from practicepay.errors import Conflict, PracticePayError
+from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
+from practicepay.invoices.service import LINE_ITEMS_PURPOSE
+from practicepay.observability import logger
+from practicepay.patients.models import AddPaymentMethodRequest, MethodConsent
+from practicepay.paylinks.models import (
+    IP_LOCK_AFTER_FAILURES,
+    LOCK_AFTER_FAILURES,
+    REVOKE_AFTER_FAILURES,
+    SECRET_PATTERN,
+    SESSION_MINUTES,
+    PageSession,
+    PayLinkRecord,
+    secret_hash,
+)
+from practicepay.paylinks.service import link_event
+from practicepay.paylinks.store import PayLinkStore
+from practicepay.payments.models import CreatePaymentRequest, Payment, PaymentStatus
+from practicepay.paypage.forms import IdentityForm, PayForm, PlanForm
+from practicepay.practices import Practice
+
+if TYPE_CHECKING:
+    from practicepay.patients.store import MethodRecord
+    from practicepay.payments.service import PaymentService
+
+_SECRET = re.compile(SECRET_PATTERN)
+CLOSED = {
+    InvoiceStatus.PAID.value: "paid",
+    InvoiceStatus.PARTIALLY_REFUNDED.value: "paid",
+    InvoiceStatus.REFUNDED.value: "paid",
+    InvoiceStatus.CANCELED.value: "canceled",
+    InvoiceStatus.UNCOLLECTIBLE.value: "closed",
+}
+PAYABLE = frozenset({"open", "partially_paid", "in_progress", "processing"})
+TXN_SESSION_MINUTES = 15
+"""A PayFields txnSession lives this long and tokenizes at most TXN_SESSION_USES times (card-testing defence)."""
+TXN_SESSION_USES = 3
+ECHECK_SETTLE_BUSINESS_DAYS = 3
+"""What the processing screen promises: an eCheck settles in about this many business days (Payrix: next batch,
+funded in 3-5; splash-api.md §6.2)."""
+CONSENT_VERSIONS = {
+    "save": "pay-page-card-on-file-v1",
+    "single": "pay-page-single-payment-v1",
+    "plan": "pay-page-plan-v1",
+    "ach": "pay-page-ach-debit-v1",
+}
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    status: int = 200
+    context: dict[str, Any] = field(default_factory=dict)
+    cookie: str | None = None
+    """A new session cookie's value to set (the handler scopes it to the link's path)."""
+    redirect: str | None = None
+    """A path under the link (303 See Other), e.g. "" (the link itself) or "receipts/<id>"."""
+
+
+@dataclass
+class PayPageService:
+    links: PayLinkStore
+    payments: PaymentService
+    billing: Any  # () -> BillingService, built on first plan (the plans' tables)
+    vault: PhiVault
+    events_table: str
+    clock: Clock = utc_now
+
+    # -- the link's first screen, or the bill -------------------------------------------------------------------
+
+    def open(self, secret: str, cookie: str | None, language: str | None, method: str) -> Screen:
+        found = self._link(secret)
+        if isinstance(found, Screen):
+            return found
+        link, practice = found
+        now = self.clock()
+        base = self._base(practice, language)
+        session = self._session(cookie, link, now)
+        if session is not None and session.verified:
+            return self._bill(link, practice, session, base, method)
+        ended = self._ended(link, practice, now, base)
+        if ended is not None:
+            return ended
+        if link.status(now) == "used_up":
+            return Screen("ended", 410, {**base, "reason": "used_up"})
+        self.links.opened(link, now)
+        session, cookie_value = self._new_session(link, now, base["language"])
+        return Screen("identity", 200, {**base, **self._identity_context(practice, session)}, cookie=cookie_value)
+
+    def verify(self, secret: str, cookie: str | None, form: dict[str, str], address: str) -> Screen:
+        found = self._link(secret)
+        if isinstance(found, Screen):
+            return found
+        link, practice = found
+        now = self.clock()
+        base = self._base(practice, form.get("lang"))
+        ended = self._ended(link, practice, now, base)
+        if ended is not None:
+            return ended
+        session = self._session(cookie, link, now)
+        if session is None or not _same(session.csrf, form.get("csrf", "")):
+            session, value = self._new_session(link, now, base["language"])
+            context = {**base, **self._identity_context(practice, session), "error": "session_expired"}
+            return Screen("identity", 403, context, cookie=value)
+        address_hash = _address_hash(address)
+        if self.links.address_failures(address_hash, now) >= IP_LOCK_AFTER_FAILURES:
+            return Screen("locked", 429, {**base, "reason": "address"})
+        try:
+            answer = IdentityForm.model_validate(form)
+        except ValidationError:
+            answer = None
+        if answer is None or not self._matches(link, practice, answer):
+            return self._wrong(link, practice, session, base, address_hash, now)
+        if not self.links.use(link, now):
+            return Screen("ended", 410, {**base, "reason": "used_up"})
+        self.links.verify_session(session, iso(now + timedelta(minutes=SESSION_MINUTES)))
+        return Screen("redirect", 303, redirect=_lang_query(base["language"]))
+
+    # -- paying -------------------------------------------------------------------------------------------------
+
+    def pay(self, secret: str, cookie: str | None, form: dict[str, str]) -> Screen:
+        found = self._verified(secret, cookie, form)
+        if isinstance(found, Screen):
+            return found
+        link, practice, session, base = found
+        try:
+            body = PayForm.model_validate(form)
+        except ValidationError as exc:
+            return self._bill(link, practice, session, base, form.get("method", "card"), error=_first_error(exc))
+        receipt_id = _receipt_id(link, body.submit_id)
+        if self.links.receipt(receipt_id) is not None:  # this form was taken already: its receipt, nothing charged
+            return Screen("redirect", 303, redirect=f"receipts/{receipt_id}{_lang_query(session.language)}")
+        if not self._fresh(body.started):
+            return self._bill(link, practice, session, base, body.method, error="form")
+        invoices = self._invoices(link)
+        due = sum(_due(i) for i in invoices)
+        amount = due if body.amount_choice == "full" else body.amount_cents()
+        settings = practice.settings
+        if amount is None or amount <= 0 or amount > due or (amount < due and amount < settings.minimum_payment):
+            return self._bill(link, practice, session, base, body.method, error="amount")
+        try:
+            method = self._method(link, body.token, body.method, body.saved, session.language, body.started)
+            if method.kind == "bank_account":
+                refused = self.payments.patients.verify_account(method)
+                if refused is not None:
+                    return self._bill(link, practice, session, base, "bank", error="bank_unverified")
+            paid = self._charge(link, invoices, amount, method.id, body.submit_id)
+        except PracticePayError as exc:
+            logger.info("pay page payment refused", link_id=link.id, error=type(exc).__name__)
+            return self._bill(link, practice, session, base, body.method, error="refused")
+        if not body.saved:
+            self._forget(method)
+        taken = [p for p in paid if p.status is not PaymentStatus.FAILED]
+        if taken:
+            self.links.put_receipt(receipt_id, link, [p.id for p in taken], iso(self.clock()))
+        last = paid[-1]
+        if last.status is PaymentStatus.FAILED:
+            failure = last.failure
+            return Screen(
+                "declined",
+                402,
+                {
+                    **base,
+                    "category": failure.category if failure else "generic_decline",
+                    "retryable": bool(failure and failure.retryable),
+                    "paid_before": taken,
+                },
+            )
+        return Screen("redirect", 303, redirect=f"receipts/{receipt_id}{_lang_query(session.language)}")
+
+    def plan(self, secret: str, cookie: str | None, form: dict[str, str]) -> Screen:
+        found = self._verified(secret, cookie, form)
+        if isinstance(found, Screen):
+            return found
+        link, practice, session, base = found
+        invoices = self._invoices(link) if link.invoice_id else []
+        options = plan_options(practice, invoices, self.clock().date())
+        try:
+            body = PlanForm.model_validate(form)
+        except ValidationError as exc:
+            return self._bill(link, practice, session, base, "card", error=_first_error(exc))
+        if not self._fresh(body.started):
+            return self._bill(link, practice, session, base, "card", error="form")
+        choice = next((o for o in (options or {}).get("counts", []) if o["count"] == body.count), None)
+        first = body.first_date
+        if options is None or choice is None or not (options["first_min"] <= first <= options["first_max"]):
+            return self._bill(link, practice, session, base, "card", error="plan")
+        from practicepay.billing.models import AutopayConsent, CreatePlanRequest
+
+        try:
+            method = self._method(link, body.token, "card", True, session.language, body.started, plan=True)
+            request = CreatePlanRequest(
+                installment_count=body.count,
+                frequency="monthly",
+                first_date=first,
+                payment_method_id=method.id,
+                consent=AutopayConsent(
+                    text_version=f"{CONSENT_VERSIONS['plan']}-{session.language}",
+                    accepted_at=body.started,
+                    max_amount=options["counts"][0]["first"],  # the cap the consent text showed
+                ),
+            )
+            plan = self.billing().create_plan(link.practice_id, invoices[0].id, f"pay-page:{body.submit_id}", request)
+        except PracticePayError as exc:
+            logger.info("pay page plan refused", link_id=link.id, error=type(exc).__name__)
+            return self._bill(link, practice, session, base, "card", error="refused")
+        self.links.add_outcome(link, plan_id=plan.id)
+        return Screen("plan_done", 201, {**base, "plan": plan, "last4": method.last4, "brand": method.brand})
+
+    def receipt(self, secret: str, cookie: str | None, receipt_id: str, language: str | None) -> Screen:
+        found = self._verified(secret, cookie, None, language)
+        if isinstance(found, Screen):
+            return found
+        link, practice, session, base = found
+        item = self.links.receipt(receipt_id)
+        if item is None or item["link_hash"] != link.secret_hash:
+            return Screen("not_found", 404, base)
+        payments = [self.payments.get(link.practice_id, pid) for pid in item["payment_ids"]]
+        methods = {p.payment_method_id: self._method_label(link, p) for p in payments}
+        return Screen(
+            "receipt",
+            200,
+            {
+                **base,
+                "receipt_id": receipt_id,
+                "payments": payments,
+                "methods": methods,
+                "total": sum(p.amount for p in payments if p.status is not PaymentStatus.FAILED),
+                "processing": any(p.status is PaymentStatus.PROCESSING for p in payments),
+                "confirming": any(p.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN) for p in payments),
+                "settles_by": _business_days(from_iso(item["created_at"]).date(), ECHECK_SETTLE_BUSINESS_DAYS),
+                "created_at": item["created_at"],
+            },
+        )
+
+    def _fresh(self, started: str) -> bool:
+        """The form's time (when the page showing the consent text was made: the consent's `accepted_at`, the same
+        on a resubmit of the same form) is recent and not in the future, so a consent cannot be back- or
+        forward-dated."""
+        try:
+            shown = from_iso(started)
+        except ValueError:
+            return False
+        now = self.clock()
+        return now - timedelta(minutes=SESSION_MINUTES * 2) <= shown <= now + timedelta(seconds=5)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _link(self, secret: str) -> tuple[PayLinkRecord, Practice] | Screen:
+        link = self.links.get(secret_hash(secret)) if _SECRET.match(secret or "") else None
+        if link is None:
+            return Screen("not_found", 404, {"practice_name": None, "language": "en"})
+        return link, self.payments.practices.require(link.practice_id)
+
+    def _base(self, practice: Practice, language: str | None) -> dict[str, Any]:
+        lang = language if language in ("en", "es") else practice.settings.pay_page_language
+        return {
+            "practice_name": practice.name,
+            "contact_phone": practice.settings.contact_phone,
+            "contact_email": practice.settings.contact_email,
+            "language": lang,
+        }
+
+    def _ended(self, link: PayLinkRecord, practice: Practice, now: datetime, base: dict) -> Screen | None:
+        status = link.status(now)
+        if status == "revoked":
+            return Screen("ended", 410, {**base, "reason": "revoked"})
+        if status == "expired":
+            return Screen("ended", 410, {**base, "reason": "expired"})
+        if status == "locked":
+            return Screen("locked", 423, {**base, "reason": "link", "until": link.locked_until})
+        invoices = self._invoices(link, include_closed=True)
+        if not any(i.status in PAYABLE and _due(i) > 0 for i in invoices):
+            states = {CLOSED.get(i.status, "closed") for i in invoices} or {"paid"}
+            state = "paid" if states == {"paid"} else ("canceled" if states == {"canceled"} else "closed")
+            return Screen("closed", 200, {**base, "state": state})
+        return None
+
+    def _session(self, cookie: str | None, link: PayLinkRecord, now: datetime) -> PageSession | None:
+        if not cookie or len(cookie) > 100:
+            return None
+        session = self.links.session(_hash(cookie))
+        if session is None or session.link_hash != link.secret_hash or not session.live(now):
+            return None
+        return session
+
+    def _new_session(self, link: PayLinkRecord, now: datetime, language: str) -> tuple[PageSession, str]:
+        value = secrets.token_urlsafe(32)
+        session = PageSession(
+            id_hash=_hash(value),
+            link_hash=link.secret_hash,
+            csrf=secrets.token_urlsafe(24),
+            expires_at=iso(now + timedelta(minutes=SESSION_MINUTES)),
+            language=language,
+        )
+        self.links.put_session(session)
+        return session, value
+
+    def _verified(
+        self, secret: str, cookie: str | None, form: dict[str, str] | None, language: str | None = None
+    ) -> tuple[PayLinkRecord, Practice, PageSession, dict[str, Any]] | Screen:
+        """The link and its verified session, or the screen to answer instead (a POST must carry its CSRF token)."""
+        found = self._link(secret)
+        if isinstance(found, Screen):
+            return found
+        link, practice = found
+        now = self.clock()
+        session = self._session(cookie, link, now)
+        base = self._base(practice, (form or {}).get("lang") or language or (session.language if session else None))
+        status = link.status(now)
+        if status in ("revoked", "expired"):
+            return Screen("ended", 410, {**base, "reason": status})
+        if session is None or not session.verified:
+            return Screen("redirect", 303, redirect=_lang_query(base["language"]))
+        if form is not None and not _same(session.csrf, form.get("csrf", "")):
+            return Screen("forbidden", 403, base)
+        return link, practice, session, base
+
+    def _identity_context(self, practice: Practice, session: PageSession) -> dict[str, Any]:
+        return {"identity": practice.settings.pay_page_identity, "csrf": session.csrf}
+
+    def _matches(self, link: PayLinkRecord, practice: Practice, answer: IdentityForm) -> bool:
+        patient = self.payments.patients.demographics_of(link.practice_id, link.patient_id)
+        if patient is None:
+            return False
+        if practice.settings.pay_page_identity == "date_of_birth":
+            return answer.date_of_birth is not None and patient.date_of_birth == answer.date_of_birth
+        if answer.last_name is None or answer.postal_code is None or patient.address is None:
+            return False
+        return _same(_name(patient.last_name), _name(answer.last_name)) and _same(
+            patient.address.postal_code[:5], answer.postal_code[:5]
+        )
+
+    def _wrong(
+        self,
+        link: PayLinkRecord,
+        practice: Practice,
+        session: PageSession,
+        base: dict[str, Any],
+        address_hash: str,
+        now: datetime,
+    ) -> Screen:
+        failures = self.links.count_failure(link)
+        self.links.count_address_failure(address_hash, now)
+        after = link.after_failure(failures, now)
+        event = None  # exactly one request counts to 5 (and to 10): it alone locks (revokes) and tells
+        if failures == REVOKE_AFTER_FAILURES:
+            event = link_event(link, "pay_link.revoked", now, reason="too_many_failures", identity_failures=failures)
+        elif failures == LOCK_AFTER_FAILURES:
+            event = link_event(
+                link, "pay_link.locked", now, locked_until=after.locked_until, identity_failures=failures
+            )
+        self.links.apply_failure(after, self.events_table, event)
+        logger.info("pay link identity failed", link_id=link.id, failures=failures)
+        if after.revoked_at is not None:
+            return Screen("ended", 410, {**base, "reason": "too_many_failures"})
+        if after.status(now) == "locked":
+            return Screen("locked", 423, {**base, "reason": "link", "until": after.locked_until})
+        context = {**base, **self._identity_context(practice, session), "error": "identity"}
+        return Screen("identity", 422, context)
+
+    def _invoices(self, link: PayLinkRecord, include_closed: bool = False) -> list[InvoiceRecord]:
+        store = self.payments.invoices
+        if link.invoice_id:
+            invoice = store.get(link.practice_id, link.invoice_id)
+            found = [invoice] if invoice else []
+        else:
+            found = store.open_for_patient(link.practice_id, link.patient_id)
+        if include_closed:
+            return found
+        return sorted((i for i in found if i.status in PAYABLE and _due(i) > 0), key=lambda i: (i.due_date, i.id))
+
+    def _bill(
+        self,
+        link: PayLinkRecord,
+        practice: Practice,
+        session: PageSession,
+        base: dict[str, Any],
+        method: str,
+        error: str | None = None,
+    ) -> Screen:
+        invoices = self._invoices(link)
+        if not invoices:
+            return self._ended(link, practice, self.clock(), base) or Screen("closed", 200, {**base, "state": "paid"})
+        method = "bank" if method == "bank" else "card"
+        bills = []
+        for invoice in invoices:
+            lines = self.vault.open(
+                invoice.line_items_sealed, practice_id=invoice.practice_id, purpose=LINE_ITEMS_PURPOSE
+            )
+            bills.append({"invoice": invoice, "due": _due(invoice), "lines": lines})
+        due = sum(b["due"] for b in bills)
+        today = self.clock().date()
+        return Screen(
+            "bill",
+            200 if error is None else 422,
+            {
+                **base,
+                "bills": bills,
+                "due": due,
+                "due_date": min(i.due_date for i in invoices),
+                "minimum": min(practice.settings.minimum_payment, due),
+                "method": method,
+                "csrf": session.csrf,
+                "submit_id": secrets.token_urlsafe(16),
+                "started": iso(self.clock()),
+                "payfields": self._payfields(link, practice, method),
+                "plans": plan_options(practice, invoices, today) if link.invoice_id else None,
+                "error": error,
+                "consent_versions": CONSENT_VERSIONS,
+            },
+        )
+
+    def _payfields(self, link: PayLinkRecord, practice: Practice, method: str) -> dict[str, Any]:
+        """PayFields' configuration for this screen: a txnSession minted now (short-lived, few uses) for the
+        practice's merchant, the token to be made for the patient's Splash customer, never an amount to charge
+        (PayFields only tokenizes: the charge goes through our money core)."""
+        from practicepay.splash.wiring import splash_credentials
+
+        client = self.payments.splash()
+        merchant = practice.merchant_for_charging()
+        customer = self.payments.patients.splash_customer(link.practice_id, link.patient_id)
+        session = client.create_txn_session(
+            merchant, duration_minutes=TXN_SESSION_MINUTES, max_times_use=TXN_SESSION_USES
+        )
+        public_key = splash_credentials().public_api_key
+        fields = (
+            [
+                {"type": "routing", "element": "#pf-routing"},
+                {"type": "account_number", "element": "#pf-account"},
+            ]
+            if method == "bank"
+            else [
+                {"type": "number", "element": "#pf-number"},
+                {"type": "expiration", "element": "#pf-expiration"},
+                {"type": "cvv", "element": "#pf-cvv"},
+            ]
+        )
+        return {
+            "script": client.payfields_script_url,
+            "origin": client.payfields_origin,
+            "config": {
+                "apiKey": public_key,
+                "merchant": merchant,
+                "customer": customer,
+                "txnSessionKey": session.key,
+                "mode": "token",
+            },
+            "fields": fields,
+        }
+
+    def _method(
+        self,
+        link: PayLinkRecord,
+        token: str,
+        kind: str,
+        save: bool,
+        language: str,
+        started: str,
+        plan: bool = False,
+    ) -> MethodRecord:
+        """The PayFields token as a payment method of the patient (checked at Splash to be theirs), with the consent
+        the page showed: on file when the patient saved it (or for a plan), else for this payment only."""
+        version = CONSENT_VERSIONS["ach" if kind == "bank" else ("save" if save or plan else "single")]
+        body = AddPaymentMethodRequest(
+            token=token,
+            consent=MethodConsent(
+                text_version=f"{version}-{language}",
+                accepted_at=started,
+                captured_by="patient",
+                channel="pay_page",
+            ),
+        )
+        patients = self.payments.patients
+        view = patients.add_method(link.practice_id, link.patient_id, f"pay-page:{token}", body)
+        method = patients.store.get_method(link.practice_id, link.patient_id, view.id)
+        if method is None:
+            raise Conflict("The payment method could not be read back; try again.")
+        return method
+
+    def _forget(self, method: MethodRecord) -> None:
+        """A card the patient did not save: removed once its payment is done (a refund needs only the txn)."""
+        try:
+            self.payments.patients.remove_method(method.practice_id, method.patient_id, method.id)
+        except PracticePayError:
+            logger.warning("unsaved pay page card not removed", method_id=method.id)
+
+    def _charge(
+        self, link: PayLinkRecord, invoices: list[InvoiceRecord], amount: int, method_id: str, submit_id: str
+    ) -> list[Payment]:
+        """Pay `amount` oldest due first, one payment per invoice (a balance link covers several), each idempotent
+        per (invoice, submit id); the first decline stops the rest."""
+        paid: list[Payment] = []
+        left = amount
+        for invoice in invoices:
+            if left <= 0:
+                break
+            part = min(left, _due(invoice))
+            request = CreatePaymentRequest(payment_method_id=method_id, amount=part)
+            payment = self.payments.pay(link.practice_id, invoice.id, f"pay-page:{submit_id}", request, "pay_page")
+            self.links.add_outcome(link, payment_id=payment.id)
+            paid.append(payment)
+            if payment.status is PaymentStatus.FAILED:
+                break
+            left -= part
+        return paid
+
+    def _method_label(self, link: PayLinkRecord, payment: Payment) -> dict[str, Any]:
+        method = self.payments.patients.store.get_method(link.practice_id, link.patient_id, payment.payment_method_id)
+        if method is None:
+            return {"kind": payment.method_kind, "brand": None, "last4": ""}
+        return {"kind": method.kind, "brand": method.brand, "last4": method.last4}
+
+
+def plan_options(practice: Practice, invoices: list[InvoiceRecord], today: date) -> dict[str, Any] | None:
+    """The plans a patient may choose for one invoice, within the practice's policy: 2..max monthly installments,
+    each at least the minimum (the first takes the remainder cent), starting within N days."""
+    settings = practice.settings
+    if len(invoices) != 1 or settings.plan_max_installments < 2 or invoices[0].plan_id:
+        return None
+    due = _due(invoices[0])
+    counts = []
+    for n in range(2, settings.plan_max_installments + 1):
+        each, rest = divmod(due, n)
+        if each < settings.plan_min_installment:
+            break
+        counts.append({"count": n, "each": each, "first": each + rest})
+    if not counts:
+        return None
+    return {
+        "counts": counts,
+        "first_min": today,
+        "first_max": today + timedelta(days=settings.plan_first_within_days),
+    }
+
+
+def _receipt_id(link: PayLinkRecord, submit_id: str) -> str:
+    """One receipt per submit of the pay form, the same every time that form is posted."""
+    return "rc_" + hashlib.sha256(f"{link.secret_hash}|{submit_id}".encode()).hexdigest()[:26]
+
+
+def _due(invoice: InvoiceRecord) -> int:
+    return invoice.total - invoice.amount_paid - invoice.amount_pending - invoice.amount_written_off
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _address_hash(address: str) -> str:
+    """The source address as a hash (kept 30 minutes at most, for counting wrong answers; never the address)."""
+    return hashlib.sha256(f"pay-page-address|{address}".encode()).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _name(value: str) -> str:
+    """A last name as compared: accents, case, spaces, hyphens and apostrophes ignored (Peña-O'Neil = pena oneil)."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().casefold()
+    return "".join(ch for ch in folded if ch.isalnum())
+
+
+def _lang_query(language: str) -> str:
+    return f"?lang={language}"
+
+
+def _first_error(exc: ValidationError) -> str:
+    loc = exc.errors()[0].get("loc", ("form",))
+    return f"field:{loc[0]}" if loc else "form"
+
+
+def _business_days(start: date, days: int) -> date:
+    out = start
+    while days:
+        out += timedelta(days=1)
+        if out.weekday() < 5:
+            days -= 1
+    return out
