@@ -4,11 +4,14 @@ surrogates), bodies sent as another media type, bodies sent to routes that take 
 in text, integers that are not JSON integers or exceed their maximum, timestamps that are not RFC 3339, and query
 parameters a route does not take. Each refusal is problem+json, never a 5xx, and nothing is written.
 
-Every route of infra.definitions.ROUTES (and so of the OpenAPI document, which a test checks) is driven with real
-path parameters: a draft invoice for /issue, a plan for /payment-plan/cancel, and so on, so that what answers is
-the body or query check, never a 404. "Nothing is written" is checked at the source: every AWS write and every
-non-GET request to Splash the handler makes while it answers (the `writes` fixture); a route whose request wrote
-(a contract failure, or an accepted `{}`) gets a new record before its next request."""
+Every route of infra.definitions.ROUTES (and so of the OpenAPI document, which a test checks) but the pay page's is
+driven with real path parameters: a draft invoice for /issue, a plan for /payment-plan/cancel, an open invoice for
+/pay-links, a link made through the API for /revoke (and prc_hostile's balance_links setting on, for a patient's
+balance link), and so on, so that what answers is the body or query check, never a 404 or a 409. The pay page's
+routes (the paypage function: HTML for browsers, urlencoded forms; ADR 0015) are not part of the JSON contract:
+tests/integration/test_paypage.py drives them with hostile forms. "Nothing is written" is checked at the source:
+every AWS write and every non-GET request to Splash the handler makes while it answers (the `writes` fixture); a
+route whose request wrote (a contract failure, or an accepted `{}`) gets a new record before its next request."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.definitions import ROUTES
+from infra.definitions import PAYPAGE, ROUTES
 from practicepay.api.problems import Problem
 from tests.integration.test_money_core import CONSENT as METHOD_CONSENT
 from tests.integration.test_money_core import PATIENT, ok
@@ -50,7 +53,14 @@ class Op:
         return f"{self.method} {self.path}"
 
 
-OPS = [Op(r.method, r.path) for r in ROUTES]
+# The pay page's routes (/pay/…, the paypage function) answer HTML to patients' browsers and take urlencoded forms
+# with a session cookie and a CSRF token, not JSON with a bearer token: they are not the JSON API this module checks
+# (docs/adr/0015-pay-links-and-the-pay-page.md). Their hostile forms, media types and query parameters are
+# tests/integration/test_paypage.py's. The OpenAPI document tags them "Pay page"; the coverage test below leaves out
+# the same set from both sides.
+PAY_PAGE = frozenset(Op(r.method, r.path) for r in ROUTES if r.function == PAYPAGE.name)
+PAY_PAGE_TAG = "Pay page"
+OPS = [Op(r.method, r.path) for r in ROUTES if Op(r.method, r.path) not in PAY_PAGE]
 
 
 def op(name: str) -> Op:
@@ -87,6 +97,10 @@ PARAMS: dict[str, Callable[[World], dict[str, str]]] = {
     "POST /subscriptions/{subscription_id}/cancel": lambda w: {"subscription_id": w.subscription()},
     "GET /practices/{practice_id}": lambda w: {"practice_id": PRACTICE},
     "PATCH /practices/{practice_id}/settings": lambda w: {"practice_id": PRACTICE},
+    "POST /invoices/{invoice_id}/pay-links": lambda w: {"invoice_id": w.open_invoice()["id"]},
+    "GET /invoices/{invoice_id}/pay-links": lambda w: {"invoice_id": w.shared("linked", w.linked_invoice)},
+    "POST /patients/{patient_id}/pay-links": lambda w: {"patient_id": w.patient()},  # balance_links is on (world)
+    "POST /pay-links/{link_id}/revoke": lambda w: {"link_id": w.pay_link()},
 }
 QUERY: dict[str, dict[str, str]] = {
     "GET /reports/payments": {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()},
@@ -161,6 +175,10 @@ BODIES: dict[str, Callable[[World], dict]] = {
     "PATCH /practices/{practice_id}/settings": lambda w: {"notice_days": 3, "card_retry_days": [1, 3, 7]},
     "POST /events/encounters": _encounter_body,
     "POST /webhooks/splash": _alert_body,
+    # Both pay-link POSTs accept {} too (the practice's defaults; test_an_empty_pay_link_body_is_accepted): the
+    # baseline names both fields so that the defects below land in a real field.
+    "POST /invoices/{invoice_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
+    "POST /patients/{patient_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
 }
 # GET /health is API Gateway's mock integration: no function runs and nothing reads the request (it answers 200
 # whatever it is sent), so the body and query classes leave it out.
@@ -235,6 +253,16 @@ class World:
     def subscription(self) -> str:
         body = _subscription_body(self)
         return self.call("POST", f"/patients/{self.patient()}/subscriptions", body, 201)["id"]
+
+    def pay_link(self, invoice_id: str | None = None) -> str:
+        invoice = invoice_id or self.open_invoice()["id"]
+        return self.call("POST", f"/invoices/{invoice}/pay-links", {}, 201)["id"]
+
+    def linked_invoice(self) -> str:
+        """An open invoice with a pay link (so its list is not empty)."""
+        invoice = self.open_invoice()["id"]
+        self.pay_link(invoice)
+        return invoice
 
     # a route's target
     def target(self, o: Op) -> Target:
@@ -345,6 +373,10 @@ def webhook_header() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def world(api, boarded, writes) -> World:
     boarded(PRACTICE)
+    # POST /patients/{id}/pay-links answers 409 unless the practice allows balance links; the pay links service
+    # reads the practice uncached, so the setting holds from the next request.
+    settings = ok(api.call("PATCH", f"/practices/{PRACTICE}/settings", practice=PRACTICE, body={"balance_links": True}))
+    assert settings["settings"]["balance_links"] is True, settings
     return World(api, writes)
 
 
@@ -375,11 +407,16 @@ def test_the_routes_driven_here_are_every_operation_of_the_openapi_document(aws_
     from local.openapi import openapi_schema
 
     paths = openapi_schema()["paths"]
-    assert {f"{m.upper()} {p}" for p, ops in paths.items() for m in ops} == {str(o) for o in OPS}
+    documented = {f"{m.upper()} {p}": operation for p, ops in paths.items() for m, operation in ops.items()}
+    pages = {name for name, operation in documented.items() if PAY_PAGE_TAG in operation.get("tags", [])}
+    assert pages == {str(o) for o in PAY_PAGE}, "the pay page's operations are not the paypage function's routes"
+    assert set(documented) - pages == {str(o) for o in OPS}
     needs = {str(o) for o in OPS if "{" in o.path}
     assert needs <= set(PARAMS), f"no record to name for {needs - set(PARAMS)}"
     for path, operations in paths.items():
         for method, operation in operations.items():
+            if f"{method.upper()} {path}" in pages:
+                continue
             if "requestBody" in operation:
                 assert f"{method.upper()} {path}" in BODIES, f"{method.upper()} {path} takes a body: give it a baseline"
 
@@ -510,6 +547,15 @@ def test_32_levels_of_nesting_are_parsed(world, o):
     refused(resp, 422, "validation-error", world.wrote)
 
 
+@pytest.mark.parametrize("name", ["POST /invoices/{invoice_id}/pay-links", "POST /patients/{patient_id}/pay-links"])
+def test_an_empty_pay_link_body_is_accepted(world, name):
+    """{} asks for the practice's defaults (pay_link_days, pay_link_max_uses): a body, but an empty one."""
+    o = op(name)
+    resp = world.send(o, world.target(o), b"{}")
+    accepted(resp)
+    assert resp.status_code == 201 and world.wrote, resp.status_code
+
+
 def test_a_surrogate_pair_escape_is_text_not_a_defect(world):
     """An escaped pair (U+1F600) is a real character: the lone-surrogate refusal must not catch it."""
     o = op("PATCH /patients/{patient_id}")
@@ -540,6 +586,8 @@ def test_a_body_not_sent_as_json_is_415(world, o, media):
         ("PATCH /practices/{practice_id}/settings", "application/merge-patch+json; charset=utf-8"),
         ("PATCH /practices/{practice_id}/settings", "Application/JSON;charset=UTF-8"),
         ("POST /invoices/{invoice_id}/issue", "application/json; charset=utf-8"),
+        ("POST /invoices/{invoice_id}/pay-links", "application/json; charset=utf-8"),
+        ("POST /pay-links/{link_id}/revoke", "application/json; charset=utf-8"),
     ],
 )
 def test_json_media_types_are_accepted(world, name, content_type):
@@ -684,6 +732,10 @@ INT_FIELDS = [
     ("POST /patients/{patient_id}/payment-methods", ("consent", "max_amount"), "consent.max_amount", 50_000),
     ("POST /patients/{patient_id}/subscriptions", ("amount",), "amount", 4900),
     ("POST /events/encounters", ("revision",), "revision", 1),
+    ("POST /invoices/{invoice_id}/pay-links", ("expires_in_days",), "expires_in_days", 14),
+    ("POST /invoices/{invoice_id}/pay-links", ("max_uses",), "max_uses", 5),
+    ("POST /patients/{patient_id}/pay-links", ("expires_in_days",), "expires_in_days", 14),
+    ("POST /patients/{patient_id}/pay-links", ("max_uses",), "max_uses", 5),
 ]
 
 
@@ -708,6 +760,10 @@ OVER_MAXIMUM = [
     ("PATCH /practices/{practice_id}/settings", ("notice_days",), "notice_days", 10**40),
     ("PATCH /practices/{practice_id}/settings", ("card_retry_days", 2), RETRY_DAY, 10**40),
     ("POST /events/encounters", ("revision",), "revision", 2**63),
+    ("POST /invoices/{invoice_id}/pay-links", ("expires_in_days",), "expires_in_days", 2**63),
+    ("POST /invoices/{invoice_id}/pay-links", ("max_uses",), "max_uses", 10**40),
+    ("POST /patients/{patient_id}/pay-links", ("expires_in_days",), "expires_in_days", 10**40),
+    ("POST /patients/{patient_id}/pay-links", ("max_uses",), "max_uses", 2**63),
 ]
 
 
