@@ -5,7 +5,6 @@ nothing here logs a path, a form or a cookie."""
 from __future__ import annotations
 
 import base64
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -53,13 +52,11 @@ def _cookie(event: dict[str, Any]) -> str | None:
     raw = "; ".join(values) or _header(event, "cookie")
     if not raw:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except Exception:  # a malformed Cookie header: no session
-        return None
-    morsel = jar.get(COOKIE)
-    return morsel.value if morsel else None
+    for part in raw.split(";"):  # by hand: SimpleCookie drops every cookie when another one is not RFC 2109
+        name, sep, value = part.strip().partition("=")
+        if sep and name == COOKIE:
+            return value.strip() or None
+    return None
 
 
 def _form(event: dict[str, Any]) -> dict[str, str] | None:

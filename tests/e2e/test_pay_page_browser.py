@@ -140,6 +140,7 @@ def check_screen(page, name: str) -> None:
     """axe-core finds no serious or critical violation, and the screen is photographed at both widths."""
     axe = pytest.importorskip("axe_playwright_python.sync_playwright")
     results = axe.Axe().run(page).response
+    page.wait_for_load_state("networkidle")  # PayFields' frames loaded: axe and the pictures see the whole screen
     bad = [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
         for v in results["violations"]
@@ -148,8 +149,11 @@ def check_screen(page, name: str) -> None:
     assert bad == [], f"{name}: {json.dumps(bad)}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in (375, 1280):
+        # The whole screen as a tall viewport: a full-page capture leaves PayFields' cross-origin frames blank
         page.set_viewport_size({"width": width, "height": 800})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"))
     page.set_viewport_size({"width": 375, "height": 800})
 
 

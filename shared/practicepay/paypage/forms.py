@@ -3,8 +3,9 @@ each field a bounded pattern, unknown fields refused; the values are converted h
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,6 +16,7 @@ Csrf = Annotated[str, Field(min_length=16, max_length=64)]
 Lang = Literal["en", "es"]
 Stamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
 Checked = Literal["on"]
+_AMOUNT = re.compile(r"\d{0,9}(\.\d{1,2})?")
 
 
 class _Form(BaseModel):
@@ -65,13 +67,10 @@ class PayForm(_Submit):
     def amount_cents(self) -> int | None:
         """ "12.34", "$1,234.5" or "20" as cents; None when it is no amount."""
         text = self.amount.replace("$", "").replace(",", "").strip()
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
+        if not text or not _AMOUNT.fullmatch(text):  # digits and at most 2 decimals: no NaN, Infinity, 1e400, 1_000
             return None
-        if value <= 0 or value != value.quantize(Decimal("0.01")):
-            return None
-        return int(value * 100)
+        cents = int(Decimal(text) * 100)
+        return cents if cents > 0 else None
 
 
 class PlanForm(_Submit):

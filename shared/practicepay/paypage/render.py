@@ -19,8 +19,8 @@ MESSAGE_SCREENS = frozenset({"ended", "locked", "closed", "forbidden", "not_foun
 
 
 def money(cents: int) -> str:
-    dollars, rest = divmod(int(cents), 100)
-    return f"${dollars:,}.{rest:02d}"
+    dollars, rest = divmod(abs(int(cents)), 100)
+    return f"{'-' if cents < 0 else ''}${dollars:,}.{rest:02d}"
 
 
 def long_date(value: date | str, language: str) -> str:

@@ -99,6 +99,9 @@ class PayPageService:
         now = self.clock()
         base = self._base(practice, language)
         session = self._session(cookie, link, now)
+        status = link.status(now)
+        if status in ("revoked", "expired"):  # a verified session too: staff's revoke ends the link at once
+            return Screen("ended", 410, {**base, "reason": status})
         if session is not None and session.verified:
             return self._bill(link, practice, session, base, method)
         ended = self._ended(link, practice, now, base)
@@ -130,9 +133,9 @@ class PayPageService:
             return Screen("locked", 429, {**base, "reason": "address"})
         try:
             answer = IdentityForm.model_validate(form)
-        except ValidationError:
-            answer = None
-        if answer is None or not self._matches(link, practice, answer):
+        except ValidationError:  # not an answer at all (a field missing or malformed): said, not counted
+            return Screen("identity", 422, {**base, **self._identity_context(practice, session), "error": "form"})
+        if not self._matches(link, practice, answer):
             return self._wrong(link, practice, session, base, address_hash, now)
         if not self.links.use(link, now):
             return Screen("ended", 410, {**base, "reason": "used_up"})
