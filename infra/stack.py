@@ -162,7 +162,9 @@ class PracticePayStack(Stack):
                 table_access("Patients", patients_table, ["GetItem", "ConditionCheckItem"]),
                 table_access("Practices", practices_table, ["GetItem"]),  # link defaults, the balance_links setting
                 # Make a link (with its event, in one transaction), list an invoice's, find one by id, revoke it.
-                table_access("PayLinks", pay_links_table, ["GetItem", "PutItem", "Query"], "by_owner", "by_id"),
+                table_access(
+                    "PayLinks", pay_links_table, ["GetItem", "PutItem", "UpdateItem", "Query"], "by_owner", "by_id"
+                ),
                 table_access("Events", tables[EVENTS_TABLE.logical_id], ["PutItem"]),
                 *data_statements,
             ],
@@ -255,6 +257,8 @@ class PracticePayStack(Stack):
                 *billing.plans_statements,
                 table_access("PayLinks", pay_links_table, ["GetItem", "PutItem", "UpdateItem"]),
                 table_access("BalanceInvoices", invoices_table, ["Query"], "by_patient"),
+                # the card or bank account the patient typed: kept as a method (verified, removed when not saved)
+                table_access("PatientMethods", patients_table, ["PutItem", "UpdateItem"]),
             ],
             reserved_concurrency=settings.api_function_concurrency,
             timeout=splash_timeout,

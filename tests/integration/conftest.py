@@ -216,3 +216,18 @@ def sync_stack(aws_env, stack_sandbox) -> Iterator[SyncStack]:
     stack.deliver()  # whatever earlier suites left queued
     yield stack
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def front(aws_env) -> Iterator[str]:
+    """The local API Gateway on a port of 127.0.0.1 (the whole 127/8 reaches it: each patient has an address)."""
+    from werkzeug.serving import make_server
+
+    from local.front import LocalApiGateway
+
+    server = make_server("127.0.0.1", 0, LocalApiGateway(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()

@@ -5,6 +5,7 @@ The call log (local.calls) records (function, action, resource) as the handlers 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from datetime import timedelta
 
@@ -31,6 +32,9 @@ from tests.integration.test_billing import CONSENT as PLAN_CONSENT
 from tests.integration.test_billing import make_plan
 from tests.integration.test_clinical import VISIT
 from tests.integration.test_money_core import add_bank, add_card, new_patient, ok, open_invoice, pay
+from tests.integration.test_paypage import Patient as PagePatient
+from tests.integration.test_paypage import Staff as PageStaff
+from tests.integration.test_paypage import card_form, fields, payfields_config, tokenize
 from tests.integration.test_practices import BOARDING
 
 FUNCTION_NAMES = [f.name for f in FUNCTIONS]
@@ -84,7 +88,46 @@ def _granted(template: dict, function: str, action: str, resource: str) -> bool:
     return False
 
 
-def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, boarded, sync_stack):
+def _pay_page(front: str, practice: str) -> None:
+    """Pay links (staff) and the pay page (a patient without a browser): a link, a wrong and a right answer, the
+    bill (a txnSession, the Splash customer), a saved card's payment and its receipt, a bank account verified and
+    debited, a plan chosen on the page, five wrong answers that lock a link (its event), a revoke."""
+    staff = PageStaff(front, practice)
+    bill = staff.bill((6000, 4000))
+    staff.call("GET", f"/invoices/{bill['invoice']['id']}/pay-links")
+    patient = PagePatient(front)
+    patient.identify(bill, dob="1990-01-01", status=422)
+    patient.identify(bill)
+    page = patient.get(bill["path"]).text
+    paid = patient.post(bill["path"] + "/payments", card_form(page, amount_choice="other", amount="50.00", save="on"))
+    assert paid.status_code == 303, paid.text
+    assert patient.get(paid.headers["Location"]).status_code == 200  # the receipt
+    bank = patient.get(bill["path"], method="bank").text
+    token = tokenize(payfields_config(bank), {"method": 8, "number": "123456789", "routing": "021000021"}, None)
+    form = {k: fields(bank)[k] for k in ("csrf", "lang", "submit_id", "started")}
+    form.update(method="bank", amount_choice="full", token=token, ach_consent="on")
+    assert patient.post(bill["path"] + "/payments", form).status_code == 303
+    plan_bill = staff.bill((30000,), patient=bill["patient"])
+    planner = PagePatient(front)
+    planner.identify(plan_bill)
+    page = planner.get(plan_bill["path"]).text
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page)[5:10])  # the plan form
+    plan = {
+        **{k: hidden[k] for k in ("csrf", "lang", "submit_id", "started")},
+        "token": tokenize(payfields_config(page), {"number": "4242424242424242", "cvv": "123"}),
+        "installments": "2",
+        "first": re.search(r'name="first" value="([0-9-]+)"', page).group(1),
+        "plan_consent": "on",
+    }
+    assert planner.post(plan_bill["path"] + "/plan", plan).status_code == 201
+    locked = staff.bill()
+    guesser = PagePatient(front)
+    for status in (422, 422, 422, 422, 423):  # the 5th locks it
+        guesser.identify(locked, dob="1990-01-01", status=status)
+    staff.call("POST", f"/pay-links/{locked['link']['id']}/revoke")
+
+
+def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, boarded, sync_stack, front):
     log = CallLog.install()  # installed with the embedded AWS: holds every flow the session has run so far
     practice = boarded("prc_least_privilege")
     # The flows every function runs: patients, methods, invoices, card and eCheck payments, a void, lists,
@@ -169,6 +212,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     )
     csv = api.call("GET", "/reports/receivables", practice=practice, headers={"Accept": "text/csv"})
     assert csv.status_code == 200 and csv.content_type.startswith("text/csv")
+    _pay_page(front, practice)
     sync_stack.deliver()  # the encounter on the bus; the outbox onto our bus
     assert ok(api.call("GET", "/openapi.json", practice=None))["openapi"].startswith("3.")  # public: no token
 

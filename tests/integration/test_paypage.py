@@ -13,9 +13,7 @@ import itertools
 import json
 import random
 import re
-import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,21 +43,6 @@ _ADDRESSES = itertools.count(2)
 
 
 # -- the stack over HTTP --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def front(aws_env) -> Iterator[str]:
-    """The local API Gateway on a port of 127.0.0.1 (the whole 127/8 reaches it: each patient has an address)."""
-    from werkzeug.serving import make_server
-
-    from local.front import LocalApiGateway
-
-    server = make_server("127.0.0.1", 0, LocalApiGateway(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
 
 
 class Staff:
