@@ -81,6 +81,10 @@ def main() -> int:
         from tests.bench.imports import main as imports_only
 
         return imports_only()
+    if only == "paypage":  # the pay page's screens alone, in a stack of its own (tests/bench/paypage.py), printed
+        from tests.bench.paypage import main as paypage_only
+
+        return paypage_only()
     if only == "cost":  # what the stack costs, from measured call counts and list prices (tests/bench/cost.py)
         from tests.bench.cost import cost_section
 
@@ -88,7 +92,8 @@ def main() -> int:
         return 0
     if only:
         raise SystemExit(
-            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, cost (or unset for every section)"
+            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, paypage, cost "
+            "(or unset for every section)"
         )
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
@@ -247,6 +252,13 @@ def main() -> int:
         env=env, take_calls=counter.take, client=client, token=lambda practice: issue_hs256(SECRET, practice)
     )
 
+    # The pay page, one patient's visit screen by screen, and the bill's render (tests/bench/paypage.py).
+    from tests.bench.paypage import measure_paypage
+
+    paypage_figures = measure_paypage(
+        env=env, front=front, sandbox=sandbox, token=lambda practice: issue_hs256(SECRET, practice)
+    )
+
     # KMS calls per 1,000 PHI operations in a warm container (the vault as the functions use it).
     vault = PhiVault(env["DATA_KEY_ARN"])
     blob = vault.seal({"first_name": "Warm"}, practice_id="prc_bench", purpose="bench")
@@ -326,6 +338,7 @@ def main() -> int:
         sync_figures,
         billing_figures,
         receivables_figures,
+        paypage_figures,
         throughput_figures,
         chaos_figures,
         edge_figures,
@@ -367,6 +380,7 @@ def render(
     sync_figures: dict,
     billing_figures: dict,
     receivables_figures: dict,
+    paypage_figures: dict,
     throughput_figures: dict,
     chaos_figures: dict,
     edge_figures: dict,
@@ -377,6 +391,7 @@ def render(
     from tests.bench.edge import render as render_edge
     from tests.bench.imports import TARGET
     from tests.bench.imports import render as render_cold
+    from tests.bench.paypage import render as render_paypage
     from tests.bench.receivables import render as render_receivables
     from tests.bench.sync import render as render_sync
     from tests.bench.throughput import render as render_throughput
@@ -427,6 +442,7 @@ def render(
         *render_sync(sync_figures),
         *render_billing(billing_figures),
         *render_receivables(receivables_figures),
+        *render_paypage(paypage_figures),
         *render_throughput(throughput_figures),
         *render_chaos(chaos_figures),
         *render_edge(edge_figures),
