@@ -288,6 +288,23 @@ def test_a_patient_pays_part_by_card_then_the_rest_by_bank_and_the_books_match_s
     page.goto(url)  # the paid bill's link shows that, not a form
     assert "This bill is paid" in page.locator("main").inner_text()
     assert page.locator("form").count() == 0
+    check_screen(page, "closed-paid")
+
+
+def test_a_declined_card_says_what_to_do_and_charges_nothing(page, staff):
+    _, invoice, url = staff.bill((60000,))
+    page.goto(url)
+    identify(page)
+    page.get_by_label("Pay another amount").check()
+    page.get_by_label("Amount to pay, in dollars").fill("500.04")  # the sandbox's insufficient-funds trigger
+    card(page)
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.get_by_role("heading", name="Payment not completed").wait_for()
+    assert "insufficient funds" in page.get_by_role("alert").inner_text()
+    check_screen(page, "declined")
+    page.get_by_role("link", name="Try again").click()
+    assert page.locator("#amount-due").inner_text() == "$600.00"
+    assert [p["status"] for p in staff.call("GET", f"/payments?invoice_id={invoice}")["data"]] == ["failed"]
 
 
 def test_a_patient_chooses_a_payment_plan_on_the_page(page, staff, stack):

@@ -604,3 +604,44 @@ def test_the_21st_wrong_answer_from_one_address_is_429(staff):
 
     elsewhere = Patient(staff.base)  # another address is not refused
     elsewhere.identify(bills[4])
+
+
+# -- a balance link -------------------------------------------------------------------------------------------
+
+
+def test_a_balance_link_pays_the_oldest_invoice_first_one_payment_each(front, boarded):
+    staff = Staff(front, boarded(f"prc_pp_bal_{uuid.uuid4().hex[:6]}"))
+    staff.call("PATCH", f"/practices/{staff.practice}/settings", {"balance_links": True})
+    person = staff.patient()
+    invoices = []
+    for due, amount in (("2027-02-01", 7000), ("2027-01-04", 5000)):  # the second is due first
+        body = {
+            "patient_id": person["id"],
+            "due_date": due,
+            "line_items": [{"description": "Visit", "unit_amount": amount}],
+        }
+        invoice = staff.call("POST", "/invoices", body, ok=201)
+        staff.call("POST", f"/invoices/{invoice['id']}/issue")
+        invoices.append(invoice)
+    later, sooner = invoices
+    made = staff.call("POST", f"/patients/{person['id']}/pay-links", {}, ok=201)
+    assert made["scope"] == "balance" and made["invoice_id"] is None
+    bill = {"path": "/pay/" + made["url"].rsplit("/pay/", 1)[1]}
+    patient = Patient(front)
+    patient.identify(bill)
+    page = patient.get(bill["path"]).text
+    assert re.search(r'id="amount-due">\$120\.00<', page)
+    assert 'id="plan-form"' not in page  # plans are for one invoice
+
+    form = card_form(page, amount_choice="other", amount="80.00")
+    paid = patient.post(bill["path"] + "/payments", form)
+    assert paid.status_code == 303, paid.text
+    assert [(p["amount"], p["status"]) for p in staff.payments(sooner["id"])] == [(5000, "succeeded")]
+    assert [(p["amount"], p["status"]) for p in staff.payments(later["id"])] == [(3000, "succeeded")]
+    receipt = text(patient.get(paid.headers["Location"].split("?")[0]).text)
+    assert "$50.00" in receipt and "$30.00" in receipt and "Total $80.00" in receipt
+    again = patient.post(bill["path"] + "/payments", form)
+    assert again.headers["Location"] == paid.headers["Location"]
+    assert len(staff.payments(sooner["id"]) + staff.payments(later["id"])) == 2
+    assert staff.call("GET", f"/invoices/{sooner['id']}")["status"] == "paid"
+    assert staff.call("GET", f"/invoices/{later['id']}")["amount_due"] == 4000

@@ -183,7 +183,11 @@ class PatientService:
         return PaymentMethodList(data=[_method_view(m) for m in self.store.methods(practice_id, patient_id)])
 
     def remove_method(self, practice_id: str, patient_id: str, method_id: str) -> PaymentMethod:
-        method = self._method(practice_id, patient_id, method_id)
+        return self.remove(self._method(practice_id, patient_id, method_id))
+
+    def remove(self, method: MethodRecord) -> PaymentMethod:
+        """Deactivate an already-read method (and delete its token at Splash)."""
+        practice_id, patient_id, method_id = method.practice_id, method.patient_id, method.id
         if method.status == "active":
             with contextlib.suppress(SplashNotFound):  # already gone at Splash
                 self.splash().delete(Token, method.splash_token_id, request_token=f"delete-{method.id}")
@@ -242,7 +246,7 @@ class PatientService:
                 self.store.set_verified(method.practice_id, method.id, iso(self.clock()))
                 return None
             reason = "The bank account could not be verified"
-        self.remove_method(method.practice_id, method.patient_id, method.id)
+        self.remove(method)
         return reason
 
     # -- internals -------------------------------------------------------------------------------------------

@@ -507,7 +507,7 @@ class PayPageService:
     def _forget(self, method: MethodRecord) -> None:
         """A card the patient did not save: removed once its payment is done (a refund needs only the txn)."""
         try:
-            self.payments.patients.remove_method(method.practice_id, method.patient_id, method.id)
+            self.payments.patients.remove(method)
         except PracticePayError:
             logger.warning("unsaved pay page card not removed", method_id=method.id)
 
