@@ -148,6 +148,23 @@ class PayLinkRecord:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """One submit of the pay form (its submit id): made `started` before anything is charged, so the same form posted
+    again (a refresh while it ran, a double click, a replay) waits for it and answers what it did instead of paying
+    again; then `paid` (the receipt: the payments that went through), `declined` (`outcome`: the decline's category)
+    or `refused` (`outcome`: the error the bill shows). `invoice_ids`: the invoices it pays, oldest due first, so a
+    submit cut short is read back from the payments its key made (PaymentService.keyed)."""
+
+    id: str
+    link_hash: str
+    state: str
+    created_at: str
+    invoice_ids: tuple[str, ...] = ()
+    payment_ids: tuple[str, ...] = ()
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
 class PageSession:
     """A pay-page session: the cookie's value is random (32 bytes); we keep its SHA-256. It is made when the first
     screen is shown (so the identity form has a CSRF token) and marked verified when the patient answers."""

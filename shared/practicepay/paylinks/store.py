@@ -15,10 +15,11 @@ from boto3.dynamodb.conditions import Key
 
 from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, plain, practice_pk
 from practicepay.clock import from_iso, iso
-from practicepay.paylinks.models import IP_WINDOW_MINUTES, PageSession, PayLinkRecord
+from practicepay.paylinks.models import IP_WINDOW_MINUTES, PageSession, PayLinkRecord, Submission
 
 _LINK_FIELDS = PayLinkRecord.__dataclass_fields__
 _SESSION_FIELDS = PageSession.__dataclass_fields__
+_SUBMISSION_FIELDS = Submission.__dataclass_fields__
 LINK_RETENTION_DAYS = 400
 """A link's record outlives its expiry by this long (staff see what happened on the invoice), then TTL removes it."""
 
@@ -162,26 +163,45 @@ class PayLinkStore(TableStore):
             **data,
         }
 
-    # -- receipts (what one submit of the pay page paid) ----------------------------------------------------------
+    # -- submissions of the pay form (their receipts) ------------------------------------------------------------
 
-    def put_receipt(self, receipt_id: str, link: PayLinkRecord, payment_ids: list[str], now: str) -> None:
-        """Written once per submit (a replay of the submit finds it and keeps its first time)."""
+    @staticmethod
+    def submission_key(submission_id: str) -> dict[str, str]:
+        return {"pk": f"RECEIPT#{submission_id}", "sk": "RECEIPT"}
+
+    def start_submission(self, submission: Submission, link: PayLinkRecord) -> Submission | None:
+        """Record a submit as started; None when this call did, else the submission that was there first."""
+        try:
+            self._table.put_item(
+                Item=self._submission_item(submission, link), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return self.submission(submission.id)
+        return None
+
+    def finish_submission(self, submission: Submission, link: PayLinkRecord) -> None:
+        """Its outcome, once: only a started submission moves (two finishers agree; the first one's stays)."""
         with contextlib.suppress(self._table.meta.client.exceptions.ConditionalCheckFailedException):
             self._table.put_item(
-                Item={
-                    "pk": f"RECEIPT#{receipt_id}",
-                    "sk": "RECEIPT",
-                    "link_hash": link.secret_hash,
-                    "payment_ids": payment_ids,
-                    "created_at": now,
-                    "expiration": int(from_iso(link.expires_at).timestamp()) + LINK_RETENTION_DAYS * 86400,
-                },
-                ConditionExpression="attribute_not_exists(pk)",
+                Item=self._submission_item(submission, link),
+                ConditionExpression="#state = :started",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":started": "started"},
             )
 
-    def receipt(self, receipt_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": f"RECEIPT#{receipt_id}", "sk": "RECEIPT"}, ConsistentRead=True)
-        return plain(item["Item"]) if "Item" in item else None
+    def submission(self, submission_id: str) -> Submission | None:
+        item = self._table.get_item(Key=self.submission_key(submission_id), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        data = {k: v for k, v in plain(item).items() if k in _SUBMISSION_FIELDS}
+        for name in ("invoice_ids", "payment_ids"):
+            data[name] = tuple(data.get(name) or ())
+        return Submission(**data)
+
+    def _submission_item(self, submission: Submission, link: PayLinkRecord) -> dict[str, Any]:
+        expiry = from_iso(link.expires_at) + timedelta(days=LINK_RETENTION_DAYS)
+        data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(submission).items() if v is not None}
+        return {**self.submission_key(submission.id), **data, "expiration": int(expiry.timestamp())}
 
     # -- sessions ------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,13 @@ from practicepay.paylinks.models import (
     SESSION_MINUTES,
     PageSession,
     PayLinkRecord,
+    Submission,
     secret_hash,
 )
 from practicepay.paylinks.service import link_event
 from practicepay.paylinks.store import PayLinkStore
 from practicepay.payments.models import CreatePaymentRequest, Payment, PaymentStatus
+from practicepay.payments.service import IN_FLIGHT_SECONDS
 from practicepay.paypage.forms import IdentityForm, PayForm, PlanForm
 from practicepay.practices import Practice
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from practicepay.payments.service import PaymentService
 
 _SECRET = re.compile(SECRET_PATTERN)
+_SUBMISSION_ID = re.compile(r"^rc_[0-9a-f]{26}$")
 CLOSED = {
     InvoiceStatus.PAID.value: "paid",
     InvoiceStatus.PARTIALLY_REFUNDED.value: "paid",
@@ -153,9 +156,10 @@ class PayPageService:
             body = PayForm.model_validate(form)
         except ValidationError as exc:
             return self._bill(link, practice, session, base, form.get("method", "card"), error=_first_error(exc))
-        receipt_id = _receipt_id(link, body.submit_id)
-        if self.links.receipt(receipt_id) is not None:  # this form was taken already: its receipt, nothing charged
-            return Screen("redirect", 303, redirect=f"receipts/{receipt_id}{_lang_query(session.language)}")
+        submission_id = _submission_id(link, body.submit_id)
+        seen = self.links.submission(submission_id)
+        if seen is not None:  # this form was posted before: what it did, nothing charged again
+            return self._seen(link, practice, session, base, seen, body.method)
         if not self._fresh(body.started):
             return self._bill(link, practice, session, base, body.method, error="form")
         invoices = self._invoices(link)
@@ -164,35 +168,70 @@ class PayPageService:
         settings = practice.settings
         if amount is None or amount <= 0 or amount > due or (amount < due and amount < settings.minimum_payment):
             return self._bill(link, practice, session, base, body.method, error="amount")
+        started = Submission(
+            id=submission_id,
+            link_hash=link.secret_hash,
+            state="started",
+            created_at=iso(self.clock()),
+            invoice_ids=tuple(i.id for i in invoices),
+        )
+        seen = self.links.start_submission(started, link)
+        if seen is not None:  # the same form, posted twice at once: the other post pays
+            return self._seen(link, practice, session, base, seen, body.method)
         try:
             method = self._method(link, body.token, body.method, body.saved, session.language, body.started)
-            if method.kind == "bank_account":
-                refused = self.payments.patients.verify_account(method)
-                if refused is not None:
-                    return self._bill(link, practice, session, base, "bank", error="bank_unverified")
-            paid = self._charge(link, invoices, amount, method.id, body.submit_id)
+            if method.kind == "bank_account" and self.payments.patients.verify_account(method) is not None:
+                return self._refused(link, practice, session, base, started, "bank", "bank_unverified")
+            paid = self._charge(link, invoices, amount, method.id, f"pay-page:{submission_id}")
         except PracticePayError as exc:
             logger.info("pay page payment refused", link_id=link.id, error=type(exc).__name__)
-            return self._bill(link, practice, session, base, body.method, error="refused")
+            return self._refused(link, practice, session, base, started, body.method, "refused")
         if not body.saved:
             self._forget(method)
-        taken = [p for p in paid if p.status is not PaymentStatus.FAILED]
-        if taken:
-            self.links.put_receipt(receipt_id, link, [p.id for p in taken], iso(self.clock()))
         last = paid[-1]
+        declined = last.failure.category if last.status is PaymentStatus.FAILED and last.failure else None
         if last.status is PaymentStatus.FAILED:
-            failure = last.failure
-            return Screen(
-                "declined",
-                402,
-                {
-                    **base,
-                    "category": failure.category if failure else "generic_decline",
-                    "retryable": bool(failure and failure.retryable),
-                    "paid_before": taken,
-                },
-            )
-        return Screen("redirect", 303, redirect=f"receipts/{receipt_id}{_lang_query(session.language)}")
+            declined = declined or "generic_decline"
+        done = replace(
+            started,
+            state="declined" if declined else "paid",
+            payment_ids=tuple(p.id for p in paid if p.status is not PaymentStatus.FAILED),
+            outcome=declined,
+        )
+        self.links.finish_submission(done, link)
+        return self._seen(link, practice, session, base, done, body.method)
+
+    def _refused(
+        self,
+        link: PayLinkRecord,
+        practice: Practice,
+        session: PageSession,
+        base: dict[str, Any],
+        started: Submission,
+        method: str,
+        error: str,
+    ) -> Screen:
+        """Nothing was charged: the bill again with the error, and the submission says so (a repost shows it too)."""
+        self.links.finish_submission(replace(started, state="refused", outcome=error), link)
+        return self._bill(link, practice, session, base, method, error=error)
+
+    def _seen(
+        self,
+        link: PayLinkRecord,
+        practice: Practice,
+        session: PageSession,
+        base: dict[str, Any],
+        submission: Submission,
+        method: str,
+    ) -> Screen:
+        """The answer to a submission: its receipt (paid, or still being decided: the receipt page settles it), the
+        decline, or the bill with the refusal."""
+        if submission.state == "declined":
+            paid_before = [self.payments.get(link.practice_id, pid) for pid in submission.payment_ids]
+            return Screen("declined", 402, {**base, "category": submission.outcome, "paid_before": paid_before})
+        if submission.state == "refused":
+            return self._bill(link, practice, session, base, method, error=submission.outcome or "refused")
+        return Screen("redirect", 303, redirect=f"receipts/{submission.id}{_lang_query(session.language)}")
 
     def plan(self, secret: str, cookie: str | None, form: dict[str, str]) -> Screen:
         found = self._verified(secret, cookie, form)
@@ -238,10 +277,14 @@ class PayPageService:
         if isinstance(found, Screen):
             return found
         link, practice, session, base = found
-        item = self.links.receipt(receipt_id)
-        if item is None or item["link_hash"] != link.secret_hash:
+        submission = self.links.submission(receipt_id) if _SUBMISSION_ID.match(receipt_id) else None
+        if submission is None or submission.link_hash != link.secret_hash:
             return Screen("not_found", 404, base)
-        payments = [self.payments.get(link.practice_id, pid) for pid in item["payment_ids"]]
+        if submission.state == "started":  # still running, or cut short: read what its key paid
+            submission = self._settle_submission(link, submission)
+        if submission.state != "paid" and submission.state != "started":
+            return self._seen(link, practice, session, base, submission, "card")
+        payments = [self.payments.get(link.practice_id, pid) for pid in submission.payment_ids]
         methods = {p.payment_method_id: self._method_label(link, p) for p in payments}
         return Screen(
             "receipt",
@@ -251,13 +294,40 @@ class PayPageService:
                 "receipt_id": receipt_id,
                 "payments": payments,
                 "methods": methods,
-                "total": sum(p.amount for p in payments if p.status is not PaymentStatus.FAILED),
+                "total": sum(p.amount for p in payments),
                 "processing": any(p.status is PaymentStatus.PROCESSING for p in payments),
-                "confirming": any(p.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN) for p in payments),
-                "settles_by": _business_days(from_iso(item["created_at"]).date(), ECHECK_SETTLE_BUSINESS_DAYS),
-                "created_at": item["created_at"],
+                "confirming": submission.state == "started"
+                or any(p.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN) for p in payments),
+                "settles_by": _business_days(from_iso(submission.created_at).date(), ECHECK_SETTLE_BUSINESS_DAYS),
+                "created_at": submission.created_at,
+                "refresh": submission.state == "started",  # the browser looks again in a few seconds
             },
         )
+
+    def _settle_submission(self, link: PayLinkRecord, submission: Submission) -> Submission:
+        """A submission still `started`: the payments its key made on its invoices (the money core's guards). Once
+        the request that started it is over (IN_FLIGHT_SECONDS) what those say is its outcome; before, it stays
+        started and the receipt page asks the browser to look again in a few seconds."""
+        key = f"pay-page:{submission.id}"
+        payments: list[Payment] = []
+        for invoice_id in submission.invoice_ids:
+            _, guard = self.payments.keyed(link.practice_id, invoice_id, key)
+            if guard is None:
+                break
+            payments.append(self.payments.get(link.practice_id, guard.payment_id))
+        over = self.clock() - from_iso(submission.created_at) > timedelta(seconds=IN_FLIGHT_SECONDS)
+        if not over:
+            return replace(submission, payment_ids=tuple(p.id for p in payments))
+        failed = next((p for p in payments if p.status is PaymentStatus.FAILED), None)
+        taken = tuple(p.id for p in payments if p.status is not PaymentStatus.FAILED)
+        if failed is not None:
+            done = replace(submission, state="declined", payment_ids=taken, outcome=_category(failed))
+        elif taken:
+            done = replace(submission, state="paid", payment_ids=taken)
+        else:
+            done = replace(submission, state="refused", outcome="refused")
+        self.links.finish_submission(done, link)
+        return done
 
     def _fresh(self, started: str) -> bool:
         """The form's time (when the page showing the consent text was made: the consent's `accepted_at`, the same
@@ -512,10 +582,10 @@ class PayPageService:
             logger.warning("unsaved pay page card not removed", method_id=method.id)
 
     def _charge(
-        self, link: PayLinkRecord, invoices: list[InvoiceRecord], amount: int, method_id: str, submit_id: str
+        self, link: PayLinkRecord, invoices: list[InvoiceRecord], amount: int, method_id: str, key: str
     ) -> list[Payment]:
-        """Pay `amount` oldest due first, one payment per invoice (a balance link covers several), each idempotent
-        per (invoice, submit id); the first decline stops the rest."""
+        """Pay `amount` oldest due first, one payment per invoice (a balance link covers several), each under the
+        submission's Idempotency-Key `key` on its invoice; the first decline stops the rest."""
         paid: list[Payment] = []
         left = amount
         for invoice in invoices:
@@ -523,7 +593,7 @@ class PayPageService:
                 break
             part = min(left, _due(invoice))
             request = CreatePaymentRequest(payment_method_id=method_id, amount=part)
-            payment = self.payments.pay(link.practice_id, invoice.id, f"pay-page:{submit_id}", request, "pay_page")
+            payment = self.payments.pay(link.practice_id, invoice.id, key, request, "pay_page")
             self.links.add_outcome(link, payment_id=payment.id)
             paid.append(payment)
             if payment.status is PaymentStatus.FAILED:
@@ -560,9 +630,13 @@ def plan_options(practice: Practice, invoices: list[InvoiceRecord], today: date)
     }
 
 
-def _receipt_id(link: PayLinkRecord, submit_id: str) -> str:
-    """One receipt per submit of the pay form, the same every time that form is posted."""
+def _submission_id(link: PayLinkRecord, submit_id: str) -> str:
+    """One submission (and receipt) per submit of the pay form, the same every time that form is posted."""
     return "rc_" + hashlib.sha256(f"{link.secret_hash}|{submit_id}".encode()).hexdigest()[:26]
+
+
+def _category(payment: Payment) -> str:
+    return payment.failure.category if payment.failure else "generic_decline"
 
 
 def _due(invoice: InvoiceRecord) -> int:
