@@ -645,3 +645,19 @@ def test_a_balance_link_pays_the_oldest_invoice_first_one_payment_each(front, bo
     assert len(staff.payments(sooner["id"]) + staff.payments(later["id"])) == 2
     assert staff.call("GET", f"/invoices/{sooner['id']}")["status"] == "paid"
     assert staff.call("GET", f"/invoices/{later['id']}")["amount_due"] == 4000
+
+
+def test_identity_gives_a_new_session_and_ends_the_one_the_form_was_posted_under(staff):
+    bill = staff.bill()
+    patient = Patient(staff.base)
+    page = patient.get(bill["path"])
+    before = patient.cookie
+    assert patient.get(bill["path"]).status_code == 200 and patient.cookie == before  # kept while not verified
+    form = {"csrf": fields(page.text)["csrf"], "lang": "en", "dob_month": "03", "dob_day": "09", "dob_year": "1984"}
+    assert patient.post(bill["path"] + "/identity", form).status_code == 303
+    assert patient.cookie and patient.cookie != before  # rotated when identity was shown
+    assert re.search(r'id="amount-due"', patient.get(bill["path"]).text)
+    planted = Patient(staff.base)
+    planted.cookie = before  # the cookie handed out before identity no longer opens anything
+    page = planted.get(bill["path"])
+    assert page.status_code == 200 and 'id="amount-due"' not in page.text and "Date of birth" in text(page.text)

@@ -224,10 +224,9 @@ class PayLinkStore(TableStore):
             return None
         return PageSession(**{k: v for k, v in plain(item).items() if k in _SESSION_FIELDS})
 
-    def verify_session(self, session: PageSession, expires_at: str) -> PageSession:
-        after = replace(session, verified=True, expires_at=expires_at)
-        self.put_session(after)
-        return after
+    def end_session(self, session: PageSession, now: datetime) -> None:
+        """The session is over from `now` (TTL removes its item)."""
+        self.put_session(replace(session, expires_at=iso(now)))
 
     # -- wrong answers per source address ------------------------------------------------------------------------
 

@@ -113,7 +113,9 @@ class PayPageService:
         if link.status(now) == "used_up":
             return Screen("ended", 410, {**base, "reason": "used_up"})
         self.links.opened(link, now)
-        session, cookie_value = self._new_session(link, now, base["language"])
+        cookie_value = None
+        if session is None:  # a live session not yet verified is kept (its form's CSRF token too)
+            session, cookie_value = self._new_session(link, now, base["language"])
         return Screen("identity", 200, {**base, **self._identity_context(practice, session)}, cookie=cookie_value)
 
     def verify(self, secret: str, cookie: str | None, form: dict[str, str], address: str) -> Screen:
@@ -142,8 +144,11 @@ class PayPageService:
             return self._wrong(link, practice, session, base, address_hash, now)
         if not self.links.use(link, now):
             return Screen("ended", 410, {**base, "reason": "used_up"})
-        self.links.verify_session(session, iso(now + timedelta(minutes=SESSION_MINUTES)))
-        return Screen("redirect", 303, redirect=_lang_query(base["language"]))
+        # A new session for the verified patient (a new cookie and CSRF token): the one the identity form was posted
+        # under, which a page before identity handed out, is dropped, so nobody who planted or saw it rides on it.
+        _, value = self._new_session(link, now, base["language"], verified=True)
+        self.links.end_session(session, now)
+        return Screen("redirect", 303, redirect=_lang_query(base["language"]), cookie=value)
 
     # -- paying -------------------------------------------------------------------------------------------------
 
@@ -380,13 +385,16 @@ class PayPageService:
             return None
         return session
 
-    def _new_session(self, link: PayLinkRecord, now: datetime, language: str) -> tuple[PageSession, str]:
+    def _new_session(
+        self, link: PayLinkRecord, now: datetime, language: str, verified: bool = False
+    ) -> tuple[PageSession, str]:
         value = secrets.token_urlsafe(32)
         session = PageSession(
             id_hash=_hash(value),
             link_hash=link.secret_hash,
             csrf=secrets.token_urlsafe(24),
             expires_at=iso(now + timedelta(minutes=SESSION_MINUTES)),
+            verified=verified,
             language=language,
         )
         self.links.put_session(session)
