@@ -175,20 +175,33 @@ def test_payments_and_plans_made_through_a_link_are_kept_once_each(store, events
 # -- wrong answers ---------------------------------------------------------------------------------------------------
 
 
-def test_racing_wrong_answers_each_get_their_own_count(store, events):
+def test_racing_answers_each_get_their_own_count_and_no_more_than_the_cap_are_counted(store, events):
     link = _made(store, events, _link())
-    counts: list[int] = []
-    threads = [threading.Thread(target=lambda: counts.append(store.count_failure(link))) for _ in range(10)]
+    counts: list[int | None] = []
+    threads = [threading.Thread(target=lambda: counts.append(store.count_attempt(link, NOW, 5))) for _ in range(10)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(counts) == list(range(1, 11))  # exactly one request sees the 5th, one the 10th
+    # exactly one request sees each of 1..5; the other five are refused before they are judged
+    assert sorted(c for c in counts if c is not None) == [1, 2, 3, 4, 5] and counts.count(None) == 5
+
+
+def test_a_right_answer_is_taken_back_and_a_locked_or_revoked_link_takes_no_answer(store, events):
+    link = _made(store, events, _link())
+    assert store.count_attempt(link, NOW, 5) == 1
+    assert store.use(link, NOW) and store.get(link.secret_hash).identity_failures == 0
+    locked = _made(store, events, _link(locked_until=iso(NOW + timedelta(minutes=1))))
+    assert store.count_attempt(locked, NOW, 10) is None
+    assert store.count_attempt(locked, NOW + timedelta(minutes=2), 10) == 1  # the lock is over
+    revoked = _made(store, events, _link(revoked_at=iso(NOW), revoked_reason="staff"))
+    assert store.count_attempt(revoked, NOW, 10) is None
 
 
 def _answer_wrong(store: PayLinkStore, events: str, link: PayLinkRecord, now: datetime) -> PayLinkRecord:
     """What the pay page does with a wrong answer: count it, then lock or revoke with the event at 5 and 10."""
-    failures = store.count_failure(link)
+    failures = store.count_attempt(link, now, 5 if store.get(link.secret_hash).locked_until is None else 10)
+    assert failures is not None
     after = link.after_failure(failures, now)
     event = None
     if after.revoked_at is not None and failures == 10:
@@ -264,15 +277,13 @@ def test_a_session_is_kept_by_its_hash_and_ended(store):
     assert ended is not None and ended.expires_at == iso(NOW) and not ended.live(NOW)
 
 
-def test_wrong_answers_per_address_count_in_15_minute_windows(store):
+def test_answers_per_address_count_in_15_minute_windows(store):
     address = secret_hash(f"198.51.100.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}")
     window = IP_WINDOW_MINUTES * 60
     start = datetime.fromtimestamp((int(NOW.timestamp()) // window) * window, UTC)
-    assert store.address_failures(address, start) == 0
-    counted = [store.count_address_failure(address, start + timedelta(seconds=s)) for s in (0, 60, window - 1)]
+    counted = [store.count_address_attempt(address, start + timedelta(seconds=s)) for s in (0, 60, window - 1)]
     assert counted == [1, 2, 3]
-    assert store.address_failures(address, start + timedelta(minutes=5)) == 3
-    assert store.address_failures(address, start + timedelta(seconds=window)) == 0  # the next window
-    assert store.count_address_failure(address, start + timedelta(seconds=window)) == 1
+    assert store.count_address_attempt(address, start + timedelta(minutes=5), back=True) == 2  # a right one
+    assert store.count_address_attempt(address, start + timedelta(seconds=window)) == 1  # the next window
     other = secret_hash(uuid.uuid4().hex)
-    assert store.address_failures(other, start) == 0
+    assert store.count_address_attempt(other, start) == 1

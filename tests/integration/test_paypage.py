@@ -319,13 +319,13 @@ def test_the_last_name_and_zip_mode(front, boarded):
     wrong = patient.post(bill["path"] + "/identity", {"csrf": csrf, "last_name": "Pena O'Neil", "postal_code": "60608"})
     assert wrong.status_code == 422
     dob = patient.post(bill["path"] + "/identity", {"csrf": csrf, "dob_month": "3", "dob_day": "9", "dob_year": "1984"})
-    assert dob.status_code == 422  # this practice asks the name and ZIP; a date of birth alone is no answer
+    assert dob.status_code == 422  # this practice asks the name and ZIP: a date of birth alone is no answer (uncounted)
     right = patient.post(
         bill["path"] + "/identity", {"csrf": csrf, "last_name": "pena oneil", "postal_code": "60607-1234"}
     )
     assert right.status_code == 303, right.text
     assert "amount-due" in patient.get(bill["path"]).text
-    assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 3
+    assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 2  # the right one taken back
 
 
 # -- sessions, receipts and links that ended ------------------------------------------------------------------
@@ -661,3 +661,23 @@ def test_identity_gives_a_new_session_and_ends_the_one_the_form_was_posted_under
     planted.cookie = before  # the cookie handed out before identity no longer opens anything
     page = planted.get(bill["path"])
     assert page.status_code == 200 and 'id="amount-due"' not in page.text and "Date of birth" in text(page.text)
+
+
+def test_an_empty_or_impossible_answer_is_said_and_not_counted(staff, patient):
+    bill = staff.bill()
+    page = patient.get(bill["path"])
+    csrf = fields(page.text)["csrf"]
+    for answer in ({}, {"dob_month": "2", "dob_day": "30", "dob_year": "1984"}, {"dob_month": "3"}):
+        resp = patient.post(bill["path"] + "/identity", {"csrf": csrf, "lang": "en", **answer})
+        assert resp.status_code == 422 and "Please check the form" in text(resp.text)
+    assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 0
+
+
+def test_a_patient_with_no_date_of_birth_is_sent_to_the_practice_and_nothing_is_counted(staff, patient):
+    person = staff.patient(date_of_birth=None)
+    bill = staff.bill(patient=person)
+    page = patient.get(bill["path"])
+    form = {"csrf": fields(page.text)["csrf"], "lang": "en", "dob_month": "3", "dob_day": "9", "dob_year": "1984"}
+    resp = patient.post(bill["path"] + "/identity", form)
+    assert resp.status_code == 409 and "Please contact the practice" in text(resp.text)
+    assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 0

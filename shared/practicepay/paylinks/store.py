@@ -7,6 +7,7 @@ link's state, so two tabs or two attackers racing never get a sixth try or a fou
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,42 +70,49 @@ class PayLinkStore(TableStore):
             ExpressionAttributeValues={":one": 1, ":now": iso(now)},
         )
 
-    def count_failure(self, link: PayLinkRecord) -> int:
-        """One more wrong identity answer; the link's count after it (atomic: racing answers each get their own)."""
-        out = self._table.update_item(
-            Key=self.key(link.secret_hash),
-            UpdateExpression="ADD identity_failures :one",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":one": 1},
-            ReturnValues="UPDATED_NEW",
-        )
+    def count_attempt(self, link: PayLinkRecord, now: datetime, cap: int) -> int | None:
+        """An identity answer counted *before* it is judged (a right one is taken back by `use`), so answers sent
+        in parallel cannot all be judged before a lock: the link's count with this one, or None when it takes no
+        answer now (revoked, locked, or `cap` already counted: 5 before its first lock, 10 after)."""
+        try:
+            out = self._table.update_item(
+                Key=self.key(link.secret_hash),
+                UpdateExpression="ADD identity_failures :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(revoked_at) "
+                "AND (attribute_not_exists(locked_until) OR locked_until <= :now) "
+                "AND (attribute_not_exists(identity_failures) OR identity_failures < :cap)",
+                ExpressionAttributeValues={":one": 1, ":now": iso(now), ":cap": cap},
+                ReturnValues="UPDATED_NEW",
+            )
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return None
         return int(out["Attributes"]["identity_failures"])
 
     def apply_failure(self, after: PayLinkRecord, events_table: str, event: dict[str, Any] | None) -> None:
         """Lock or revoke the link after the wrong answer that counted to `after.identity_failures`, with its event:
-        once, by the request whose answer reached that count."""
+        once, by the request whose answer reached that count (the count is atomic). Retried when DynamoDB cancels it
+        for a concurrent write to the link (other answers being counted); a link gone meanwhile (TTL) is left."""
         if event is None:
             return
-        tx = Transaction()
         if after.revoked_at is not None:
-            tx.update(
-                self.table_name,
-                self.key(after.secret_hash),
-                "SET #at = :at, #why = :why",
-                {"#at": "revoked_at", "#why": "revoked_reason"},
-                {":at": after.revoked_at, ":why": after.revoked_reason},
-            )
+            change = ("SET #at = :at, #why = :why", {"#at": "revoked_at", "#why": "revoked_reason"})
+            values = {":at": after.revoked_at, ":why": after.revoked_reason}
         else:
-            tx.update(
-                self.table_name,
-                self.key(after.secret_hash),
-                "SET #until = :until",
-                {"#until": "locked_until"},
-                {":until": after.locked_until},
-            )
-        tx.put(events_table, event)
-        with contextlib.suppress(TransactionConflict):  # the link is gone (TTL): nothing to lock
-            tx.commit()
+            change = ("SET #until = :until", {"#until": "locked_until"})
+            values = {":until": after.locked_until}
+        for attempt in range(5):
+            tx = Transaction()
+            tx.update(self.table_name, self.key(after.secret_hash), change[0], change[1], values)
+            tx.put(events_table, event)
+            try:
+                tx.commit()
+                return
+            except TransactionConflict as exc:
+                if exc.failed(0):  # the link is gone: nothing to lock
+                    return
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def revoke(self, link: PayLinkRecord, now: datetime, reason: str, events_table: str, event: dict) -> bool:
         """False when it was already revoked (a repeat changes nothing)."""
@@ -125,16 +133,23 @@ class PayLinkStore(TableStore):
         return True
 
     def use(self, link: PayLinkRecord, now: datetime) -> bool:
-        """Count a verified visit, only while the link is live and has a use left."""
+        """A right answer: count a verified visit, only while the link is live and has a use left, and take back the
+        answer `count_attempt` counted. False (the answer still taken back) when the link has no use left."""
         try:
             self._table.update_item(
                 Key=self.key(link.secret_hash),
-                UpdateExpression="ADD uses :one",
+                UpdateExpression="ADD uses :one, identity_failures :back",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(revoked_at) "
                 "AND (attribute_not_exists(uses) OR uses < max_uses) AND expires_at > :now",
-                ExpressionAttributeValues={":one": 1, ":now": iso(now)},
+                ExpressionAttributeValues={":one": 1, ":back": -1, ":now": iso(now)},
             )
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            self._table.update_item(
+                Key=self.key(link.secret_hash),
+                UpdateExpression="ADD identity_failures :back",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":back": -1},
+            )
             return False
         return True
 
@@ -230,23 +245,17 @@ class PayLinkStore(TableStore):
 
     # -- wrong answers per source address ------------------------------------------------------------------------
 
-    def count_address_failure(self, address_hash: str, now: datetime) -> int:
-        """Wrong answers from this address (hashed) in the current 15-minute window, this one included."""
+    def count_address_attempt(self, address_hash: str, now: datetime, back: bool = False) -> int:
+        """Identity answers from this address (hashed) in the current 15-minute window, this one included, counted
+        before it is judged; `back`: take back a right one. The count after the change."""
         window = int(now.timestamp()) // (IP_WINDOW_MINUTES * 60)
         out = self._table.update_item(
             Key={"pk": f"ADDRESS#{address_hash}", "sk": f"WINDOW#{window}"},
-            UpdateExpression="ADD failures :one SET expiration = :exp",
-            ExpressionAttributeValues={":one": 1, ":exp": (window + 2) * IP_WINDOW_MINUTES * 60},
+            UpdateExpression="ADD failures :n SET expiration = :exp",
+            ExpressionAttributeValues={":n": -1 if back else 1, ":exp": (window + 2) * IP_WINDOW_MINUTES * 60},
             ReturnValues="UPDATED_NEW",
         )
         return int(out["Attributes"]["failures"])
-
-    def address_failures(self, address_hash: str, now: datetime) -> int:
-        window = int(now.timestamp()) // (IP_WINDOW_MINUTES * 60)
-        item = self._table.get_item(
-            Key={"pk": f"ADDRESS#{address_hash}", "sk": f"WINDOW#{window}"}, ConsistentRead=True
-        ).get("Item")
-        return int(item["failures"]) if item else 0
 
 
 def _link(item: dict[str, Any]) -> PayLinkRecord:

@@ -40,6 +40,12 @@ class IdentityForm(_Form):
         except ValueError:
             return None
 
+    def complete(self, mode: str) -> bool:
+        """Whether this is an answer to the practice's question (a real date; or a last name and a ZIP code)."""
+        if mode == "date_of_birth":
+            return self.date_of_birth is not None
+        return self.last_name is not None and self.postal_code is not None
+
 
 class _Submit(_Form):
     submit_id: SubmitId

@@ -113,6 +113,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "closed_paid": "This bill is paid. Thank you.",
         "closed_canceled": "This bill was canceled. You owe nothing on it.",
         "closed_closed": "This bill is closed. Contact {practice} with any questions.",
+        "unverifiable_title": "Please contact the practice",
+        "unverifiable": "We cannot confirm who you are on this page. Please call {practice} to pay this bill.",
+        "unavailable_title": "Payments are not available right now",
+        "unavailable": "{practice} cannot take payments online at the moment. Nothing was charged. Please try again "
+        "later or call {practice}.",
         "not_found_title": "Link not found",
         "not_found": "This payment link is not valid. Check that you copied the whole link.",
         "forbidden_title": "Please start again",
@@ -235,6 +240,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "closed_paid": "Esta factura está pagada. Gracias.",
         "closed_canceled": "Esta factura fue cancelada. No debe nada por ella.",
         "closed_closed": "Esta factura está cerrada. Comuníquese con {practice} si tiene preguntas.",
+        "unverifiable_title": "Comuníquese con el consultorio",
+        "unverifiable": "No podemos confirmar su identidad en esta página. Llame a {practice} para pagar esta factura.",
+        "unavailable_title": "Los pagos no están disponibles en este momento",
+        "unavailable": "{practice} no puede recibir pagos en línea en este momento. No se cobró nada. Inténtelo más "
+        "tarde o llame a {practice}.",
         "not_found_title": "Enlace no encontrado",
         "not_found": "Este enlace de pago no es válido. Verifique que copió el enlace completo.",
         "forbidden_title": "Vuelva a empezar",

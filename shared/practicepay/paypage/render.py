@@ -15,7 +15,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from practicepay.clock import from_iso
 from practicepay.paypage.messages import DECLINES, MESSAGES, MONTHS
 
-MESSAGE_SCREENS = frozenset({"ended", "locked", "closed", "forbidden", "not_found", "error"})
+MESSAGE_SCREENS = frozenset(
+    {"ended", "locked", "closed", "forbidden", "not_found", "unverifiable", "unavailable", "error"}
+)
 
 
 def money(cents: int) -> str:
@@ -109,4 +111,8 @@ def message(screen: str, context: dict[str, Any], t: Any) -> tuple[str, list[str
         return t("forbidden_title"), [t("forbidden")]
     if screen == "not_found":
         return t("not_found_title"), [t("not_found")]
+    if screen == "unverifiable":
+        return t("unverifiable_title"), [t("unverifiable", practice=practice)]
+    if screen == "unavailable":
+        return t("unavailable_title"), [t("unavailable", practice=practice)]
     return t("error_title"), [t("error_body")]

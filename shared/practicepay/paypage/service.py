@@ -25,7 +25,7 @@ from practicepay.errors import Conflict, PracticePayError
 from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.invoices.service import LINE_ITEMS_PURPOSE
 from practicepay.observability import logger
-from practicepay.patients.models import AddPaymentMethodRequest, MethodConsent
+from practicepay.patients.models import AddPaymentMethodRequest, Demographics, MethodConsent
 from practicepay.paylinks.models import (
     IP_LOCK_AFTER_FAILURES,
     LOCK_AFTER_FAILURES,
@@ -133,15 +133,28 @@ class PayPageService:
             session, value = self._new_session(link, now, base["language"])
             context = {**base, **self._identity_context(practice, session), "error": "session_expired"}
             return Screen("identity", 403, context, cookie=value)
-        address_hash = _address_hash(address)
-        if self.links.address_failures(address_hash, now) >= IP_LOCK_AFTER_FAILURES:
-            return Screen("locked", 429, {**base, "reason": "address"})
         try:
             answer = IdentityForm.model_validate(form)
-        except ValidationError:  # not an answer at all (a field missing or malformed): said, not counted
+        except ValidationError:
+            answer = None
+        mode = practice.settings.pay_page_identity
+        if answer is None or not answer.complete(mode):  # not an answer (a field missing, no such date): not counted
             return Screen("identity", 422, {**base, **self._identity_context(practice, session), "error": "form"})
-        if not self._matches(link, practice, answer):
-            return self._wrong(link, practice, session, base, address_hash, now)
+        patient = self.payments.patients.demographics_of(link.practice_id, link.patient_id)
+        if patient is None or not _answerable(patient, mode):  # nothing to check against: never counted
+            return Screen("unverifiable", 409, base)
+        address_hash = _address_hash(address)
+        if self.links.count_address_attempt(address_hash, now) > IP_LOCK_AFTER_FAILURES:
+            return Screen("locked", 429, {**base, "reason": "address"})
+        cap = LOCK_AFTER_FAILURES if link.locked_until is None else REVOKE_AFTER_FAILURES
+        counted = self.links.count_attempt(link, now, cap)
+        if counted is None:  # locked or revoked meanwhile (answers sent at once): the answer is not judged
+            return self._ended(self.links.get(link.secret_hash) or link, practice, now, base) or Screen(
+                "locked", 423, {**base, "reason": "address"}
+            )
+        if not _matches(patient, mode, answer):
+            return self._wrong(link, practice, session, base, counted, now)
+        self.links.count_address_attempt(address_hash, now, back=True)
         if not self.links.use(link, now):
             return Screen("ended", 410, {**base, "reason": "used_up"})
         # A new session for the verified patient (a new cookie and CSRF token): the one the identity form was posted
@@ -423,29 +436,16 @@ class PayPageService:
     def _identity_context(self, practice: Practice, session: PageSession) -> dict[str, Any]:
         return {"identity": practice.settings.pay_page_identity, "csrf": session.csrf}
 
-    def _matches(self, link: PayLinkRecord, practice: Practice, answer: IdentityForm) -> bool:
-        patient = self.payments.patients.demographics_of(link.practice_id, link.patient_id)
-        if patient is None:
-            return False
-        if practice.settings.pay_page_identity == "date_of_birth":
-            return answer.date_of_birth is not None and patient.date_of_birth == answer.date_of_birth
-        if answer.last_name is None or answer.postal_code is None or patient.address is None:
-            return False
-        return _same(_name(patient.last_name), _name(answer.last_name)) and _same(
-            patient.address.postal_code[:5], answer.postal_code[:5]
-        )
-
     def _wrong(
         self,
         link: PayLinkRecord,
         practice: Practice,
         session: PageSession,
         base: dict[str, Any],
-        address_hash: str,
+        failures: int,
         now: datetime,
     ) -> Screen:
-        failures = self.links.count_failure(link)
-        self.links.count_address_failure(address_hash, now)
+        """A wrong answer, already counted (`failures`: the link's count with it)."""
         after = link.after_failure(failures, now)
         event = None  # exactly one request counts to 5 (and to 10): it alone locks (revokes) and tells
         if failures == REVOKE_AFTER_FAILURES:
@@ -645,6 +645,22 @@ def _submission_id(link: PayLinkRecord, submit_id: str) -> str:
 
 def _category(payment: Payment) -> str:
     return payment.failure.category if payment.failure else "generic_decline"
+
+
+def _answerable(patient: Demographics, mode: str) -> bool:
+    """Whether the patient's record holds what the identity question asks."""
+    if mode == "date_of_birth":
+        return patient.date_of_birth is not None
+    return bool(patient.last_name) and patient.address is not None
+
+
+def _matches(patient: Demographics, mode: str, answer: IdentityForm) -> bool:
+    if mode == "date_of_birth":
+        return patient.date_of_birth == answer.date_of_birth
+    assert answer.last_name is not None and answer.postal_code is not None and patient.address is not None
+    return _same(_name(patient.last_name), _name(answer.last_name)) and _same(
+        patient.address.postal_code[:5], answer.postal_code[:5]
+    )
 
 
 def _due(invoice: InvoiceRecord) -> int:
