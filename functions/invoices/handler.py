@@ -123,7 +123,7 @@ Id = Annotated[str, Path(max_length=64)]
 
 def _made(link: PayLink) -> Response[PayLink]:
     metrics.add_metric(name="PayLinkCreated", unit=MetricUnit.Count, value=1)
-    return Response(201, "application/json", link, headers={"Location": f"/pay-links/{link.id}"})
+    return Response(201, "application/json", link)
 
 
 @app.post(

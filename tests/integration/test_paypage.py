@@ -681,3 +681,51 @@ def test_a_patient_with_no_date_of_birth_is_sent_to_the_practice_and_nothing_is_
     resp = patient.post(bill["path"] + "/identity", form)
     assert resp.status_code == 409 and "Please contact the practice" in text(resp.text)
     assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 0
+
+
+def test_a_bank_token_posted_as_a_card_is_refused_and_a_bank_account_is_never_kept_on_file(staff, patient):
+    bill = staff.bill()
+    patient.identify(bill)
+    bank = patient.get(bill["path"], method="bank").text
+    token = tokenize(payfields_config(bank), {"method": 8, "number": "123456789", "routing": "021000021"}, None)
+    hidden = fields(bank)
+    form = {k: hidden[k] for k in ("csrf", "lang", "submit_id", "started")}
+    as_card = {**form, "method": "card", "amount_choice": "full", "token": token}  # no ACH authorization shown
+    resp = patient.post(bill["path"] + "/payments", as_card)
+    assert resp.status_code == 422 and staff.payments(bill["invoice"]["id"]) == []
+    bank = patient.get(bill["path"], method="bank").text
+    token = tokenize(payfields_config(bank), {"method": 8, "number": "123456789", "routing": "021000021"}, None)
+    form = {k: fields(bank)[k] for k in ("csrf", "lang", "submit_id", "started")}
+    form.update(method="bank", amount_choice="full", token=token, ach_consent="on", save="on")
+    assert patient.post(bill["path"] + "/payments", form).status_code == 303
+    methods = staff.call("GET", f"/patients/{bill['patient']['id']}/payment-methods")["data"]
+    assert all(m["status"] == "inactive" for m in methods)  # a single debit's consent: not a method on file
+
+
+def test_a_plan_form_posted_again_shows_the_plan_and_an_impossible_date_is_the_form_error(staff, patient):
+    bill = staff.bill((30000,))
+    patient.identify(bill)
+    page = patient.get(bill["path"]).text
+    hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page)[5:10])  # the plan form
+    plan = {
+        **{k: hidden[k] for k in ("csrf", "lang", "submit_id", "started")},
+        "token": tokenize(payfields_config(page), {"number": VISA, "cvv": "123"}),
+        "installments": "3",
+        "first": "2025-13-45",
+        "plan_consent": "on",
+    }
+    resp = patient.post(bill["path"] + "/plan", plan)
+    assert resp.status_code == 422 and "Please check the form" in text(resp.text)
+    plan["first"] = re.search(r'name="first" value="([0-9-]+)"', page).group(1)
+    made = patient.post(bill["path"] + "/plan", plan)
+    assert made.status_code == 201 and "Your payment plan is set up" in text(made.text)
+    again = patient.post(bill["path"] + "/plan", plan)
+    assert again.status_code == 200 and "Your payment plan is set up" in text(again.text)
+    assert text(again.text).count("$100.00") == 3
+
+
+def test_a_balance_link_for_a_patient_who_owes_nothing_is_409(front, boarded):
+    staff = Staff(front, boarded(f"prc_pp_bal0_{uuid.uuid4().hex[:6]}"))
+    staff.call("PATCH", f"/practices/{staff.practice}/settings", {"balance_links": True})
+    person = staff.patient()
+    staff.call("POST", f"/patients/{person['id']}/pay-links", {}, ok=409)

@@ -176,3 +176,9 @@ class InvoiceRecord:
     encounter_id: str | None = None
     """The clinical platform's encounter this invoice bills (made from POST /events/encounters)."""
     encounter_revision: int | None = None
+
+    @property
+    def payable_balance(self) -> int:
+        """What the patient can still pay now: the total less what is paid, what payments in flight hold, and what
+        was written off."""
+        return self.total - self.amount_paid - self.amount_pending - self.amount_written_off

@@ -103,6 +103,9 @@ class PayLinkService:
                 )
             if not PATIENT_ID.match(patient_id) or self.patients.get(practice_id, patient_id) is None:
                 raise NotFound(f"No patient {patient_id} exists for this practice.")
+            owed = [i for i in self.invoices.open_for_patient(practice_id, patient_id) if i.payable_balance > 0]
+            if not owed:
+                raise Conflict("This patient has no issued invoice with a balance: there is nothing to pay.")
             return patient_id, None
 
         return self._create(f"pay-link:{patient_id}", practice_id, key, body, api_base, owner, ctx)
@@ -146,10 +149,10 @@ class PayLinkService:
                 max_uses=body.max_uses or settings.pay_link_max_uses,
                 created_at=iso(now),
             )
+            sealed = self.vault.seal(secret, practice_id=practice_id, purpose=SECRET_PURPOSE)  # before: no orphan
             event = event_item(practice_id, "pay_link.created", _detail(link), now)
             self.store.create(link, self.events_table, event)
             made.append((link, secret))
-            sealed = self.vault.seal(secret, practice_id=practice_id, purpose=SECRET_PURPOSE)
             return _Made(id=link.id, secret_sealed=sealed)
 
         first = run_once(

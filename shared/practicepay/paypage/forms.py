@@ -68,7 +68,8 @@ class PayForm(_Submit):
 
     @property
     def saved(self) -> bool:
-        return self.save == "on"
+        """Kept on file: a card the patient asked to save (a bank account here is for this one debit only)."""
+        return self.save == "on" and self.method == "card"
 
     def amount_cents(self) -> int | None:
         """ "12.34", "$1,234.5" or "20" as cents; None when it is no amount."""
@@ -82,6 +83,12 @@ class PayForm(_Submit):
 class PlanForm(_Submit):
     installments: Annotated[str, Field(pattern=r"^\d{1,2}$")]
     first: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+    @model_validator(mode="after")
+    def _real_date(self) -> PlanForm:
+        date.fromisoformat(self.first)  # 2025-13-45 is no date (a ValueError is a validation error here)
+        return self
+
     plan_consent: Checked
 
     @property

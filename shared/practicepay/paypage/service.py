@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import Conflict, PracticePayError
+from practicepay.invoices import lifecycle
 from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.invoices.service import LINE_ITEMS_PURPOSE
 from practicepay.observability import logger
@@ -57,7 +58,7 @@ CLOSED = {
     InvoiceStatus.CANCELED.value: "canceled",
     InvoiceStatus.UNCOLLECTIBLE.value: "closed",
 }
-PAYABLE = frozenset({"open", "partially_paid", "in_progress", "processing"})
+PAYABLE = frozenset(s.value for s in lifecycle.PAYABLE)
 TXN_SESSION_MINUTES = 15
 """A PayFields txnSession lives this long and tokenizes at most TXN_SESSION_USES times (card-testing defence)."""
 TXN_SESSION_USES = 3
@@ -146,6 +147,10 @@ class PayPageService:
         address_hash = _address_hash(address)
         if self.links.count_address_attempt(address_hash, now) > IP_LOCK_AFTER_FAILURES:
             return Screen("locked", 429, {**base, "reason": "address"})
+        try:
+            practice.merchant_for_charging()  # before a use of the link is spent on a bill that cannot be paid now
+        except PracticePayError:
+            return Screen("unavailable", 503, base)
         cap = LOCK_AFTER_FAILURES if link.locked_until is None else REVOKE_AFTER_FAILURES
         counted = self.links.count_attempt(link, now, cap)
         if counted is None:  # locked or revoked meanwhile (answers sent at once): the answer is not judged
@@ -181,7 +186,7 @@ class PayPageService:
         if not self._fresh(body.started):
             return self._bill(link, practice, session, base, body.method, error="form")
         invoices = self._invoices(link)
-        due = sum(_due(i) for i in invoices)
+        due = sum(i.payable_balance for i in invoices)
         amount = due if body.amount_choice == "full" else body.amount_cents()
         settings = practice.settings
         if amount is None or amount <= 0 or amount > due or (amount < due and amount < settings.minimum_payment):
@@ -197,19 +202,25 @@ class PayPageService:
         if seen is not None:  # the same form, posted twice at once: the other post pays
             return self._seen(link, practice, session, base, seen, body.method)
         try:
-            method = self._method(link, body.token, body.method, body.saved, session.language, body.started)
-            if method.kind == "bank_account" and self.payments.patients.verify_account(method) is not None:
+            method = self._method(link, body.token, body.method, body.saved, base["language"], body.started)
+        except PracticePayError as exc:
+            logger.info("pay page payment method refused", link_id=link.id, error=type(exc).__name__)
+            return self._refused(link, practice, session, base, started, body.method, "refused")
+        unverified = False
+        try:
+            if method.kind != ("card" if body.method == "card" else "bank_account"):  # the token, not the form, says
+                return self._refused(link, practice, session, base, started, body.method, "form")
+            unverified = method.kind == "bank_account" and self.payments.patients.verify_account(method) is not None
+            if unverified:  # removed at Splash and here already
                 return self._refused(link, practice, session, base, started, "bank", "bank_unverified")
             paid = self._charge(link, invoices, amount, method.id, f"pay-page:{submission_id}")
-        except PracticePayError as exc:
-            logger.info("pay page payment refused", link_id=link.id, error=type(exc).__name__)
-            return self._refused(link, practice, session, base, started, body.method, "refused")
-        if not body.saved:
-            self._forget(method)
+            if not paid:
+                return self._refused(link, practice, session, base, started, body.method, "refused")
+        finally:
+            if not body.saved and not unverified:  # kept for this payment only (a refund needs only the txn)
+                self._forget(method)
         last = paid[-1]
-        declined = last.failure.category if last.status is PaymentStatus.FAILED and last.failure else None
-        if last.status is PaymentStatus.FAILED:
-            declined = declined or "generic_decline"
+        declined = _category(last) if last.status is PaymentStatus.FAILED else None
         done = replace(
             started,
             state="declined" if declined else "paid",
@@ -249,7 +260,7 @@ class PayPageService:
             return Screen("declined", 402, {**base, "category": submission.outcome, "paid_before": paid_before})
         if submission.state == "refused":
             return self._bill(link, practice, session, base, method, error=submission.outcome or "refused")
-        return Screen("redirect", 303, redirect=f"receipts/{submission.id}{_lang_query(session.language)}")
+        return Screen("redirect", 303, redirect=f"receipts/{submission.id}{_lang_query(base['language'])}")
 
     def plan(self, secret: str, cookie: str | None, form: dict[str, str]) -> Screen:
         found = self._verified(secret, cookie, form)
@@ -257,6 +268,8 @@ class PayPageService:
             return found
         link, practice, session, base = found
         invoices = self._invoices(link) if link.invoice_id else []
+        if invoices and invoices[0].plan_id in link.plan_ids:  # the plan was made here (this form, posted again)
+            return self._plan_done(link, base, self.billing().get_plan(link.practice_id, invoices[0].id), 200)
         options = plan_options(practice, invoices, self.clock().date())
         try:
             body = PlanForm.model_validate(form)
@@ -271,14 +284,14 @@ class PayPageService:
         from practicepay.billing.models import AutopayConsent, CreatePlanRequest
 
         try:
-            method = self._method(link, body.token, "card", True, session.language, body.started, plan=True)
+            method = self._method(link, body.token, "card", True, base["language"], body.started, plan=True)
             request = CreatePlanRequest(
                 installment_count=body.count,
                 frequency="monthly",
                 first_date=first,
                 payment_method_id=method.id,
                 consent=AutopayConsent(
-                    text_version=f"{CONSENT_VERSIONS['plan']}-{session.language}",
+                    text_version=f"{CONSENT_VERSIONS['plan']}-{base['language']}",
                     accepted_at=body.started,
                     max_amount=options["counts"][0]["first"],  # the cap the consent text showed
                 ),
@@ -288,7 +301,12 @@ class PayPageService:
             logger.info("pay page plan refused", link_id=link.id, error=type(exc).__name__)
             return self._bill(link, practice, session, base, "card", error="refused")
         self.links.add_outcome(link, plan_id=plan.id)
-        return Screen("plan_done", 201, {**base, "plan": plan, "last4": method.last4, "brand": method.brand})
+        return self._plan_done(link, base, plan, 201)
+
+    def _plan_done(self, link: PayLinkRecord, base: dict[str, Any], plan: Any, status: int) -> Screen:
+        method = self.payments.patients.store.get_method(link.practice_id, link.patient_id, plan.payment_method_id)
+        label = {"last4": method.last4, "brand": method.brand} if method else {"last4": "", "brand": None}
+        return Screen("plan_done", status, {**base, "plan": plan, **label})
 
     def receipt(self, secret: str, cookie: str | None, receipt_id: str, language: str | None) -> Screen:
         found = self._verified(secret, cookie, None, language)
@@ -303,6 +321,7 @@ class PayPageService:
         if submission.state != "paid" and submission.state != "started":
             return self._seen(link, practice, session, base, submission, "card")
         payments = [self.payments.get(link.practice_id, pid) for pid in submission.payment_ids]
+        payments = [p for p in payments if p.status is not PaymentStatus.FAILED]  # one that failed later: not paid
         methods = {p.payment_method_id: self._method_label(link, p) for p in payments}
         return Screen(
             "receipt",
@@ -384,8 +403,8 @@ class PayPageService:
         if status == "locked":
             return Screen("locked", 423, {**base, "reason": "link", "until": link.locked_until})
         invoices = self._invoices(link, include_closed=True)
-        if not any(i.status in PAYABLE and _due(i) > 0 for i in invoices):
-            states = {CLOSED.get(i.status, "closed") for i in invoices} or {"paid"}
+        if not any(i.status in PAYABLE and i.payable_balance > 0 for i in invoices):
+            states = {CLOSED.get(i.status, "closed") for i in invoices} or {"closed"}
             state = "paid" if states == {"paid"} else ("canceled" if states == {"canceled"} else "closed")
             return Screen("closed", 200, {**base, "state": state})
         return None
@@ -393,7 +412,7 @@ class PayPageService:
     def _session(self, cookie: str | None, link: PayLinkRecord, now: datetime) -> PageSession | None:
         if not cookie or len(cookie) > 100:
             return None
-        session = self.links.session(_hash(cookie))
+        session = self.links.session(secret_hash(cookie))
         if session is None or session.link_hash != link.secret_hash or not session.live(now):
             return None
         return session
@@ -403,7 +422,7 @@ class PayPageService:
     ) -> tuple[PageSession, str]:
         value = secrets.token_urlsafe(32)
         session = PageSession(
-            id_hash=_hash(value),
+            id_hash=secret_hash(value),
             link_hash=link.secret_hash,
             csrf=secrets.token_urlsafe(24),
             expires_at=iso(now + timedelta(minutes=SESSION_MINUTES)),
@@ -472,7 +491,8 @@ class PayPageService:
             found = store.open_for_patient(link.practice_id, link.patient_id)
         if include_closed:
             return found
-        return sorted((i for i in found if i.status in PAYABLE and _due(i) > 0), key=lambda i: (i.due_date, i.id))
+        owed = (i for i in found if i.status in PAYABLE and i.payable_balance > 0)
+        return sorted(owed, key=lambda i: (i.due_date, i.id))
 
     def _bill(
         self,
@@ -485,14 +505,19 @@ class PayPageService:
     ) -> Screen:
         invoices = self._invoices(link)
         if not invoices:
-            return self._ended(link, practice, self.clock(), base) or Screen("closed", 200, {**base, "state": "paid"})
+            return self._ended(link, practice, self.clock(), base) or Screen("closed", 200, {**base, "state": "closed"})
         method = "bank" if method == "bank" else "card"
+        try:
+            payfields = self._payfields(link, practice, method)
+        except PracticePayError as exc:  # cannot take payments now (a held merchant, Splash down): nothing shown
+            logger.warning("pay page cannot take payments", link_id=link.id, error=type(exc).__name__)
+            return Screen("unavailable", 503, base)
         bills = []
         for invoice in invoices:
             lines = self.vault.open(
                 invoice.line_items_sealed, practice_id=invoice.practice_id, purpose=LINE_ITEMS_PURPOSE
             )
-            bills.append({"invoice": invoice, "due": _due(invoice), "lines": lines})
+            bills.append({"invoice": invoice, "due": invoice.payable_balance, "lines": lines})
         due = sum(b["due"] for b in bills)
         today = self.clock().date()
         return Screen(
@@ -508,7 +533,7 @@ class PayPageService:
                 "csrf": session.csrf,
                 "submit_id": secrets.token_urlsafe(16),
                 "started": iso(self.clock()),
-                "payfields": self._payfields(link, practice, method),
+                "payfields": payfields,
                 "plans": plan_options(practice, invoices, today) if link.invoice_id else None,
                 "error": error,
                 "consent_versions": CONSENT_VERSIONS,
@@ -593,15 +618,21 @@ class PayPageService:
         self, link: PayLinkRecord, invoices: list[InvoiceRecord], amount: int, method_id: str, key: str
     ) -> list[Payment]:
         """Pay `amount` oldest due first, one payment per invoice (a balance link covers several), each under the
-        submission's Idempotency-Key `key` on its invoice; the first decline stops the rest."""
+        submission's Idempotency-Key `key` on its invoice; the first decline or refusal stops the rest (what went
+        through before it stands)."""
         paid: list[Payment] = []
         left = amount
         for invoice in invoices:
             if left <= 0:
                 break
-            part = min(left, _due(invoice))
+            part = min(left, invoice.payable_balance)
             request = CreatePaymentRequest(payment_method_id=method_id, amount=part)
-            payment = self.payments.pay(link.practice_id, invoice.id, key, request, "pay_page")
+            try:
+                payment = self.payments.pay(link.practice_id, invoice.id, key, request, "pay_page")
+            except PracticePayError:
+                if not paid:
+                    raise
+                break  # a later invoice refused it (paid in another tab meanwhile): what went through stands
             self.links.add_outcome(link, payment_id=payment.id)
             paid.append(payment)
             if payment.status is PaymentStatus.FAILED:
@@ -622,7 +653,7 @@ def plan_options(practice: Practice, invoices: list[InvoiceRecord], today: date)
     settings = practice.settings
     if len(invoices) != 1 or settings.plan_max_installments < 2 or invoices[0].plan_id:
         return None
-    due = _due(invoices[0])
+    due = invoices[0].payable_balance
     counts = []
     for n in range(2, settings.plan_max_installments + 1):
         each, rest = divmod(due, n)
@@ -661,14 +692,6 @@ def _matches(patient: Demographics, mode: str, answer: IdentityForm) -> bool:
     return _same(_name(patient.last_name), _name(answer.last_name)) and _same(
         patient.address.postal_code[:5], answer.postal_code[:5]
     )
-
-
-def _due(invoice: InvoiceRecord) -> int:
-    return invoice.total - invoice.amount_paid - invoice.amount_pending - invoice.amount_written_off
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _address_hash(address: str) -> str:
