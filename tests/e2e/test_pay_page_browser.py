@@ -386,3 +386,39 @@ def test_the_page_speaks_spanish(page, staff):
     identify(page, lang="es")
     assert "Monto adeudado" in page.locator("main").inner_text()
     check_screen(page, "bill-es")
+
+
+def test_a_second_post_while_the_first_runs_shows_the_receipt_once_splash_answers(browser, staff):
+    """A refresh during a slow payment: the second tab's post answers 'Confirming your payment', and the page shows
+    the receipt by itself once the first post is done (receipt.js asks again; no meta refresh)."""
+    _, invoice, url = staff.bill((9000,))
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    first, second = context.new_page(), context.new_page()
+    first.goto(url)
+    identify(first)
+    card(first)
+    slow = {"kind": "timeout_after_commit", "count": 1, "path": "/txns", "method": "POST", "delay_seconds": 4}
+    requests.post(f"{staff.splash}/_sandbox/faults", json=slow, timeout=10)
+    with first.expect_request(lambda r: r.method == "POST" and r.url.endswith("/payments")) as request:
+        first.get_by_role("button", name="Pay", exact=True).click()
+    posted = [request.value]
+    second.goto(url)
+    second.evaluate(
+        """([action, fields]) => {
+            const form = document.createElement("form");
+            form.method = "post"; form.action = action;
+            for (const [name, value] of fields) {
+                const input = document.createElement("input");
+                input.type = "hidden"; input.name = name; input.value = value; form.appendChild(input);
+            }
+            document.body.appendChild(form); form.submit();
+        }""",
+        [posted[0].url, parse_qsl(posted[0].post_data)],
+    )
+    second.get_by_role("heading", name="Confirming your payment").wait_for()
+    check_screen(second, "receipt-confirming")
+    second.get_by_role("heading", name="Payment received").wait_for(timeout=30_000)
+    assert "$90.00" in second.locator("main").inner_text()
+    first.wait_for_url(re.compile(r".*/receipts/"))
+    assert [p["amount"] for p in staff.call("GET", f"/payments?invoice_id={invoice}")["data"]] == [9000]
+    context.close()

@@ -13,7 +13,8 @@
     if (!box) { return; }
     box.textContent = text;
     box.hidden = false;
-    box.focus && box.setAttribute("tabindex", "-1");
+    box.setAttribute("tabindex", "-1");
+    box.focus();
     var button = form.querySelector("button[type=submit]");
     if (button) { button.disabled = false; button.textContent = button.getAttribute("data-label"); }
   }

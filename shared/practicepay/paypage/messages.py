@@ -75,6 +75,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "receipt_title": "Payment received",
         "receipt_processing_title": "Payment processing",
         "receipt_confirming_title": "Confirming your payment",
+        "check_again": "Check again",
         "confirming_note": "Our payment processor has not confirmed this payment yet. You will not be charged twice; "
         "{practice} will see the result within minutes.",
         "receipt_number": "Receipt number",
@@ -202,6 +203,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "receipt_title": "Pago recibido",
         "receipt_processing_title": "Pago en proceso",
         "receipt_confirming_title": "Confirmando su pago",
+        "check_again": "Volver a consultar",
         "confirming_note": "Nuestro procesador de pagos aún no ha confirmado este pago. No se le cobrará dos veces; "
         "{practice} verá el resultado en unos minutos.",
         "receipt_number": "Número de recibo",

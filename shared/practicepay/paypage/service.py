@@ -337,7 +337,6 @@ class PayPageService:
                 or any(p.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN) for p in payments),
                 "settles_by": _business_days(from_iso(submission.created_at).date(), ECHECK_SETTLE_BUSINESS_DAYS),
                 "created_at": submission.created_at,
-                "refresh": submission.state == "started",  # the browser looks again in a few seconds
             },
         )
 
