@@ -673,9 +673,19 @@ def test_an_empty_or_impossible_answer_is_said_and_not_counted(staff, patient):
     assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["identity_failures"] == 0
 
 
-def test_a_patient_with_no_date_of_birth_is_sent_to_the_practice_and_nothing_is_counted(staff, patient):
+def test_a_patient_with_no_date_of_birth_gets_no_link_and_one_removed_later_is_sent_to_the_practice(staff, patient):
     person = staff.patient(date_of_birth=None)
-    bill = staff.bill(patient=person)
+    body = {
+        "patient_id": person["id"],
+        "due_date": "2027-01-04",
+        "line_items": [{"description": "V", "unit_amount": 900}],
+    }
+    invoice = staff.call("POST", "/invoices", body, ok=201)
+    staff.call("POST", f"/invoices/{invoice['id']}/issue")
+    refused = staff.call("POST", f"/invoices/{invoice['id']}/pay-links", {}, ok=409)
+    assert "date of birth is not on file" in refused["detail"]
+    bill = staff.bill()  # a link made while the date of birth was on file, which was removed since
+    staff.call("PATCH", f"/patients/{bill['patient']['id']}", {"date_of_birth": None})
     page = patient.get(bill["path"])
     form = {"csrf": fields(page.text)["csrf"], "lang": "en", "dob_month": "3", "dob_day": "9", "dob_year": "1984"}
     resp = patient.post(bill["path"] + "/identity", form)

@@ -491,10 +491,18 @@ def _link_service(rows: list[dict[str, Any]], link: PayLinkRecord | None = None,
     )
     return PayLinkService(
         store=_LinkStore(rows, link),  # type: ignore[arg-type]
-        invoices=SimpleNamespace(get=lambda practice_id, invoice_id: _invoice()),  # type: ignore[arg-type]
-        patients=SimpleNamespace(get=lambda practice_id, patient_id: {"id": patient_id}),  # type: ignore[arg-type]
+        invoices=SimpleNamespace(  # type: ignore[arg-type]
+            get=lambda practice_id, invoice_id: _invoice(),
+            open_for_patient=lambda practice_id, patient_id: [_invoice()],
+        ),
+        patients=SimpleNamespace(  # type: ignore[arg-type]
+            get=lambda practice_id, patient_id: SimpleNamespace(id=patient_id, phi_sealed="c2VhbGVk")
+        ),
         practices=SimpleNamespace(require=lambda practice_id: practice),  # type: ignore[arg-type]
-        vault=SimpleNamespace(seal=lambda data, **context: "c2VhbGVk"),  # type: ignore[arg-type]
+        vault=SimpleNamespace(  # type: ignore[arg-type]
+            seal=lambda data, **context: "c2VhbGVk",
+            open=lambda blob, **context: {"first_name": "A", "last_name": "B", "date_of_birth": "1980-01-01"},
+        ),
         events_table=EVENTS_TABLE,
         idempotency_store=None,  # type: ignore[arg-type]
         clock=lambda: MOMENT,

@@ -24,6 +24,10 @@ class PatientAddress(StrictRequest):
     postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")]
 
 
+DEMOGRAPHICS = "patient-demographics"
+"""The vault purpose (KMS encryption context) of a patient's sealed demographics."""
+
+
 class Demographics(StrictRequest):
     """PHI. Stored as one KMS envelope-encrypted blob; never sent to Splash, never logged."""
 
@@ -33,6 +37,13 @@ class Demographics(StrictRequest):
     email: Email | None = None
     phone: Phone | None = None
     address: PatientAddress | None = None
+
+    def answers(self, identity: str) -> bool:
+        """Whether this record holds what the pay page's identity question asks (`date_of_birth`, or
+        `last_name_zip`: the last name and the address's ZIP code)."""
+        if identity == "date_of_birth":
+            return self.date_of_birth is not None
+        return bool(self.last_name) and self.address is not None
 
 
 class CreatePatientRequest(Demographics):

@@ -19,6 +19,7 @@ from practicepay.idempotency import Created, run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.observability import logger
 from practicepay.patients.models import (
+    DEMOGRAPHICS,
     AddPaymentMethodRequest,
     CreatePatientRequest,
     Demographics,
@@ -40,7 +41,6 @@ from practicepay.splash.search import Search
 if TYPE_CHECKING:
     from practicepay.splash.client import SplashClient
 
-DEMOGRAPHICS = "patient-demographics"
 METHOD_TOKEN = "payment-method-token"  # noqa: S105 (a vault purpose name)
 PATIENT_ID = id_pattern("pat")
 METHOD_ID = id_pattern("pm")

@@ -6,8 +6,10 @@ hash."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +23,7 @@ from practicepay.idempotency import run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
 from practicepay.invoices.store import InvoiceStore
+from practicepay.patients.models import DEMOGRAPHICS, Demographics
 from practicepay.patients.store import PatientStore
 from practicepay.paylinks.models import (
     CreatePayLinkRequest,
@@ -82,6 +85,7 @@ class PayLinkService:
                     f"This invoice is {invoice.status}: a pay link is for an issued invoice with a balance"
                     + (" (issue it first)." if invoice.status == "draft" else ".")
                 )
+            self._require_answerable(practice_id, invoice.patient_id)
             return invoice.patient_id, invoice.id
 
         return self._create(f"pay-link:{invoice_id}", practice_id, key, body, api_base, owner, ctx)
@@ -103,6 +107,7 @@ class PayLinkService:
                 )
             if not PATIENT_ID.match(patient_id) or self.patients.get(practice_id, patient_id) is None:
                 raise NotFound(f"No patient {patient_id} exists for this practice.")
+            self._require_answerable(practice_id, patient_id)
             owed = [i for i in self.invoices.open_for_patient(practice_id, patient_id) if i.payable_balance > 0]
             if not owed:
                 raise Conflict("This patient has no issued invoice with a balance: there is nothing to pay.")
@@ -125,12 +130,36 @@ class PayLinkService:
             raise NotFound(f"No pay link {link_id} exists for this practice.")
         now = self.clock()
         if link.revoked_at is None:
-            event = event_item(practice_id, "pay_link.revoked", _detail(link, reason="staff"), now)
+            event = link_event(link, "pay_link.revoked", now, reason="staff")
             self.store.revoke(link, now, "staff", self.events_table, event)
             link = self.store.get(link.secret_hash) or link
         return link.view(now)
 
-    def _create(self, operation, practice_id, key, body, api_base, owner, ctx) -> PayLink:  # noqa: ANN001
+    def _require_answerable(self, practice_id: str, patient_id: str) -> None:
+        """The pay page asks the patient to prove who they are: a link is refused when the patient's record cannot
+        answer the practice's question (no date of birth on file; or no address for last name + ZIP)."""
+        identity = self.practices.require(practice_id).settings.pay_page_identity
+        record = self.patients.get(practice_id, patient_id)
+        if record is None:
+            raise NotFound(f"No patient {patient_id} exists for this practice.")
+        sealed = self.vault.open(record.phi_sealed, practice_id=practice_id, purpose=DEMOGRAPHICS)
+        if not Demographics.model_validate(sealed, strict=False).answers(identity):
+            what = "date of birth" if identity == "date_of_birth" else "address (ZIP code)"
+            raise Conflict(
+                f"The patient's {what} is not on file, and the pay page asks for it before it shows the bill: add "
+                f"it (PATCH /patients/{patient_id}) first."
+            )
+
+    def _create(
+        self,
+        operation: str,
+        practice_id: str,
+        key: str,
+        body: CreatePayLinkRequest,
+        api_base: str,
+        owner: Callable[[], tuple[str, str | None]],
+        ctx: LambdaContext | None,
+    ) -> PayLink:
         made: list[tuple[PayLinkRecord, str]] = []
 
         def make() -> _Made:
@@ -189,5 +218,5 @@ def _detail(link: PayLinkRecord, **extra: object) -> dict[str, object]:
     }
 
 
-def link_event(link: PayLinkRecord, detail_type: str, now, **extra: object) -> dict:  # noqa: ANN001
+def link_event(link: PayLinkRecord, detail_type: str, now: datetime, **extra: object) -> dict[str, Any]:
     return event_item(link.practice_id, detail_type, _detail(link, **extra), now)

@@ -142,7 +142,7 @@ class PayPageService:
         if answer is None or not answer.complete(mode):  # not an answer (a field missing, no such date): not counted
             return Screen("identity", 422, {**base, **self._identity_context(practice, session), "error": "form"})
         patient = self.payments.patients.demographics_of(link.practice_id, link.patient_id)
-        if patient is None or not _answerable(patient, mode):  # nothing to check against: never counted
+        if patient is None or not patient.answers(mode):  # nothing to check against: never counted
             return Screen("unverifiable", 409, base)
         address_hash = _address_hash(address)
         if self.links.count_address_attempt(address_hash, now) > IP_LOCK_AFTER_FAILURES:
@@ -675,13 +675,6 @@ def _submission_id(link: PayLinkRecord, submit_id: str) -> str:
 
 def _category(payment: Payment) -> str:
     return payment.failure.category if payment.failure else "generic_decline"
-
-
-def _answerable(patient: Demographics, mode: str) -> bool:
-    """Whether the patient's record holds what the identity question asks."""
-    if mode == "date_of_birth":
-        return patient.date_of_birth is not None
-    return bool(patient.last_name) and patient.address is not None
 
 
 def _matches(patient: Demographics, mode: str, answer: IdentityForm) -> bool:
