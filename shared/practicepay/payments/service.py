@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -127,7 +127,7 @@ class PaymentService:
         invoice_id: str,
         idempotency_key: str,
         body: CreatePaymentRequest,
-        channel: str = "api",
+        channel: Literal["api", "pay_page"] = "api",
     ) -> Payment:
         """`channel`: api (the platform or staff) or pay_page (the patient, through a pay link)."""
         return self._pay("pay", practice_id, invoice_id, idempotency_key, body, None, channel=channel)
