@@ -739,3 +739,24 @@ def test_a_balance_link_for_a_patient_who_owes_nothing_is_409(front, boarded):
     staff.call("PATCH", f"/practices/{staff.practice}/settings", {"balance_links": True})
     person = staff.patient()
     staff.call("POST", f"/patients/{person['id']}/pay-links", {}, ok=409)
+
+
+def test_a_payment_the_money_core_refuses_is_the_bill_with_the_error_never_a_500(staff, patient, monkeypatch):
+    """Paid in another tab between the bill and this post (or any refusal of the money core): nothing is charged and
+    the page says so; the same form posted again says the same."""
+    from practicepay.errors import Conflict
+    from practicepay.payments.service import PaymentService
+
+    bill = staff.bill()
+    patient.identify(bill)
+    form = card_form(patient.get(bill["path"]).text)
+
+    def refuse(*args, **kwargs):
+        raise Conflict("A record changed while this request ran; retry.")
+
+    monkeypatch.setattr(PaymentService, "pay", refuse)
+    resp = patient.post(bill["path"] + "/payments", form)
+    assert resp.status_code == 422 and "We could not take this payment" in text(resp.text)
+    again = patient.post(bill["path"] + "/payments", form)
+    assert again.status_code == 422 and "We could not take this payment" in text(again.text)
+    assert staff.payments(bill["invoice"]["id"]) == []

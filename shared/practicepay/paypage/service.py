@@ -214,8 +214,9 @@ class PayPageService:
             if unverified:  # removed at Splash and here already
                 return self._refused(link, practice, session, base, started, "bank", "bank_unverified")
             paid = self._charge(link, invoices, amount, method.id, f"pay-page:{submission_id}")
-            if not paid:
-                return self._refused(link, practice, session, base, started, body.method, "refused")
+        except PracticePayError as exc:  # refused before anything was charged (paid in another tab meanwhile, …)
+            logger.info("pay page payment refused", link_id=link.id, error=type(exc).__name__)
+            return self._refused(link, practice, session, base, started, body.method, "refused")
         finally:
             if not body.saved and not unverified:  # kept for this payment only (a refund needs only the txn)
                 self._forget(method)
