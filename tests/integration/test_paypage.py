@@ -653,6 +653,7 @@ def test_identity_gives_a_new_session_and_ends_the_one_the_form_was_posted_under
     page = patient.get(bill["path"])
     before = patient.cookie
     assert patient.get(bill["path"]).status_code == 200 and patient.cookie == before  # kept while not verified
+    assert staff.link(bill["invoice"]["id"], bill["link"]["id"])["opened"] == 1  # one browser, a reload
     form = {"csrf": fields(page.text)["csrf"], "lang": "en", "dob_month": "03", "dob_day": "09", "dob_year": "1984"}
     assert patient.post(bill["path"] + "/identity", form).status_code == 303
     assert patient.cookie and patient.cookie != before  # rotated when identity was shown

@@ -69,7 +69,7 @@ class PayLink(BaseModel):
     expires_at: str
     max_uses: int
     uses: int = Field(description="Verified visits so far (each successful identity check)")
-    opened: int = Field(description="Times the link's first screen was opened")
+    opened: int = Field(description="Times a browser opened the link (reloads within its session count once)")
     last_opened_at: str | None = None
     identity_failures: int = Field(description="Wrong identity answers so far (5 lock it 15 minutes, 10 revoke it)")
     locked_until: str | None = None

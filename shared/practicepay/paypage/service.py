@@ -113,9 +113,9 @@ class PayPageService:
             return ended
         if link.status(now) == "used_up":
             return Screen("ended", 410, {**base, "reason": "used_up"})
-        self.links.opened(link, now)
         cookie_value = None
-        if session is None:  # a live session not yet verified is kept (its form's CSRF token too)
+        if session is None:  # a browser opening the link (a live session not yet verified is kept, reloads too)
+            self.links.opened(link, now)
             session, cookie_value = self._new_session(link, now, base["language"])
         return Screen("identity", 200, {**base, **self._identity_context(practice, session)}, cookie=cookie_value)
 
