@@ -139,6 +139,27 @@ class PatientService:
         body: AddPaymentMethodRequest,
         ctx: LambdaContext | None = None,
     ) -> PaymentMethod:
+        """A replay of the key answers the first answer (the method as it was then)."""
+        return self._add_method(practice_id, patient_id, idempotency_key, body, ctx)[0]
+
+    def add_method_record(
+        self, practice_id: str, patient_id: str, idempotency_key: str, body: AddPaymentMethodRequest
+    ) -> MethodRecord:
+        """The same, for a caller that goes on with the record (the pay page): as written, or, on a replay, as it is
+        now."""
+        first, written = self._add_method(practice_id, patient_id, idempotency_key, body, None)
+        return written or self._method(practice_id, patient_id, first.id)
+
+    def _add_method(
+        self,
+        practice_id: str,
+        patient_id: str,
+        idempotency_key: str,
+        body: AddPaymentMethodRequest,
+        ctx: LambdaContext | None,
+    ) -> tuple[PaymentMethod, MethodRecord | None]:
+        """A method on file from a PayFields token (or, on the sandbox, test numbers), once per Idempotency-Key: the
+        first answer, and the record when this call wrote it."""
         patient = self._patient(practice_id, patient_id)
         client = self.splash()
         if body.token is None and not client.is_sandbox:
@@ -147,6 +168,7 @@ class PatientService:
                 "Collect them with Splash PayFields in the browser and send the token it returns.",
                 errors=[{"field": "card" if body.card else "bank_account", "message": "send `token` instead"}],
             )
+        written: list[MethodRecord] = []
 
         def add() -> PaymentMethod:  # checks inside: a replay answers the first answer, whatever changed since
             merchant = self.practices.require(practice_id).merchant_for_charging()
@@ -164,9 +186,10 @@ class PatientService:
                 if body.token is None:  # the token is ours and nothing points at it: no orphan card at Splash
                     _discard(client, token, practice_id, patient.id)
                 raise
+            written.append(record)
             return _method_view(record)
 
-        return run_once(
+        first = run_once(
             self.idempotency_store,
             operation=f"add-payment-method:{patient_id}",
             practice_id=practice_id,
@@ -177,6 +200,7 @@ class PatientService:
             ttl_seconds=self.idempotency_ttl_seconds,
             lambda_context=ctx,
         )
+        return first, written[0] if written else None
 
     def methods(self, practice_id: str, patient_id: str) -> PaymentMethodList:
         self._patient(practice_id, patient_id)

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, from_iso, iso, utc_now
-from practicepay.errors import Conflict, PracticePayError
+from practicepay.errors import PracticePayError
 from practicepay.invoices import lifecycle
 from practicepay.invoices.models import InvoiceRecord, InvoiceStatus
 from practicepay.invoices.service import LINE_ITEMS_PURPOSE
@@ -600,12 +600,7 @@ class PayPageService:
                 channel="pay_page",
             ),
         )
-        patients = self.payments.patients
-        view = patients.add_method(link.practice_id, link.patient_id, f"pay-page:{token}", body)
-        method = patients.store.get_method(link.practice_id, link.patient_id, view.id)
-        if method is None:
-            raise Conflict("The payment method could not be read back; try again.")
-        return method
+        return self.payments.patients.add_method_record(link.practice_id, link.patient_id, f"pay-page:{token}", body)
 
     def _forget(self, method: MethodRecord) -> None:
         """A card the patient did not save: removed once its payment is done (a refund needs only the txn)."""
