@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from local.sandbox.server import SandboxSettings, SplashSandbox
 from tests.helpers import free_port
+from tests.integration.sandbox_kit import SplashApi
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
@@ -92,50 +92,18 @@ PAY_JS = """(function () {
 PAGE_CSS = "body { margin: 0; padding: 8px; font: 16px sans-serif; } input { max-width: 100%; }"
 
 
-class Sandbox:
-    def __init__(self, base: str):
-        self.base = base
-        self.http = requests.Session()
-        self.http.trust_env = False
-
-    def call(self, method: str, path: str, body: Any = None, search: str | None = None) -> list[dict[str, Any]]:
-        headers = {"APIKEY": PRIVATE, **({"SEARCH": search} if search else {})}
-        resp = self.http.request(method, self.base + path, json=body, headers=headers, timeout=10)
-        response = resp.json()["response"]
-        assert resp.status_code == 200 and response["errors"] == [], response
-        return response["data"]
+class Sandbox(SplashApi):
+    """The sandbox over HTTP (tests/integration/sandbox_kit.SplashApi) and what the browser tests need of it."""
 
     def shop(self) -> dict[str, str]:
-        entity = {
-            "name": "Acme Family Practice",
-            "type": 2,
-            "address1": "1 Main St",
-            "city": "Austin",
-            "state": "TX",
-            "zip": "78701",
-            "country": "USA",
-            "email": "office@acme.example",
-            "phone": "5125550100",
-            "clientIp": "203.0.113.10",
-            "timezone": "cst",
-            "tcVersion": "1.0",
-            "tcAcceptDate": "202503031000",
-            "tcAcceptIp": "203.0.113.10",
-            "merchant": {
-                "mcc": "8011",
-                "status": 1,
-                "members": [{"first": "Ann", "last": "Lee", "dob": 19700101, "timezone": "cst", "ownership": 10000}],
-            },
-            "accounts": [{"primary": 1, "account": {"method": 8, "number": "123456789", "routing": ROUTING}}],
-        }
-        merchant = self.call("POST", "/entities", entity)[0]["merchant"]["id"]
-        customer = self.call("POST", "/customers", {"merchant": merchant})[0]["id"]
+        merchant = self.entity()["merchant"]["id"]
+        customer = self.customer(merchant)
         limits = {"duration": 15, "maxTimesUse": 5, "maxTimesApproved": 2}
-        session = self.call("POST", "/txnSessions", {"merchant": merchant, "configurations": limits})[0]
+        session = self.one("POST", "/txnSessions", body={"merchant": merchant, "configurations": limits})
         return {"merchant": merchant, "customer": customer, "session": session["key"], "session_id": session["id"]}
 
     def tokens(self, customer: str) -> list[dict[str, Any]]:
-        return self.call("GET", "/tokens", search=f"customer[equals]={customer}")
+        return self.rows("tokens", f"customer[equals]={customer}")
 
     def tokenize_calls(self) -> list[dict[str, Any]]:
         resp = self.http.get(f"{self.base}/_sandbox/requests", timeout=10).json()["requests"]
