@@ -121,6 +121,11 @@ def write_off_invoice(invoice_id: Annotated[str, Path(max_length=64)], body: Wri
 Id = Annotated[str, Path(max_length=64)]
 
 
+def _api_base() -> str:
+    """The URL this request reached the API at: a link's base when the deploy names no pay_page_url."""
+    return api_base_url(app.current_event.raw_event.get("requestContext") or {})
+
+
 def _made(link: PayLink) -> Response[PayLink]:
     metrics.add_metric(name="PayLinkCreated", unit=MetricUnit.Count, value=1)
     return Response(201, "application/json", link)
@@ -136,11 +141,9 @@ def _made(link: PayLink) -> Response[PayLink]:
     responses=responses((201, "The pay link", PayLink), 400, 401, 404, 409, 422),
 )
 def create_pay_link(invoice_id: Id, body: CreatePayLinkRequest, idempotency_key: IdempotencyKey) -> Response[PayLink]:
-    base = api_base_url(app.current_event.raw_event.get("requestContext") or {})
+    service = pay_link_service()
     return _made(
-        pay_link_service().create_for_invoice(
-            practice_id(app), invoice_id, idempotency_key, body, base, app.lambda_context
-        )
+        service.create_for_invoice(practice_id(app), invoice_id, idempotency_key, body, _api_base(), app.lambda_context)
     )
 
 
@@ -165,11 +168,9 @@ def list_pay_links(invoice_id: Id) -> PayLinkList:
 def create_balance_link(
     patient_id: Id, body: CreatePayLinkRequest, idempotency_key: IdempotencyKey
 ) -> Response[PayLink]:
-    base = api_base_url(app.current_event.raw_event.get("requestContext") or {})
+    service = pay_link_service()
     return _made(
-        pay_link_service().create_for_patient(
-            practice_id(app), patient_id, idempotency_key, body, base, app.lambda_context
-        )
+        service.create_for_patient(practice_id(app), patient_id, idempotency_key, body, _api_base(), app.lambda_context)
     )
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from practicepay.api.models import StrictRequest, Timestamp, examples
 from practicepay.invoices.models import EXTERNAL_ID, MAX_INVOICE_TOTAL, IsoDate
+
+if TYPE_CHECKING:
+    from practicepay.adapters.vault import PhiVault
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -37,6 +40,11 @@ class Demographics(StrictRequest):
     email: Email | None = None
     phone: Phone | None = None
     address: PatientAddress | None = None
+
+    @classmethod
+    def unsealed(cls, vault: PhiVault, sealed: str, practice_id: str) -> Demographics:
+        """A patient's demographics from their sealed blob (KMS envelope, the practice's context)."""
+        return cls.model_validate(vault.open(sealed, practice_id=practice_id, purpose=DEMOGRAPHICS))
 
     def answers(self, identity: str) -> bool:
         """Whether this record holds what the pay page's identity question asks (`date_of_birth`, or

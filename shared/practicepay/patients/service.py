@@ -292,9 +292,7 @@ class PatientService:
         return self.vault.seal(demographics.model_dump(mode="json"), practice_id=practice_id, purpose=DEMOGRAPHICS)
 
     def _demographics(self, record: PatientRecord) -> Demographics:
-        return Demographics.model_validate(
-            self.vault.open(record.phi_sealed, practice_id=record.practice_id, purpose=DEMOGRAPHICS)
-        )
+        return Demographics.unsealed(self.vault, record.phi_sealed, record.practice_id)
 
     def _view(self, record: PatientRecord, demographics: Demographics | None = None) -> Patient:
         demographics = demographics or self._demographics(record)

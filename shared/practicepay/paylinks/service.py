@@ -23,7 +23,7 @@ from practicepay.idempotency import run_once
 from practicepay.ids import id_pattern, new_id
 from practicepay.invoices import lifecycle
 from practicepay.invoices.store import InvoiceStore
-from practicepay.patients.models import DEMOGRAPHICS, Demographics
+from practicepay.patients.models import Demographics
 from practicepay.patients.store import PatientStore
 from practicepay.paylinks.models import (
     CreatePayLinkRequest,
@@ -34,7 +34,7 @@ from practicepay.paylinks.models import (
     secret_hash,
 )
 from practicepay.paylinks.store import PayLinkStore
-from practicepay.practices import PracticeStore
+from practicepay.practices import PracticeSettings, PracticeStore
 
 INVOICE_ID = id_pattern("inv")
 PATIENT_ID = id_pattern("pat")
@@ -76,16 +76,16 @@ class PayLinkService:
         api_base: str,
         ctx: LambdaContext | None = None,
     ) -> PayLink:
-        def owner() -> tuple[str, str | None]:
+        def owner(settings: PracticeSettings) -> tuple[str, str | None]:
             invoice = self.invoices.get(practice_id, invoice_id) if INVOICE_ID.match(invoice_id) else None
             if invoice is None:
                 raise NotFound(f"No invoice {invoice_id} exists for this practice.")
-            if invoice.status not in {s.value for s in lifecycle.PAYABLE}:
+            if invoice.status not in lifecycle.PAYABLE:
                 raise Conflict(
                     f"This invoice is {invoice.status}: a pay link is for an issued invoice with a balance"
                     + (" (issue it first)." if invoice.status == "draft" else ".")
                 )
-            self._require_answerable(practice_id, invoice.patient_id)
+            self._require_answerable(practice_id, invoice.patient_id, settings.pay_page_identity)
             return invoice.patient_id, invoice.id
 
         return self._create(f"pay-link:{invoice_id}", practice_id, key, body, api_base, owner, ctx)
@@ -99,15 +99,15 @@ class PayLinkService:
         api_base: str,
         ctx: LambdaContext | None = None,
     ) -> PayLink:
-        def owner() -> tuple[str, str | None]:
-            if not self.practices.require(practice_id).settings.balance_links:
+        def owner(settings: PracticeSettings) -> tuple[str, str | None]:
+            if not settings.balance_links:
                 raise Conflict(
                     "This practice sends links per invoice. Turn on the balance_links setting to send one link for "
                     "a patient's whole balance."
                 )
-            if not PATIENT_ID.match(patient_id) or self.patients.get(practice_id, patient_id) is None:
+            if not PATIENT_ID.match(patient_id):
                 raise NotFound(f"No patient {patient_id} exists for this practice.")
-            self._require_answerable(practice_id, patient_id)
+            self._require_answerable(practice_id, patient_id, settings.pay_page_identity)
             owed = [i for i in self.invoices.open_for_patient(practice_id, patient_id) if i.payable_balance > 0]
             if not owed:
                 raise Conflict("This patient has no issued invoice with a balance: there is nothing to pay.")
@@ -135,15 +135,13 @@ class PayLinkService:
             link = self.store.get(link.secret_hash) or link
         return link.view(now)
 
-    def _require_answerable(self, practice_id: str, patient_id: str) -> None:
-        """The pay page asks the patient to prove who they are: a link is refused when the patient's record cannot
-        answer the practice's question (no date of birth on file; or no address for last name + ZIP)."""
-        identity = self.practices.require(practice_id).settings.pay_page_identity
+    def _require_answerable(self, practice_id: str, patient_id: str, identity: str) -> None:
+        """The patient exists, and the pay page can ask them to prove who they are: a link is refused when their
+        record cannot answer the practice's question (no date of birth on file; or no address for last name + ZIP)."""
         record = self.patients.get(practice_id, patient_id)
         if record is None:
             raise NotFound(f"No patient {patient_id} exists for this practice.")
-        sealed = self.vault.open(record.phi_sealed, practice_id=practice_id, purpose=DEMOGRAPHICS)
-        if not Demographics.model_validate(sealed, strict=False).answers(identity):
+        if not Demographics.unsealed(self.vault, record.phi_sealed, practice_id).answers(identity):
             what = "date of birth" if identity == "date_of_birth" else "address (ZIP code)"
             raise Conflict(
                 f"The patient's {what} is not on file, and the pay page asks for it before it shows the bill: add "
@@ -157,14 +155,14 @@ class PayLinkService:
         key: str,
         body: CreatePayLinkRequest,
         api_base: str,
-        owner: Callable[[], tuple[str, str | None]],
+        owner: Callable[[PracticeSettings], tuple[str, str | None]],
         ctx: LambdaContext | None,
     ) -> PayLink:
         made: list[tuple[PayLinkRecord, str]] = []
 
         def make() -> _Made:
-            patient_id, invoice_id = owner()
-            settings = self.practices.require(practice_id).settings
+            settings = self.practices.require(practice_id).settings  # read once (uncached: staff may just have set it)
+            patient_id, invoice_id = owner(settings)
             now = self.clock()
             secret = new_secret()
             link = PayLinkRecord(

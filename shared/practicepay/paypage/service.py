@@ -58,7 +58,6 @@ CLOSED = {
     InvoiceStatus.CANCELED.value: "canceled",
     InvoiceStatus.UNCOLLECTIBLE.value: "closed",
 }
-PAYABLE = frozenset(s.value for s in lifecycle.PAYABLE)
 TXN_SESSION_MINUTES = 15
 """A PayFields txnSession lives this long and tokenizes at most TXN_SESSION_USES times (card-testing defence)."""
 TXN_SESSION_USES = 3
@@ -103,9 +102,9 @@ class PayPageService:
         now = self.clock()
         base = self._base(practice, language)
         session = self._session(cookie, link, now)
-        status = link.status(now)
-        if status in ("revoked", "expired"):  # a verified session too: staff's revoke ends the link at once
-            return Screen("ended", 410, {**base, "reason": status})
+        gone = _gone(link, now, base)  # a verified session too: staff's revoke ends the link at once
+        if gone is not None:
+            return gone
         if session is not None and session.verified:
             return self._bill(link, practice, session, base, method)
         ended = self._ended(link, practice, now, base)
@@ -395,15 +394,13 @@ class PayPageService:
         }
 
     def _ended(self, link: PayLinkRecord, practice: Practice, now: datetime, base: dict) -> Screen | None:
-        status = link.status(now)
-        if status == "revoked":
-            return Screen("ended", 410, {**base, "reason": "revoked"})
-        if status == "expired":
-            return Screen("ended", 410, {**base, "reason": "expired"})
-        if status == "locked":
+        gone = _gone(link, now, base)
+        if gone is not None:
+            return gone
+        if link.status(now) == "locked":
             return Screen("locked", 423, {**base, "reason": "link", "until": link.locked_until})
         invoices = self._invoices(link, include_closed=True)
-        if not any(i.status in PAYABLE and i.payable_balance > 0 for i in invoices):
+        if not any(i.status in lifecycle.PAYABLE and i.payable_balance > 0 for i in invoices):
             states = {CLOSED.get(i.status, "closed") for i in invoices} or {"closed"}
             state = "paid" if states == {"paid"} else ("canceled" if states == {"canceled"} else "closed")
             return Screen("closed", 200, {**base, "state": state})
@@ -443,9 +440,9 @@ class PayPageService:
         now = self.clock()
         session = self._session(cookie, link, now)
         base = self._base(practice, (form or {}).get("lang") or language or (session.language if session else None))
-        status = link.status(now)
-        if status in ("revoked", "expired"):
-            return Screen("ended", 410, {**base, "reason": status})
+        gone = _gone(link, now, base)
+        if gone is not None:
+            return gone
         if session is None or not session.verified:
             return Screen("redirect", 303, redirect=_lang_query(base["language"]))
         if form is not None and not _same(session.csrf, form.get("csrf", "")):
@@ -491,7 +488,7 @@ class PayPageService:
             found = store.open_for_patient(link.practice_id, link.patient_id)
         if include_closed:
             return found
-        owed = (i for i in found if i.status in PAYABLE and i.payable_balance > 0)
+        owed = (i for i in found if i.status in lifecycle.PAYABLE and i.payable_balance > 0)
         return sorted(owed, key=lambda i: (i.due_date, i.id))
 
     def _bill(
@@ -662,6 +659,12 @@ def plan_options(practice: Practice, invoices: list[InvoiceRecord], today: date)
         "first_min": today,
         "first_max": today + timedelta(days=settings.plan_first_within_days),
     }
+
+
+def _gone(link: PayLinkRecord, now: datetime, base: dict[str, Any]) -> Screen | None:
+    """The screen of a link that is over for good (revoked or expired), whatever session comes with it."""
+    status = link.status(now)
+    return Screen("ended", 410, {**base, "reason": status}) if status in ("revoked", "expired") else None
 
 
 def _submission_id(link: PayLinkRecord, submit_id: str) -> str:
