@@ -172,6 +172,22 @@ def card(page, number: str = "4242424242424242") -> None:
     page.frame_locator("#pf-cvv iframe").locator("input").fill("123")
 
 
+def post_again(page, action: str, fields: list[tuple[str, str]]) -> None:
+    """Post a form's fields again from `page`, as a browser does on a refresh of a POST (its cookies, its origin)."""
+    page.evaluate(
+        """([action, fields]) => {
+            const form = document.createElement("form");
+            form.method = "post"; form.action = action;
+            for (const [name, value] of fields) {
+                const input = document.createElement("input");
+                input.type = "hidden"; input.name = name; input.value = value; form.appendChild(input);
+            }
+            document.body.appendChild(form); form.submit();
+        }""",
+        [action, fields],
+    )
+
+
 def wait_until(check, what: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -231,18 +247,7 @@ def test_a_patient_pays_part_by_card_then_the_rest_by_bank_and_the_books_match_s
 
     # the same submit again (a refresh of the POST, a double click that got through): the same receipt, no charge
     fields = parse_qsl(posted[0].post_data)
-    page.evaluate(
-        """([action, fields]) => {
-            const form = document.createElement("form");
-            form.method = "post"; form.action = action;
-            for (const [name, value] of fields) {
-                const input = document.createElement("input");
-                input.type = "hidden"; input.name = name; input.value = value; form.appendChild(input);
-            }
-            document.body.appendChild(form); form.submit();
-        }""",
-        [posted[0].url, fields],
-    )
+    post_again(page, posted[0].url, fields)
     page.wait_for_url(receipt_url)
     payments = staff.call("GET", f"/payments?invoice_id={invoice}")["data"]
     assert [(p["amount"], p["status"], p["channel"]) for p in payments] == [(5000, "succeeded", "pay_page")]
@@ -403,18 +408,7 @@ def test_a_second_post_while_the_first_runs_shows_the_receipt_once_splash_answer
         first.get_by_role("button", name="Pay", exact=True).click()
     posted = [request.value]
     second.goto(url)
-    second.evaluate(
-        """([action, fields]) => {
-            const form = document.createElement("form");
-            form.method = "post"; form.action = action;
-            for (const [name, value] of fields) {
-                const input = document.createElement("input");
-                input.type = "hidden"; input.name = name; input.value = value; form.appendChild(input);
-            }
-            document.body.appendChild(form); form.submit();
-        }""",
-        [posted[0].url, parse_qsl(posted[0].post_data)],
-    )
+    post_again(second, posted[0].url, parse_qsl(posted[0].post_data))
     second.get_by_role("heading", name="Confirming your payment").wait_for()
     check_screen(second, "receipt-confirming")
     second.get_by_role("heading", name="Payment received").wait_for(timeout=30_000)
