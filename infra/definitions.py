@@ -177,6 +177,27 @@ PAY_LINKS_TABLE = TableDef(
     ttl_attribute="expiration",
 )
 
+# Patient messages (ADR 0016): each message's delivery record (keyed by a digest of what caused it, so an event
+# delivered twice writes one), a patient's messaging preferences and consent, the opt-out ledger (keyed by an
+# HMAC of the address: inbound STOPs and SES bounces name an address, not a patient), and each open invoice's
+# reminder schedule. `by_patient` and `by_invoice` list messages newest first; `due` (sparse, one partition)
+# holds what waits for a time (the next reminder, a text held for quiet hours), so the sweep is a range query;
+# `by_provider` finds a message by SES's or SMS's message id (delivery notifications).
+MESSAGES_TABLE = TableDef(
+    logical_id="MessagesTable",
+    local_name="practicepay-messages",
+    env_var="MESSAGES_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        Index("by_patient", "gsi1pk", "gsi1sk"),
+        Index("by_invoice", "gsi2pk", "gsi2sk"),
+        Index("due", "due_pk", "due_sk"),
+        Index("by_provider", "provider_id"),
+    ),
+    ttl_attribute="expiration",
+)
+
 TABLES: tuple[TableDef, ...] = (
     INVOICES_TABLE,
     IDEMPOTENCY_TABLE,
@@ -187,6 +208,7 @@ TABLES: tuple[TableDef, ...] = (
     EVENTS_TABLE,
     SCHEDULES_TABLE,
     PAY_LINKS_TABLE,
+    MESSAGES_TABLE,
 )
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
@@ -252,6 +274,23 @@ CHARGE_QUEUE = QueueDef(
     max_receive_count=5,
 )
 
+# Our own domain events, delivered by an EventBridge rule on our bus to the messages function (ADR 0016).
+MESSAGES_DLQ = QueueDef(
+    logical_id="MessagesDeadLetterQueue",
+    local_name="practicepay-messages-dlq",
+    env_var="MESSAGES_DLQ_URL",
+    retention_days=14,
+)
+MESSAGES_QUEUE = QueueDef(
+    logical_id="MessagesQueue",
+    local_name="practicepay-messages",
+    env_var="MESSAGES_QUEUE_URL",
+    retention_days=4,
+    visibility_timeout_seconds=360,  # six times the messages function's timeout
+    dead_letter=MESSAGES_DLQ.logical_id,
+    max_receive_count=5,
+)
+
 QUEUES: tuple[QueueDef, ...] = (
     FUNCTION_DLQ,
     RECONCILIATION_DLQ,
@@ -260,8 +299,10 @@ QUEUES: tuple[QueueDef, ...] = (
     ALERTS_QUEUE,
     CHARGE_DLQ,
     CHARGE_QUEUE,
+    MESSAGES_DLQ,
+    MESSAGES_QUEUE,
 )
-DEAD_LETTER_QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ, RECONCILIATION_DLQ, ALERTS_DLQ, CHARGE_DLQ)
+DEAD_LETTER_QUEUES: tuple[QueueDef, ...] = (FUNCTION_DLQ, RECONCILIATION_DLQ, ALERTS_DLQ, CHARGE_DLQ, MESSAGES_DLQ)
 """Each has a CloudWatch alarm on its depth (a message there is work that failed for good)."""
 
 DATA_KEY_ALIAS = "alias/practicepay-data"
@@ -276,6 +317,27 @@ SPLASH_HOST_ENV = "SPLASH_HOST"
 SPLASH_WEBHOOK_HEADER = "X-PracticePay-Webhook"
 # The pay page's public base URL (a custom domain, deploy option pay_page_url); empty: the API's own URL + /pay.
 PAY_PAGE_URL_ENV = "PAY_PAGE_URL"
+
+# Patient messages (ADR 0016). The sender address (an SES-verified identity: deploy option messages_from), the SES
+# configuration set whose events (deliveries, bounces, complaints) reach the messages function through an SNS
+# topic, the SMS origination number (a 10DLC or toll-free number registered in AWS End User Messaging SMS: deploy
+# option sms_origination_number; empty: texts are not sent), the KMS HMAC key that fingerprints addresses for the
+# opt-out ledger, and the public base URL links in messages point to.
+MESSAGES_FROM_ENV = "MESSAGES_FROM"
+SES_CONFIGURATION_SET_ENV = "SES_CONFIGURATION_SET"
+SMS_ORIGINATION_ENV = "SMS_ORIGINATION_NUMBER"
+FINGERPRINT_KEY_ENV = "FINGERPRINT_KEY_ARN"
+FINGERPRINT_KEY_ALIAS = "alias/practicepay-fingerprint"
+PUBLIC_URL_ENV = "PUBLIC_BASE_URL"
+MESSAGE_EVENT_TYPES = (
+    "invoice.issued",
+    "installment.upcoming",
+    "installment.failed",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.returned",
+)
+"""The detail-types the bus rule delivers to the messages queue."""
 
 # Outbound domain events: the publisher puts each outbox row on this bus (source "practicepay", docs/events/).
 EVENT_BUS_LOCAL_NAME = "practicepay"
@@ -376,6 +438,31 @@ PAYPAGE = FunctionDef(  # the patient's pay page (HTML, no JWT: a pay link's sec
     name="paypage",
     env=(*_BILLING_ENV, PAY_LINKS_TABLE.env_var),
 )
+_MESSAGES_ENV = (
+    MESSAGES_TABLE.env_var,
+    INVOICES_TABLE.env_var,
+    PATIENTS_TABLE.env_var,
+    PRACTICES_TABLE.env_var,
+    SCHEDULES_TABLE.env_var,
+    PAY_LINKS_TABLE.env_var,
+    EVENTS_TABLE.env_var,
+    DATA_KEY_ENV,
+    FINGERPRINT_KEY_ENV,
+)
+MESSAGES = FunctionDef(  # patient messages: our bus's events (SQS), the sweep (schedule), SES and SMS feedback (SNS)
+    name="messages",
+    env=(
+        *_MESSAGES_ENV,
+        PAY_PAGE_URL_ENV,
+        PUBLIC_URL_ENV,
+        MESSAGES_FROM_ENV,
+        SES_CONFIGURATION_SET_ENV,
+        SMS_ORIGINATION_ENV,
+    ),
+)
+MESSAGING = FunctionDef(  # staff's view of messages and a patient's preferences; the public unsubscribe page
+    name="messaging", env=_MESSAGES_ENV
+)
 FUNCTIONS: tuple[FunctionDef, ...] = (
     AUTHORIZER,
     INVOICES,
@@ -394,12 +481,16 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     PUBLISHER,
     DOCS,
     PAYPAGE,
+    MESSAGES,
+    MESSAGING,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
 POLL_EVERY_MINUTES = 5
 # The daily billing run: 14:00 UTC is 9 or 10 a.m. US Eastern, inside business hours for a patient's questions.
 BILLING_RUN_CRON = {"minute": "0", "hour": "14"}
+# The messages sweep (reminders due, texts held for quiet hours): every 15 minutes, so a held text goes by 08:15.
+MESSAGES_SWEEP_MINUTES = 15
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
@@ -448,4 +539,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/pay/{secret}/payments", PAYPAGE.name, authorized=False),
     Route("POST", "/pay/{secret}/plan", PAYPAGE.name, authorized=False),
     Route("GET", "/pay/{secret}/receipts/{receipt_id}", PAYPAGE.name, authorized=False),
+    Route("GET", "/patients/{patient_id}/messages", MESSAGING.name),
+    Route("GET", "/patients/{patient_id}/messaging", MESSAGING.name),
+    Route("POST", "/patients/{patient_id}/messaging", MESSAGING.name),
+    Route("GET", "/invoices/{invoice_id}/messages", MESSAGING.name),
+    # The email's unsubscribe link (reminders only), and RFC 8058 one-click unsubscribe (POST): the token is the auth.
+    Route("GET", "/unsubscribe/{token}", MESSAGING.name, authorized=False),
+    Route("POST", "/unsubscribe/{token}", MESSAGING.name, authorized=False),
 )

@@ -17,12 +17,20 @@ from infra.definitions import (
     ENCOUNTER_DETAIL_TYPE,
     EVENT_BUS_ENV,
     EVENT_BUS_LOCAL_NAME,
+    FINGERPRINT_KEY_ALIAS,
+    FINGERPRINT_KEY_ENV,
     JWT_SECRET_ENV,
     JWT_SECRET_LOCAL_NAME,
+    MESSAGE_EVENT_TYPES,
+    MESSAGES_FROM_ENV,
+    MESSAGES_QUEUE,
     PAY_PAGE_URL_ENV,
     PLATFORM_EVENT_BUS_LOCAL_NAME,
     PLATFORM_EVENT_SOURCE,
+    PUBLIC_URL_ENV,
     QUEUES,
+    SES_CONFIGURATION_SET_ENV,
+    SMS_ORIGINATION_ENV,
     SPLASH_CREDENTIALS_ENV,
     SPLASH_HOST_ENV,
     SPLASH_SECRET_LOCAL_NAME,
@@ -38,6 +46,12 @@ from practicepay.events import EVENT_SOURCE
 # the platform bus's rule targets the encounters function directly).
 LOCAL_EVENT_TAP, LOCAL_EVENT_TAP_ENV = "practicepay-local-event-tap", "LOCAL_EVENT_TAP_URL"
 LOCAL_PLATFORM_TAP, LOCAL_PLATFORM_TAP_ENV = "practicepay-local-platform-tap", "LOCAL_PLATFORM_TAP_URL"
+# Patient messages locally (ADR 0016): a verified sender domain and configuration set in the embedded SES, and a
+# reserved 555 number as the texts' origination number (the embedded SNS records what it is asked to send).
+LOCAL_SENDER_DOMAIN = "practicepay.example"
+LOCAL_SENDER = f"billing@{LOCAL_SENDER_DOMAIN}"
+LOCAL_CONFIGURATION_SET = "practicepay-messages"
+LOCAL_ORIGINATION_NUMBER = "+12025550100"
 
 
 def table_request(table: TableDef, key_arn: str) -> dict[str, Any]:
@@ -92,6 +106,7 @@ def create_resources(
     *,
     splash_host: str = "http://127.0.0.1:3001",
     splash_api_key: str = "sandbox-private-key",
+    public_url: str = "http://127.0.0.1:3000",
 ) -> dict[str, str]:
     """Create key, tables, queues and secrets; returns the functions' environment (resource names, ARNs). Resources
     that exist already (a local state restored by `local.aws.load_state`) are kept as they are, items and all."""
@@ -104,7 +119,7 @@ def create_resources(
         ]["Arn"]
         kms.enable_key_rotation(KeyId=key_arn)
         kms.create_alias(AliasName=DATA_KEY_ALIAS, TargetKeyId=key_arn)
-    env = {DATA_KEY_ENV: key_arn}
+    env = {DATA_KEY_ENV: key_arn, FINGERPRINT_KEY_ENV: _fingerprint_key(kms)}
 
     ddb = session.client("dynamodb")
     existing_tables = set(ddb.list_tables()["TableNames"])  # one page: the local stack has a handful
@@ -135,6 +150,7 @@ def create_resources(
         env[queue.env_var] = url
 
     env.update(create_buses(session, sqs, key_arn))
+    env.update(create_messaging(session, arns[MESSAGES_QUEUE.logical_id], public_url))
 
     secrets = session.client("secretsmanager")
     _put_secret(secrets, JWT_SECRET_LOCAL_NAME, jwt_secret, key_arn)
@@ -154,11 +170,46 @@ def create_resources(
     return env
 
 
-def _existing_key(kms: Any) -> str | None:
-    """The data key's ARN when its alias exists already (a restored state), else None."""
+def _fingerprint_key(kms: Any) -> str:
+    """The HMAC key of the opt-out ledger's fingerprints (kept in a restored state, so its ledger still matches)."""
+    arn = _existing_key(kms, FINGERPRINT_KEY_ALIAS)
+    if arn is None:
+        arn = kms.create_key(
+            Description="PracticePay fingerprints of patients' addresses",
+            KeySpec="HMAC_256",
+            KeyUsage="GENERATE_VERIFY_MAC",
+        )["KeyMetadata"]["Arn"]
+        kms.create_alias(AliasName=FINGERPRINT_KEY_ALIAS, TargetKeyId=arn)
+    return arn
+
+
+def create_messaging(session: boto3.session.Session, queue_arn: str, public_url: str) -> dict[str, str]:
+    """The sender identity and configuration set in SES, and our bus's rule delivering the events messages are
+    made of to the messages queue (the same pattern as the stack's rule)."""
+    ses = session.client("sesv2")
+    with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+        ses.create_email_identity(EmailIdentity=LOCAL_SENDER_DOMAIN)
+    with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+        ses.create_configuration_set(ConfigurationSetName=LOCAL_CONFIGURATION_SET)
+    events = session.client("events")
+    pattern = {"source": [EVENT_SOURCE], "detail-type": list(MESSAGE_EVENT_TYPES)}
+    events.put_rule(Name="practicepay-messages", EventBusName=EVENT_BUS_LOCAL_NAME, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="practicepay-messages", EventBusName=EVENT_BUS_LOCAL_NAME, Targets=[{"Id": "messages", "Arn": queue_arn}]
+    )
+    return {
+        MESSAGES_FROM_ENV: LOCAL_SENDER,
+        SES_CONFIGURATION_SET_ENV: LOCAL_CONFIGURATION_SET,
+        SMS_ORIGINATION_ENV: LOCAL_ORIGINATION_NUMBER,
+        PUBLIC_URL_ENV: public_url,
+    }
+
+
+def _existing_key(kms: Any, alias_name: str = DATA_KEY_ALIAS) -> str | None:
+    """The ARN of the key behind `alias_name` when it exists already (a restored state), else None."""
     for page in kms.get_paginator("list_aliases").paginate():
         for alias in page["Aliases"]:
-            if alias["AliasName"] == DATA_KEY_ALIAS and alias.get("TargetKeyId"):
+            if alias["AliasName"] == alias_name and alias.get("TargetKeyId"):
                 return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
     return None
 

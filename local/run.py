@@ -135,7 +135,7 @@ def main() -> int:
     from werkzeug.serving import make_server
 
     from infra.definitions import PRACTICES_TABLE
-    from local import docs
+    from local import docs, outbox
     from local.aws import EmbeddedAws, load_state, save_state
     from local.bootstrap import create_resources
     from local.demo import DEMO_DOB, demo_link
@@ -143,7 +143,15 @@ def main() -> int:
     from local.sandbox.server import SandboxSettings, SplashSandbox
     from local.secrets_file import local_jwt_secret
     from local.seed import seed_practice
-    from local.triggers import BILLING_RUN_ROUTE, EVENTS_ROUTE, LocalTriggers, billing_run_route, events_route
+    from local.triggers import (
+        BILLING_RUN_ROUTE,
+        EVENTS_ROUTE,
+        MESSAGES_RUN_ROUTE,
+        LocalTriggers,
+        billing_run_route,
+        events_route,
+        messages_run_route,
+    )
     from local.workers import CONCURRENCY_ENV, WorkerPool, install, uninstall
     from practicepay.auth.tokens import issue_hs256
     from practicepay.practices import PracticeStore
@@ -168,17 +176,27 @@ def main() -> int:
     up = False
     try:
         secret = local_jwt_secret()
-        os.environ.update(create_resources(secret, splash_host=splash_url, splash_api_key=sandbox_settings.api_keys[0]))
+        os.environ.update(
+            create_resources(
+                secret,
+                splash_host=splash_url,
+                splash_api_key=sandbox_settings.api_keys[0],
+                public_url=f"http://{HOST}:{api_port}",
+            )
+        )
         # After the environment is complete: a worker starts with the environment as it is then.
         pool = install(WorkerPool(concurrency))
         triggers = LocalTriggers(
             poll_seconds=float(os.environ.get("PRACTICEPAY_POLL_SECONDS", "60")),
             billing_seconds=float(os.environ.get("PRACTICEPAY_BILLING_SECONDS", "3600")),
+            messages_seconds=float(os.environ.get("PRACTICEPAY_MESSAGES_SECONDS", "60")),
         )
         extra = {
             **docs.routes(),
             BILLING_RUN_ROUTE: billing_run_route(triggers),
             EVENTS_ROUTE: events_route(triggers),
+            MESSAGES_RUN_ROUTE: messages_run_route(triggers),
+            **outbox.routes(),
         }
         try:
             server = make_server(HOST, api_port, LocalApiGateway(extra=extra, access_log=True), threaded=True)
@@ -205,6 +223,7 @@ def main() -> int:
             f"  embedded AWS   http://{HOST}:{aws_port}   (moto server; AWS_ENDPOINT_URL for the aws CLI)\n"
             f"  Splash sandbox {splash_url}   (APIKEY: {sandbox_settings.api_keys[0]}; clock: POST /_sandbox/clock)\n"
             f"  billing run    POST {base}/_local/billing-run   (the daily schedule's tick; also hourly)\n"
+            f"  messages       {base}/_local/outbox   (every email and text sent; sweep: POST /_local/messages-run)\n"
             f"  functions      worker processes, up to {concurrency} per function ({CONCURRENCY_ENV})\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  demo pay link  {demo_url}   (the patient's date of birth: {DEMO_DOB:%m/%d/%Y})\n"

@@ -29,6 +29,8 @@ from infra.definitions import (
     BILLING,
     CHARGE_QUEUE,
     CHARGER,
+    MESSAGES,
+    MESSAGES_QUEUE,
     POLL,
     RECONCILER,
     RECONCILIATION_QUEUE,
@@ -42,17 +44,25 @@ SOURCES: tuple[tuple[QueueDef, str], ...] = (
     (ALERTS_QUEUE, ALERTS.name),
     (RECONCILIATION_QUEUE, RECONCILER.name),
     (CHARGE_QUEUE, CHARGER.name),
+    (MESSAGES_QUEUE, MESSAGES.name),
 )
 BATCH_SIZE = 10
 
 
 class LocalTriggers:
-    def __init__(self, poll_seconds: float | None = None, billing_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        poll_seconds: float | None = None,
+        billing_seconds: float | None = None,
+        messages_seconds: float | None = None,
+    ) -> None:
         self.poll_seconds = poll_seconds
         self.billing_seconds = billing_seconds
+        self.messages_seconds = messages_seconds
         self._sqs = boto3.client("sqs")
         self._locks = {
-            name: threading.Lock() for name in (ALERTS.name, RECONCILER.name, POLL.name, CHARGER.name, BILLING.name)
+            name: threading.Lock()
+            for name in (ALERTS.name, RECONCILER.name, POLL.name, CHARGER.name, BILLING.name, MESSAGES.name)
         }
         self.failed = 0
         """Messages a function reported as failed (SQS offers them again after the visibility timeout)."""
@@ -105,6 +115,14 @@ class LocalTriggers:
         with self._locks[BILLING.name]:
             return invoke(BILLING.name, event)
 
+    def messages_sweep(self, now: str | None = None) -> dict[str, Any]:
+        """The messages schedule's tick (reminders due, texts held for quiet hours); `now` (ISO 8601) runs it as of
+        another moment (a local clock moved ahead)."""
+        event = _scheduled_event("practicepay-messages-sweep")
+        event["detail"] = {"sweep": True, **({"now": now} if now else {})}
+        with self._locks[MESSAGES.name]:
+            return invoke(MESSAGES.name, event)
+
     def _invoke_batch(self, function: str, queue: QueueDef, messages: list[dict[str, Any]]) -> set[str]:
         event = {"Records": [sqs_record(queue, m) for m in messages]}
         try:
@@ -121,12 +139,14 @@ class LocalTriggers:
         """Tick in the background: every source on one thread in-process; one thread per source in worker mode."""
         poll = self._scheduler(self.poll_seconds, self.poll, first_after=self.poll_seconds)
         billing = self._scheduler(self.billing_seconds, self.billing_run, first_after=0)
+        sweep = self._scheduler(self.messages_seconds, self.messages_sweep, first_after=self.messages_seconds)
         if worker_pool() is None:
 
             def everything() -> None:
                 self.drain_all()
                 poll()
                 billing()
+                sweep()
 
             loops: dict[str, Callable[[], object]] = {"local-triggers": everything}
         else:
@@ -135,6 +155,7 @@ class LocalTriggers:
                 **{f"local-sqs-{function}": self._drainer(queue, function) for queue, function in SOURCES},
                 "local-poll": poll,
                 "local-billing": billing,
+                "local-messages-sweep": sweep,
             }
         self._threads = [
             threading.Thread(target=self._loop, args=(tick,), name=name, daemon=True) for name, tick in loops.items()
@@ -201,6 +222,20 @@ def billing_run_route(triggers: LocalTriggers) -> Callable[[Request], Response]:
         body = json.loads(request.get_data() or b"{}")
         report = triggers.billing_run(body.get("run_date"))
         return Response(json.dumps(report), content_type="application/json")
+
+    return run
+
+
+MESSAGES_RUN_ROUTE = "POST /_local/messages-run"
+
+
+def messages_run_route(triggers: LocalTriggers) -> Callable[[Request], Response]:
+    """POST /_local/messages-run on the local front: the messages sweep, now; a JSON body {"now": "<ISO 8601>"} runs
+    it as of that moment (reminders on the cadence, held texts at 08:00, without waiting for the days to pass)."""
+
+    def run(request: Request) -> Response:
+        body = json.loads(request.get_data() or b"{}")
+        return Response(json.dumps(triggers.messages_sweep(body.get("now"))), content_type="application/json")
 
     return run
 

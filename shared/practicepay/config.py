@@ -122,6 +122,39 @@ class BillingRunConfig(_Env):
     charge_queue_url: str = Field(alias="CHARGE_QUEUE_URL", min_length=10)
 
 
+class MessagingConfig(_Env):
+    """Staff's view of patient messages and preferences, and the unsubscribe page (the messaging function)."""
+
+    messages_table: str = Field(alias="MESSAGES_TABLE", min_length=3)
+    invoices_table: str = Field(alias="INVOICES_TABLE", min_length=3)
+    patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    schedules_table: str = Field(alias="SCHEDULES_TABLE", min_length=3)
+    pay_links_table: str = Field(alias="PAY_LINKS_TABLE", min_length=3)
+    events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
+    data_key_arn: str = Field(alias="DATA_KEY_ARN", pattern=_KMS_ARN)
+    fingerprint_key_arn: str = Field(alias="FINGERPRINT_KEY_ARN", pattern=_KMS_ARN)
+
+
+class MessagesConfig(MessagingConfig):
+    """The messages function: what a message is made of, and where it goes."""
+
+    public_base_url: str = Field(alias="PUBLIC_BASE_URL", pattern=r"^https?://[A-Za-z0-9.:/_-]{4,200}$")
+    """The API's public URL: the unsubscribe page, and pay links unless PAY_PAGE_URL is set."""
+    pay_page_url: str | None = Field(
+        default=None, alias="PAY_PAGE_URL", pattern=r"^(https://[A-Za-z0-9.:/_-]{4,200})?$"
+    )
+    messages_from: str | None = Field(
+        default=None, alias="MESSAGES_FROM", pattern=r"^([^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+)?$"
+    )
+    """The SES-verified sender address; empty: no email is sent (messages are recorded as suppressed)."""
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET", max_length=64)
+    sms_origination_number: str | None = Field(
+        default=None, alias="SMS_ORIGINATION_NUMBER", pattern=r"^(\+[0-9]{10,15})?$"
+    )
+    """The 10DLC or toll-free number texts come from; empty: no text is sent."""
+
+
 class WebhookConfig(_Env):
     sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
     alerts_queue_url: str = Field(alias="ALERTS_QUEUE_URL", min_length=10)

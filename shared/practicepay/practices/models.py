@@ -42,6 +42,12 @@ MinimumInstallment = Annotated[int, Field(ge=100, le=1_000_000)]
 PlanFirstWithinDays = Annotated[int, Field(ge=0, le=60)]
 ContactPhone = Annotated[str, Field(pattern=r"^[0-9]{10}$")]
 ContactEmail = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+# Patient messages' (issue #18): channels, the reminder cadence, quiet hours for texts, the sender.
+ReminderDays = Annotated[tuple[Annotated[StrictInt, Field(ge=-30, le=180)], ...], Field(max_length=8, strict=False)]
+Hour = Annotated[int, Field(ge=0, le=23)]
+TimeZoneName = Annotated[str, Field(max_length=64)]
+SenderName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^<>\"\r\n]+$")]
+LogoUrl = Annotated[str, Field(pattern=r"^https://[A-Za-z0-9.:/_%~+-]{4,300}$")]
 
 
 class PracticeSettings(BaseModel):
@@ -104,6 +110,25 @@ class PracticeSettings(BaseModel):
     )
     contact_phone: ContactPhone | None = Field(default=None, description="The billing office's phone, on the pay page.")
     contact_email: ContactEmail | None = Field(default=None, description="The billing office's email, on the pay page.")
+    messages_email: bool = Field(default=True, description="Patients get statements, reminders and notices by email.")
+    messages_sms: bool = Field(
+        default=True, description="Patients who consented to texts get them by SMS (STOP ends them)."
+    )
+    reminder_days: ReminderDays = Field(
+        default=(-3, 7, 30, 60),
+        description="Balance reminders, in days relative to the invoice's due date (-3: three days before), until it "
+        "is paid, on a plan, written off or canceled.",
+    )
+    quiet_start_hour: Hour = Field(default=21, description="No text is sent from this hour (patient's local time).")
+    quiet_end_hour: Hour = Field(default=8, description="Texts held for quiet hours go at this hour.")
+    time_zone: TimeZoneName = Field(
+        default="America/New_York", description="The practice's IANA time zone: a patient's unless they have one."
+    )
+    sender_name: SenderName | None = Field(
+        default=None, description="The From name on emails; unset: the practice's name."
+    )
+    reply_to: ContactEmail | None = Field(default=None, description="Where patients' email replies go.")
+    logo_url: LogoUrl | None = Field(default=None, description="An https image shown at the top of emails.")
 
     @field_validator("card_retry_days")
     @classmethod
@@ -111,6 +136,22 @@ class PracticeSettings(BaseModel):
         if list(days) != sorted(set(days)):
             raise ValueError("card_retry_days are increasing day counts from 1 to 60")
         return days
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminders_increasing(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if list(days) != sorted(set(days)):
+            raise ValueError("reminder_days are increasing day offsets from the due date, from -30 to 180")
+        return days
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None
+        return name
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -219,6 +260,15 @@ class SettingsChange(StrictRequest):
     plan_first_within_days: PlanFirstWithinDays | None = None
     contact_phone: ContactPhone | None = None
     contact_email: ContactEmail | None = None
+    messages_email: bool | None = None
+    messages_sms: bool | None = None
+    reminder_days: ReminderDays | None = None
+    quiet_start_hour: Hour | None = None
+    quiet_end_hour: Hour | None = None
+    time_zone: TimeZoneName | None = None
+    sender_name: SenderName | None = None
+    reply_to: ContactEmail | None = None
+    logo_url: LogoUrl | None = None
 
 
 # Splash's time zone for a practice's IANA zone, by the zone's standard (January) UTC offset. Recorded values are

@@ -184,7 +184,8 @@ class PracticeService:
         """Board the practice; (its view, whether this call created it). A repeat for a practice already
         submitted returns it as it is; one still `submitting` (Splash's answer was lost) submits again under the
         same REQUEST-TOKEN, so Splash answers with the merchant it already made, if it made one."""
-        settings = _settings(PracticeSettings(), body.settings, "settings.")  # checked before any Splash call
+        # checked before any Splash call; the onboarding time zone is the messages' unless the settings name one
+        settings = _settings(PracticeSettings(time_zone=body.timezone), body.settings, "settings.")
         existing = self.store.get(body.practice_id)
         if existing is not None and existing.splash_merchant_id is not None:
             return view(existing), False

@@ -1,0 +1,1 @@
+"""Patient messages: statements, reminders, autopay notices, failed-payment notices, receipts (ADR 0016)."""
