@@ -49,6 +49,9 @@ def openapi_schema() -> dict[str, Any]:
         if route.function in NOT_MERGED:
             schema["paths"].setdefault(route.path, {})[route.method.lower()] = _html_page(route)
             continue
+        if route.path == UNSUBSCRIBE_PATH:
+            schema["paths"].setdefault(route.path, {})[route.method.lower()] = _unsubscribe_page(route)
+            continue
         # Public routes with a function: Splash's webhook (its own header) and GET /openapi.json (this document).
         if route.function is not None and not route.authorized:
             schema["paths"][route.path][route.method.lower()]["security"] = []
@@ -133,6 +136,37 @@ def _html_page(route: Route) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": _PAGE_PARAMETERS[name]} for name in names
         ],
         "responses": responses,
+    }
+
+
+UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
+
+
+def _unsubscribe_page(route: Route) -> dict[str, Any]:
+    """The reminder email's unsubscribe link (the messaging function answers it as HTML, before its resolver)."""
+    text = {"text/html": {"schema": {"type": "string"}}}
+    post = route.method == "POST"
+    return {
+        "summary": "Unsubscribe from reminder emails" if post else "Unsubscribe page: asks before it unsubscribes",
+        "description": "For patients' browsers and mail clients, not API clients: the link in a reminder email. The "
+        "token is the only key. GET asks (a mail scanner following links unsubscribes nobody); POST, from the page's "
+        "button or a mail client's RFC 8058 one-click (`List-Unsubscribe=One-Click`), stops reminder emails. "
+        "Statements, receipts and autopay notices still go.",
+        "operationId": f"unsubscribe_{route.method.lower()}",
+        "tags": ["Unsubscribe page"],
+        "security": [],
+        "parameters": [
+            {
+                "name": "token",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{32}$"},
+            }
+        ],
+        "responses": {
+            "200": {"description": "Unsubscribed." if post else "The question, with its button.", "content": text},
+            "404": {"description": "The link is unknown or older than 400 days.", "content": text},
+        },
     }
 
 

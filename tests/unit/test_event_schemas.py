@@ -38,6 +38,7 @@ from practicepay.events import PAYMENT_EVENTS, event_item
 from practicepay.ids import new_id, ulid
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.store import InvoiceStore
+from practicepay.messages.models import Channel, MessageRecord, message_id
 from practicepay.patients.store import PatientStore
 from practicepay.paylinks.models import CreatePayLinkRequest, PayLinkRecord, secret_hash
 from practicepay.paylinks.service import PayLinkService, link_event
@@ -75,6 +76,7 @@ EMITTED_ELSEWHERE = {
     "practice.boarded",
 }
 PAY_PAGE_EVENTS = {"pay_link.locked", "pay_link.revoked"}  # the pay page's identity check (link_event)
+MESSAGE_EVENTS = {"message.sent", "message.failed"}  # patient messages (messages.service._settle)
 
 
 # -- the schema files ----------------------------------------------------------------------------------------
@@ -113,11 +115,18 @@ def test_every_detail_schema_is_strict_and_requires_the_common_fields(detail_typ
 
 
 def test_every_detail_type_the_code_emits_has_a_schema():
-    expected = set(PAYMENT_EVENTS.values()) | EMITTED_ELSEWHERE | set(ISSUED) | {"pay_link.created"} | PAY_PAGE_EVENTS
+    expected = (
+        set(PAYMENT_EVENTS.values())
+        | EMITTED_ELSEWHERE
+        | set(ISSUED)
+        | {"pay_link.created"}
+        | PAY_PAGE_EVENTS
+        | MESSAGE_EVENTS
+    )
     assert detail_types() == expected
     assert COMMON == "common.json" and (SCHEMAS_DIR / COMMON).exists()
     # a detail-type written anywhere in the code as a literal ("payment.succeeded", …) must have a schema
-    literal = re.compile(r"\"((?:payment|invoice|installment|practice|pay_link)\.[a-z_]+)\"")
+    literal = re.compile(r"\"((?:payment|invoice|installment|practice|pay_link|message)\.[a-z_]+)\"")
     written = {m for path in SHARED.rglob("*.py") for m in literal.findall(path.read_text())}
     assert written and written <= detail_types(), written - detail_types()
 
@@ -560,6 +569,32 @@ def revoked_after_ten_wrong_answers(rows):
     )
 
 
+def _message(status: str, **fields: Any) -> Callable[[list], None]:
+    """What the messages service writes when SES or SNS takes (or refuses) a message (service._settle)."""
+
+    def settle(rows):
+        record = MessageRecord(
+            practice_id=PRACTICE,
+            id=message_id(
+                PRACTICE, fields.get("cause", f"statement:{INVOICE}"), Channel(fields.get("channel", "email"))
+            ),
+            cause=fields.get("cause", f"statement:{INVOICE}"),
+            kind=fields.get("kind", "statement"),
+            channel=fields.get("channel", "email"),
+            patient_id=PATIENT,
+            invoice_id=fields.get("invoice_id", INVOICE),
+            event_id=fields.get("event_id"),
+            status=status,
+            status_reason=fields.get("status_reason"),
+            language="en",
+            created_at=iso(MOMENT),
+            updated_at=iso(MOMENT),
+        )
+        rows.append(event_item(PRACTICE, f"message.{status}", record.event_detail(), MOMENT))
+
+    return settle
+
+
 SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a card sale pays the invoice": (card_sale_pays_the_invoice, ["payment.succeeded", "invoice.paid"]),
     "a card sale on the pay page": (pay_page_card_sale, ["payment.succeeded", "invoice.paid"]),
@@ -601,6 +636,17 @@ SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a pay link revoked by staff": (staff_revoke, ["pay_link.revoked"]),
     "a pay link locked after 5 wrong answers": (locked_after_five_wrong_answers, ["pay_link.locked"]),
     "a pay link revoked after 10 wrong answers": (revoked_after_ten_wrong_answers, ["pay_link.revoked"]),
+    "a statement emailed": (_message("sent", event_id=new_id("evt")), ["message.sent"]),
+    "a reminder texted": (
+        _message("sent", kind="reminder", channel="sms", cause=f"reminder:{INVOICE}:7"),
+        ["message.sent"],
+    ),
+    "a receipt refused by SNS": (
+        _message(
+            "failed", kind="receipt", channel="sms", status_reason="SNS refused the phone number", invoice_id=None
+        ),
+        ["message.failed"],
+    ),
 }
 
 ISSUED_DETAILS = [

@@ -104,6 +104,19 @@ class MessageRecord:
     def moved(self, status: Status, now: datetime, **changes: Any) -> MessageRecord:
         return replace(self, status=status.value, updated_at=iso(now), **changes)
 
+    def event_detail(self) -> dict[str, Any]:
+        """A message.* event: ids, kind, channel and status (never the address, the words or the link)."""
+        return {
+            "message_id": self.id,
+            "patient_id": self.patient_id,
+            "invoice_id": self.invoice_id,
+            "kind": self.kind,
+            "channel": self.channel,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "cause_event_id": self.event_id,
+        }
+
     def view(self) -> Message:
         return Message(
             id=self.id,
@@ -217,7 +230,8 @@ class Preferences:
 
 
 class MessagingChange(StrictRequest):
-    """Only the fields sent change. `sms: "stop"` records the patient's request to stop texts; texts resume only
+    """Only the fields sent change; `null` puts one back to its default (the practice's language and time zone, both
+    channels, reminder emails on). `sms: "stop"` records the patient's request to stop texts; texts resume only
     with a new `sms_consent` (and, after an inbound STOP, only once the patient texts START)."""
 
     model_config = examples(

@@ -295,7 +295,7 @@ class MessageService:
         event = None
         if status in (Status.SENT, Status.FAILED):
             detail_type = "message.sent" if status is Status.SENT else "message.failed"
-            event = event_item(record.practice_id, detail_type, _event_detail(after), now)
+            event = event_item(record.practice_id, detail_type, after.event_detail(), now)
         self.store.settle(after, self.events_table, event)
         return status
 
@@ -442,6 +442,9 @@ class MessageService:
         prefs = self.store.preferences(practice_id, patient_id)
         now = iso(self.clock())
         fields = change.model_dump(exclude_unset=True, exclude={"sms", "sms_consent"})
+        defaults = Preferences(practice_id=practice_id, patient_id=patient_id, updated_at=now)
+        # null puts a field back to its default (the practice's language and zone, both channels, reminders on)
+        fields = {name: getattr(defaults, name) if value is None else value for name, value in fields.items()}
         prefs = replace(prefs, **fields, updated_at=now)
         if change.sms == "stop":
             prefs = replace(prefs, sms_stopped_at=now)
@@ -529,17 +532,3 @@ def _owes(invoice: InvoiceRecord) -> bool:
 
 def _e164(phone: str) -> str:
     return normalize(Channel.SMS, phone)
-
-
-def _event_detail(record: MessageRecord) -> dict[str, Any]:
-    """A message.* event: ids, kind, channel and status (never the address, the subject's words or the link)."""
-    return {
-        "message_id": record.id,
-        "patient_id": record.patient_id,
-        "invoice_id": record.invoice_id,
-        "kind": record.kind,
-        "channel": record.channel,
-        "status": record.status,
-        "status_reason": record.status_reason,
-        "cause_event_id": record.event_id,
-    }
