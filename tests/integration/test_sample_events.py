@@ -124,3 +124,38 @@ def test_clinical_events_an_encounter_from_the_platforms_bus_and_an_outbox_row_f
     assert load_handler("publisher").lambda_handler(stream, LambdaContext("publisher")) == {"batchItemFailures": []}
     published = [e for e in LocalEvents().published() if e["detail"].get("event_id") == event_id]
     assert [(e["detail-type"], e["detail"]["practice_id"]) for e in published] == [("practice.boarded", "prc_demo")]
+
+
+def test_messages_events_a_statement_from_the_bus_a_bounce_an_inbound_stop_and_the_sweep(api, aws_env, boarded):
+    """The messages function answers each of its sources: our bus's event through SQS, SES's bounce and a patient's
+    STOP through SNS, and its schedule."""
+    from local.outbox import emails, texts
+    from tests.integration.test_money_core import new_patient, open_invoice
+
+    practice = boarded("prc_demo")
+    patient = new_patient(api, practice, "ehr-sample-messages")
+    consent = {"text_version": "sms-1", "accepted_at": "2026-12-01T15:30:00Z", "captured_by": "t", "channel": "paper"}
+    api.call("POST", f"/patients/{patient}/messaging", practice=practice, body={"sms_consent": consent})
+    invoice = open_invoice(api, practice, patient)
+    handler = load_handler("messages").lambda_handler
+    sent_before, texts_before = len(emails()), len(texts())
+    batch = json.dumps(_event("messages_sqs"))
+    for name, value in (("<event_id>", "evt_" + "0" * 26), ("<invoice_id>", invoice["id"]), ("<patient_id>", patient)):
+        batch = batch.replace(name, value)
+    assert handler(json.loads(batch), LambdaContext("messages")) == {"batchItemFailures": []}
+    assert len(emails()) == sent_before + 1 and len(texts()) == texts_before + 1
+    statement = emails()[-1]
+    assert "/pay/" in statement["text"] and "Margaret" not in statement["text"] + statement["html"]
+
+    bounce = json.dumps(_event("messages_ses_bounce"))
+    bounce = bounce.replace("<message_id>", statement["id"]).replace("<to>", statement["to"])
+    assert handler(json.loads(bounce), LambdaContext("messages")) == {"outcomes": ["bounced"]}
+    stop = json.dumps(_event("messages_sms_inbound")).replace("<from>", texts()[-1]["to"])
+    assert handler(json.loads(stop), LambdaContext("messages")) == {"outcomes": ["stopped"]}
+    messaging = api.call("GET", f"/patients/{patient}/messaging", practice=practice).get_json()
+    assert (messaging["email"], messaging["sms"]) == ("suppressed", "stopped")
+    listed = api.call("GET", f"/invoices/{invoice['id']}/messages", practice=practice).get_json()["data"]
+    assert sorted((m["channel"], m["status"]) for m in listed) == [("email", "bounced"), ("sms", "sent")]
+
+    counts = handler(_event("messages_scheduled"), LambdaContext("messages"))
+    assert set(counts) == {"held_sent", "reminders", "reminders_ended"}
