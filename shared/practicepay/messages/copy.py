@@ -29,7 +29,7 @@ COPY: dict[str, dict[str, dict[str, str]]] = {
             "lead": "Your automatic payment of {{ amount }} to {{ practice }} did not go through.",
             "extra": "Please pay or update your card using the secure link below.",
             "action": "Pay or update your card",
-            "sms": "{{ practice }}: autopay of {{ amount }} failed. Pay or update card: {{ link }} STOP to end",
+            "sms": "{{ practice }}: autopay {{ amount }} failed. Pay/update card: {{ link }} STOP to end",
         },
         "receipt": {
             "subject": "Receipt for your payment to {{ practice }}",
@@ -54,13 +54,13 @@ COPY: dict[str, dict[str, dict[str, str]]] = {
             "subject": "Su estado de cuenta de {{ practice }}",
             "lead": "Tiene un nuevo estado de cuenta de {{ practice }}: {{ amount }}, vence el {{ date }}.",
             "action": "Ver y pagar su factura",
-            "sms": "{{ practice }}: su factura de {{ amount }} vence el {{ short_date }}. Pague: {{ link }} STOP para salir",
+            "sms": "{{ practice }}: debe {{ amount }}, vence el {{ short_date }}. Pague: {{ link }} STOP para salir",
         },
         "reminder": {
             "subject": "Recordatorio: {{ amount }} para {{ practice }}",
             "lead": "Recordatorio de {{ practice }}: {{ amount }} {{ 'vencio' if overdue else 'vence' }} el {{ date }}.",
             "action": "Pagar su factura",
-            "sms": "{{ practice }}: recordatorio, {{ amount }} {{ 'vencio' if overdue else 'vence' }} el {{ short_date }}. Pague: {{ link }} STOP para salir",
+            "sms": "{{ practice }}: aviso, {{ amount }} {{ 'vencio' if overdue else 'vence' }} {{ short_date }}. Pague: {{ link }} STOP: salir",
         },
         "autopay_notice": {
             "subject": "Pago automatico programado para {{ practice }}",
@@ -73,7 +73,7 @@ COPY: dict[str, dict[str, dict[str, str]]] = {
             "lead": "Su pago automatico de {{ amount }} a {{ practice }} no se pudo hacer.",
             "extra": "Pague o actualice su tarjeta con el enlace seguro.",
             "action": "Pagar o actualizar su tarjeta",
-            "sms": "{{ practice }}: su pago automatico de {{ amount }} fallo. Pague: {{ link }} STOP para salir",
+            "sms": "{{ practice }}: pago automatico de {{ amount }} fallo. Pague: {{ link }} STOP: salir",
         },
         "receipt": {
             "subject": "Recibo de su pago a {{ practice }}",
@@ -84,7 +84,7 @@ COPY: dict[str, dict[str, dict[str, str]]] = {
             "subject": "Su banco devolvio su pago a {{ practice }}",
             "lead": "Su banco devolvio su pago de {{ amount }} a {{ practice }}; el saldo se debe de nuevo.",
             "action": "Pagar su factura",
-            "sms": "{{ practice }}: su banco devolvio {{ amount }}. Pague de nuevo: {{ link }} STOP para salir",
+            "sms": "{{ practice }}: su banco devolvio {{ amount }}. Pague: {{ link }} STOP para salir",
         },
         "footer": "Este mensaje es de {{ practice }}. Preguntas? Llame al {{ phone }}.",
         "link_note": "El enlace abre una pagina segura que pide su fecha de nacimiento antes de mostrar nada.",
