@@ -21,7 +21,7 @@ def _service(cfg: MessagingConfig, **channels: object) -> MessageService:
         store=MessageStore(cfg.messages_table),
         invoices=InvoiceStore(cfg.invoices_table),
         patients=PatientStore(cfg.patients_table),
-        practices=PracticeStore(cfg.practices_table),
+        practices=PracticeStore(cfg.practices_table, cache_seconds=5),  # a settings change counts within 5 s
         schedules=ScheduleStore(cfg.schedules_table),
         links=PayLinkStore(cfg.pay_links_table),
         vault=PhiVault(cfg.data_key_arn),
