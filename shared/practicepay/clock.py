@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Clock = Callable[[], datetime]
 
@@ -20,3 +21,11 @@ def iso(ts: datetime) -> str:
 def from_iso(text: str) -> datetime:
     """The moment an `iso` timestamp names (an aware datetime)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` names; ValueError (a message for the API) when it names none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None

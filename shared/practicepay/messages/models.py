@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, model_validator
 
 from practicepay.api.models import StrictRequest, Timestamp, examples
-from practicepay.clock import from_iso, iso
+from practicepay.clock import from_iso, iso, time_zone
 from practicepay.ids import digest_id
 
 
@@ -260,10 +260,7 @@ class MessagingChange(StrictRequest):
         if self.sms and self.sms_consent:
             raise ValueError("send either sms: stop or a new sms_consent, not both")
         if self.time_zone is not None:
-            try:
-                ZoneInfo(self.time_zone)
-            except Exception:  # noqa: BLE001 (ZoneInfo raises several kinds)
-                raise ValueError("time_zone must be an IANA time zone name, e.g. America/Chicago") from None
+            time_zone(self.time_zone)
         return self
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from practicepay.api.models import StrictRequest, Timestamp, examples
 from practicepay.billing.schedule import MAX_INSTALLMENTS, RetryPolicy
+from practicepay.clock import time_zone
 from practicepay.errors import Conflict
 from practicepay.splash.models import MerchantStatus
 from practicepay.splash.outbound import StatementDescriptor
@@ -147,10 +147,7 @@ class PracticeSettings(BaseModel):
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None
+        time_zone(name)
         return name
 
     def policy(self) -> RetryPolicy:
@@ -278,10 +275,7 @@ _SPLASH_ZONES = {-4.0: "ast", -5.0: "est", -6.0: "cst", -7.0: "mst", -8.0: "pst"
 
 def splash_timezone(name: str) -> str:
     """Splash's zone name for an IANA time zone; ValueError when it is no zone or one Splash has no name for."""
-    try:
-        zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError("must be an IANA time zone name, e.g. America/Chicago") from None
+    zone = time_zone(name)
     offset = datetime(2025, 1, 15, 12, tzinfo=zone).utcoffset()
     hours = offset.total_seconds() / 3600 if offset is not None else None
     if hours not in _SPLASH_ZONES:
