@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from infra.api import ApiConstruct
     from infra.data import DataConstruct
     from infra.functions import PracticePayFunction
+    from infra.messaging import MessagingConstruct
 
 
 def attach_packs(app: App) -> None:
@@ -27,14 +28,23 @@ def _ack(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def acknowledge(
-    stack: Stack, *, data: DataConstruct, api: ApiConstruct, functions: Sequence[PracticePayFunction]
+    stack: Stack,
+    *,
+    data: DataConstruct,
+    api: ApiConstruct,
+    messaging: MessagingConstruct,
+    functions: Sequence[PracticePayFunction],
 ) -> None:
+    xray = "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
     for fn in functions:
-        _ack(
-            fn.policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; the only * statement.",
-        )
+        reason = f"{xray}; the only * statement."
+        if fn is messaging.messages and messaging.sends_texts:
+            reason = (
+                f"{xray}; and sns:Publish to a phone number (statement SendTexts: a text to a patient through the "
+                "End User Messaging SMS origination number, ADR 0016), which has no ARN and no condition key to narrow "
+                "it. The function publishes to no topic. The only two * statements."
+            )
+        _ack(fn.policy, "AwsSolutions-IAM5[Resource::*]", reason)
         log_group = stack.resolve(fn.log_group.log_group_arn)["Fn::GetAtt"][0]
         _ack(
             fn.policy,
@@ -102,6 +112,14 @@ def acknowledge(
                 "birth, or last name and ZIP) before anything is shown, then its own short-lived HttpOnly session "
                 "cookie with a CSRF token; wrong answers lock the link and the address, and WAF rate-limits the "
                 "identity form per address.",
+            )
+        if method.resource.path.startswith("/unsubscribe/"):
+            _ack(
+                method,
+                "AwsSolutions-APIG4",
+                "An email's unsubscribe link and RFC 8058 one-click unsubscribe (a mail client's POST): neither can "
+                "carry a JWT. The token in the path is the authorization: 192 random bits, kept only as a SHA-256, "
+                "which can do one thing (stop that patient's reminder emails) and answers only a confirmation page.",
             )
         if method.resource.path == "/webhooks/splash":
             _ack(

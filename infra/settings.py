@@ -8,6 +8,7 @@ lookups cached in cdk.context.json) is left to CDK.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,10 @@ from practicepay.splash.client import HOSTS
 
 # CDK's own context: feature flags, internal keys and the CLI's cached lookups ("availability-zones:account=…").
 _CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+# As the messages function checks them (practicepay.config.MessagesConfig).
+_EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+_E164 = re.compile(r"\+[1-9][0-9]{9,14}")
 
 Concurrency = Annotated[int, Field(ge=1, le=1000)]
 
@@ -63,6 +68,16 @@ class StackSettings(BaseModel):
         "pay links are `<pay_page_url>/pay/<secret>`. Unset: the link is built from the URL the staff request "
         "came in on (the API's own URL, stage included)",
     )
+    messages_from: str | None = Field(
+        default=None,
+        description="the SES-verified address patient emails come from (its domain with DKIM; SES production "
+        "access); unset: no email is sent",
+    )
+    sms_origination_number: str | None = Field(
+        default=None,
+        description="the E.164 10DLC or toll-free number registered in End User Messaging SMS that texts come from "
+        "(its two-way channel to the stack's SmsInboundTopicArn output); unset: no text is sent",
+    )
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$", description="target account (else `CDK_DEFAULT_ACCOUNT`)"
     )
@@ -90,6 +105,24 @@ class StackSettings(BaseModel):
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError("must be an https URL with no query, fragment or credentials")
         return value.rstrip("/")
+
+    @field_validator("messages_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _EMAIL.fullmatch(value):
+            raise ValueError("must be an email address (the SES-verified sender, no display name)")
+        return value
+
+    @field_validator("sms_origination_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _E164.fullmatch(value):
+            raise ValueError("must be an E.164 number: + and 10 to 15 digits, such as +15555550100")
+        return value
 
     @field_validator("splash_host")
     @classmethod

@@ -37,6 +37,7 @@ from infra.definitions import (
     SPLASH_HOST_ENV,
 )
 from infra.functions import PracticePayFunction, table_access
+from infra.messaging import MessagingConstruct
 from infra.settings import StackSettings
 from infra.sync import SyncConstruct
 
@@ -292,6 +293,20 @@ class PracticePayStack(Stack):
             concurrency=settings.api_function_concurrency,
             common=common,
         )
+        messaging = MessagingConstruct(
+            self,
+            "Messaging",
+            tables=tables,
+            queues=data.queues,
+            key=key,
+            key_use=key_use,
+            bus=clinical.bus,
+            messages_from=settings.messages_from,
+            sms_origination_number=settings.sms_origination_number,
+            pay_page_url=settings.pay_page_url,
+            concurrency=settings.api_function_concurrency,
+            common=common,
+        )
         # GET /openapi.json: the committed, generated document ships in the function's asset (functions/docs/);
         # it reads nothing else, so its policy is the one every function has (its logs, traces, dead letters).
         docs = PracticePayFunction(
@@ -318,6 +333,7 @@ class PracticePayStack(Stack):
                 clinical.encounters,
                 clinical.reports,
                 paypage,
+                messaging.messaging,
             )
         }
         api = ApiConstruct(
@@ -328,12 +344,14 @@ class PracticePayStack(Stack):
             route_functions=route_functions,
             removal_policy=removal,
         )
+        messaging.link_to(api.api)
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
         CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
         nag.acknowledge(
             self,
             data=data,
             api=api,
+            messaging=messaging,
             functions=[
                 authorizer,
                 docs,
@@ -344,5 +362,6 @@ class PracticePayStack(Stack):
                 *sync.functions,
                 *billing.functions,
                 *clinical.functions,
+                *messaging.functions,
             ],
         )

@@ -42,6 +42,8 @@ def actions(service: str, operation: str, params: dict[str, Any]) -> list[tuple[
         return [(f"sqs:{action}", str(params.get("QueueUrl", "")).rsplit("/", 1)[-1])]
     if service == "secretsmanager":
         return [(f"secretsmanager:{operation}", str(params.get("SecretId", "")))]
+    if service == "sesv2":  # the SES v2 API's actions are IAM's ses: actions
+        return [(f"ses:{operation}", "*")]
     return [(f"{service}:{operation}", "*")]
 
 

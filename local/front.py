@@ -128,7 +128,8 @@ def load_handler(function: str) -> ModuleType:
     return module
 
 
-_PAY_LINK_SECRET = re.compile(r"^(/pay/)(?!assets/)[^/]+")
+_PAY_LINK_SECRET = re.compile(r"^(/pay/|/unsubscribe/)(?!assets/)[^/]+")
+"""A pay link's secret, or an unsubscribe link's token: the URL's part that is a key."""
 
 
 def _gateway_response(kind: str, request_id: str) -> Response:
@@ -176,7 +177,7 @@ class LocalApiGateway:
         response = self.dispatch(request)
         if self.access_log:
             elapsed_ms = (time.monotonic() - started) * 1000
-            path = _PAY_LINK_SECRET.sub(r"\1…", request.path)  # a pay link's secret never reaches a log
+            path = _PAY_LINK_SECRET.sub(r"\1…", request.path)  # a link's secret never reaches a log
             print(f"{request.method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)", flush=True)
         return response(environ, start_response)
 

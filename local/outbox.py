@@ -64,7 +64,8 @@ main{max-width:900px;margin:0 auto;padding:16px}
 article{background:#fff;border-radius:8px;padding:12px 16px;margin:12px 0}
 dl{display:grid;grid-template-columns:8em 1fr;gap:2px 8px;margin:0 0 8px}dt{font-weight:bold}
 iframe{width:100%;height:420px;border:1px solid #cbd2d9;border-radius:4px;background:#fff}
-.bubble{background:#e4f0fb;border-radius:12px;padding:10px 14px;max-width:420px;white-space:pre-wrap;overflow-wrap:anywhere}
+.bubble{background:#e4f0fb;border-radius:12px;padding:10px 14px;max-width:420px;white-space:pre-wrap;
+overflow-wrap:anywhere}
 pre{white-space:pre-wrap;background:#f4f5f7;padding:8px;border-radius:4px}
 </style></head>
 <body><main>

@@ -52,7 +52,8 @@ def test_idempotency_records_raw_alerts_and_events_expire(template):
 
 
 def test_key_rotates_and_tables_are_in_a_backup_plan(template):
-    (key,) = resources(template, "AWS::KMS::Key").values()
+    # The data key; the messages' HMAC key (KeySpec HMAC_256) cannot rotate automatically (ADR 0016).
+    (key,) = [k for k in resources(template, "AWS::KMS::Key").values() if "KeySpec" not in k["Properties"]]
     assert key["Properties"]["EnableKeyRotation"] is True
     selection = next(iter(resources(template, "AWS::Backup::BackupSelection").values()))
     assert len(selection["Properties"]["BackupSelection"]["Resources"]) == len(TABLES)
@@ -140,13 +141,15 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     every = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()]
     mappings = [m for m in every if "Queue" in json.dumps(m["EventSourceArn"])]
     consumed = {json.dumps(m["EventSourceArn"]) for m in mappings}
-    assert len(mappings) == 3 and any("DataAlertsQueue" in c for c in consumed)
+    assert len(mappings) == 4 and any("DataAlertsQueue" in c for c in consumed)
     assert any("DataReconciliationQueue" in c for c in consumed) and any("DataChargeQueue" in c for c in consumed)
+    assert any("DataMessagesQueue" in c for c in consumed)
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
     public_posts = {path for (method, path), m in _methods(template).items() if method == "POST" and _public(m)}
-    # POST /webhooks/splash: the function checks Splash's static header; the pay page's forms check its session.
+    # POST /webhooks/splash: the function checks Splash's static header; the pay page's forms check its session;
+    # RFC 8058 one-click unsubscribe: the token in the path.
     page_posts = {r.path for r in ROUTES if r.function == PAYPAGE.name and r.method == "POST"}
-    assert public_posts == {"/webhooks/splash", *page_posts} and len(page_posts) == 3
+    assert public_posts == {"/webhooks/splash", "/unsubscribe/{token}", *page_posts} and len(page_posts) == 3
 
 
 @pytest.mark.parametrize(
@@ -196,8 +199,9 @@ def test_every_dead_letter_queue_has_a_depth_alarm_that_notifies_an_encrypted_to
         if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
     assert {d[: -len("XXXXXXXX")] for d in depth} == {f"Data{q.logical_id}" for q in DEAD_LETTER_QUEUES}
-    ((topic_id, topic),) = resources(template, "AWS::SNS::Topic").items()
-    assert "KmsMasterKeyId" in topic["Properties"]
+    topics = resources(template, "AWS::SNS::Topic")  # the alarm topic, and the messages' feedback topics
+    (topic_id,) = [k for k in topics if k.startswith("AlarmsTopic")]
+    assert "KmsMasterKeyId" in topics[topic_id]["Properties"]
     assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     assert any(a["MetricName"] == "ApproximateAgeOfOldestMessage" for a in alarms)  # a charge queue not draining
 
@@ -450,11 +454,12 @@ def _table_id(template: dict, spec) -> str:  # noqa: ANN001
     return logical
 
 
-def test_the_pay_page_is_public_and_every_other_route_but_three_uses_the_authorizer(template):
+def test_the_pay_page_is_public_and_every_other_route_but_five_uses_the_authorizer(template):
     methods = _methods(template)
     pay = {(r.method, r.path) for r in ROUTES if r.path.startswith("/pay/")}
     assert len(pay) == 6 and all(r.function == PAYPAGE.name for r in ROUTES if r.path.startswith("/pay/"))
-    public = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/splash"), *pay}
+    unsubscribe = {("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}")}  # the token is the auth
+    public = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/splash"), *pay, *unsubscribe}
     assert {key for key, m in methods.items() if _public(m)} == public
     for key, method in methods.items():
         if key in public:

@@ -46,8 +46,15 @@ pytestmark = pytest.mark.integration
 
 def _template() -> dict:
     from app import build_app
+    from local.bootstrap import LOCAL_ORIGINATION_NUMBER, LOCAL_SENDER
 
-    app, _ = build_app(outdir=tempfile.mkdtemp(), context={"aws:cdk:bundling-stacks": []}, attach_nag=False)
+    # The local stack sends email and texts: the stack's grants for both exist only with these options set.
+    context = {
+        "aws:cdk:bundling-stacks": [],
+        "messages_from": LOCAL_SENDER,
+        "sms_origination_number": LOCAL_ORIGINATION_NUMBER,
+    }
+    app, _ = build_app(outdir=tempfile.mkdtemp(), context=context, attach_nag=False)
     return app.synth().get_stack_by_name("PracticePay").template
 
 
@@ -86,6 +93,26 @@ def _granted(template: dict, function: str, action: str, resource: str) -> bool:
         if action in acts and (wanted is None or wanted in {json.dumps(r) for r in resources}):
             return True
     return False
+
+
+def _messages(api, practice: str, patient: str, invoice: str) -> None:
+    """Patient messages: staff read them and the patient's preferences; SES's bounce and a patient's STOP reach the
+    messages function through SNS; the sweep (reminders, held texts)."""
+    from local.front import LambdaContext, load_handler
+    from local.outbox import emails, texts
+
+    assert ok(api.call("GET", f"/patients/{patient}/messages", practice=practice))["data"]
+    ok(api.call("GET", f"/invoices/{invoice}/messages", practice=practice))
+    ok(api.call("GET", f"/patients/{patient}/messaging", practice=practice))
+    handler = load_handler("messages").lambda_handler
+    sent = emails()[-1]
+    bounce = {"eventType": "Bounce", "mail": {"messageId": sent["id"]}}
+    bounce["bounce"] = {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": sent["to"]}]}
+    stop = {"originationNumber": texts()[-1]["to"], "messageBody": "STOP"}
+    for notice in (bounce, stop):
+        event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(notice)}}]}
+        handler(event, LambdaContext("messages"))
+    handler({"detail-type": "Scheduled Event", "detail": {"sweep": True}}, LambdaContext("messages"))
 
 
 def _pay_page(front: str, practice: str) -> None:
@@ -133,6 +160,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     # The flows every function runs: patients, methods, invoices, card and eCheck payments, a void, lists,
     # alerts (settlement and an R02 return that blocks the account), the poll and the reconciler.
     patient = new_patient(api, practice, "ehr-least-privilege")
+    sms = {"text_version": "sms-1", "accepted_at": "2026-12-01T15:30:00Z", "captured_by": "t", "channel": "paper"}
+    ok(api.call("POST", f"/patients/{patient}/messaging", practice=practice, body={"sms_consent": sms}))
     card = add_card(api, practice, patient)
     bank = add_bank(api, practice, patient, account="9990000002")
     ok(api.call("GET", "/patients", practice=practice, query={"external_id": "ehr-least-privilege"}))
@@ -214,6 +243,8 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     assert csv.status_code == 200 and csv.content_type.startswith("text/csv")
     _pay_page(front, practice)
     sync_stack.deliver()  # the encounter on the bus; the outbox onto our bus
+    sync_stack.deliver()  # our bus's events to the messages function (statements, receipts, notices)
+    _messages(api, practice, patient, card_invoice["id"])
     assert ok(api.call("GET", "/openapi.json", practice=None))["openapi"].startswith("3.")  # public: no token
 
     template = _template()
