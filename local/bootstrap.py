@@ -187,9 +187,11 @@ def create_messaging(session: boto3.session.Session, queue_arn: str, public_url:
     """The sender identity and configuration set in SES, and our bus's rule delivering the events messages are
     made of to the messages queue (the same pattern as the stack's rule)."""
     ses = session.client("sesv2")
-    with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+    # A restored state (PRACTICEPAY_LOCAL_STATE) has both already; moto names the second one's error its own way.
+    identities = {i["IdentityName"] for i in ses.list_email_identities()["EmailIdentities"]}
+    if LOCAL_SENDER_DOMAIN not in identities:
         ses.create_email_identity(EmailIdentity=LOCAL_SENDER_DOMAIN)
-    with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+    if LOCAL_CONFIGURATION_SET not in ses.list_configuration_sets()["ConfigurationSets"]:
         ses.create_configuration_set(ConfigurationSetName=LOCAL_CONFIGURATION_SET)
     events = session.client("events")
     pattern = {"source": [EVENT_SOURCE], "detail-type": list(MESSAGE_EVENT_TYPES)}

@@ -85,6 +85,10 @@ def main() -> int:
         from tests.bench.paypage import main as paypage_only
 
         return paypage_only()
+    if only == "messages":  # patient messages alone, in a stack of its own (tests/bench/messages.py), printed
+        from tests.bench.messages import main as messages_only
+
+        return messages_only()
     if only == "cost":  # what the stack costs, from measured call counts and list prices (tests/bench/cost.py)
         from tests.bench.cost import cost_section
 
@@ -92,7 +96,7 @@ def main() -> int:
         return 0
     if only:
         raise SystemExit(
-            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, paypage, cost "
+            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, paypage, messages, cost "
             "(or unset for every section)"
         )
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -330,6 +334,11 @@ def main() -> int:
         [sys.executable, "-m", "tests.bench.cost"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     cost = cost[cost.index("## What it costs") :]
+    # Patient messages, in a process of its own too (a stack of its own, tests/bench/messages.py).
+    messages = subprocess.run(
+        [sys.executable, "-m", "tests.bench.messages"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    messages = messages[messages.index("## Patient messages") :]
     report = render(
         rows,
         kms_per_1000,
@@ -345,7 +354,7 @@ def main() -> int:
         invoice_bytes,
         cold,
     )
-    report = f"{report.rstrip()}\n\n{cost.strip()}\n"
+    report = f"{report.rstrip()}\n\n{messages.strip()}\n\n{cost.strip()}\n"
     OUT.write_text(report)
     print(report)
     return 0

@@ -17,7 +17,7 @@ from tests.e2e.conftest import ROOT, Running, environment, up
 pytestmark = pytest.mark.e2e
 
 README = ROOT / "README.md"
-IDS = ("PAT", "CARD", "BANK", "INV", "PAY", "INV2", "PRACTICE")
+IDS = ("PAT", "CARD", "BANK", "INV", "PAY", "INV2", "INV4", "PRACTICE")
 ID_SHAPE = re.compile(r"^[a-z]+_[A-Za-z0-9_]+$")
 
 
@@ -99,6 +99,12 @@ def _says_what_the_readme_says(out: str) -> None:
     # step 11: a pay link for the patient, listed with what happened on it
     assert re.search(r'"url": "http://127\.0\.0\.1:\d+/pay/[A-Za-z0-9_-]{32}"', out) and '"max_uses": 3' in out, out
     assert '"status": "active",\n  "uses": 0' in out, out
+    # step 12: the statement, by email and by text, sent, the text with its pay link
+    assert '{"email":"active","sms":"active"}' in out.replace(" ", "").replace("\n", ""), out
+    assert '{"kind":"statement","channel":"email","status":"sent"' in out, out
+    if '{"kind":"statement","channel":"sms","status":"held","to":"•••0142"}' not in out:  # 21:00-08:00 in New York
+        assert '{"kind":"statement","channel":"sms","status":"sent","to":"•••0142"}' in out, out
+        assert re.search(r"your bill of \$48\.00 is due Jan 31\. Pay: http://127\.0\.0\.1:\d+/pay/[\w-]{32}", out), out
     # onboarding: submitted, then boarded two sandbox days later
     assert '"boarding_status": "submitted"' in out and '"can_take_payments": true' in out, out
 
