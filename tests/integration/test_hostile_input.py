@@ -60,7 +60,11 @@ class Op:
 # the same set from both sides.
 PAY_PAGE = frozenset(Op(r.method, r.path) for r in ROUTES if r.function == PAYPAGE.name)
 PAY_PAGE_TAG = "Pay page"
-OPS = [Op(r.method, r.path) for r in ROUTES if Op(r.method, r.path) not in PAY_PAGE]
+# Likewise the reminder email's unsubscribe page (HTML for browsers and mail clients, its token the only key; ADR
+# 0016), driven by tests/integration/test_messages.py and tests/e2e.
+UNSUBSCRIBE_PAGE = frozenset(Op(r.method, r.path) for r in ROUTES if r.path == "/unsubscribe/{token}")
+UNSUBSCRIBE_TAG = "Unsubscribe page"
+OPS = [Op(r.method, r.path) for r in ROUTES if Op(r.method, r.path) not in PAY_PAGE | UNSUBSCRIBE_PAGE]
 
 
 def op(name: str) -> Op:
@@ -101,6 +105,10 @@ PARAMS: dict[str, Callable[[World], dict[str, str]]] = {
     "GET /invoices/{invoice_id}/pay-links": lambda w: {"invoice_id": w.shared("linked", w.linked_invoice)},
     "POST /patients/{patient_id}/pay-links": lambda w: {"patient_id": w.patient()},  # balance_links is on (world)
     "POST /pay-links/{link_id}/revoke": lambda w: {"link_id": w.pay_link()},
+    "GET /patients/{patient_id}/messages": lambda w: {"patient_id": w.patient()},
+    "GET /patients/{patient_id}/messaging": lambda w: {"patient_id": w.patient()},
+    "POST /patients/{patient_id}/messaging": lambda w: {"patient_id": w.patient()},
+    "GET /invoices/{invoice_id}/messages": lambda w: {"invoice_id": w.shared("draft", w.draft)["id"]},
 }
 QUERY: dict[str, dict[str, str]] = {
     "GET /reports/payments": {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()},
@@ -179,6 +187,7 @@ BODIES: dict[str, Callable[[World], dict]] = {
     # baseline names both fields so that the defects below land in a real field.
     "POST /invoices/{invoice_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
     "POST /patients/{patient_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
+    "POST /patients/{patient_id}/messaging": lambda w: {"language": "es", "channels": "both"},
 }
 # GET /health is API Gateway's mock integration: no function runs and nothing reads the request (it answers 200
 # whatever it is sent), so the body and query classes leave it out.
@@ -410,6 +419,9 @@ def test_the_routes_driven_here_are_every_operation_of_the_openapi_document(aws_
     documented = {f"{m.upper()} {p}": operation for p, ops in paths.items() for m, operation in ops.items()}
     pages = {name for name, operation in documented.items() if PAY_PAGE_TAG in operation.get("tags", [])}
     assert pages == {str(o) for o in PAY_PAGE}, "the pay page's operations are not the paypage function's routes"
+    unsubscribe = {name for name, operation in documented.items() if UNSUBSCRIBE_TAG in operation.get("tags", [])}
+    assert unsubscribe == {str(o) for o in UNSUBSCRIBE_PAGE}
+    pages |= unsubscribe
     assert set(documented) - pages == {str(o) for o in OPS}
     needs = {str(o) for o in OPS if "{" in o.path}
     assert needs <= set(PARAMS), f"no record to name for {needs - set(PARAMS)}"

@@ -134,6 +134,9 @@ def test_messages_events_a_statement_from_the_bus_a_bounce_an_inbound_stop_and_t
 
     practice = boarded("prc_demo")
     patient = new_patient(api, practice, "ehr-sample-messages")
+    # An address of its own: the opt-out ledger is keyed by address, and this test bounces and stops it.
+    contact = {"email": "sample-messages@example.net", "phone": "+12025550188"}
+    api.call("PATCH", f"/patients/{patient}", practice=practice, body=contact)
     consent = {"text_version": "sms-1", "accepted_at": "2026-12-01T15:30:00Z", "captured_by": "t", "channel": "paper"}
     api.call("POST", f"/patients/{patient}/messaging", practice=practice, body={"sms_consent": consent})
     invoice = open_invoice(api, practice, patient)
