@@ -77,7 +77,7 @@ def measure_messages() -> dict[str, Any]:
             stamp = now.isoformat()
             record = InvoiceRecord(
                 practice_id=PRACTICE, id=iid, patient_id=pid, status="open", currency="usd", due_date=due,
-                line_items_sealed="x", line_item_count=1, subtotal=12_500, total=12_500, amount_paid=0,
+                line_items_sealed="eA==", line_item_count=1, subtotal=12_500, total=12_500, amount_paid=0,
                 created_at=stamp, updated_at=stamp,
             )  # fmt: skip
             invoices.put_new(record, patients_table=env["PATIENTS_TABLE"])
@@ -125,7 +125,7 @@ def measure_messages() -> dict[str, Any]:
 
 
 def _calls(calls: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:g}" for name, value in calls.items()) or "—"
+    return ", ".join(f"{name} {round(value, 2):g}" for name, value in calls.items()) or "—"
 
 
 def render(figures: dict[str, Any]) -> list[str]:
