@@ -74,15 +74,16 @@ def _unsubscribe_page(event: dict[str, Any]) -> dict[str, Any]:
     language = "en"
     words = _UNSUBSCRIBE[language]
     try:
-        if event.get("httpMethod") == "POST":
-            practice = service.unsubscribe(token)
-            page = {"title": words["done_title"], "text": words["done"].format(practice=practice), "form": False}
+        post = event.get("httpMethod") == "POST"
+        found = service.unsubscribe(token) if post else service.unsubscribe_known(token)
+        if found is None:
+            status, page = 404, {"title": words["gone_title"], "text": words["gone"], "form": False}
         else:
-            practice = service.unsubscribe_known(token)
-            page = {"title": words["ask_title"], "text": words["ask"].format(practice=practice), "form": True}
-        status = 200 if practice else 404
-        if practice is None:
-            page = {"title": words["gone_title"], "text": words["gone"], "form": False}
+            practice, language = found
+            words = _UNSUBSCRIBE[language]
+            step = "done" if post else "ask"
+            page = {"title": words[f"{step}_title"], "text": words[step].format(practice=practice), "form": not post}
+            status = 200
     except Exception:
         logger.exception("unsubscribe failed")  # never the token
         status, page = 500, {"title": words["error_title"], "text": words["error"], "form": False}
@@ -106,7 +107,19 @@ _UNSUBSCRIBE = {
         "gone": "Please contact your provider's billing office to change the messages you get.",
         "error_title": "Something went wrong",
         "error": "Please try again in a few minutes.",
-    }
+    },
+    "es": {
+        "ask_title": "¿Dejar de recibir recordatorios por correo?",
+        "ask": "{practice} dejará de enviarle recordatorios de pago por correo. Los estados de cuenta, los recibos y "
+        "los avisos de pago automático seguirán llegando, porque tratan de pagos que usted hizo o aceptó.",
+        "done_title": "Ya no recibirá recordatorios",
+        "done": "{practice} no le enviará más recordatorios de pago por correo. Los estados de cuenta, los recibos y "
+        "los avisos de pago automático seguirán llegando.",
+        "gone_title": "Este enlace ya no funciona",
+        "gone": "Comuníquese con la oficina de cobros de su proveedor para cambiar los mensajes que recibe.",
+        "error_title": "Algo salió mal",
+        "error": "Inténtelo de nuevo en unos minutos.",
+    },
 }
 
 

@@ -552,8 +552,9 @@ def test_unsubscribe_stops_reminder_emails_but_receipts_still_go(world):
     [reminder] = world.emails(patient, "reminder")
     token = UNSUBSCRIBE.search(reminder["unsubscribe_url"]).group(1)
     assert UNSUBSCRIBE.search(reminder["text"]).group(1) == token
-    assert world.service.unsubscribe_known(token) == "Lakeview Pediatrics"
-    assert world.service.unsubscribe(token) == "Lakeview Pediatrics"
+    assert world.service.unsubscribe_known(token) == ("Lakeview Pediatrics", "en")
+    assert world.service.messaging(world.practice_id, patient.id).email_reminders is True  # asking changes nothing
+    assert world.service.unsubscribe(token) == ("Lakeview Pediatrics", "en")
     assert world.service.unsubscribe("x" * 32) is None
     assert world.service.messaging(world.practice_id, patient.id).email_reminders is False
 
@@ -792,3 +793,49 @@ def test_a_patients_zone_overrides_the_practices(aws_env):
     _, outcomes = world.issue(patient, world.invoice(patient))
     assert sorted(outcomes) == ["sent", "sent"]
     assert world.clock.now.astimezone(UTC).hour == 3
+
+
+def test_a_returned_payment_restarts_the_invoices_reminders_from_the_offsets_still_ahead(world):
+    patient = world.patient(consent=True)
+    invoice = world.invoice(patient, total=9900, due_in_days=10)
+    world.issue(patient, invoice)
+    world.paid(invoice)
+    world.service.sweep(_at(invoice, -3))  # paid: the schedule ends without a reminder
+    key = world.store.reminder_key(world.practice_id, invoice.id)
+    assert world.store._table.get_item(Key=key).get("Item") is None
+
+    world.clock.now = _at(invoice, 7) + timedelta(days=1)  # the bank returns the payment after the +7 moment
+    current = world.service.invoices.get(world.practice_id, invoice.id)
+    stamp = iso(world.clock())
+    reopened = replace(current, status="open", amount_paid=0, version=current.version + 1, updated_at=stamp)
+    world.service.invoices.replace(reopened, current.version)
+    world.payment(patient, invoice, "payment.returned", amount=9900, return_code="R01")
+    assert world.store._table.get_item(Key=key)["Item"]["send_at"] == iso(_at(invoice, 30))  # +30 next, not -3 or +7
+    world.service.sweep(_at(invoice, 30))
+    assert {r.cause for r in world.records(patient, "reminder", "email")} == {f"reminder:{invoice.id}:30"}
+
+
+def test_the_unsubscribe_page_asks_in_the_patients_language_then_unsubscribes(world):
+    from local.front import LambdaContext, load_handler
+    from practicepay.messages.models import MessagingChange
+
+    patient = world.patient()
+    world.service.change_messaging(world.practice_id, patient.id, MessagingChange(language="es"))
+    invoice = world.invoice(patient, due_in_days=10)
+    world.issue(patient, invoice)
+    world.service.sweep(_at(invoice, -3))
+    [reminder] = world.emails(patient, "reminder")
+    token = UNSUBSCRIBE.search(reminder["unsubscribe_url"]).group(1)
+    handler = load_handler("messaging").lambda_handler
+
+    def page(method: str, key: str) -> dict:
+        event = {"resource": "/unsubscribe/{token}", "httpMethod": method, "pathParameters": {"token": key}}
+        return handler(event, LambdaContext("messaging"))
+
+    asked = page("GET", token)
+    assert asked["statusCode"] == 200 and 'lang="es"' in asked["body"] and "<form" in asked["body"]
+    assert world.service.messaging(world.practice_id, patient.id).email_reminders is True
+    done = page("POST", token)
+    assert done["statusCode"] == 200 and "Ya no recibirá recordatorios" in done["body"]
+    assert world.service.messaging(world.practice_id, patient.id).email_reminders is False
+    assert page("GET", "y" * 32)["statusCode"] == 404

@@ -119,6 +119,7 @@ class MessageService:
                 day=detail["occurred_at"][:10], invoice_id=invoice_id, event_id=event_id,
             )  # fmt: skip
         if detail_type == "payment.returned":
+            self._restart_reminders(practice_id, invoice_id)
             return self._send(
                 practice_id, patient_id, Kind.PAYMENT_RETURNED, f"returned:{detail['payment_id']}", detail["amount"],
                 day=None, invoice_id=invoice_id, event_id=event_id,
@@ -168,6 +169,16 @@ class MessageService:
         )  # fmt: skip
         if reminder is not None:
             self.store.schedule_reminders(reminder)
+
+    def _restart_reminders(self, practice_id: str, invoice_id: str | None) -> None:
+        """A returned payment makes the balance owed again: the invoice's reminders resume where the cadence is now
+        (the offsets still ahead; a schedule still running is kept)."""
+        invoice = self.invoices.get(practice_id, invoice_id) if invoice_id else None
+        if invoice is not None:
+            self._schedule_reminders(
+                practice_id,
+                {"invoice_id": invoice.id, "patient_id": invoice.patient_id, "due_date": invoice.due_date},
+            )
 
     def _release(self, record: MessageRecord, now: datetime) -> Status | None:
         """Send a text held for quiet hours, unless the patient stopped texts meanwhile."""
@@ -463,25 +474,25 @@ class MessageService:
         self.store.put_preferences(prefs)
         return self._view(practice_id, replace(prefs, version=prefs.version + 1), demographics)
 
-    def unsubscribe(self, token: str) -> str | None:
-        """Stop reminder emails for the token's patient; their practice's name, or None for an unknown token."""
+    def unsubscribe(self, token: str) -> tuple[str, str] | None:
+        """Stop reminder emails for the token's patient: their practice's name and the patient's language (the page's
+        words), or None for an unknown or expired token."""
+        return self._unsubscribe(token, act=True)
+
+    def unsubscribe_known(self, token: str) -> tuple[str, str] | None:
+        """What the page shows before it unsubscribes (the practice's name, the patient's language), or None."""
+        return self._unsubscribe(token, act=False)
+
+    def _unsubscribe(self, token: str, *, act: bool) -> tuple[str, str] | None:
         owner = self.store.unsubscribe_owner(token, self.clock()) if re.fullmatch(r"[A-Za-z0-9_-]{32}", token) else None
         if owner is None:
             return None
         practice_id, patient_id = owner
         prefs = self.store.preferences(practice_id, patient_id)
-        if prefs.email_reminders:
+        if act and prefs.email_reminders:
             self.store.put_preferences(replace(prefs, email_reminders=False, updated_at=iso(self.clock())))
         practice = self.practices.require(practice_id)
-        return practice.settings.sender_name or practice.name
-
-    def unsubscribe_known(self, token: str) -> str | None:
-        """The practice's name for a live token (the page asks before it unsubscribes), or None."""
-        owner = self.store.unsubscribe_owner(token, self.clock()) if re.fullmatch(r"[A-Za-z0-9_-]{32}", token) else None
-        if owner is None:
-            return None
-        practice = self.practices.require(owner[0])
-        return practice.settings.sender_name or practice.name
+        return practice.settings.sender_name or practice.name, prefs.language or practice.settings.pay_page_language
 
     def _patient(self, practice_id: str, patient_id: str) -> Demographics:
         record = self.patients.get(practice_id, patient_id) if PATIENT_ID.match(patient_id) else None
