@@ -228,6 +228,10 @@ class Preferences:
     def wants(self, channel: Channel) -> bool:
         return self.channels in ("both", channel.value)
 
+    def consents_to_texts(self, phone_fingerprint: str) -> bool:
+        """A consent to texts is on file for this number (a new number needs a new one)."""
+        return bool(self.sms_consent) and self.sms_consent_phone == phone_fingerprint
+
 
 class MessagingChange(StrictRequest):
     """Only the fields sent change; `null` puts one back to its default (the practice's language and time zone, both

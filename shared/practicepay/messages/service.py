@@ -10,20 +10,17 @@ after CLAIM_SECONDS."""
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from practicepay.adapters.vault import PhiVault
 from practicepay.billing.store import ScheduleStore
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound
 from practicepay.events import event_item
-from practicepay.ids import id_pattern, new_id
+from practicepay.ids import id_pattern
 from practicepay.invoices import lifecycle
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.store import InvoiceStore
@@ -48,14 +45,13 @@ from practicepay.messages.models import (
     message_id,
 )
 from practicepay.messages.store import MessageStore
+from practicepay.observability import logger
 from practicepay.patients.models import Demographics
 from practicepay.patients.store import PatientStore
-from practicepay.paylinks.models import PayLinkRecord, new_secret, secret_hash
+from practicepay.paylinks.models import SECRET_PATTERN, PayLinkRecord, new_secret
 from practicepay.paylinks.service import link_event, link_url
 from practicepay.paylinks.store import PayLinkStore
 from practicepay.practices import Practice, PracticeStore
-
-logger = Logger(service="practicepay")
 
 PATIENT_ID = id_pattern("pat")
 INVOICE_ID = id_pattern("inv")
@@ -334,30 +330,22 @@ class MessageService:
         if prefs.sms_stopped_at:
             return "stopped"
         fingerprint = self.fingerprints.of(channel, address)
-        if not prefs.sms_consent or prefs.sms_consent_phone != fingerprint:
+        if not prefs.consents_to_texts(fingerprint):
             return "no_consent"
         return self.store.opted_out(channel, fingerprint)
 
     def _link(self, practice: Practice, patient_id: str, invoice_id: str, now: datetime) -> tuple[str, str]:
         """A new pay link for the invoice (the practice's lifetime and uses): its id and URL."""
-        secret = new_secret()
         settings = practice.settings
-        link = PayLinkRecord(
-            practice_id=practice.practice_id,
-            id=new_id("pl", int(now.timestamp() * 1000)),
-            secret_hash=secret_hash(secret),
-            scope="invoice",
-            patient_id=patient_id,
-            invoice_id=invoice_id,
-            expires_at=iso(now + timedelta(days=settings.pay_link_days)),
-            max_uses=settings.pay_link_max_uses,
-            created_at=iso(now),
-        )
+        link, secret = PayLinkRecord.new(
+            practice.practice_id, patient_id, invoice_id, now,
+            days=settings.pay_link_days, max_uses=settings.pay_link_max_uses,
+        )  # fmt: skip
         self.links.create(link, self.events_table, link_event(link, "pay_link.created", now))
         return link.id, link_url(self.pay_page_url or self.public_url, secret)
 
     def _unsubscribe_url(self, practice_id: str, patient_id: str, now: datetime) -> str:
-        token = secrets.token_urlsafe(24)
+        token = new_secret()  # as a pay link's: 192 random bits, kept only as its hash
         self.store.put_unsubscribe(token, practice_id, patient_id, now)
         return f"{self.public_url.rstrip('/')}/unsubscribe/{token}"
 
@@ -484,7 +472,7 @@ class MessageService:
         return self._unsubscribe(token, act=False)
 
     def _unsubscribe(self, token: str, *, act: bool) -> tuple[str, str] | None:
-        owner = self.store.unsubscribe_owner(token, self.clock()) if re.fullmatch(r"[A-Za-z0-9_-]{32}", token) else None
+        owner = self.store.unsubscribe_owner(token, self.clock()) if re.fullmatch(SECRET_PATTERN, token) else None
         if owner is None:
             return None
         practice_id, patient_id = owner
@@ -518,7 +506,7 @@ class MessageService:
             fingerprint = self.fingerprints.of(Channel.SMS, demographics.phone)
             if prefs.sms_stopped_at or self.store.opted_out(Channel.SMS, fingerprint):
                 sms = "stopped"
-            elif not prefs.sms_consent or prefs.sms_consent_phone != fingerprint:
+            elif not prefs.consents_to_texts(fingerprint):
                 sms = "no_consent"
             else:
                 sms = "active"

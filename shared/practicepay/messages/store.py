@@ -6,7 +6,6 @@ of one reminder) never both send; its outcome and its `message.sent`/`message.fa
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,12 +25,9 @@ from practicepay.messages.models import (
     Reminder,
     Status,
 )
+from practicepay.paylinks.models import secret_hash
 
 UNSUBSCRIBE_DAYS = 400
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _conditional(exc: ClientError) -> bool:
@@ -279,7 +275,7 @@ class MessageStore(TableStore):
     def put_unsubscribe(self, token: str, practice_id: str, patient_id: str, now: datetime) -> None:
         self._table.put_item(
             Item={
-                "pk": f"UNSUB#{token_hash(token)}",
+                "pk": f"UNSUB#{secret_hash(token)}",
                 "sk": "UNSUB",
                 "practice_id": practice_id,
                 "patient_id": patient_id,
@@ -288,7 +284,7 @@ class MessageStore(TableStore):
         )
 
     def unsubscribe_owner(self, token: str, now: datetime) -> tuple[str, str] | None:
-        item = self._table.get_item(Key={"pk": f"UNSUB#{token_hash(token)}", "sk": "UNSUB"}).get("Item")
+        item = self._table.get_item(Key={"pk": f"UNSUB#{secret_hash(token)}", "sk": "UNSUB"}).get("Item")
         if item is None or int(item["expiration"]) <= now.timestamp():
             return None
         return item["practice_id"], item["patient_id"]

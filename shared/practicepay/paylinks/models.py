@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from practicepay.api.models import StrictRequest, examples
 from practicepay.clock import from_iso, iso
+from practicepay.ids import new_id
 
 SECRET_BYTES = 24
 """192 bits of randomness (secrets.token_urlsafe): no guesser reaches a live link."""
@@ -104,6 +105,25 @@ class PayLinkRecord:
     revoked_reason: str | None = None
     payment_ids: tuple[str, ...] = field(default_factory=tuple)
     plan_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def new(
+        cls, practice_id: str, patient_id: str, invoice_id: str | None, now: datetime, *, days: int, max_uses: int
+    ) -> tuple[PayLinkRecord, str]:
+        """A new link for an invoice (or, without one, the patient's balance) and its secret (kept nowhere else)."""
+        secret = new_secret()
+        link = cls(
+            practice_id=practice_id,
+            id=new_id("pl", int(now.timestamp() * 1000)),
+            secret_hash=secret_hash(secret),
+            scope="invoice" if invoice_id else "balance",
+            patient_id=patient_id,
+            invoice_id=invoice_id,
+            expires_at=iso(now + timedelta(days=days)),
+            max_uses=max_uses,
+            created_at=iso(now),
+        )
+        return link, secret
 
     def status(self, now: datetime) -> LinkStatus:
         if self.revoked_at is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from practicepay.adapters.vault import PhiVault
-from practicepay.clock import Clock, iso, utc_now
+from practicepay.clock import Clock, utc_now
 from practicepay.errors import Conflict, NotFound
 from practicepay.events import event_item
 from practicepay.idempotency import run_once
-from practicepay.ids import id_pattern, new_id
+from practicepay.ids import id_pattern
 from practicepay.invoices import lifecycle
 from practicepay.invoices.store import InvoiceStore
 from practicepay.patients.models import Demographics
@@ -30,7 +30,6 @@ from practicepay.paylinks.models import (
     PayLink,
     PayLinkList,
     PayLinkRecord,
-    new_secret,
     secret_hash,
 )
 from practicepay.paylinks.store import PayLinkStore
@@ -164,17 +163,13 @@ class PayLinkService:
             settings = self.practices.require(practice_id).settings  # read once (uncached: staff may just have set it)
             patient_id, invoice_id = owner(settings)
             now = self.clock()
-            secret = new_secret()
-            link = PayLinkRecord(
-                practice_id=practice_id,
-                id=new_id("pl", int(now.timestamp() * 1000)),
-                secret_hash=secret_hash(secret),
-                scope="invoice" if invoice_id else "balance",
-                patient_id=patient_id,
-                invoice_id=invoice_id,
-                expires_at=iso(now + timedelta(days=body.expires_in_days or settings.pay_link_days)),
+            link, secret = PayLinkRecord.new(
+                practice_id,
+                patient_id,
+                invoice_id,
+                now,
+                days=body.expires_in_days or settings.pay_link_days,
                 max_uses=body.max_uses or settings.pay_link_max_uses,
-                created_at=iso(now),
             )
             sealed = self.vault.seal(secret, practice_id=practice_id, purpose=SECRET_PURPOSE)  # before: no orphan
             event = event_item(practice_id, "pay_link.created", _detail(link), now)
