@@ -9,21 +9,18 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
-from practicepay.messages.copy import COPY
 from practicepay.messages.models import MessageList, Messaging, MessagingChange
-from practicepay.messages.render import TEMPLATES
+from practicepay.messages.render import unsubscribe_page
 from practicepay.messages.wiring import messaging_service
 from practicepay.observability import entrypoint, logger
 from practicepay.paypage.render import security_headers
 
 app = build_resolver()
 Id = Annotated[str, PathParam(max_length=64)]
-_pages = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 
 
 @app.get(
@@ -71,56 +68,20 @@ def _unsubscribe_page(event: dict[str, Any]) -> dict[str, Any]:
     mail client's RFC 8058 one-click, unsubscribes."""
     token = (event.get("pathParameters") or {}).get("token") or ""
     service = messaging_service()
-    language = "en"
-    words = _UNSUBSCRIBE[language]
     try:
         post = event.get("httpMethod") == "POST"
         found = service.unsubscribe(token) if post else service.unsubscribe_known(token)
         if found is None:
-            status, page = 404, {"title": words["gone_title"], "text": words["gone"], "form": False}
+            status, html = 404, unsubscribe_page("gone")
         else:
             practice, language = found
-            words = _UNSUBSCRIBE[language]
-            step = "done" if post else "ask"
-            page = {"title": words[f"{step}_title"], "text": words[step].format(practice=practice), "form": not post}
-            status = 200
+            status, html = 200, unsubscribe_page("done" if post else "ask", practice, language)
     except Exception:
         logger.exception("unsubscribe failed")  # never the token
-        status, page = 500, {"title": words["error_title"], "text": words["error"], "form": False}
-    html = _pages.get_template("unsubscribe.html").render(
-        language=language, button=COPY[language]["unsubscribe"], **page
-    )
+        status, html = 500, unsubscribe_page("error")
     headers = {**security_headers(None), "Content-Type": "text/html; charset=utf-8"}
     headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
     return {"statusCode": status, "headers": headers, "body": html}
-
-
-_UNSUBSCRIBE = {
-    "en": {
-        "ask_title": "Stop reminder emails?",
-        "ask": "{practice} will stop emailing you payment reminders. Statements, receipts and autopay notices "
-        "still come, because they are about payments you made or agreed to.",
-        "done_title": "You are unsubscribed",
-        "done": "{practice} will not email you payment reminders again. Statements, receipts and autopay notices "
-        "still come.",
-        "gone_title": "This link no longer works",
-        "gone": "Please contact your provider's billing office to change the messages you get.",
-        "error_title": "Something went wrong",
-        "error": "Please try again in a few minutes.",
-    },
-    "es": {
-        "ask_title": "¿Dejar de recibir recordatorios por correo?",
-        "ask": "{practice} dejará de enviarle recordatorios de pago por correo. Los estados de cuenta, los recibos y "
-        "los avisos de pago automático seguirán llegando, porque tratan de pagos que usted hizo o aceptó.",
-        "done_title": "Ya no recibirá recordatorios",
-        "done": "{practice} no le enviará más recordatorios de pago por correo. Los estados de cuenta, los recibos y "
-        "los avisos de pago automático seguirán llegando.",
-        "gone_title": "Este enlace ya no funciona",
-        "gone": "Comuníquese con la oficina de cobros de su proveedor para cambiar los mensajes que recibe.",
-        "error_title": "Algo salió mal",
-        "error": "Inténtelo de nuevo en unos minutos.",
-    },
-}
 
 
 @entrypoint(correlation_paths.API_GATEWAY_REST)

@@ -94,3 +94,31 @@ COPY: dict[str, dict[str, dict[str, str]]] = {
         "start_reply": "Volvera a recibir mensajes de cobro. Responda STOP para salir, HELP para ayuda.",
     },
 }
+
+# The unsubscribe page (the messaging function): asking, done, an unknown or expired link, an error.
+UNSUBSCRIBE_PAGE: dict[str, dict[str, str]] = {
+    "en": {
+        "ask_title": "Stop reminder emails?",
+        "ask": "{practice} will stop emailing you payment reminders. Statements, receipts and autopay notices "
+        "still come, because they are about payments you made or agreed to.",
+        "done_title": "You are unsubscribed",
+        "done": "{practice} will not email you payment reminders again. Statements, receipts and autopay notices "
+        "still come.",
+        "gone_title": "This link no longer works",
+        "gone": "Please contact your provider's billing office to change the messages you get.",
+        "error_title": "Something went wrong",
+        "error": "Please try again in a few minutes.",
+    },
+    "es": {
+        "ask_title": "¿Dejar de recibir recordatorios por correo?",
+        "ask": "{practice} dejará de enviarle recordatorios de pago por correo. Los estados de cuenta, los recibos y "
+        "los avisos de pago automático seguirán llegando, porque tratan de pagos que usted hizo o aceptó.",
+        "done_title": "Ya no recibirá recordatorios",
+        "done": "{practice} no le enviará más recordatorios de pago por correo. Los estados de cuenta, los recibos y "
+        "los avisos de pago automático seguirán llegando.",
+        "gone_title": "Este enlace ya no funciona",
+        "gone": "Comuníquese con la oficina de cobros de su proveedor para cambiar los mensajes que recibe.",
+        "error_title": "Algo salió mal",
+        "error": "Inténtelo de nuevo en unos minutos.",
+    },
+}

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from practicepay.messages.copy import COPY
+from practicepay.messages.copy import COPY, UNSUBSCRIBE_PAGE
 from practicepay.messages.models import CARRIES_LINK, Kind
 from practicepay.paypage.render import long_date, money
 
@@ -139,3 +139,19 @@ def _phone(phone: str | None, language: str) -> str:
         return "la oficina de cobros" if language == "es" else "the billing office"
     digits = phone[-10:]
     return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+
+
+def unsubscribe_page(step: str, practice: str = "", language: str = "en") -> str:
+    """The unsubscribe page at `step` (ask, done, gone, error), in the patient's language."""
+    words = UNSUBSCRIBE_PAGE[language]
+    return (
+        _env()
+        .get_template("unsubscribe.html")
+        .render(
+            language=language,
+            title=words[f"{step}_title"],
+            text=words[step].format(practice=practice),
+            form=step == "ask",
+            button=COPY[language]["unsubscribe"],
+        )
+    )
