@@ -17,6 +17,8 @@ from constructs import Construct
 from infra.definitions import AUTHORIZER_CACHE_SECONDS, ROUTES
 from practicepay.api.contract import GATEWAY_RESPONSES, HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
 
+BINARY_MEDIA_TYPE = "application/pdf"
+
 
 class ApiConstruct(Construct):
     NAME = "practicepay"
@@ -71,6 +73,9 @@ class ApiConstruct(Construct):
             rest_api_name=self.NAME,
             description="PracticePay: payments for private medical practices",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # A dispute's evidence packet is a PDF: the function returns it base64-encoded and API Gateway converts
+            # it to bytes when the client accepts application/pdf. Every other route answers text (JSON, CSV, HTML).
+            binary_media_types=[BINARY_MEDIA_TYPE],
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(

@@ -105,11 +105,16 @@ class BillingConstruct(Construct):
                 SCHEDULES_TABLE.env_var: schedules.table_name,
                 EVENTS_TABLE.env_var: events.table_name,
                 CHARGE_QUEUE.env_var: charge_queue.queue_url,
+                PATIENTS_TABLE.env_var: tables[PATIENTS_TABLE.logical_id].table_name,
             },
             statements=[
                 table_access("DueAndNotices", schedules, ["Query"], "due", "notices"),
-                table_access("MarkNoticed", schedules, ["PutItem"]),
+                table_access("MarkNoticed", schedules, ["GetItem", "PutItem"]),  # and the plan of a card expiring
                 table_access("Events", events, ["PutItem"]),
+                # payment_method.expiring: read each autopay method, write its once-only marker item
+                table_access(
+                    "ExpiringMethods", tables[PATIENTS_TABLE.logical_id], ["GetItem", "BatchGetItem", "PutItem"]
+                ),
                 iam.PolicyStatement(
                     sid="QueueCharges", actions=["sqs:SendMessage"], resources=[charge_queue.queue_arn]
                 ),

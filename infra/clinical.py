@@ -27,6 +27,7 @@ from infra.definitions import (
     ENCOUNTERS,
     EVENT_BUS_ENV,
     EVENTS_TABLE,
+    FUNDS_TABLE,
     INVOICES_TABLE,
     PATIENTS_TABLE,
     PAYMENTS_TABLE,
@@ -122,14 +123,21 @@ class ClinicalConstruct(Construct):
             self,
             "ReportsFn",
             name=REPORTS.name,
-            description="Reports: payments and accounts-receivable aging (JSON and CSV), index queries only",
+            description="Reports: payments, accounts-receivable aging and deposits (JSON and CSV); a deposit",
             environment={
                 INVOICES_TABLE.env_var: invoices.table_name,
                 PAYMENTS_TABLE.env_var: payments.table_name,
                 PATIENTS_TABLE.env_var: patients.table_name,
+                FUNDS_TABLE.env_var: tables[FUNDS_TABLE.logical_id].table_name,
+                PRACTICES_TABLE.env_var: practices.table_name,
             },
             statements=[
                 table_access("Receivables", invoices, ["Query"], "receivables"),
+                # deposits by date, a deposit and its lines; each payment's settlement, a page in one BatchGetItem
+                table_access(
+                    "Deposits", tables[FUNDS_TABLE.logical_id], ["GetItem", "BatchGetItem", "Query"], "by_date"
+                ),
+                table_access("Practices", practices, ["GetItem"]),
                 table_access("Payments", payments, ["Query"], "by_status"),
                 table_access("PaymentMethods", patients, ["BatchGetItem"]),
                 key_use,

@@ -99,7 +99,10 @@ PATIENTS_TABLE = TableDef(
     env_var="PATIENTS_TABLE",
     partition_key="pk",
     sort_key="sk",
-    indexes=(Index("by_patient", "gsi1pk", "sk"),),  # a patient's payment methods
+    indexes=(
+        Index("by_patient", "gsi1pk", "sk"),  # a patient's payment methods
+        Index("by_token", "splash_token_id"),  # the method of a Splash token (account-updater results name tokens)
+    ),
 )
 
 PAYMENTS_TABLE = TableDef(
@@ -198,6 +201,25 @@ MESSAGES_TABLE = TableDef(
     ttl_attribute="expiration",
 )
 
+# The money after the payment (issue #19): disputes (one per Splash chargeback), the practice's fee ledger (each fee
+# keyed by its source: a chargeback's debit, a Splash entry), deposits (one per Splash disbursement) with their lines
+# (one per Splash entry), each payment's settlement (its deposit and its fees, by payment id: the payments report
+# reads them in one BatchGetItem a page) and the card updates applied (one per Splash paymentUpdate). `by_invoice`
+# lists an invoice's disputes; `by_date` a practice's disputes by reply date and deposits by date; `due` (sparse,
+# one partition) holds the open disputes not yet announced as due soon, by reply date, for the daily check.
+FUNDS_TABLE = TableDef(
+    logical_id="FundsTable",
+    local_name="practicepay-funds",
+    env_var="FUNDS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        Index("by_invoice", "gsi1pk", "gsi1sk"),
+        Index("by_date", "gsi2pk", "gsi2sk"),
+        Index("due", "due_pk", "due_sk"),
+    ),
+)
+
 TABLES: tuple[TableDef, ...] = (
     INVOICES_TABLE,
     IDEMPOTENCY_TABLE,
@@ -209,6 +231,7 @@ TABLES: tuple[TableDef, ...] = (
     SCHEDULES_TABLE,
     PAY_LINKS_TABLE,
     MESSAGES_TABLE,
+    FUNDS_TABLE,
 )
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
@@ -395,6 +418,7 @@ WEBHOOK = FunctionDef(
     env=(SYNC_TABLE.env_var, ALERTS_QUEUE.env_var, SPLASH_HOST_ENV, SPLASH_CREDENTIALS_ENV),
 )
 _SYNC_ENV = (
+    FUNDS_TABLE.env_var,  # chargebacks (disputes), disbursements (deposits) and the fee ledger
     PAYMENTS_TABLE.env_var,
     INVOICES_TABLE.env_var,
     PATIENTS_TABLE.env_var,
@@ -412,7 +436,7 @@ _BILLING_ENV = (*PAYMENTS.env, SCHEDULES_TABLE.env_var)
 PLANS = FunctionDef(name="plans", env=_BILLING_ENV)  # payment plans and memberships API
 CHARGER = FunctionDef(name="charger", env=_BILLING_ENV)  # consumes CHARGE_QUEUE
 BILLING = FunctionDef(  # the daily run, on a schedule
-    name="billing", env=(SCHEDULES_TABLE.env_var, EVENTS_TABLE.env_var, CHARGE_QUEUE.env_var)
+    name="billing", env=(SCHEDULES_TABLE.env_var, EVENTS_TABLE.env_var, CHARGE_QUEUE.env_var, PATIENTS_TABLE.env_var)
 )
 PRACTICES = FunctionDef(  # onboarding (boards the practice at Splash) and practice settings
     name="practices",
@@ -428,9 +452,31 @@ ENCOUNTERS = FunctionDef(  # encounter charges from the clinical platform (API a
         DATA_KEY_ENV,
     ),
 )
-REPORTS = FunctionDef(  # payments and accounts-receivable reports (JSON and CSV)
+REPORTS = FunctionDef(  # payments, accounts-receivable and deposits reports (JSON and CSV); a deposit (JSON, FHIR)
     name="reports",
-    env=(INVOICES_TABLE.env_var, PAYMENTS_TABLE.env_var, PATIENTS_TABLE.env_var),
+    env=(
+        INVOICES_TABLE.env_var,
+        PAYMENTS_TABLE.env_var,
+        PATIENTS_TABLE.env_var,
+        FUNDS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+    ),
+)
+DISPUTES = FunctionDef(  # chargebacks: list, read, the evidence packet, answer or accept at Splash
+    name="disputes",
+    env=(
+        FUNDS_TABLE.env_var,
+        PAYMENTS_TABLE.env_var,
+        INVOICES_TABLE.env_var,
+        PATIENTS_TABLE.env_var,
+        PRACTICES_TABLE.env_var,
+        EVENTS_TABLE.env_var,
+        MESSAGES_TABLE.env_var,
+        IDEMPOTENCY_TABLE.env_var,
+        DATA_KEY_ENV,
+        SPLASH_HOST_ENV,
+        SPLASH_CREDENTIALS_ENV,
+    ),
 )
 PUBLISHER = FunctionDef(name="publisher", env=(EVENT_BUS_ENV,))  # the events table's stream → the bus
 DOCS = FunctionDef(name="docs")  # GET /openapi.json: the generated document in its asset; no table, no key
@@ -483,6 +529,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     PAYPAGE,
     MESSAGES,
     MESSAGING,
+    DISPUTES,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
@@ -527,6 +574,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/events/encounters", ENCOUNTERS.name),
     Route("GET", "/reports/payments", REPORTS.name),
     Route("GET", "/reports/receivables", REPORTS.name),
+    Route("GET", "/reports/deposits", REPORTS.name),
+    Route("GET", "/deposits/{deposit_id}", REPORTS.name),
+    Route("GET", "/disputes", DISPUTES.name),
+    Route("GET", "/disputes/{dispute_id}", DISPUTES.name),
+    Route("GET", "/disputes/{dispute_id}/evidence", DISPUTES.name),
+    Route("POST", "/disputes/{dispute_id}/respond", DISPUTES.name),
+    Route("POST", "/disputes/{dispute_id}/accept", DISPUTES.name),
     Route("POST", "/invoices/{invoice_id}/pay-links", INVOICES.name),
     Route("GET", "/invoices/{invoice_id}/pay-links", INVOICES.name),
     Route("POST", "/patients/{patient_id}/pay-links", INVOICES.name),  # "pay my balance" (a practice setting)

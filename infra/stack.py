@@ -37,6 +37,7 @@ from infra.definitions import (
     SPLASH_HOST_ENV,
 )
 from infra.functions import PracticePayFunction, table_access
+from infra.funds import FundsConstruct
 from infra.messaging import MessagingConstruct
 from infra.settings import StackSettings
 from infra.sync import SyncConstruct
@@ -307,6 +308,18 @@ class PracticePayStack(Stack):
             concurrency=settings.api_function_concurrency,
             common=common,
         )
+        funds = FundsConstruct(
+            self,
+            "Funds",
+            tables=tables,
+            data_env=data_env,
+            data_statements=data_statements,
+            splash_env=splash_env,
+            splash_statements=splash_statements,
+            concurrency=settings.api_function_concurrency,
+            timeout=splash_timeout,
+            common=common,
+        )
         # GET /openapi.json: the committed, generated document ships in the function's asset (functions/docs/);
         # it reads nothing else, so its policy is the one every function has (its logs, traces, dead letters).
         docs = PracticePayFunction(
@@ -334,6 +347,7 @@ class PracticePayStack(Stack):
                 clinical.reports,
                 paypage,
                 messaging.messaging,
+                funds.disputes,
             )
         }
         api = ApiConstruct(
@@ -363,5 +377,6 @@ class PracticePayStack(Stack):
                 *billing.functions,
                 *clinical.functions,
                 *messaging.functions,
+                *funds.functions,
             ],
         )

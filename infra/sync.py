@@ -22,6 +22,7 @@ from infra.definitions import (
     ALERTS,
     ALERTS_QUEUE,
     EVENTS_TABLE,
+    FUNDS_TABLE,
     INVOICES_TABLE,
     PATIENTS_TABLE,
     PAYMENTS_TABLE,
@@ -57,7 +58,7 @@ class SyncConstruct(Construct):
         sync_table, events_table = tables[SYNC_TABLE.logical_id], tables[EVENTS_TABLE.logical_id]
         payments, invoices = tables[PAYMENTS_TABLE.logical_id], tables[INVOICES_TABLE.logical_id]
         patients, practices = tables[PATIENTS_TABLE.logical_id], tables[PRACTICES_TABLE.logical_id]
-        schedules = tables[SCHEDULES_TABLE.logical_id]
+        schedules, funds = tables[SCHEDULES_TABLE.logical_id], tables[FUNDS_TABLE.logical_id]
         alerts_queue, reconciliation = queues[ALERTS_QUEUE.logical_id], queues[RECONCILIATION_QUEUE.logical_id]
 
         self.webhook = PracticePayFunction(
@@ -81,6 +82,7 @@ class SyncConstruct(Construct):
         )
 
         sync_env = {
+            FUNDS_TABLE.env_var: funds.table_name,
             PAYMENTS_TABLE.env_var: payments.table_name,
             INVOICES_TABLE.env_var: invoices.table_name,
             PATIENTS_TABLE.env_var: patients.table_name,
@@ -94,7 +96,12 @@ class SyncConstruct(Construct):
             table_access("Payments", payments, ["GetItem", "BatchGetItem", "PutItem", "Query"], "open"),
             table_access("Installments", schedules, ["GetItem", "PutItem"]),  # a payment moves its installment
             table_access("InvoicesAndLedger", invoices, ["GetItem", "PutItem"]),
-            table_access("BlockReturnedAccounts", patients, ["UpdateItem"]),
+            # Disputes (a chargeback's stages), deposits and their lines, fees, settlements, applied card updates;
+            # `due`: the daily check of disputes whose reply date is near.
+            table_access("Funds", funds, ["GetItem", "PutItem", "UpdateItem", "Query"], "due"),
+            # A returned account is blocked; the account updater finds a method by its token and replaces the card
+            # with its marker item in one transaction.
+            table_access("PaymentMethods", patients, ["GetItem", "PutItem", "UpdateItem", "Query"], "by_token"),
             table_access(
                 "Practices", practices, ["GetItem", "Query", "Scan", "UpdateItem"], "by_merchant", "onboarding"
             ),

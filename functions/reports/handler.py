@@ -1,13 +1,15 @@
-"""Reports API: GET /reports/payments and GET /reports/receivables, as JSON or as CSV (`Accept: text/csv`).
-Thin: validate, call the service, render the format asked for."""
+"""Reports API: GET /reports/payments, /reports/receivables and /reports/deposits, as JSON or as CSV
+(`Accept: text/csv`), and one deposit as JSON or as a FHIR R4 PaymentReconciliation. Thin: validate, call the
+service, render the format asked for."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -15,6 +17,9 @@ from pydantic import BaseModel
 from practicepay.api.problems import responses
 from practicepay.api.resolver import build_resolver, resolve
 from practicepay.auth.context import practice_id
+from practicepay.deposits.models import Deposit, DepositReport
+from practicepay.deposits.service import report_csv as deposits_csv
+from practicepay.invoices.fhir import FHIR_CONTENT_TYPE
 from practicepay.invoices.models import EXTERNAL_ID, IsoDate
 from practicepay.observability import entrypoint
 from practicepay.payments.models import PaymentStatus
@@ -107,6 +112,48 @@ def receivables_report(
     csv_text = receivables_csv(report) if _wants_csv() else None
     day: date = report.as_of
     return _answer(report, csv_text, f"receivables_{day.isoformat()}.csv", headers)
+
+
+@app.get(
+    "/reports/deposits",
+    summary="Deposits made in a date range, with their lines (JSON or CSV)",
+    description="Every deposit (a Splash disbursement) made from `from` to `to` (both included; at most 366 days): "
+    "its status, amount, gross, refunds, returns, chargebacks, fees and net, and each line matched to our payment, "
+    "refund or dispute. Called out: lines naming none of our records, and payments of the range that succeeded "
+    "more than `undeposited_after_days` ago and reached no deposit. `Accept: text/csv`: one row per line.",
+    tags=["reports"],
+    responses=_with_csv(
+        responses((200, "The deposits", DepositReport), 400, 401, 422),
+        "CSV: deposit_id, splash_disbursement_id, deposited_on, status, deposit_amount, line, entry_id, kind, amount, "
+        "matched, payment_id, refund_id, dispute_id, invoice_id, patient_id, splash_txn_id, description (cents)",
+    ),
+)
+def deposits_report(
+    from_: Annotated[IsoDate, Query(alias="from", description="First day, YYYY-MM-DD, included")],
+    to: Annotated[IsoDate, Query(description="Last day, YYYY-MM-DD, included; on or after `from`")],
+):
+    report = report_service().deposits(practice_id(app), from_, to)
+    csv_text = deposits_csv(report) if _wants_csv() else None
+    return _answer(report, csv_text, f"deposits_{from_.isoformat()}_{to.isoformat()}.csv", {})
+
+
+_DEPOSIT_RESPONSES = responses((200, "The deposit", Deposit), 401, 404)
+_DEPOSIT_RESPONSES[200]["content"][FHIR_CONTENT_TYPE] = {
+    "schema": {"type": "object", "description": "A FHIR R4 PaymentReconciliation (send Accept: application/fhir+json)"}
+}
+
+
+@app.get(
+    "/deposits/<deposit_id>",
+    summary="Get a deposit (as JSON, or as a FHIR R4 PaymentReconciliation)",
+    tags=["reports"],
+    responses=_DEPOSIT_RESPONSES,
+)
+def get_deposit(deposit_id: Annotated[str, Path(max_length=64)]):
+    if FHIR_CONTENT_TYPE in (app.current_event.get_header_value("accept", default_value="") or ""):
+        body = json.dumps(report_service().deposit_fhir(practice_id(app), deposit_id))
+        return Response(status_code=200, content_type=FHIR_CONTENT_TYPE, body=body)
+    return report_service().deposit(practice_id(app), deposit_id)
 
 
 @entrypoint(correlation_paths.API_GATEWAY_REST)

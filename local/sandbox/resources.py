@@ -125,6 +125,64 @@ RESOURCES: dict[str, Resource] = {
             read_only=("entity", "txn", "payment", "disbursement", "code", "actionCode", "message"),
         ),
         Resource(
+            "entries",  # [S entries-response] made by the sandbox as money moves (local/sandbox/funds.py)
+            frozenset({GET}),
+            read_only=("entity", "onentity", "fromentity", "txn", "chargeback", "fee", "disbursement", "event")
+            + ("eventId", "description", "amount", "isFee", "pending", "opposingEntry", "fund"),
+        ),
+        Resource(
+            "fees",  # [S fees-response] the merchant's fee configurations, made on first use
+            frozenset({GET}),
+            read_only=("entity", "forentity", "type", "name", "description", "schedule", "um", "amount")
+            + ("currency", "collection", "txnFee"),
+        ),
+        Resource(
+            "disbursements",  # [S] one per entity and midnight (local/sandbox/funds.py)
+            frozenset({GET}),
+            read_only=("entity", "account", "payout", "description", "amount", "returnedAmount", "status")
+            + ("currency", "fundingStatus", "disbursementEntriesStatus", "processed", "sameDay"),
+        ),
+        Resource(
+            "disbursementEntries",  # [S] one per entry paid out
+            frozenset({GET}),
+            read_only=("disbursement", "entry", "event", "eventId", "amount", "amountUsed", "description"),
+        ),
+        Resource(
+            "chargebacks",  # [RS] recorded fields; opened by POST /_sandbox/chargebacks (local/sandbox/disputes.py)
+            frozenset({GET}),
+            read_only=("merchant", "txn", "mid", "description", "total", "representedTotal", "cycle", "currency")
+            + ("ref", "reason", "reasonCode", "issued", "received", "reply", "bankRef", "chargebackRef", "status")
+            + ("lastStatusChange", "actionable", "paymentMethod", "shadow"),
+        ),
+        Resource("chargebackStatuses", frozenset({GET}), read_only=("chargeback", "chargebackMessage", "status")),
+        Resource(
+            "chargebackMessages",  # [S] POST only creates (disputes.create_message)
+            frozenset({GET, POST}),
+            read_only=("chargeback", "type", "date", "amount", "currency", "contact", "note", "fromQueue")
+            + ("toQueue", "status", "imported"),
+        ),
+        Resource(
+            "chargebackDocuments",  # [S] the record; its file: POST /files/chargebackDocuments/<id>
+            frozenset({GET, POST}),
+            read_only=("chargeback", "type", "name", "description", "documentSource", "ref", "status"),
+        ),
+        Resource(
+            "paymentUpdates",  # [S] account-updater results (POST /_sandbox/account-updater)
+            frozenset({GET}),
+            read_only=("token", "payment", "account", "paymentUpdateGroup", "status", "platform", "ref")
+            + ("clientRef", "message", "expiration"),
+        ),
+        Resource(
+            "paymentUpdateGroups",
+            frozenset({GET}),
+            read_only=("entity", "processing", "processed", "numberUpdated", "expirationUpdated"),
+        ),
+        Resource(
+            "payouts",  # [S] the entity's daily payout schedule
+            frozenset({GET}),
+            read_only=("entity", "account", "schedule", "currency"),
+        ),
+        Resource(
             "alerts",
             frozenset({GET, POST, PUT, DELETE}),
             ("login", "forlogin", "team", "division", "name", "description"),

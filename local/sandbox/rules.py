@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from local.sandbox import funds
 from local.sandbox.boarding import board
 from local.sandbox.errors import Problems, refuse
 from local.sandbox.payments import Instrument, is_expired, parse_instrument
@@ -432,9 +433,9 @@ def _result(txn_id: str, result: TxnResultCode) -> Record:
 # --- day boundaries -------------------------------------------------------------------------------------------
 
 
-def close_day(store: Store) -> None:
-    """What one UTC midnight does, in order: card batches (captured → settled, approved → captured), eCheck
-    settlement (approved → settled), eCheck funding, due bank returns, boarding."""
+def close_day(store: Store, settings: SandboxSettings) -> None:
+    """What one UTC midnight does, in order: card batches (captured → settled, approved → captured, with the
+    capture's ledger entries), eCheck settlement (approved → settled), eCheck funding, due bank returns, boarding."""
     today = yyyymmdd(store.today)
     txns = store.rows("txns")
     cards = [t for t in txns if t["type"] in BATCHED_CARD_TYPES]
@@ -444,15 +445,18 @@ def close_day(store: Store) -> None:
     for txn in to_settle:
         changes = {"status": TxnStatus.SETTLED, "settled": today, "settledTotal": txn["approved"]}
         store.update("txns", txn, changes, "txn.settled")
+        if txn["type"] == TxnType.REFUND:
+            funds.card_refund_settled(store, txn)  # [contract #19]
     for txn in to_capture:
         if txn.get("_state") == "fails_at_capture":
             _fail_capture(store, txn)
             continue
         store.update("txns", txn, {"status": TxnStatus.CAPTURED, "captured": captured_stamp(store)}, "txn.captured")
+        funds.card_captured(store, settings, txn)  # [contract #19] entries are made as money moves
     for txn in held:
         _resolve_state(store, txn)
     for txn in [t for t in txns if t["type"] in ECHECK_TYPES and t["status"] == TxnStatus.APPROVED]:
-        _settle_echeck(store, txn, today)
+        _settle_echeck(store, settings, txn, today)
     for txn in [t for t in txns if t.get("_fund_on") and t["_fund_on"] <= store.today]:
         txn["_fund_on"] = None
         if txn["status"] == TxnStatus.SETTLED:
@@ -460,6 +464,11 @@ def close_day(store: Store) -> None:
     for txn in [t for t in txns if t.get("_return_on") and t["_return_on"] <= store.today]:
         _return(store, txn, today)
     board(store)
+    if settings.account_updater_monthly and store.today.day == 1:  # [contract #19] the monthly updater run
+        from local.sandbox.disputes import run_updater
+
+        run_updater(store)
+    funds.disburse(store)  # [contract #19] after the batches, settlements and returns
 
 
 def _fail_capture(store: Store, txn: Record) -> None:
@@ -489,7 +498,7 @@ def _resolve_state(store: Store, txn: Record) -> None:
         txn["_state"] = state  # (e.g. a voided fails_at_capture sale: nothing happens)
 
 
-def _settle_echeck(store: Store, txn: Record, today: int) -> None:
+def _settle_echeck(store: Store, settings: SandboxSettings, txn: Record, today: int) -> None:
     changes: Record = {
         "status": TxnStatus.SETTLED,
         "captured": captured_stamp(store),
@@ -499,11 +508,13 @@ def _settle_echeck(store: Store, txn: Record, today: int) -> None:
     if txn["type"] in DEBIT_ECHECK_TYPES:
         changes["_fund_on"] = add_business_days(store.today, FUNDING_BUSINESS_DAYS)
     store.update("txns", txn, changes, "txn.captured", "txn.settled")
+    funds.echeck_settled(store, settings, txn)  # [contract #19]
 
 
 def _return(store: Store, txn: Record, today: int) -> None:
     code = txn["_return_code"]
     store.update("txns", txn, {"status": TxnStatus.RETURNED, "returned": today, "_return_on": None}, "txn.returned")
+    funds.echeck_returned(store, txn)  # [contract #19]
     merchant = store.get("merchants", txn["merchant"]) or {}
     reason = NACHA_RETURNS[code]
     store.insert(

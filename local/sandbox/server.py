@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox import payfields, resources
+from local.sandbox import disputes, payfields, resources
 from local.sandbox.alerts import ALERT_FAULT_MODES, AlertDispatcher, deliveries_for
 from local.sandbox.boarding import create_entity
 from local.sandbox.errors import ApiError, ErrorItem, error_item, refuse
@@ -88,6 +88,8 @@ CREATORS: dict[str, Callable[[Store, Any], Record]] = {
     "alerts": resources.create_alert,
     "alertTriggers": functools.partial(resources.create_alert_part, name="alertTriggers"),
     "alertActions": functools.partial(resources.create_alert_part, name="alertActions"),
+    "chargebackMessages": disputes.create_message,
+    "chargebackDocuments": disputes.create_document,
 }
 
 
@@ -177,7 +179,7 @@ class SplashSandbox:
             target = self._clock.now + timedelta(days=days, seconds=seconds)
             for midnight in self._clock.midnights_until(target):
                 self._clock.now = midnight
-                close_day(self._store)
+                close_day(self._store, self.settings)
             self._clock.now = target
             return {"now": target.isoformat(), "events": self._store.events[first_event:]}
 
@@ -317,6 +319,11 @@ class SplashSandbox:
         details: Body = {"requestId": request_id}
         try:
             segments = request.path.strip("/").split("/")
+            if request.method == "POST" and segments[:2] == ["files", "chargebackDocuments"] and len(segments) == 3:
+                upload = request.files.get("file")
+                content = upload.read() if upload is not None else None
+                document = disputes.upload(self._store, self.settings, segments[2], content)
+                return 200, envelope([stringify(public(document))], details)
             if len(segments) > 2 or not segments[0]:
                 raise refuse("invalid_resource")
             name, record_id = segments[0], (segments[1] if len(segments) == 2 else None)
@@ -403,14 +410,68 @@ class SplashSandbox:
             ("DELETE", "requests"): self._admin_clear_requests,
             ("GET", "deliveries"): lambda _: {"deliveries": self._dispatcher.deliveries()},
             ("POST", "reset"): self._admin_reset,
+            ("POST", "chargebacks"): lambda r: {"chargeback": self._funds(disputes.open_chargeback, _admin_body(r))},
+            ("POST", "account-updater"): lambda r: {
+                "paymentUpdate": self._funds(disputes.account_update, _admin_body(r))
+            },
+            ("POST", "account-updater/run"): lambda _: {"paymentUpdates": self._funds(disputes.run_updater)},
         }
-        route = routes.get((request.method, request.path.removeprefix("/_sandbox/").strip("/")))
+        path = request.path.removeprefix("/_sandbox/").strip("/")
+        route = routes.get((request.method, path))
+        parts = path.split("/")
+        if route is None and parts[0] == "chargebacks" and len(parts) >= 3:
+            route = self._chargeback_control(request, parts)
         try:
             if route is None:
                 raise AdminError(f"no sandbox control {request.method} {request.path}", 404)
-            return json_response(200, route(request))
+            answer = route(request)
+            if isinstance(answer, Response):
+                return answer
+            status = 201 if request.method == "POST" and parts[0] in ("chargebacks", "account-updater") else 200
+            return json_response(status if len(parts) == 1 else 200, answer)
         except AdminError as error:
             return json_response(error.status, {"error": str(error)})
+        except disputes.AdminRefusal as error:
+            return json_response(error.status, {"error": str(error)})
+
+    def _funds(self, action: Callable[..., Any], *args: Any) -> Any:
+        """Run a chargeback or account-updater control under the lock; the API's shape of what it made."""
+        with self._lock:
+            if action in (disputes.open_chargeback,):
+                made = action(self._store, self.settings, *args)
+            else:
+                made = action(self._store, *args)
+        return [public(m) for m in made] if isinstance(made, list) else public(made)
+
+    def _chargeback_control(self, request: Request, parts: list[str]) -> Callable[[Request], Any] | None:
+        """/_sandbox/chargebacks/<id>/decide | cycle (POST) and /documents/<doc id> (GET: the file's bytes)."""
+        chargeback = self._store.get("chargebacks", parts[1])
+
+        def missing(_: Request) -> Any:
+            raise AdminError(f"no chargeback {parts[1]}", 404)
+
+        if chargeback is None:
+            return missing
+        if request.method == "POST" and parts[2:] == ["decide"]:
+            return lambda r: {"chargeback": self._locked(disputes.decide, chargeback, _admin_body(r).get("outcome"))}
+        if request.method == "POST" and parts[2:] == ["cycle"]:
+            return lambda r: {"chargeback": self._locked(disputes.move_cycle, chargeback, _admin_body(r).get("cycle"))}
+        if request.method == "GET" and len(parts) == 4 and parts[2] == "documents":
+            document = self._store.get("chargebackDocuments", parts[3])
+
+            def file(_: Request) -> Response:
+                if document is None or document["chargeback"] != chargeback["id"] or document["_bytes"] is None:
+                    raise AdminError("no such document file", 404)
+                return Response(document["_bytes"], status=200, content_type="application/pdf")
+
+            return file
+        return None
+
+    def _locked(self, action: Callable[..., Record], chargeback: Record, value: Any) -> Record:
+        with self._lock:
+            if action is disputes.decide:
+                return public(action(self._store, self.settings, chargeback, value))
+            return public(action(self._store, chargeback, value))
 
     def _admin_advance(self, request: Request) -> Body:
         body = _admin_body(request)

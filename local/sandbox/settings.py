@@ -32,6 +32,22 @@ class SandboxSettings:
     alert_timeout_seconds: float = 5.0
     alert_backoff_seconds: float = 1.0
     login: str = "t1_log_sandbox000000000000000000"
+    card_fee_bps: int = 290
+    card_fee_fixed: int = 30
+    """[contract #19] The sandbox's card processing fee on each capture: bps of the approved amount plus cents."""
+    echeck_fee_bps: int = 80
+    echeck_fee_cap: int = 500
+    # [contract #19] chargebacks: the recorded −3000 "CHARGEBACK" fee (splash-api.md §10); whether Payrix gives it
+    # back on a won dispute is undocumented (a setting); the reply deadline; Payrix's evidence limits (2 MB a PDF,
+    # 10 MB in all: the dispute-management page).
+    chargeback_fee: int = 3000
+    chargeback_fee_refunded_on_win: bool = True
+    chargeback_reply_days: int = 10
+    document_max_bytes: int = 2_000_000
+    document_total_bytes: int = 10_000_000
+    account_updater_monthly: bool = True
+    """[contract #19] On the 1st of each month, the updater renews the cards expiring within 30 days."""
+    """[contract #19] The sandbox's eCheck fee on each settled eCheck sale: bps of the amount, at most the cap."""
     alert_shape: Literal["ours", "wild", "bare", "rotate"] = "ours"
     """A web alert's body (local/sandbox/alerts.py): ADR 0004's `alert` block, the wild one (splash-api.md §4:
     `alert` carries `txnStatus`/`login`, no event or resource), none, or the three in turn per record and event."""

@@ -108,6 +108,17 @@ ID_PREFIXES: dict[str, str] = {
     "alertTriggers": "alt",
     "alertActions": "ala",
     "txnSessions": "tss",  # [§7] t1_tss_… (AT, SDK txn-sessions example)
+    "entries": "etr",  # [S entries-response] t1_etr_
+    "fees": "fee",  # [S fees-response] t1_fee_
+    "disbursements": "dbm",  # [S] t1_dbm_
+    "disbursementEntries": "dbe",  # [S] t1_dbe_
+    "payouts": "pay",  # [S] t1_pay_
+    "chargebacks": "chb",  # [RS] t1_chb_
+    "chargebackMessages": "chm",  # [RS]
+    "chargebackStatuses": "chs",  # [RS]
+    "chargebackDocuments": "chd",  # [RS]
+    "paymentUpdates": "pmu",  # [S payment-updates]
+    "paymentUpdateGroups": "pug",  # [S]
 }
 
 # [§4] SDK ResourceEnum, for the resources the sandbox serves and alerts on.
@@ -119,6 +130,9 @@ RESOURCE_ENUM: dict[str, int] = {
     "accounts": 22,
     "entities": 36,
     "entityReturns": 86,
+    "disbursements": 26,
+    "chargebacks": 34,
+    "paymentUpdates": 115,
 }
 
 

@@ -70,6 +70,10 @@ class ReportsConfig(_Env):
     payments_table: str = Field(alias="PAYMENTS_TABLE", min_length=3)
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     """Payment methods' kind, brand and last4 only (never a patient's sealed PHI)."""
+    funds_table: str = Field(alias="FUNDS_TABLE", min_length=3)
+    """Deposits and each payment's settlement (its deposit and fees)."""
+    practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    """The practice's name, for a deposit's FHIR PaymentReconciliation."""
 
 
 class PublisherConfig(_Env):
@@ -120,6 +124,16 @@ class BillingRunConfig(_Env):
     schedules_table: str = Field(alias="SCHEDULES_TABLE", min_length=3)
     events_table: str = Field(alias="EVENTS_TABLE", min_length=3)
     charge_queue_url: str = Field(alias="CHARGE_QUEUE_URL", min_length=10)
+    patients_table: str | None = Field(default=None, alias="PATIENTS_TABLE", min_length=3)
+    """Stored cards: one expiring before its next autopay charge is flagged (payment_method.expiring)."""
+
+
+class DisputesConfig(_DataConfig, MoneyTables):
+    """The disputes API: reads disputes, builds the evidence packet (invoice lines: the data key; messages sent) and
+    answers Splash."""
+
+    funds_table: str = Field(alias="FUNDS_TABLE", min_length=3)
+    messages_table: str = Field(alias="MESSAGES_TABLE", min_length=3)
 
 
 class MessagingConfig(_Env):
@@ -164,6 +178,8 @@ class SyncConfig(MoneyTables):
     """The alert processor, the status poll and the reconciler."""
 
     sync_table: str = Field(alias="SYNC_TABLE", min_length=3)
+    funds_table: str = Field(alias="FUNDS_TABLE", min_length=3)
+    """Disputes (chargebacks), deposits (disbursements) and the fee ledger (issue #19)."""
     reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=1, le=86400)
     """How long a payment may stay unknown with no txn at Splash before it is failed as not submitted."""
     poll_overlap_seconds: int = Field(default=600, alias="POLL_OVERLAP_SECONDS", ge=0, le=86400)

@@ -196,6 +196,11 @@ class Report:
     invoices: int = 0
     payments: int = 0
     refunds: int = 0
+    deposits: int = 0
+    """Splash disbursements of the practice, each checked line by line against its deposit and our ledger."""
+    chargebacks: int = 0
+    pending_deposit: int = 0
+    """Payments with money at Splash not paid out yet when the run ended (not checked against deposits)."""
     mismatches: list[Mismatch] = field(default_factory=list)
     double_charges: list[Mismatch] = field(default_factory=list)
     lost_payments: list[Mismatch] = field(default_factory=list)
@@ -233,6 +238,8 @@ class Report:
             "  " + self.render_workers(),
             f"  checked: {self.invoices} invoices, {self.payments} payments, {self.refunds} refunds; "
             f"orders on more than one Splash txn: {self.shared_orders} {self.shared_order_examples}",
+            f"  deposits: {self.deposits} checked against Splash's entries ({self.chargebacks} chargebacks; "
+            f"{self.pending_deposit} payments with money not paid out yet)",
             f"  double charges: {len(self.double_charges)}; lost payments: {len(self.lost_payments)}; "
             f"left pending/unknown: {len(self.left_open)}; other mismatches: {len(self.mismatches)}",
         ]
@@ -718,8 +725,10 @@ def run(
 
     settle_started = time.monotonic()
     settle(stack, shared, report, ready_at=last_op + grace_seconds + 0.5, limit_s=settle_limit_s)
+    pay_out(stack, report, practice, random.Random(seed + 2))
     report.settle_s = time.monotonic() - settle_started
     check(report, practice, merchant, shared.invoices)
+    check_deposits(report, practice)
     if pool is not None:
         report.pool = pool.stats()
     report.duration_s = time.monotonic() - started
@@ -769,6 +778,141 @@ def settle(stack: ChaosStack, shared: Clients, report: Report, *, ready_at: floa
         time.sleep(0.5)
 
 
+CHARGEBACKS_PER_RUN = 2
+
+
+def pay_out(stack: ChaosStack, report: Report, practice: str, rng: random.Random) -> None:
+    """After the run: chargebacks on up to CHARGEBACKS_PER_RUN captured card payments (one then won), and the
+    days Splash needs to disburse everything (the disbursements move to processed), with the alerts and polls
+    that read them."""
+    captured = [
+        p
+        for p in open_records(practice, statuses=frozenset({"succeeded", "partially_refunded"}))
+        if p["method_kind"] == "card" and p.get("splash_txn_id")
+    ]
+    chosen = rng.sample(captured, min(CHARGEBACKS_PER_RUN, len(captured)))
+    opened = []
+    for payment in chosen:
+        got = requests.post(
+            f"{stack.sandbox_url}/_sandbox/chargebacks", json={"txn": payment["splash_txn_id"]}, timeout=10
+        )
+        if got.status_code == 201:
+            opened.append(got.json()["chargeback"]["id"])
+    report.chargebacks = len(opened)
+    _rounds(stack, report, days=1)
+    for chargeback_id in opened[:1]:
+        stack.sandbox_post(f"chargebacks/{chargeback_id}/decide", {"outcome": "won"})
+    _rounds(stack, report, days=3)
+
+
+def _rounds(stack: ChaosStack, report: Report, days: int) -> None:
+    for _ in range(days):
+        stack.sandbox_post("clock", {"advance_days": 1})
+        stack.sandbox.wait_for_alerts(10.0)
+        for name, step in (("pay-out drain", stack.triggers.drain_all), ("pay-out poll", stack.triggers.poll)):
+            try:
+                step()
+            except Exception:
+                report.background[f"{name} failed"] += 1
+                report.background_errors.append(f"{name}: {traceback.format_exc()}")
+
+
+def check_deposits(report: Report, practice: str) -> None:
+    """The ledger equals Splash's entries for every deposit: each Splash disbursement of the practice is a deposit
+    of the same amount whose lines are its disbursementEntries to the cent; per payment, the sales, refunds and
+    returns paid out equal the payment's ledger (charges, voids, refunds, returns); per chargeback, what was paid
+    out equals its ledger entries; every fee paid out is in the practice's fee ledger at the same amount."""
+    import boto3
+    from boto3.dynamodb.conditions import Key
+
+    from practicepay.adapters.dynamo import plain
+    from practicepay.deposits.models import deposit_id
+    from practicepay.practices import PracticeStore
+    from practicepay.splash.models import Disbursement, DisbursementEntry, Entry
+    from practicepay.splash.search import Search
+    from practicepay.splash.wiring import splash_client
+
+    bad = report.mismatches.append
+    splash = splash_client()
+    entity = PracticeStore(os.environ["PRACTICES_TABLE"]).get(practice).splash_entity_id
+    funds = boto3.resource("dynamodb").Table(os.environ["FUNDS_TABLE"])
+    items = [plain(i) for i in _query_all(funds, KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"))]
+    lines = [i for i in items if "#LINE#" in str(i["sk"])]
+    deposits = {i["id"]: i for i in items if str(i["sk"]).startswith("DEPOSIT#") and "#LINE#" not in str(i["sk"])}
+    fee_ledger = {i["id"]: i["amount"] for i in items if str(i["sk"]).startswith("FEE#")}
+    paid_out: dict[str, int] = {}
+    for disbursement in splash.iterate(Disbursement, search=Search().equals("entity", entity)):
+        report.deposits += 1
+        subject = f"disbursement {disbursement.id} ({disbursement.amount})"
+        deposit = deposits.get(deposit_id(disbursement.id))
+        parts = {
+            part.entry: part.amount
+            for part in splash.iterate(DisbursementEntry, search=Search().equals("disbursement", disbursement.id))
+        }
+        paid_out.update(parts)
+        if deposit is None:
+            bad(Mismatch("deposit of every disbursement", subject, "a deposit", "none"))
+            continue
+        mine = {line["entry_id"]: line["amount"] for line in lines if line["deposit_id"] == deposit["id"]}
+        if (deposit["amount"], mine) != (disbursement.amount, parts):
+            bad(
+                Mismatch(
+                    "deposit vs Splash {entry: cents}", subject, (disbursement.amount, parts), (deposit["amount"], mine)
+                )
+            )
+    left = {e.id for e in splash.iterate(Entry, search=Search().equals("entity", entity)) if not e.disbursement}
+    invoices_table, _ = _tables()
+    from practicepay.invoices.store import InvoiceStore
+
+    ledger = [
+        e
+        for i in {line.get("invoice_id") for line in lines} - {None}
+        for e in InvoiceStore(invoices_table.name).ledger(practice, i)
+    ]
+    by_payment: dict[str, int] = collections.Counter()
+    by_chargeback: dict[str, int] = collections.Counter()
+    for e in ledger:
+        if e.get("splash_chargeback_id"):
+            by_chargeback[e["splash_chargeback_id"]] += e["amount"]
+        elif e["type"] in ("charge", "void", "refund", "return"):
+            by_payment[e["payment_id"]] += e["amount"]
+    out_payment: dict[str, int] = collections.Counter()
+    out_chargeback: dict[str, int] = collections.Counter()
+    for line in lines:
+        if line["kind"] == "fee":
+            if fee_ledger.get(line["entry_id"]) != line["amount"]:
+                bad(
+                    Mismatch(
+                        "fee paid out vs fee ledger", line["entry_id"], line["amount"], fee_ledger.get(line["entry_id"])
+                    )
+                )
+        elif line.get("splash_chargeback_id"):
+            out_chargeback[line["splash_chargeback_id"]] += line["amount"]
+        elif line.get("payment_id"):
+            out_payment[line["payment_id"]] += line["amount"]
+        else:
+            bad(Mismatch("every line matched", line["entry_id"], "a payment or dispute", line))
+    pending = set()
+    if left:  # money not paid out yet: its payment is not complete in any deposit
+        for entry in splash.iterate(Entry, search=Search().equals("entity", entity)):
+            if entry.id in left and entry.txn:
+                pending.add(entry.txn)
+    for payment_id, amount in out_payment.items():
+        txns = {line.get("splash_txn_id") for line in lines if line.get("payment_id") == payment_id}
+        if txns & pending:
+            report.pending_deposit += 1
+            continue
+        if by_payment.get(payment_id, 0) != amount:
+            bad(Mismatch("payment paid out vs its ledger", payment_id, by_payment.get(payment_id, 0), amount))
+    for chargeback_id, amount in out_chargeback.items():
+        if by_chargeback.get(chargeback_id, 0) != amount:
+            bad(
+                Mismatch(
+                    "chargeback paid out vs its ledger", chargeback_id, by_chargeback.get(chargeback_id, 0), amount
+                )
+            )
+
+
 def _tables() -> tuple[Any, Any]:
     import boto3
 
@@ -776,7 +920,7 @@ def _tables() -> tuple[Any, Any]:
     return db.Table(os.environ["INVOICES_TABLE"]), db.Table(os.environ["PAYMENTS_TABLE"])
 
 
-def open_records(practice: str) -> list[dict[str, Any]]:
+def open_records(practice: str, statuses: frozenset[str] | None = None) -> list[dict[str, Any]]:
     from boto3.dynamodb.conditions import Key
 
     from practicepay.adapters.dynamo import plain
@@ -784,7 +928,9 @@ def open_records(practice: str) -> list[dict[str, Any]]:
     _, payments = _tables()
     items = payments.query(KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"), ConsistentRead=True)["Items"]
     return [
-        plain(i) for i in items if str(i["sk"]).startswith(("PAYMENT#", "REFUND#")) and i["status"] in OPEN_STATUSES
+        plain(i)
+        for i in items
+        if str(i["sk"]).startswith(("PAYMENT#", "REFUND#")) and i["status"] in (statuses or OPEN_STATUSES)
     ]
 
 
@@ -845,7 +991,8 @@ def check(report: Report, practice: str, merchant: str, invoice_ids: list[str]) 
     for invoice_id in invoice_ids:
         invoice = invoices.get(practice, invoice_id)
         entries = invoices.ledger(practice, invoice_id)
-        paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void", "return"))
+        paid_types = ("charge", "void", "return", "chargeback", "chargeback_reversal")
+        paid = sum(e["amount"] for e in entries if e["type"] in paid_types)
         refunded = -sum(e["amount"] for e in entries if e["type"] == "refund")
         written_off = -sum(e["amount"] for e in entries if e["type"] == "write_off")
         subject = f"invoice {invoice_id}"
@@ -877,12 +1024,12 @@ def check(report: Report, practice: str, merchant: str, invoice_ids: list[str]) 
             bad(Mismatch("invoice amount_pending >= 0 (a hold released twice)", subject, 0, invoice.amount_pending))
         # A bank may return a debit after part of it was refunded: the return takes the whole debit off paid.
         returned = -sum(e["amount"] for e in entries if e["type"] == "return")
-        if invoice.amount_refunded > invoice.amount_paid + returned:
+        if invoice.amount_refunded > invoice.amount_paid + returned + invoice.amount_charged_back:
             bad(
                 Mismatch(
-                    "refunded <= paid (+ returned after a refund)",
+                    "refunded <= paid (+ returned after a refund, + charged back)",
                     subject,
-                    f"<= {invoice.amount_paid} + {returned}",
+                    f"<= {invoice.amount_paid} + {returned} + {invoice.amount_charged_back}",
                     invoice.amount_refunded,
                 )
             )
@@ -916,7 +1063,11 @@ def _check_payment(
         report.left_open.append(Mismatch("payment left open", subject, "a final status", payment["status"]))
     at_splash = {t.id: t.total for t in txns if t.status not in (FAILED, RETURNED)}
     booked: dict[str, int] = collections.Counter()
-    charges = [e for e in entries if e.get("payment_id") == pid and not e.get("refund_id")]
+    charges = [
+        e
+        for e in entries
+        if e.get("payment_id") == pid and not e.get("refund_id") and not e.get("splash_chargeback_id")
+    ]
     for e in charges:
         booked[e.get("splash_txn_id") or "-"] += e["amount"]
     booked = {k: v for k, v in booked.items() if v}

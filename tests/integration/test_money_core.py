@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from local.triggers import LocalTriggers
+from practicepay.disputes.models import debits, status_for
 from practicepay.invoices.store import InvoiceStore
-from practicepay.splash.models import Txn
+from practicepay.splash.models import Chargeback, Txn
 from practicepay.splash.search import Search
 from practicepay.splash.wiring import splash_client
 from tests.integration.conftest import VISIT
@@ -77,7 +78,8 @@ def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
     """The ledger equals the invoice's totals, and Splash agrees both ways: every ledger movement is a txn at
     Splash, and every approved txn Splash holds for the invoice's payments is in the ledger."""
     entries = InvoiceStore(aws_env["INVOICES_TABLE"]).ledger(practice, invoice["id"])
-    paid = sum(e["amount"] for e in entries if e["type"] in ("charge", "void", "return"))
+    paid_types = ("charge", "void", "return", "chargeback", "chargeback_reversal")
+    paid = sum(e["amount"] for e in entries if e["type"] in paid_types)
     refunded = -sum(e["amount"] for e in entries if e["type"] == "refund")
     written_off = -sum(e["amount"] for e in entries if e["type"] == "write_off")
     assert (paid, refunded, written_off) == (
@@ -87,7 +89,7 @@ def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
     )
     net: dict[str, int] = {}
     for e in entries:
-        if e.get("splash_txn_id"):
+        if e.get("splash_txn_id") and not e.get("splash_chargeback_id"):  # chargebacks: checked per chargeback
             net[e["splash_txn_id"]] = net.get(e["splash_txn_id"], 0) + e["amount"]
     moved = {txn_id: abs(amount) for txn_id, amount in net.items() if amount}  # a charge returned nets to 0
     for txn_id, amount in moved.items():
@@ -103,6 +105,14 @@ def ledger_matches(aws_env, practice: str, invoice: dict) -> None:
                 if txn.status != 2:
                     at_splash[txn.id] = txn.total
     assert at_splash == moved
+    by_chargeback: dict[str, int] = {}
+    for e in entries:
+        if e.get("splash_chargeback_id"):
+            by_chargeback[e["splash_chargeback_id"]] = by_chargeback.get(e["splash_chargeback_id"], 0) + e["amount"]
+    for chargeback_id, amount in by_chargeback.items():  # debited while Splash has not decided for the practice
+        chargeback = splash_client().get(Chargeback, chargeback_id)
+        expected = -chargeback.total if debits(status_for(chargeback.status, True), chargeback.cycle) else 0
+        assert amount == expected, (chargeback_id, amount)
 
 
 class InvoicePayments:

@@ -32,6 +32,7 @@ from practicepay.billing.models import InstallmentStatus
 from practicepay.billing.run import ChargeWorker, DailyRun
 from practicepay.billing.schedule import RetryPolicy
 from practicepay.billing.store import InstallmentRecord, ScheduleStore, SubscriptionRecord
+from practicepay.cards.service import AccountUpdater
 from practicepay.clock import iso
 from practicepay.errors import Conflict
 from practicepay.events import PAYMENT_EVENTS, event_item
@@ -39,7 +40,7 @@ from practicepay.ids import new_id, ulid
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.invoices.store import InvoiceStore
 from practicepay.messages.models import Channel, MessageRecord, message_id
-from practicepay.patients.store import PatientStore
+from practicepay.patients.store import MethodRecord, PatientStore
 from practicepay.paylinks.models import CreatePayLinkRequest, PayLinkRecord, secret_hash
 from practicepay.paylinks.service import PayLinkService, link_event
 from practicepay.payments.book import PaymentBook
@@ -47,7 +48,7 @@ from practicepay.payments.models import NOT_SUBMITTED, Failure, Payment, Payment
 from practicepay.payments.store import PaymentStore
 from practicepay.practices.models import Practice, PracticeSettings
 from practicepay.splash import declines
-from practicepay.splash.models import Merchant, MerchantStatus
+from practicepay.splash.models import Merchant, MerchantStatus, PaymentUpdate, Token
 from practicepay.sync import returns
 from practicepay.sync.service import StatusSync
 from tests.event_schemas import COMMON, SCHEMAS_DIR, detail_types, registry, schemas, validate_detail, validate_event
@@ -77,6 +78,15 @@ EMITTED_ELSEWHERE = {
 }
 PAY_PAGE_EVENTS = {"pay_link.locked", "pay_link.revoked"}  # the pay page's identity check (link_event)
 MESSAGE_EVENTS = {"message.sent", "message.failed"}  # patient messages (messages.service._settle)
+FUNDS_EVENTS = {  # the money after the payment (issue #19): disputes, deposits, cards kept current
+    "dispute.opened",
+    "dispute.due_soon",
+    "dispute.won",
+    "dispute.lost",
+    "deposit.updated",
+    "payment_method.updated",
+    "payment_method.expiring",
+}
 
 
 # -- the schema files ----------------------------------------------------------------------------------------
@@ -122,11 +132,14 @@ def test_every_detail_type_the_code_emits_has_a_schema():
         | {"pay_link.created"}
         | PAY_PAGE_EVENTS
         | MESSAGE_EVENTS
+        | FUNDS_EVENTS
     )
     assert detail_types() == expected
     assert COMMON == "common.json" and (SCHEMAS_DIR / COMMON).exists()
     # a detail-type written anywhere in the code as a literal ("payment.succeeded", …) must have a schema
-    literal = re.compile(r"\"((?:payment|invoice|installment|practice|pay_link|message)\.[a-z_]+)\"")
+    literal = re.compile(
+        r"\"((?:payment|invoice|installment|practice|pay_link|message|dispute|deposit|payment_method)\.[a-z_]+)\""
+    )
     written = {m for path in SHARED.rglob("*.py") for m in literal.findall(path.read_text())}
     assert written and written <= detail_types(), written - detail_types()
 
@@ -437,6 +450,106 @@ def membership_cycle_notice(rows):
     assert run._notice(store.subscription_item(sub), MOMENT) == 1
 
 
+def _card_method(**changes: Any) -> MethodRecord:
+    base = MethodRecord(
+        practice_id=PRACTICE,
+        id=new_id("pm"),
+        patient_id=PATIENT,
+        kind="card",
+        last4="4242",
+        token_sealed="sealed",
+        splash_token_id="t1_tok_6227be75a75b292bde6dbe2",
+        consent={},
+        created_at=NOW,
+        brand="visa",
+        exp_month=1,
+        exp_year=2027,
+    )
+    return replace(base, **changes)
+
+
+class _Cards:
+    """The patients table as the account updater and the daily run's expiring check use it: every step is new."""
+
+    def __init__(self, rows: list[dict[str, Any]], method: MethodRecord) -> None:
+        self.rows, self.method = rows, method
+
+    def methods_by_token(self, token_id: str) -> list[MethodRecord]:
+        return [self.method]
+
+    def methods_of(self, keys: list[tuple[str, str]]) -> list[MethodRecord]:
+        return [self.method for _ in keys]
+
+    def recorded(self, practice_id: str, sk: str) -> bool:
+        return False
+
+    def record_once(self, practice_id: str, sk: str, marker: dict, *, changes=(), events=(), events_table: str) -> bool:
+        self.rows.extend(events)
+        return True
+
+
+def card_updated(message: str, outcome: str) -> Callable[[list], None]:
+    def scenario(rows):
+        update = PaymentUpdate.model_validate(
+            {"id": "t1_pmu_6227be75a75b292bde6dbe2", "token": "t1_tok_6227be75a75b292bde6dbe2"}
+            | {"status": "processed", "message": message, "expiration": "0130"}
+        )
+        token = Token.model_validate(
+            {"id": update.token, "token": "f" * 32, "expiration": "0130", "payment": {"number": "4242"}}
+        )
+        splash = SimpleNamespace(get=lambda model, record_id: token)
+        updater = AccountUpdater(
+            _Cards(rows, _card_method()),  # type: ignore[arg-type]
+            sync=None,  # type: ignore[arg-type]
+            events_table=EVENTS_TABLE,
+            splash=lambda: splash,  # type: ignore[arg-type, return-value]
+            clock=lambda: MOMENT,
+        )
+        assert updater.apply(update) == outcome
+
+    return scenario
+
+
+def card_expiring(owner: str) -> Callable[[list], None]:
+    def scenario(rows):
+        method = _card_method()
+        store = _schedules()
+        if owner == SUB:
+            sub = SubscriptionRecord(
+                practice_id=PRACTICE,
+                id=SUB,
+                patient_id=PATIENT,
+                payment_method_id=method.id,
+                amount=4_900,
+                frequency="monthly",
+                start_date="2026-12-13",
+                status="active",
+                consent={"max_amount": 4_900},
+                policy=RetryPolicy().to_record(),
+                next_cycle=2,
+                created_at=NOW,
+                updated_at=NOW,
+                next_cycle_on="2027-02-13",
+                noticed_cycle=1,
+            )
+            items = [store.subscription_item(sub)]
+        else:
+            items = [store.installment_item(_installment(status="scheduled", due_on="2027-02-01", attempts=0))]
+        plan = SimpleNamespace(payment_method_id=method.id, status="active")
+        schedules = SimpleNamespace(
+            due=lambda through, cursor=None: (items, None),
+            get_plan=lambda practice_id, invoice_id, plan_id: plan,
+            installment_from_item=store.installment_from_item,
+            subscription_from_item=store.subscription_from_item,
+        )
+        run = DailyRun(
+            schedules, queue=None, events_table=EVENTS_TABLE, clock=lambda: MOMENT, patients=_Cards(rows, method)
+        )  # type: ignore[arg-type]
+        assert run._expiring(run.patients, MOMENT.date()) == (1, 1)  # type: ignore[arg-type]
+
+    return scenario
+
+
 def practice_boarded(rows):
     practice = Practice(
         practice_id=PRACTICE, name="A clinic", splash_merchant_id=MERCHANT, merchant_status=1, updated_at=NOW
@@ -595,6 +708,70 @@ def _message(status: str, **fields: Any) -> Callable[[list], None]:
     return settle
 
 
+def _dispute(detail_type: str, **fields: Any) -> Callable[[list], None]:
+    """A dispute's event as DisputeRecord.event_detail writes it (practicepay.disputes.service)."""
+    from practicepay.disputes.models import DisputeRecord, dispute_id
+
+    chargeback = "t1_chb_6616a9de06fd751e5ae91e5"
+    record = DisputeRecord(
+        practice_id=PRACTICE,
+        id=dispute_id(chargeback),
+        splash_chargeback_id=chargeback,
+        payment_id=new_id("pay"),
+        invoice_id=INVOICE,
+        patient_id=PATIENT,
+        splash_txn_id="t1_txn_6616a925e796be0ebf69dd9",
+        amount=18_000,
+        status="needs_response",
+        splash_status="open",
+        created_at=iso(MOMENT),
+        updated_at=iso(MOMENT),
+        reason_code="10.4",
+        reply_by="2026-12-12",
+        debited=True,
+        debit_count=1,
+        fees={"t1_etr_0000000000000000000001": -3000},
+    )
+    record = replace(record, **fields)
+
+    def emit(rows: list) -> None:
+        rows.append(event_item(PRACTICE, detail_type, record.event_detail(), MOMENT))
+
+    return emit
+
+
+def _deposit(lines: int) -> Callable[[list], None]:
+    """A deposit's event as DepositService writes it, with its FHIR PaymentReconciliation."""
+    from practicepay.deposits.models import DepositRecord, LineRecord
+    from practicepay.deposits.service import DepositService
+
+    record = DepositRecord(
+        practice_id=PRACTICE,
+        id="dep_" + ulid(),
+        splash_disbursement_id="t1_dbm_6616a9de06fd751e5ae91e5",
+        status="processed",
+        amount=17_448 * lines,
+        created_at=iso(MOMENT),
+        updated_at=iso(MOMENT),
+        deposited_on="2026-12-02",
+        lines=tuple(
+            line
+            for n in range(lines)
+            for line in (
+                LineRecord(entry_id=f"t1_etr_{n:023x}", kind="payment", amount=18_000, payment_id=new_id("pay")),
+                LineRecord(entry_id=f"t1_etr_{n + 500:023x}", kind="fee", amount=-552),
+            )
+        ),
+    )
+    practice = SimpleNamespace(practice_id=PRACTICE, name="Riverside Family Practice")
+    service = DepositService(book=None, deposits=None, practices=None, disputes=None, splash=None)  # type: ignore[arg-type]
+
+    def emit(rows: list) -> None:
+        rows.append(event_item(PRACTICE, "deposit.updated", service._event_detail(record, practice), MOMENT))
+
+    return emit
+
+
 SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a card sale pays the invoice": (card_sale_pays_the_invoice, ["payment.succeeded", "invoice.paid"]),
     "a card sale on the pay page": (pay_page_card_sale, ["payment.succeeded", "invoice.paid"]),
@@ -631,6 +808,16 @@ SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
     "a plan installment's notice": (plan_installment_notice, ["installment.upcoming"]),
     "a membership cycle's notice": (membership_cycle_notice, ["installment.upcoming"]),
     "a practice boarded": (practice_boarded, ["practice.boarded"]),
+    "a card's new expiry from the account updater": (
+        card_updated("Expiration date was changed", "expiry_changed"),
+        ["payment_method.updated"],
+    ),
+    "a card closed, says the account updater": (
+        card_updated("Account was closed", "closed"),
+        ["payment_method.updated"],
+    ),
+    "a card expiring before a plan installment": (card_expiring(PLAN), ["payment_method.expiring"]),
+    "a card expiring before a membership's next cycle": (card_expiring(SUB), ["payment_method.expiring"]),
     "a pay link for an invoice": (pay_link_for_an_invoice, ["pay_link.created"]),
     "a pay link for a patient's balance": (balance_link, ["pay_link.created"]),
     "a pay link revoked by staff": (staff_revoke, ["pay_link.revoked"]),
@@ -647,6 +834,17 @@ SCENARIOS: dict[str, tuple[Callable[[list], None], list[str]]] = {
         ),
         ["message.failed"],
     ),
+    "a chargeback opened": (_dispute("dispute.opened"), ["dispute.opened"]),
+    "a retrieval request due soon": (
+        _dispute("dispute.due_soon", debited=False, debit_count=0, fees={}, cycle="retrieval", reason_code=None),
+        ["dispute.due_soon"],
+    ),
+    "a dispute won": (
+        _dispute("dispute.won", status="won", debited=False, fees={"a": -3000, "b": 3000}),
+        ["dispute.won"],
+    ),
+    "a dispute closed unanswered": (_dispute("dispute.lost", status="closed", reply_by=None), ["dispute.lost"]),
+    "a deposit processed": (_deposit(2), ["deposit.updated"]),
 }
 
 ISSUED_DETAILS = [

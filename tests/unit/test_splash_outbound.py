@@ -24,6 +24,10 @@ OPAQUE = re.compile(r"[a-z]{2,4}_[0-9a-z]{10,40}")
 
 # Every field an outbound payload may carry, per model. Adding a field means reviewing it for PHI here.
 ALLOWED = {
+    # A chargeback's answer: our ids, a date and amount, and the practice's note, screened for PHI before it gets
+    # here (disputes.models.screen_note); the evidence document's name is ours and its description fixed.
+    "ChargebackMessageRequest": {"chargeback", "type", "date", "note", "amount", "currency"},
+    "ChargebackDocumentRequest": {"chargeback", "type", "name", "description", "documentSource"},
     # A PayFields txnSession: the merchant and its limits, nothing about the payer.
     "TxnSessionRequest": {"login", "merchant", "configurations"},
     "TxnSessionConfigurations": {"duration", "maxTimesUse", "maxTimesApproved"},

@@ -32,11 +32,12 @@ class TransactionConflict(Conflict):
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB numbers come back as Decimal; ours are all integers."""
+    """DynamoDB numbers come back as Decimal; ours are integers (cents, counts, versions), but for the decimal
+    dollars of a FHIR resource carried on an event (deposits.service), which stay numbers with their fraction."""
 
     def fix(value: Any) -> Any:
         if isinstance(value, Decimal):
-            return int(value)
+            return int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, dict):
             return {k: fix(v) for k, v in value.items()}
         if isinstance(value, list):

@@ -10,7 +10,7 @@ worker that died midway never charges twice. What is not charged today stays in 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from practicepay.adapters.queues import ChargeQueue
@@ -19,16 +19,32 @@ from practicepay.billing.follow import Event, installment_detail, past_due_event
 from practicepay.billing.models import CHARGEABLE, InstallmentRecord, SubscriptionRecord, installment_id
 from practicepay.billing.schedule import Frequency, nth_date
 from practicepay.billing.store import ScheduleStore
+from practicepay.cards.models import EXPIRING_AHEAD_DAYS, expires_before, expiring_detail, expiring_sk
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, NotFound, PracticePayError, ProcessorUnavailable, ValidationFailed
+from practicepay.events import event_item
 from practicepay.invoices.models import InvoiceStatus, LineItem
 from practicepay.observability import logger
+from practicepay.patients.store import MethodRecord, PatientStore
 
 if TYPE_CHECKING:  # the charge worker's stack, imported where it charges: the daily run never takes that path
     from practicepay.adapters.vault import PhiVault
     from practicepay.payments.service import PaymentService
 
 MEMBERSHIP_LINE = "Membership fee"
+EXPIRING_EVENT = "payment_method.expiring"
+
+
+@dataclass(frozen=True)
+class _Charge:
+    """An autopay charge ahead: its date, its plan or membership, its installment (a membership's next cycle has
+    none yet) and the method it takes."""
+
+    practice_id: str
+    on: str
+    owner_id: str
+    inst_id: str | None
+    method_id: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,8 @@ class RunReport:
     noticed: int
     sqs_calls: int
     index_pages: int
+    expiring: int = 0
+    """Cards announced as expiring before their next charge (payment_method.expiring)."""
 
 
 @dataclass
@@ -46,12 +64,19 @@ class DailyRun:
     queue: ChargeQueue
     events_table: str
     clock: Clock = utc_now
+    patients: PatientStore | None = None
+    """The patients table, for flagging cards that expire before their next charge; without it, none is flagged."""
 
     def run(self, run_date: date) -> RunReport:
-        """Announce the charges coming within each practice's notice days, then queue every charge due on or
-        before `run_date` (a day the run missed is caught up by the next)."""
+        """Announce the charges coming within each practice's notice days, flag the cards that will have expired by
+        a charge within EXPIRING_AHEAD_DAYS, then queue every charge due on or before `run_date` (a day the run
+        missed is caught up by the next)."""
         day = run_date.isoformat()
         noticed, pages = self._notices(run_date)
+        expiring = 0
+        if self.patients is not None:
+            expiring, expiring_pages = self._expiring(self.patients, run_date)
+            pages += expiring_pages
         messages: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -61,8 +86,8 @@ class DailyRun:
             if cursor is None:
                 break
         calls = self.queue.send(messages)
-        logger.info("daily billing run", run_date=day, queued=len(messages), noticed=noticed)
-        return RunReport(day, len(messages), noticed, calls, pages)
+        logger.info("daily billing run", run_date=day, queued=len(messages), noticed=noticed, expiring=expiring)
+        return RunReport(day, len(messages), noticed, calls, pages, expiring)
 
     def _notice(self, item: dict[str, Any], now: datetime) -> int:
         """Mark one charge announced and write its installment.upcoming event, together; 1 if it was."""
@@ -106,6 +131,65 @@ class DailyRun:
                 noticed += self._notice(item, now)
             if cursor is None:
                 return noticed, pages
+
+    def _expiring(self, patients: PatientStore, run_date: date) -> tuple[int, int]:
+        """payment_method.expiring for every card that will have expired by an autopay charge due within
+        EXPIRING_AHEAD_DAYS (the `due` index, in date order: the first such charge is the one announced), once per
+        (method, expiry): its marker item and its event in one transaction, which the marker's existence refuses.
+        Reads: the index pages, each plan or membership once, and the methods 100 per BatchGetItem."""
+        through = (run_date + timedelta(days=EXPIRING_AHEAD_DAYS)).isoformat()
+        flagged, pages, cursor = 0, 0, None
+        owners: dict[str, str | None] = {}
+        done: set[str] = set()
+        now = self.clock()
+        while True:
+            items, cursor = self.store.due(through, cursor)
+            pages += 1
+            charges = [c for c in (self._charge(i, owners) for i in items) if c is not None]
+            methods = patients.methods_of([(c.practice_id, c.method_id) for c in charges])
+            for charge, method in zip(charges, methods, strict=True):
+                if method is None or method.status == "inactive":
+                    continue
+                if not expires_before(method.exp_month, method.exp_year, date.fromisoformat(charge.on)):
+                    continue
+                sk = expiring_sk(method.id, method.exp_month or 0, method.exp_year or 0)
+                if f"{method.practice_id}#{sk}" in done:
+                    continue
+                done.add(f"{method.practice_id}#{sk}")
+                flagged += self._flag(patients, method, charge, sk, now)
+            if cursor is None:
+                return flagged, pages
+
+    def _flag(self, patients: PatientStore, method: MethodRecord, charge: _Charge, sk: str, now: datetime) -> int:
+        detail = expiring_detail(method, charge.on, charge.owner_id, charge.inst_id)
+        marker = {"payment_method_id": method.id, "next_charge_on": charge.on, "flagged_at": iso(now)}
+        row = event_item(method.practice_id, EXPIRING_EVENT, detail, now)
+        if not patients.record_once(method.practice_id, sk, marker, events=[row], events_table=self.events_table):
+            return 0  # announced on an earlier day
+        logger.info("card expires before its next autopay charge", payment_method_id=method.id, charge_on=charge.on)
+        return 1
+
+    def _charge(self, item: dict[str, Any], owners: dict[str, str | None]) -> _Charge | None:
+        """The charge a `due` index item stands for, with its method (a plan's read once per run), or None when
+        nothing will be charged (a plan no longer active)."""
+        practice_id = str(item["practice_id"])
+        if str(item["sk"]).startswith("SUB#"):
+            sub = self.store.subscription_from_item(item)
+            if sub.next_cycle_on is None:
+                return None
+            return _Charge(practice_id, sub.next_cycle_on, sub.id, None, sub.payment_method_id)
+        inst = self.store.installment_from_item(item)
+        if inst.next_charge_on is None:
+            return None
+        if inst.owner_id not in owners:
+            if inst.owner_id.startswith("sub_"):
+                sub = self.store.get_subscription(practice_id, inst.owner_id)
+                owners[inst.owner_id] = sub.payment_method_id if sub else None
+            else:
+                plan = self.store.get_plan(practice_id, inst.invoice_id, inst.owner_id)
+                owners[inst.owner_id] = plan.payment_method_id if plan and plan.status == "active" else None
+        method_id = owners[inst.owner_id]
+        return _Charge(practice_id, inst.next_charge_on, inst.owner_id, inst.id, method_id) if method_id else None
 
 
 def _message(item: dict[str, Any], day: str) -> dict[str, Any] | None:

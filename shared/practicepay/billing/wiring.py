@@ -49,6 +49,11 @@ def charge_worker() -> ChargeWorker:
 @cache
 def daily_run() -> DailyRun:
     cfg = load(BillingRunConfig)
+    from practicepay.patients.store import PatientStore
+
     return DailyRun(
-        store=ScheduleStore(cfg.schedules_table), queue=ChargeQueue(cfg.charge_queue_url), events_table=cfg.events_table
+        store=ScheduleStore(cfg.schedules_table),
+        queue=ChargeQueue(cfg.charge_queue_url),
+        events_table=cfg.events_table,
+        patients=PatientStore(cfg.patients_table) if cfg.patients_table else None,
     )

@@ -42,7 +42,7 @@ FHIR_STATUS: dict[InvoiceStatus, str] = {
     InvoiceStatus.CANCELED: "cancelled",
 }
 
-_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def fhir_invoice(invoice: Invoice, practice_id: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def fhir_invoice(invoice: Invoice, practice_id: str) -> dict[str, Any]:
     extensions = [
         {"url": f"{EXTENSION_BASE}invoice-status", "valueCode": invoice.status.value},
         *(
-            {"url": f"{EXTENSION_BASE}{name}", "valueMoney": _money(cents, currency)}
+            {"url": f"{EXTENSION_BASE}{name}", "valueMoney": money(cents, currency)}
             for name, cents in (
                 ("amount-paid", invoice.amount_paid),
                 ("amount-due", invoice.amount_due),
@@ -65,16 +65,16 @@ def fhir_invoice(invoice: Invoice, practice_id: str) -> dict[str, Any]:
     return {
         "resourceType": "Invoice",
         "id": invoice.id.replace("_", "-"),
-        "meta": {"lastUpdated": _instant(invoice.updated_at)},
+        "meta": {"lastUpdated": instant(invoice.updated_at)},
         "extension": extensions,
         "identifier": [{"system": INVOICE_SYSTEM, "value": invoice.id}],
         "status": FHIR_STATUS[invoice.status],
-        "subject": _reference("Patient", PATIENT_SYSTEM, invoice.patient_id),
-        "date": _instant(invoice.created_at),
-        "issuer": _reference("Organization", PRACTICE_SYSTEM, practice_id),
+        "subject": reference("Patient", PATIENT_SYSTEM, invoice.patient_id),
+        "date": instant(invoice.created_at),
+        "issuer": reference("Organization", PRACTICE_SYSTEM, practice_id),
         "lineItem": [_line(n, item, currency) for n, item in enumerate(invoice.line_items, start=1)],
-        "totalNet": _money(invoice.total, currency),
-        "totalGross": _money(invoice.total, currency),
+        "totalNet": money(invoice.total, currency),
+        "totalGross": money(invoice.total, currency),
         "paymentTerms": f"Due {invoice.due_date.isoformat()}",
     }
 
@@ -86,7 +86,7 @@ def _line(sequence: int, item: LineItem, currency: str) -> dict[str, Any]:
     line: dict[str, Any] = {
         "sequence": sequence,
         "chargeItemCodeableConcept": concept,
-        "priceComponent": [{"type": "base", "factor": item.quantity, "amount": _money(item.amount, currency)}],
+        "priceComponent": [{"type": "base", "factor": item.quantity, "amount": money(item.amount, currency)}],
     }
     service_date = getattr(item, "service_date", None)
     if service_date is not None:
@@ -94,15 +94,15 @@ def _line(sequence: int, item: LineItem, currency: str) -> dict[str, Any]:
     return line
 
 
-def _money(cents: int, currency: str) -> dict[str, Any]:
+def money(cents: int, currency: str) -> dict[str, Any]:
     """Exact: a two-place Decimal's float prints back as the same decimal (amounts stay far below 15 digits)."""
     return {"value": float(Decimal(cents).scaleb(-2)), "currency": currency}
 
 
-def _instant(timestamp: str) -> str:
+def instant(timestamp: str) -> str:
     return iso(datetime.fromisoformat(timestamp))
 
 
-def _reference(resource_type: str, system: str, value: str) -> dict[str, Any]:
-    literal = {"reference": f"{resource_type}/{value}"} if _FHIR_ID.match(value) else {}
+def reference(resource_type: str, system: str, value: str) -> dict[str, Any]:
+    literal = {"reference": f"{resource_type}/{value}"} if FHIR_ID.match(value) else {}
     return {**literal, "identifier": {"system": system, "value": value}}

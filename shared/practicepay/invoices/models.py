@@ -115,6 +115,9 @@ class Invoice(BaseModel):
     amount_paid: int = Field(description="Charged and approved, in cents (includes eChecks still in flight).")
     amount_processing: int = Field(default=0, description="Part of amount_paid in eChecks not yet settled.")
     amount_refunded: int = 0
+    amount_charged_back: int = Field(
+        default=0, description="Taken back by chargebacks not won (cents): already out of amount_paid, owed again"
+    )
     amount_due: int = Field(description="total - amount_paid - amount_written_off: what the patient still owes.")
     amount_written_off: int = 0
     write_off_reason: str | None = None
@@ -169,6 +172,8 @@ class InvoiceRecord:
     amount_processing: int = 0
     """Part of amount_paid still in flight (approved eChecks not settled)."""
     amount_refunded: int = 0
+    amount_charged_back: int = 0
+    """Taken back by chargebacks not won: amount_paid already went down by it (the patient owes it again)."""
     amount_written_off: int = 0
     write_off_reason: str | None = None
     plan_id: str | None = None

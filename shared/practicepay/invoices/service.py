@@ -204,6 +204,7 @@ class InvoiceService:
             amount_paid=record.amount_paid,
             amount_processing=record.amount_processing,
             amount_refunded=record.amount_refunded,
+            amount_charged_back=record.amount_charged_back,
             amount_due=record.total - record.amount_paid - record.amount_written_off,
             amount_written_off=record.amount_written_off,
             write_off_reason=record.write_off_reason,

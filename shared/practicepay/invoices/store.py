@@ -23,7 +23,9 @@ from practicepay.errors import Conflict, ValidationFailed
 from practicepay.invoices.models import InvoiceRecord
 
 # Amounts that are 0 on most invoices are not stored when 0 (the record's default fills them in on reading).
-_ZERO_BY_DEFAULT = frozenset({"amount_pending", "amount_processing", "amount_refunded", "amount_written_off"})
+_ZERO_BY_DEFAULT = frozenset(
+    {"amount_pending", "amount_processing", "amount_refunded", "amount_charged_back", "amount_written_off"}
+)
 
 
 class InvoiceStore(TableStore):

@@ -207,6 +207,14 @@ class PaymentMethod(BaseModel):
     verified_at: str | None = Field(
         default=None, description="Bank accounts: when Splash validated the account (before a first WEB debit)"
     )
+    update_required: bool = Field(
+        default=False, description="Cards: the issuer says the card needs the patient's new details (update_reason)"
+    )
+    update_reason: Literal["closed", "contact_cardholder"] | None = Field(
+        default=None,
+        description="Why, from the card issuer's account updater: closed (the account was closed) or "
+        "contact_cardholder (the issuer will only give the new details to the cardholder)",
+    )
     consent: MethodConsent
     created_at: str
 

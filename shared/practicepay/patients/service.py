@@ -441,6 +441,8 @@ def _method_view(record: MethodRecord) -> PaymentMethod:
         status=record.status,  # type: ignore[arg-type]
         blocked_reason=record.blocked_reason,
         verified_at=record.verified_at,
+        update_required=record.update_reason is not None,
+        update_reason=record.update_reason,  # type: ignore[arg-type]
         consent=MethodConsent.model_validate(record.consent, strict=False),  # as stored (numbers come back as Decimal)
         created_at=record.created_at,
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from practicepay.adapters.dynamo import (
     TableStore,
     Transaction,
     TransactionConflict,
+    batch_get,
     from_item,
     list_page,
     patient_key,
@@ -51,6 +53,13 @@ class MethodRecord:
     exp_year: int | None = None
     verified_at: str | None = None
     """A bank account's validation at Splash (an eCheck verification, txn type 12) before its first WEB debit."""
+    update_reason: str | None = None
+    """Set when the card's issuer says it needs the patient's new details (the account updater's outcome: `closed`
+    or `contact_cardholder`); cleared when an update brings new details."""
+
+
+CARD_FIELDS = ("exp_month", "exp_year", "last4", "update_reason")
+"""What an account-updater result may change on a stored card."""
 
 
 class PatientStore(TableStore):
@@ -162,6 +171,76 @@ class PatientStore(TableStore):
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":at": at},
         )
+
+    def methods_of(self, keys: Sequence[tuple[str, str]]) -> list[MethodRecord | None]:
+        """Methods by (practice id, method id), 100 per BatchGetItem, in the order asked; None where there is none."""
+        found = batch_get(self._client, [(self.table_name, self.method_key(p, m)) for p, m in keys]) if keys else []
+        return [method_from_item(item) if item else None for item in found]
+
+    def methods_by_token(self, splash_token_id: str) -> list[MethodRecord]:
+        """The methods (of any practice) that carry a Splash token, through the `by_token` index: eventually
+        consistent, so a write based on them is conditional on what they were (`record_once`)."""
+        out = self._table.query(IndexName="by_token", KeyConditionExpression=Key("splash_token_id").eq(splash_token_id))
+        return [method_from_item(i) for i in out.get("Items", []) if str(i["sk"]).startswith("METHOD#")]
+
+    def recorded(self, practice_id: str, sk: str) -> bool:
+        """Whether the practice's once-only item `sk` (see `record_once`) exists."""
+        item = self._table.get_item(Key={"pk": practice_pk(practice_id), "sk": sk}, ConsistentRead=True).get("Item")
+        return item is not None
+
+    def record_once(
+        self,
+        practice_id: str,
+        sk: str,
+        marker: dict[str, Any],
+        *,
+        changes: Sequence[tuple[MethodRecord, MethodRecord]] = (),
+        events: Sequence[dict[str, Any]] = (),
+        events_table: str,
+    ) -> bool:
+        """Do a step once: its marker item `sk` (under the practice; `marker` its attributes), each changed method
+        (as read, then as it is to be: only its CARD_FIELDS are written, and only if it is still as read) and its
+        event rows, in one transaction. False, writing nothing, when the marker exists (the step was done);
+        TransactionConflict when a method changed since it was read (read it again)."""
+        tx = Transaction()
+        item = {"pk": practice_pk(practice_id), "sk": sk, **marker}
+        marker_at = tx.put(self.table_name, item, "attribute_not_exists(pk)")
+        for before, after in changes:
+            self._change_card(tx, before, after)
+        for row in events:
+            tx.put(events_table, row)
+        try:
+            tx.commit()
+        except TransactionConflict as exc:
+            if exc.failed(marker_at):
+                return False
+            raise
+        return True
+
+    def _change_card(self, tx: Transaction, before: MethodRecord, after: MethodRecord) -> None:
+        """Add to `tx`: the method's CARD_FIELDS as in `after` (None removes one), on the condition that its status
+        and CARD_FIELDS are still as in `before` (the index it was found through may lag)."""
+        names: dict[str, str] = {"#status": "status"}
+        values: dict[str, Any] = {":status": before.status}
+        conditions, sets, removes = ["#status = :status"], [], []
+        for n, name in enumerate(CARD_FIELDS):
+            names[f"#f{n}"] = name
+            was, now = getattr(before, name), getattr(after, name)
+            if was is None:
+                conditions.append(f"attribute_not_exists(#f{n})")
+            else:
+                conditions.append(f"#f{n} = :was{n}")
+                values[f":was{n}"] = was
+            if now is None:
+                removes.append(f"#f{n}")
+            else:
+                sets.append(f"#f{n} = :now{n}")
+                values[f":now{n}"] = now
+        clauses = [f"SET {', '.join(sets)}"] if sets else []
+        if removes:
+            clauses.append(f"REMOVE {', '.join(removes)}")
+        key = self.method_key(before.practice_id, before.id)
+        tx.update(self.table_name, key, " ".join(clauses), names, values, condition=" AND ".join(conditions))
 
     def deactivate_method(self, practice_id: str, patient_id: str, method_id: str) -> None:
         self._table.update_item(

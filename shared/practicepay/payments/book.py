@@ -31,6 +31,9 @@ InvoiceChange = Callable[[InvoiceRecord], InvoiceRecord]
 PaymentChange = Callable[[PaymentRecord], PaymentRecord]
 Emit = Callable[[str, dict[str, Any]], None]
 Follower = Callable[[PaymentRecord | None, PaymentRecord, Transaction, str, Emit], None]
+Also = Callable[[Transaction], "list[int] | None"]
+"""Adds writes of other records to the change's transaction; returns the indexes of those that must not exist yet
+(a money fact of another table, keyed by its source): a failed condition there is AlreadyApplied."""
 """Called with each payment change the book writes (before: None for a new payment), to add the consequences to
 the same transaction: an installment's status (practicepay.billing.follow)."""
 
@@ -51,7 +54,11 @@ _REFUND_MOVES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFU
 
 def fact(entry: dict[str, Any]) -> str:
     """A ledger entry's key: the kind of money fact and what Splash (or we) call its source, e.g.
-    `charge#<txn id>`, `return#<txn id>`, `refund#<refund id>`. Each is in the books at most once."""
+    `charge#<txn id>`, `return#<txn id>`, `refund#<refund id>`, `chargeback#<chargeback id>` (and `#2` for a second
+    debit of one chargeback). Each is in the books at most once."""
+    if entry.get("splash_chargeback_id"):  # a chargeback's debit or restore: once per chargeback and debit
+        sequence = int(entry.get("sequence") or 1)
+        return f"{entry['type']}#{entry['splash_chargeback_id']}" + (f"#{sequence}" if sequence > 1 else "")
     source = entry.get("refund_id") or entry["splash_txn_id"]
     return f"{entry['type']}#{source}"
 
@@ -88,6 +95,10 @@ class PaymentBook:
             raise NotFound(f"No invoice {invoice_id} exists for this practice.")
         return record
 
+    def add_event(self, tx: Transaction, practice_id: str, detail_type: str, detail: dict[str, Any]) -> None:
+        """Add a domain event to `tx`, written with the change it describes (the outbox)."""
+        tx.put(self.events_table, event_item(practice_id, detail_type, detail, self.clock()))
+
     def put_event(self, item: dict[str, Any]) -> None:
         """An event about no payment (a practice boarded): written on its own."""
         tx = Transaction()
@@ -107,7 +118,7 @@ class PaymentBook:
         refund: RefundRecord | None = None,
         refund_was: frozenset[str] | None = None,
         extra: list[dict[str, Any]] | None = None,
-        also: Callable[[Transaction], None] | None = None,
+        also: Also | None = None,
         remember: dict[str, str] | None = None,
     ) -> tuple[InvoiceRecord, PaymentRecord]:
         """Write the payment's change, the invoice's new totals, the ledger entries, the refund, `extra` items,
@@ -124,7 +135,8 @@ class PaymentBook:
           already settled by another applier is AlreadyApplied;
         - the invoice is written only at the version it was read at; on a conflict it alone is read again and
           the invoice change re-applied (the totals are sums of facts, each guarded above);
-        - `extra` items (an Idempotency-Key's guard) must not exist yet: one that does is AlreadyApplied.
+        - `extra` items (an Idempotency-Key's guard) must not exist yet: one that does is AlreadyApplied; so
+          are the writes whose indexes `also` returns (a dispute's fee entry, its conditioned record).
 
         `remember`: the Idempotency-Key guard that keeps the payment as written as its first answer."""
         entries = [ledger] if isinstance(ledger, dict) else list(ledger or [])
@@ -150,7 +162,7 @@ class PaymentBook:
             at_refund = self.store.put_refund(tx, refund, refund_was) if refund is not None else None
             at_extra = [self.store.put_new(tx, item) for item in extra or []]
             if also is not None:
-                also(tx)
+                at_extra += also(tx) or []
             if remember is not None:
                 self.store.remember_answer(tx, remember, after)
 
@@ -190,7 +202,7 @@ class PaymentBook:
         failure: dict[str, Any] | None = None,
         return_info: dict[str, Any] | None = None,
         known: InvoiceRecord | None = None,
-        also: Callable[[Transaction], None] | None = None,
+        also: Also | None = None,
         remember: dict[str, str] | None = None,
     ) -> tuple[InvoiceRecord, PaymentRecord]:
         """Write one move the rules computed from `payment` as read (sync.transitions): its status, the invoice's
@@ -284,7 +296,7 @@ class PaymentBook:
         amount on the payment, re-reading the payment on conflict; the payment as written."""
         payment = known
         for _ in range(CONFLICT_RETRIES):
-            if payment.amount - payment.amount_refunded - payment.refund_pending < refund.amount:
+            if payment.refundable < refund.amount:
                 raise Conflict("Other refunds of this payment are in flight; nothing more can be refunded now.")
             after = replace(
                 payment,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from practicepay.api.models import StrictRequest, examples
 from practicepay.api.problems import responses
+from practicepay.ids import digest_id
 from practicepay.invoices.models import MAX_INVOICE_TOTAL
 
 Cents = Annotated[StrictInt, Field(ge=1, le=MAX_INVOICE_TOTAL, description="Integer cents, e.g. 1050 for $10.50.")]
@@ -67,6 +68,15 @@ class ReturnInfo(BaseModel):
     method_blocked: bool = Field(description="The bank account may not be debited again (every code but R01, R09)")
 
 
+class DisputeRef(BaseModel):
+    """A payment's chargeback, as the payment and the invoice show it (GET /disputes/{id} has the whole dispute)."""
+
+    id: str
+    status: Literal["needs_response", "under_review", "won", "lost", "closed"]
+    amount: int = Field(description="Cents the cardholder's bank took back")
+    reply_by: str | None = Field(default=None, description="The last day to respond (YYYY-MM-DD)")
+
+
 class Payment(BaseModel):
     id: str
     object: Literal["payment"] = "payment"
@@ -81,6 +91,10 @@ class Payment(BaseModel):
     failure: Failure | None = None
     return_info: ReturnInfo | None = Field(default=None, description="Set when the bank returned an eCheck")
     splash_txn_id: str | None = None
+    amount_charged_back: int = Field(
+        default=0, description="Taken back by a chargeback the practice has not won (cents): the invoice owes it again"
+    )
+    dispute: DisputeRef | None = Field(default=None, description="The chargeback on this payment, if any")
     installment_id: str | None = Field(
         default=None, description="The plan installment or membership cycle this autopay charge collects"
     )
@@ -158,6 +172,16 @@ class PaymentRecord:
     channel: str = "api"
     """Where the payment was asked for: `api` (the clinical platform or staff), `pay_page` (the patient, through a
     pay link) or `autopay` (a plan's or membership's scheduled charge)."""
+    amount_charged_back: int = 0
+    """Taken back by a chargeback not (yet) won: it cannot be refunded, and the invoice owes it again."""
+    dispute: dict[str, Any] | None = None
+    """The chargeback on this payment as the payment shows it: {id, status, amount, reply_by} (disputes.models)."""
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded: the amount less what was refunded, what refunds in flight hold, and what a
+        chargeback took back (that money is already gone back to the cardholder)."""
+        return self.amount - self.amount_refunded - self.refund_pending - self.amount_charged_back
 
     def request_token(self) -> str:
         return request_token(self.id, self.refusals)
@@ -232,6 +256,12 @@ def request_token(record_id: str, refusals: int) -> str:
     answer for 48 h, refusals included (splash-api.md §10): a resend after a lost answer reuses the token (so
     Splash runs it at most once), a resend after a refusal takes the next one (or it could never succeed)."""
     return record_id if not refusals else f"{record_id}.{refusals}"
+
+
+def outside_refund_id(txn_id: str) -> str:
+    """The refund id of a refund made outside PracticePay (the Payrix portal): a stable function of its Splash txn,
+    so every reader of that txn (the status sync, a deposit's lines) names one record."""
+    return "rfd_" + digest_id("outside", txn_id)
 
 
 def refused(failure: dict[str, Any] | None) -> bool:

@@ -39,6 +39,7 @@ from practicepay.payments.book import AlreadyApplied, PaymentBook, Stale
 from practicepay.payments.models import (
     CreatePaymentRequest,
     CreateRefundRequest,
+    DisputeRef,
     Failure,
     KeyGuard,
     Payment,
@@ -472,9 +473,13 @@ class PaymentService:
             raise Conflict("This eCheck has not settled yet; it can be refunded once it settles (usually next day).")
         if PaymentStatus(payment.status) not in REFUNDABLE:
             raise Conflict(f"A {payment.status} payment cannot be refunded.")
-        remaining = payment.amount - payment.amount_refunded - payment.refund_pending
+        remaining = payment.refundable
         if remaining <= 0:
-            raise Conflict("Nothing is left to refund on this payment (refunds in flight count).")
+            raise Conflict(
+                "Nothing is left to refund on this payment (refunds in flight and chargebacks count)."
+                if payment.amount_charged_back
+                else "Nothing is left to refund on this payment (refunds in flight count)."
+            )
         amount = body.amount or remaining
         if amount > remaining:
             raise ValidationFailed(
@@ -580,6 +585,8 @@ def _view(record: PaymentRecord) -> Payment:
         failure=Failure.model_validate(record.failure) if record.failure else None,
         return_info=ReturnInfo.model_validate(record.return_info) if record.return_info else None,
         splash_txn_id=record.splash_txn_id,
+        amount_charged_back=record.amount_charged_back,
+        dispute=DisputeRef.model_validate(record.dispute) if record.dispute else None,
         installment_id=(record.installment or {}).get("id"),
         channel=record.channel,  # type: ignore[arg-type]
         created_at=record.created_at,

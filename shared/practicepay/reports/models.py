@@ -42,6 +42,14 @@ class PaymentRow(BaseModel):
     invoice_id: str
     patient_id: str
     installment_id: str | None = Field(default=None, description="The plan installment or membership cycle")
+    amount_charged_back: int = Field(default=0, description="Cents taken back by a chargeback not won")
+    fee: int | None = Field(
+        default=None, description="Processing fees Splash took for it, in cents; null until its deposit is read"
+    )
+    net: int | None = Field(
+        default=None, description="What the practice kept: amount − refunded − charged back − fee (cents)"
+    )
+    deposit_id: str | None = Field(default=None, description="The deposit its money reached, once read")
 
 
 class PaymentReport(BaseModel):

@@ -39,6 +39,8 @@ from practicepay.reports.models import (
 
 MAX_RANGE_DAYS = 366
 """A payments report covers at most 366 days (a leap year), `from` and `to` included."""
+MAX_DEPOSIT_REPORT_PAGES = 20
+"""A deposits report checks at most 20,000 payments of its range for one that reached no deposit."""
 MAX_QUERIES_PER_PAGE = 10
 """With a patient filter, DynamoDB may return few matches per 1 MB read: a page reads at most this many times,
 then answers what it found with a cursor to carry on."""
@@ -184,6 +186,10 @@ PAYMENT_COLUMNS = (
     ("invoice_id", "invoice_id"),
     ("patient_id", "patient_id"),
     ("installment_id", "installment_id"),
+    ("amount_charged_back_cents", "amount_charged_back"),
+    ("fee_cents", "fee"),
+    ("net_cents", "net"),
+    ("deposit_id", "deposit_id"),
 )
 """(CSV header, PaymentRow field): amounts in cents, as integers, and the header says so."""
 RECEIVABLE_COLUMNS = ("patient_id", "invoices", *(f"{b}_cents" for b in BUCKETS), "total_cents")
@@ -255,6 +261,9 @@ class ReportService:
     payments_table: str
     patients_table: str
     invoices_table: str
+    funds_table: str | None = None
+    """Deposits and each payment's settlement (its deposit and fees); None: no fee, net or deposit columns."""
+    practices_table: str | None = None
     clock: Clock = utc_now
 
     # -- payments ---------------------------------------------------------------------------------------------
@@ -314,8 +323,9 @@ class ReportService:
             items = items[:limit]
             last_key = {k: items[-1][k] for k in key_attrs}
         methods = self._methods(practice_id, {i["payment_method_id"] for i in items})
+        settled = self._settlements(practice_id, [i["id"] for i in items])
         return PaymentReport(
-            data=[_payment_row(plain(i), methods) for i in items],
+            data=[_payment_row(plain(i), methods, settled.get(i["id"])) for i in items],
             has_more=last_key is not None,
             next_cursor=encode_cursor(last_key) if last_key else None,
         )
@@ -350,6 +360,51 @@ class ReportService:
         items = batch_get(self.resource, keys, ("kind", "brand", "last4"))
         return {item["sk"].removeprefix("METHOD#"): item for item in items if item is not None}
 
+    def _settlements(self, practice_id: str, payment_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each payment's settlement (deposit and fees) from the funds table, by payment id."""
+        if self.funds_table is None or not payment_ids:
+            return {}
+        pk = practice_pk(practice_id)
+        keys = [(self.funds_table, {"pk": pk, "sk": f"SETTLE#{p}"}) for p in payment_ids]
+        items = batch_get(self.resource, keys, ("fee_total", "deposit_id"))
+        return {pid: item for pid, item in zip(payment_ids, items, strict=True) if item is not None}
+
+    # -- deposits ---------------------------------------------------------------------------------------------
+
+    def _deposits(self) -> Any:
+        from practicepay.deposits.service import DepositService
+        from practicepay.deposits.store import DepositStore
+        from practicepay.practices import PracticeStore
+
+        assert self.funds_table and self.practices_table
+        return DepositService(
+            book=None,
+            deposits=DepositStore(self.funds_table, self.resource),
+            practices=PracticeStore(self.practices_table),
+            disputes=None,
+            splash=None,  # type: ignore[arg-type]  (reads only)
+            clock=self.clock,
+        )
+
+    def deposits(self, practice_id: str, start: date, end: date) -> Any:
+        """The deposits made from `start` to `end` with their lines, and the range's payments that succeeded but
+        reached no deposit (practicepay.deposits.service.DepositService.report)."""
+        payments: list[PaymentRow] = []
+        cursor = None
+        for _ in range(MAX_DEPOSIT_REPORT_PAGES):
+            page = self.payments(practice_id, start=start, end=end, limit=1000, cursor=cursor)
+            payments += page.data
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return self._deposits().report(practice_id, start, end, payments)
+
+    def deposit(self, practice_id: str, deposit_id: str) -> Any:
+        return self._deposits().get(practice_id, deposit_id)
+
+    def deposit_fhir(self, practice_id: str, deposit_id: str) -> dict[str, Any]:
+        return self._deposits().fhir(practice_id, deposit_id)
+
     # -- receivables ------------------------------------------------------------------------------------------
 
     def receivables(self, practice_id: str, as_of: date | None = None) -> ReceivablesReport:
@@ -383,8 +438,13 @@ class ReportService:
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
 
-def _payment_row(item: dict[str, Any], methods: dict[str, dict[str, Any]]) -> PaymentRow:
+def _payment_row(
+    item: dict[str, Any], methods: dict[str, dict[str, Any]], settlement: dict[str, Any] | None = None
+) -> PaymentRow:
     method = methods.get(item["payment_method_id"], {})
+    fee = -int(settlement["fee_total"]) if settlement and "fee_total" in settlement else None
+    given_back = item.get("amount_refunded", 0) + item.get("amount_charged_back", 0)
+    kept = item["amount"] - given_back if item["status"] in _KEPT else 0
     failure = item.get("failure") or {}
     returned = item.get("return_info") or {}
     return PaymentRow(
@@ -404,4 +464,13 @@ def _payment_row(item: dict[str, Any], methods: dict[str, dict[str, Any]]) -> Pa
         invoice_id=item["invoice_id"],
         patient_id=item["patient_id"],
         installment_id=(item.get("installment") or {}).get("id"),
+        amount_charged_back=item.get("amount_charged_back", 0),
+        fee=fee,
+        net=None if fee is None else kept - fee,
+        deposit_id=(settlement or {}).get("deposit_id"),
     )
+
+
+_KEPT = frozenset({"succeeded", "partially_refunded", "refunded", "processing"})
+"""Statuses whose amount the practice took (less refunds and chargebacks); a failed, voided or returned payment
+kept nothing, though its fees (if any) are still a cost."""

@@ -19,4 +19,6 @@ def report_service() -> ReportService:
         payments_table=cfg.payments_table,
         patients_table=cfg.patients_table,
         invoices_table=cfg.invoices_table,
+        funds_table=cfg.funds_table,
+        practices_table=cfg.practices_table,
     )

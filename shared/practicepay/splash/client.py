@@ -12,6 +12,7 @@ Request bodies can only be `Outbound` models (the PHI firewall, practicepay.spla
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -44,6 +45,7 @@ from practicepay.splash.errors import (
 )
 from practicepay.splash.models import (
     Alert,
+    ChargebackDocument,
     Customer,
     Entity,
     EntityReturn,
@@ -92,6 +94,7 @@ _VALIDATION_CODES = {
     "invalid_status",
 }
 _RATE_LIMIT = "C_RATE_LIMIT_EXCEEDED_TEMP_BLOCK"
+DOCUMENT_UPLOAD_PATH = "files/chargebackDocuments/{id}"
 
 
 def resolve_host(host: str) -> str:
@@ -214,6 +217,7 @@ class SplashClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._jitter = jitter
+        self.document_upload_path = os.environ.get("SPLASH_DOCUMENT_UPLOAD_PATH") or DOCUMENT_UPLOAD_PATH
 
     @property
     def payfields_script_url(self) -> str:
@@ -242,15 +246,19 @@ class SplashClient:
         params: list[tuple[str, str]] | None = None,
         search: Search | None = None,
         request_token: str | None = None,
+        upload: tuple[str, bytes, str] | None = None,
     ) -> Envelope:
-        """One API call. Writes (anything but GET) must carry a REQUEST-TOKEN, so Splash runs them at most once
-        and the client may retry them; a write whose outcome could not be learned raises SplashOutcomeUnknown."""
+        """One API call (`upload`: a file as (name, bytes, content type), sent as multipart/form-data). Writes
+        (anything but GET) must carry a REQUEST-TOKEN, so Splash runs them at most once and the client may retry
+        them; a write whose outcome could not be learned raises SplashOutcomeUnknown."""
         if body is not None and not isinstance(body, Outbound):
             raise TypeError("Splash request bodies must be Outbound models (the PHI firewall)")
         write = method != "GET"
         if write and not request_token:
             raise ValueError(f"{method} {path} needs a REQUEST-TOKEN")
         headers = {"APIKEY": self._api_key(), "Content-Type": "application/json", "Accept": "application/json"}
+        if upload is not None:
+            del headers["Content-Type"]  # requests writes multipart/form-data with its boundary
         if search:
             headers["SEARCH"] = search.header()
         if request_token:
@@ -258,7 +266,7 @@ class SplashClient:
         payload = body.payload() if body is not None else None
         if payload is not None:
             logger.debug("splash request body", method=method, path=path, body=redacted(payload))
-        response = self._send(method, path, headers, params, payload, write)
+        response = self._send(method, path, headers, params, payload, write, upload)
         if response.status_code in (401, 403):
             raise SplashAuthError(f"{method} {path}: API key refused (HTTP {response.status_code})")
         if response.status_code == 404:
@@ -282,6 +290,7 @@ class SplashClient:
         params: list[tuple[str, str]] | None,
         payload: dict[str, Any] | None,
         write: bool,
+        upload: tuple[str, bytes, str] | None = None,
     ) -> requests.Response:
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt, waited, maybe_committed = 0, 0.0, False
@@ -303,7 +312,8 @@ class SplashClient:
                     url,
                     headers=headers,
                     params=params,
-                    data=None if payload is None else json.dumps(payload),
+                    data={"name": upload[0]} if upload else None if payload is None else json.dumps(payload),
+                    files={"file": upload} if upload else None,
                     timeout=self._timeout,
                 )
             except requests.RequestException as exc:
@@ -521,6 +531,15 @@ class SplashClient:
         if declined is None:
             return classify(text, txn_id=txn.id)
         return classify(declined.message or text, declined.originalCode, declined.bankCode, txn.id)
+
+    def upload_document(self, document: ChargebackDocument, name: str, content: bytes, *, request_token: str) -> None:
+        """The file of a chargeback document created with `create` (`POST /files/chargebackDocuments/<id>`,
+        multipart/form-data with `name` and the file). Payrix documents this second step for noteDocuments
+        (/files/noteDocuments/<id>); for chargebackDocuments it is the same pattern, unverified (ADR 0017): the path
+        is DOCUMENT_UPLOAD_PATH, overridable with SPLASH_DOCUMENT_UPLOAD_PATH."""
+        path = self.document_upload_path.format(id=document.id)
+        envelope = self.request("POST", path, request_token=request_token, upload=(name, content, "application/pdf"))
+        self._raise_for_errors("POST", "files/chargebackDocuments", envelope)
 
     def returns_for(self, txn_id: str) -> list[EntityReturn]:
         """The bank returns (R-codes) recorded against a txn."""

@@ -133,12 +133,15 @@ class Resource(IntEnum):
     PLANS = 23
     SUBSCRIPTIONS = 24
     DISBURSEMENTS = 26
+    ENTRIES = 27
     PAYOUTS = 31
     CHARGEBACKS = 34
     ENTITIES = 36
     BATCHES = 43
     ENTITY_RETURNS = 86
     INVOICES = 95
+    DISBURSEMENT_ENTRIES = 111
+    PAYMENT_UPDATES = 115
 
 
 class Record(BaseModel):
@@ -339,3 +342,168 @@ class TxnSession(Record):
     def duration(self) -> int | None:
         """The session's life in minutes, as configured."""
         return self.configurations.duration if self.configurations else None
+
+
+# -- the money after the payment (issue #19; shapes: splash-api.md §3.6 and §10, the SDK's doc/models, and the
+# chargebacks recorded from the live sandbox in payrix-rs mock_data, tests/fixtures/splash/recorded/) --------------
+
+
+def _cents(value: Any) -> Any:
+    """Entry and disbursement-entry amounts arrive as floats of cents with up to three decimals (payrix-rs
+    API_INCONSISTENCIES.md: 1855189.609): rounded half away from zero to whole cents, the only money we keep."""
+    if isinstance(value, str):
+        value = _int(value)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return value
+    if isinstance(value, float):
+        whole = int(abs(value) * 1000 + 0.5)  # thousandths of a cent, then half away from zero
+        cents = (whole + 500) // 1000
+        return cents if value >= 0 else -cents
+    return value
+
+
+Cents = Annotated[int | None, BeforeValidator(_cents)]
+
+
+class Chargeback(Record):
+    resource: ClassVar[str] = "chargebacks"
+    merchant: Ref = None
+    txn: Ref = None
+    total: OptInt = None
+    representedTotal: OptInt = None  # noqa: N815 (Splash's names)
+    cycle: str | None = None
+    currency: str | None = None
+    ref: Text = None
+    reason: str | None = None
+    reasonCode: Text = None  # noqa: N815
+    issued: DateLike = None
+    received: DateLike = None
+    reply: DateLike = None
+    """The reply deadline, YYYYMMDD."""
+    status: str | None = None
+    """open, closed, won or lost."""
+    actionable: OptInt = None
+    paymentMethod: OptInt = None  # noqa: N815
+    lastStatusChange: Ref = None  # noqa: N815
+
+
+class ChargebackMessage(Record):
+    resource: ClassVar[str] = "chargebackMessages"
+    chargeback: Ref = None
+    type: str | None = None
+    date: DateLike = None
+    amount: OptInt = None
+    status: str | None = None
+    note: str | None = Field(default=None, repr=False)
+
+
+class ChargebackDocument(Record):
+    resource: ClassVar[str] = "chargebackDocuments"
+    chargeback: Ref = None
+    type: str | None = None
+    name: str | None = None
+    description: str | None = None
+    ref: Text = None
+    status: str | None = None
+    """created, then processed or failed (the file's integration)."""
+    documentSource: str | None = None  # noqa: N815
+
+
+class ChargebackStatus(Record):
+    resource: ClassVar[str] = "chargebackStatuses"
+    chargeback: Ref = None
+    chargebackMessage: Ref = None  # noqa: N815
+    status: str | None = None
+
+
+class EntryEvent(IntEnum):
+    """What made an entry (the SDK's EntryEventEnum; the ones a practice's deposit is made of)."""
+
+    AUTH = 6
+    CAPTURE = 7
+    REFUND = 8
+    PAYOUT = 10
+    CHARGEBACK = 11
+    ADJUSTMENT = 18
+    RETRIEVAL = 19
+    ARBITRATION = 20
+    ECSALE = 21
+    ECREFUND = 22
+    ECRETURN = 23
+    SETTLEMENT = 24
+    PAYMENTUPDATE = 44
+    PREARBITRATION = 87
+    REVERSAL = 94
+    REPRESENTMENT = 95
+
+
+class Entry(Record):
+    """A line of a merchant's balance: a sale captured, a refund, a return, a chargeback, a fee (`isFee`), …"""
+
+    resource: ClassVar[str] = "entries"
+    entity: Ref = None
+    txn: Ref = None
+    chargeback: Ref = None
+    fee: Ref = None
+    disbursement: Ref = None
+    event: OptInt = None
+    eventId: Text = None  # noqa: N815
+    description: str | None = None
+    amount: Cents = None
+    """Signed whole cents (rounded from Splash's float): positive credits the merchant, negative debits it."""
+    isFee: OptInt = None  # noqa: N815
+    pending: OptInt = None
+
+
+class DisbursementStatus(IntEnum):
+    REQUESTED = 1
+    PROCESSING = 2
+    PROCESSED = 3
+    FAILED = 4
+    DENIED = 5
+    RETURNED = 6
+
+
+class Disbursement(Record):
+    """Money sent to (or, negative, taken from) the merchant's bank account."""
+
+    resource: ClassVar[str] = "disbursements"
+    entity: Ref = None
+    account: Text = None
+    payout: Ref = None
+    description: str | None = None
+    amount: OptInt = None
+    returnedAmount: OptInt = None  # noqa: N815
+    status: OptInt = None
+    currency: str | None = None
+    processed: DateLike = None
+    fundingStatus: str | None = None  # noqa: N815
+    disbursementEntriesStatus: str | None = None  # noqa: N815
+
+
+class DisbursementEntry(Record):
+    resource: ClassVar[str] = "disbursementEntries"
+    disbursement: Ref = None
+    entry: Ref = None
+    event: OptInt = None
+    eventId: Text = None  # noqa: N815
+    amount: Cents = None
+    description: str | None = None
+
+
+class PaymentUpdate(Record):
+    """An account-updater result for a stored card: the outcome is the free-text `message` (no code, no old/new
+    pair), the card's expiration after it "MMYY"; the token id does not change (Payrix's account-updater page)."""
+
+    resource: ClassVar[str] = "paymentUpdates"
+    token: Ref = None
+    payment: Ref = None
+    paymentUpdateGroup: Ref = None  # noqa: N815
+    status: str | None = None
+    """pending, processing, failed or processed."""
+    platform: str | None = None
+    message: str | None = None
+    expiration: Annotated[str | None, _text(4)] = None

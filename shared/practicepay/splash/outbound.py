@@ -209,3 +209,35 @@ class AlertRequest(Outbound):
         if sum(scope is not None for scope in (self.forlogin, self.team, self.division)) != 1:
             raise ValueError("an alert watches exactly one of forlogin, team or division")
         return self
+
+
+ChargebackId = Annotated[str, Field(pattern=r"^[tp]1_chb_[0-9a-f]{20,32}$")]
+SplashDay = Annotated[StrictInt, Field(ge=20000101, le=21001231, description="YYYYMMDD")]
+
+# The one free text that reaches Splash: the practice's reply to a chargeback, written by staff for the card
+# networks. It is screened before it gets here (disputes.models.screen_note: no patient name, no diagnosis or
+# procedure code, no contact details); this model bounds its size and refuses what no reply needs.
+ChargebackNote = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^[^<>{}\\]*$", repr=False)]
+
+
+class ChargebackMessageRequest(Outbound):
+    """POST /chargebackMessages (the SDK's chargeback-message-post-request: `note` carries the text; there is no
+    subject or message field). `represent` answers with evidence; `acceptLiability` gives the chargeback up."""
+
+    chargeback: ChargebackId
+    type: Literal["represent", "acceptLiability"]
+    date: SplashDay
+    note: ChargebackNote | None = None
+    amount: Annotated[StrictInt, Field(ge=0, le=999_999_999)] | None = None
+    currency: Literal["USD"] = "USD"
+
+
+class ChargebackDocumentRequest(Outbound):
+    """POST /chargebackDocuments: the document's record (its file follows, SplashClient.upload_document). Its name
+    is ours (`evidence-<dispute id>.pdf`) and its description fixed: nothing about the patient."""
+
+    chargeback: ChargebackId
+    type: Literal["pdf"] = "pdf"
+    name: Annotated[str, Field(pattern=r"^evidence-dsp_[0-9a-z]{26}(-[0-9]+)?\.pdf$")]
+    description: Literal["Evidence packet"] = "Evidence packet"
+    documentSource: Literal["merchant"] = "merchant"  # noqa: N815 (Splash's name)

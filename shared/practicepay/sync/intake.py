@@ -22,8 +22,8 @@ Every alert is kept (credentials erased, 30 days) under the SHA-256 of its body,
 answered and the FIFO queue's deduplication id (the same alert five times is processed once).
 
 - A record of a known resource is queued, grouped by that record, whatever the resource: the processor applies
-  the resources it follows (txns, entityReturns, merchants) and skips the others (chargebacks, disbursements,
-  tokens, …) with a log line and an outcome of their own.
+  the resources it follows (txns, entityReturns, merchants, chargebacks, disbursements, paymentUpdates) and skips
+  the others (tokens, entries, …) with a log line and an outcome of their own.
 - A body that names no record (no `response`, no `data`, an empty one, a record without a usable id), or a
   record whose resource none of the rules tells, is kept, logged as a warning ("splash alert of an unknown
   shape") and queued nowhere: there is nothing to fetch, and the status poll catches up whatever it was about.
@@ -61,7 +61,8 @@ _HINT = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 # Splash ids are `t1_`/`p1_` + a type + hex (splash-api.md §1; 15–32 characters). The types: §1's list (txn,
 # mer, ent, cus, tok, bth, pln, sbn, inv), entityReturns `ern` (SDK entity-returns.md example), chargebacks `chb`
 # (payrix-rs mock_data/chargebacks.json, recorded from the live sandbox), disbursements `dbm` (SDK
-# disbursements.md example), payouts `pay` (SDK payouts.md example); `acc` is the local sandbox's own prefix for
+# disbursements.md example), payouts `pay` (SDK payouts.md example), entries `etr`, disbursementEntries `dbe` and
+# paymentUpdates `pmu` (the SDK's examples); `acc` is the local sandbox's own prefix for
 # accounts (local/sandbox/tables.py), the real one unrecorded.
 _RESOURCE_BY_ID_TYPE: dict[str, Resource] = {
     "txn": Resource.TXNS,
@@ -78,6 +79,9 @@ _RESOURCE_BY_ID_TYPE: dict[str, Resource] = {
     "chb": Resource.CHARGEBACKS,
     "dbm": Resource.DISBURSEMENTS,
     "pay": Resource.PAYOUTS,
+    "etr": Resource.ENTRIES,  # the SDK's entries.md example (`t1_ent_` is an entity)
+    "dbe": Resource.DISBURSEMENT_ENTRIES,  # the SDK's disbursement-entries.md example
+    "pmu": Resource.PAYMENT_UPDATES,  # the SDK's payment-updates.md example
 }
 
 # Resource names as an alert may spell them: an event's prefix (`txn.settled`, `chargeback.opened`), a
@@ -97,6 +101,8 @@ _SINGULAR: dict[str, Resource] = {
     "batch": Resource.BATCHES,
     "entityReturn": Resource.ENTITY_RETURNS,
     "invoice": Resource.INVOICES,
+    "paymentUpdate": Resource.PAYMENT_UPDATES,
+    "paymentupdate": Resource.PAYMENT_UPDATES,  # the alert event `paymentupdate.report` (SDK AlertTriggerEventEnum)
 }
 _RESOURCE_BY_NAME: dict[str, Resource] = {
     **{name.lower(): r for name, r in _SINGULAR.items()},

@@ -17,6 +17,11 @@ TRIGGERS: tuple[tuple[str, Resource], ...] = (
     ("txn.returned", Resource.TXNS),
     ("create", Resource.ENTITY_RETURNS),
     ("update", Resource.MERCHANTS),  # boarding, boarded, held, closed …
+    ("create", Resource.CHARGEBACKS),  # chargeback.created/opened …: a dispute (issue #19)
+    ("update", Resource.CHARGEBACKS),  # closed, won, lost, a new cycle
+    ("create", Resource.DISBURSEMENTS),  # a deposit
+    ("update", Resource.DISBURSEMENTS),  # processing, processed, failed, returned
+    ("create", Resource.PAYMENT_UPDATES),  # an account-updater result
 )
 
 

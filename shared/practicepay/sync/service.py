@@ -9,28 +9,42 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from practicepay.clock import Clock, from_iso, iso, utc_now
 from practicepay.errors import Conflict
 from practicepay.events import event_item
-from practicepay.ids import digest_id
 from practicepay.observability import logger
 from practicepay.patients.store import PatientStore
 from practicepay.payments.book import CONFLICT_RETRIES, AlreadyApplied, PaymentBook, Stale
-from practicepay.payments.models import Failure, PaymentRecord, RefundRecord
+from practicepay.payments.models import Failure, PaymentRecord, RefundRecord, outside_refund_id
 from practicepay.payments.models import PaymentStatus as P
 from practicepay.practices import PracticeStore
 from practicepay.splash.client import SplashClient
 from practicepay.splash.errors import SplashNotFound
-from practicepay.splash.models import EntityReturn, Merchant, MerchantStatus, Resource, Txn, TxnStatus, TxnType
+from practicepay.splash.models import (
+    Chargeback,
+    Disbursement,
+    EntityReturn,
+    Merchant,
+    MerchantStatus,
+    PaymentUpdate,
+    Record,
+    Resource,
+    Txn,
+    TxnStatus,
+    TxnType,
+)
 from practicepay.splash.search import Search
 from practicepay.sync import returns
 from practicepay.sync.store import SyncStore
 from practicepay.sync.transitions import PAYMENT_TXN_TYPES, Kind, Move, move_for, move_to, not_success
 
+R = TypeVar("R", bound=Record)
 TXN_CURSOR = "txns"
+CHARGEBACK_CURSOR = "chargebacks"
+DISBURSEMENT_CURSOR = "disbursements"
 WATCH_CURSOR = "merchant-watch"
 SPLASH_TIME = "%Y-%m-%d %H:%M:%S.%f"
 PAGE = 100
@@ -79,6 +93,12 @@ class StatusSync:
     """The zone of Splash's wall-clock `created`/`modified` stamps (SPLASH_TIMEZONE)."""
     watch_per_poll: int = PAGE
     """How many boarded (or closed) merchants each poll re-reads, in a slice that rotates through them all."""
+    disputes: Any = None
+    """The disputes' service (practicepay.disputes.service.DisputeService): chargebacks by alert and by poll."""
+    deposits: Any = None
+    """The deposits' service (practicepay.deposits.service.DepositService): disbursements by alert and by poll."""
+    cards: Any = None
+    """The account updater (practicepay.cards.service.AccountUpdater): paymentUpdates by alert and by poll."""
 
     # -- alerts --------------------------------------------------------------------------------------------
 
@@ -86,7 +106,7 @@ class StatusSync:
         """An alert is a hint that `record_id` changed: fetch it and apply what Splash says now. An alert for a
         resource not processed yet (chargebacks, disbursements, tokens, …: the intake keeps and queues them all)
         is skipped without a Splash call: logged, and counted by its outcome, "not_processed"."""
-        if resource not in (Resource.TXNS, Resource.ENTITY_RETURNS, Resource.MERCHANTS):
+        if resource not in self._followed():
             try:
                 name = Resource(resource).name.lower()
             except ValueError:
@@ -109,10 +129,26 @@ class StatusSync:
                 return self.apply_txn(client.get(Txn, entity_return.txn), returned=[entity_return])
             if resource == Resource.MERCHANTS:
                 return self.apply_merchant(client.get(Merchant, record_id))
+            if resource == Resource.CHARGEBACKS:
+                return self.disputes.apply_chargeback(client.get(Chargeback, record_id))
+            if resource == Resource.DISBURSEMENTS:
+                return self.deposits.apply_disbursement(client.get(Disbursement, record_id))
+            if resource == Resource.PAYMENT_UPDATES:
+                return self.cards.apply(client.get(PaymentUpdate, record_id))
         except SplashNotFound:
             logger.info("alert for a record Splash does not have", resource=resource)
             return "not_found"
         return "ignored"
+
+    def _followed(self) -> frozenset[int]:
+        """The resources whose alerts are applied: txns, returns and merchants, and those of the services wired."""
+        extra = {
+            Resource.CHARGEBACKS: self.disputes,
+            Resource.DISBURSEMENTS: self.deposits,
+            Resource.PAYMENT_UPDATES: self.cards,
+        }
+        wired = {resource for resource, service in extra.items() if service is not None}
+        return frozenset({Resource.TXNS, Resource.ENTITY_RETURNS, Resource.MERCHANTS, *wired})
 
     # -- applying Splash's truth -----------------------------------------------------------------------------
 
@@ -347,10 +383,42 @@ class StatusSync:
                 txn = _pick(found, item.id)
                 outcomes[self._apply_open(item, txn)] += 1
         calls += self._poll_boarding(client, outcomes)
+        calls += self._poll_money_after(client, now, outcomes)
         changed = len(ids)
         report = PollReport(changed, len(unseen), calls, dict(outcomes))
         logger.info("status poll done", changed=changed, open_checked=len(unseen), splash_calls=calls)
         return report
+
+    def _poll_money_after(self, client: SplashClient, now: datetime, outcomes: Counter[str]) -> int:
+        """Chargebacks and disbursements changed since their cursors (the same keyset paging and overlap as the
+        txns'), the account updater's results, and the disputes whose deadline is near. The Splash calls made."""
+        calls = 0
+        for cursor_name, model, service, apply in (
+            (CHARGEBACK_CURSOR, Chargeback, self.disputes, "apply_chargeback"),
+            (DISBURSEMENT_CURSOR, Disbursement, self.deposits, "apply_disbursement"),
+        ):
+            if service is None:
+                continue
+            saved = self.sync.cursor(cursor_name)
+            cursor = from_iso(saved) if saved else now - timedelta(seconds=self.lookback_seconds)
+            since = _wall_since(cursor - timedelta(seconds=self.overlap_seconds), now, self.splash_zone)
+            newest = cursor
+            for page_calls, records in changed_records(client, model, since):
+                calls += page_calls
+                for record in records:
+                    outcomes[f"{model.resource}:{getattr(service, apply)(record)}"] += 1
+                    if record.modified:
+                        newest = max(newest, _parse_splash(record.modified, self.splash_zone))
+                if newest > cursor:
+                    self.sync.save_cursor(cursor_name, iso(newest), iso(now))
+        if self.cards is not None:
+            report = self.cards.poll(client)
+            calls += int(report.get("splash_calls", 0))
+            for outcome, count in report.get("outcomes", {}).items():
+                outcomes[f"paymentUpdates:{outcome}"] += count
+        if self.disputes is not None:
+            outcomes["dispute.due_soon"] += self.disputes.announce_due()
+        return calls
 
     def _poll_boarding(self, client: SplashClient, outcomes: Counter[str]) -> int:
         """Look up, 100 per call, the merchants of practices whose boarding Splash has not decided, in case an
@@ -479,11 +547,6 @@ def _is_outside_refund_txn(payment: PaymentRecord, txn: Txn) -> bool:
     )
 
 
-def outside_refund_id(txn_id: str) -> str:
-    """The refund id of a refund made outside PracticePay: a stable function of its Splash txn (one record)."""
-    return "rfd_" + digest_id("outside", txn_id)
-
-
 def _is_refund_txn(refund: RefundRecord, txn: Txn) -> bool:
     return txn.order == refund.id and txn.total == refund.amount
 
@@ -514,13 +577,18 @@ def _held(merchant: Merchant) -> bool | None:
 
 
 def _changed_txns(client: SplashClient, since: str) -> Iterator[tuple[int, list[Txn]]]:
-    """Keyset pages of the txns modified after wall time `since`, each with the Splash calls it took. Each next
+    return changed_records(client, Txn, since)
+
+
+def changed_records(client: SplashClient, model: type[R], since: str) -> Iterator[tuple[int, list[R]]]:
+    """Keyset pages of the `model` records (txns, chargebacks, disbursements, paymentUpdates) modified after wall
+    time `since`, each with the Splash calls it took. Each next
     page starts one tick before the last row's `modified` (rows sharing it come again and are dropped by id and
     `modified`); when a whole page shares one `modified`, the rows of that instant are paged by `id` first. A row
     changed mid-poll shows again in its new state (a change to apply), never in its old one twice."""
     applied: dict[str, str | None] = {}
 
-    def fresh(txns: list[Txn]) -> list[Txn]:
+    def fresh(txns: list[R]) -> list[R]:
         out = [t for t in txns if t.id not in applied or applied[t.id] != t.modified]
         applied.update((t.id, t.modified) for t in out)
         return out
@@ -530,7 +598,7 @@ def _changed_txns(client: SplashClient, since: str) -> Iterator[tuple[int, list[
 
     current = search("greater", since)
     while True:
-        result = client.list(Txn, search=current, limit=PAGE)
+        result = client.list(model, search=current, limit=PAGE)
         calls, items = 1, result.items
         if not result.has_more or not items:
             yield calls, fresh(items)
@@ -539,7 +607,7 @@ def _changed_txns(client: SplashClient, since: str) -> Iterator[tuple[int, list[
         if all(t.modified == last for t in items):  # one instant fills the page: page it by id
             tied, after_id = list(items), items[-1].id
             while True:
-                more = client.list(Txn, search=search("equals", last).greater("id", after_id), limit=PAGE)
+                more = client.list(model, search=search("equals", last).greater("id", after_id), limit=PAGE)
                 calls += 1
                 tied += [t for t in more.items if t.modified == last and t.id > after_id]
                 if not more.has_more or not more.items:

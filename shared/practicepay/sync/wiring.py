@@ -31,6 +31,10 @@ def status_sync() -> StatusSync:
     # them; the webhook (alert_intake) never does.
     from zoneinfo import ZoneInfo
 
+    from practicepay.cards.service import AccountUpdater
+    from practicepay.deposits.service import DepositService
+    from practicepay.deposits.store import DepositStore
+    from practicepay.disputes.wiring import following
     from practicepay.patients.store import PatientStore
     from practicepay.payments.book import PaymentBook
     from practicepay.practices import PracticeStore
@@ -38,10 +42,29 @@ def status_sync() -> StatusSync:
     from practicepay.sync.service import StatusSync
 
     cfg = load(SyncConfig)
+    book, practices = PaymentBook.for_tables(cfg), PracticeStore(cfg.practices_table)
+    disputes = following(cfg, cfg.funds_table, book, practices)
     return StatusSync(
-        book=PaymentBook.for_tables(cfg),
-        practices=PracticeStore(cfg.practices_table),
+        book=book,
+        practices=practices,
         patients=PatientStore(cfg.patients_table),
+        disputes=disputes,
+        cards=AccountUpdater(
+            patients=PatientStore(cfg.patients_table),
+            sync=SyncStore(cfg.sync_table),
+            events_table=cfg.events_table,
+            splash=splash_client,
+            overlap_seconds=cfg.poll_overlap_seconds,
+            lookback_seconds=cfg.poll_lookback_seconds,
+            splash_zone=ZoneInfo(cfg.splash_timezone),
+        ),
+        deposits=DepositService(
+            book=book,
+            deposits=DepositStore(cfg.funds_table),
+            practices=practices,
+            disputes=disputes,
+            splash=splash_client,
+        ),
         splash=splash_client,
         sync=SyncStore(cfg.sync_table),
         grace_seconds=cfg.reconcile_grace_seconds,

@@ -1,0 +1,1 @@
+"""Deposits: Splash disbursements matched to our payments, refunds and disputes; reports and FHIR."""
