@@ -728,7 +728,7 @@ def run(
     pay_out(stack, report, practice, random.Random(seed + 2))
     report.settle_s = time.monotonic() - settle_started
     check(report, practice, merchant, shared.invoices)
-    check_deposits(report, practice)
+    check_deposits(report, practice, merchant)
     if pool is not None:
         report.pool = pool.stats()
     report.duration_s = time.monotonic() - started
@@ -788,7 +788,7 @@ def pay_out(stack: ChaosStack, report: Report, practice: str, rng: random.Random
     captured = [
         p
         for p in open_records(practice, statuses=frozenset({"succeeded", "partially_refunded"}))
-        if p["method_kind"] == "card" and p.get("splash_txn_id")
+        if p.get("method_kind") == "card" and p.get("splash_txn_id")
     ]
     chosen = rng.sample(captured, min(CHARGEBACKS_PER_RUN, len(captured)))
     opened = []
@@ -817,7 +817,7 @@ def _rounds(stack: ChaosStack, report: Report, days: int) -> None:
                 report.background_errors.append(f"{name}: {traceback.format_exc()}")
 
 
-def check_deposits(report: Report, practice: str) -> None:
+def check_deposits(report: Report, practice: str, merchant: str) -> None:
     """The ledger equals Splash's entries for every deposit: each Splash disbursement of the practice is a deposit
     of the same amount whose lines are its disbursementEntries to the cent; per payment, the sales, refunds and
     returns paid out equal the payment's ledger (charges, voids, refunds, returns); per chargeback, what was paid
@@ -827,14 +827,13 @@ def check_deposits(report: Report, practice: str) -> None:
 
     from practicepay.adapters.dynamo import plain
     from practicepay.deposits.models import deposit_id
-    from practicepay.practices import PracticeStore
-    from practicepay.splash.models import Disbursement, DisbursementEntry, Entry
+    from practicepay.splash.models import Disbursement, DisbursementEntry, Entry, Merchant
     from practicepay.splash.search import Search
     from practicepay.splash.wiring import splash_client
 
     bad = report.mismatches.append
     splash = splash_client()
-    entity = PracticeStore(os.environ["PRACTICES_TABLE"]).get(practice).splash_entity_id
+    entity = splash.get(Merchant, merchant).entity
     funds = boto3.resource("dynamodb").Table(os.environ["FUNDS_TABLE"])
     items = [plain(i) for i in _query_all(funds, KeyConditionExpression=Key("pk").eq(f"PRACTICE#{practice}"))]
     lines = [i for i in items if "#LINE#" in str(i["sk"])]
