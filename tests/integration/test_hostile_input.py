@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -109,9 +110,15 @@ PARAMS: dict[str, Callable[[World], dict[str, str]]] = {
     "GET /patients/{patient_id}/messaging": lambda w: {"patient_id": w.patient()},
     "POST /patients/{patient_id}/messaging": lambda w: {"patient_id": w.patient()},
     "GET /invoices/{invoice_id}/messages": lambda w: {"invoice_id": w.shared("draft", w.draft)["id"]},
+    "GET /deposits/{deposit_id}": lambda w: {"deposit_id": w.shared("deposit", w.deposit)},
+    "GET /disputes/{dispute_id}": lambda w: {"dispute_id": w.shared("dispute", w.dispute)},
+    "GET /disputes/{dispute_id}/evidence": lambda w: {"dispute_id": w.shared("dispute", w.dispute)},
+    "POST /disputes/{dispute_id}/respond": lambda w: {"dispute_id": w.dispute()},
+    "POST /disputes/{dispute_id}/accept": lambda w: {"dispute_id": w.dispute()},
 }
 QUERY: dict[str, dict[str, str]] = {
     "GET /reports/payments": {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()},
+    "GET /reports/deposits": {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()},
 }
 
 
@@ -188,6 +195,7 @@ BODIES: dict[str, Callable[[World], dict]] = {
     "POST /invoices/{invoice_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
     "POST /patients/{patient_id}/pay-links": lambda w: {"expires_in_days": 14, "max_uses": 5},
     "POST /patients/{patient_id}/messaging": lambda w: {"language": "es", "channels": "both"},
+    "POST /disputes/{dispute_id}/respond": lambda w: {"note": "The cardholder authorized the card on file."},
 }
 # GET /health is API Gateway's mock integration: no function runs and nothing reads the request (it answers 200
 # whatever it is sent), so the body and query classes leave it out.
@@ -253,6 +261,38 @@ class World:
     def payment(self) -> dict:
         body = {"payment_method_id": self.card(), "amount": 5000}
         return self.call("POST", f"/invoices/{self.open_invoice()['id']}/payments", body, 201)
+
+    def dispute(self) -> str:
+        """A chargeback on a captured card payment, applied (as its alert would be)."""
+        import requests
+
+        from practicepay.disputes.models import dispute_id
+        from practicepay.splash.models import Chargeback
+        from practicepay.sync.wiring import status_sync
+
+        payment, sandbox = self.payment(), os.environ["SPLASH_HOST"]
+        requests.post(f"{sandbox}/_sandbox/clock", json={"advance_days": 1}, timeout=10).raise_for_status()
+        opened = requests.post(f"{sandbox}/_sandbox/chargebacks", json={"txn": payment["splash_txn_id"]}, timeout=10)
+        opened.raise_for_status()
+        chargeback = Chargeback.model_validate(opened.json()["chargeback"])
+        status_sync().disputes.apply_chargeback(chargeback)
+        return dispute_id(chargeback.id)
+
+    def deposit(self) -> str:
+        """A deposit of the practice: its captured payments paid out at the next midnight, read by the poll."""
+        import boto3
+        import requests
+        from boto3.dynamodb.conditions import Key
+
+        from practicepay.sync.wiring import status_sync
+
+        self.shared("dispute", self.dispute)
+        sandbox = os.environ["SPLASH_HOST"]
+        requests.post(f"{sandbox}/_sandbox/clock", json={"advance_days": 1}, timeout=10).raise_for_status()
+        status_sync().poll()
+        table = boto3.resource("dynamodb").Table(os.environ["FUNDS_TABLE"])
+        key = Key("pk").eq(f"PRACTICE#{PRACTICE}") & Key("sk").begins_with("DEPOSIT#")
+        return next(i["id"] for i in table.query(KeyConditionExpression=key)["Items"] if "#LINE#" not in i["sk"])
 
     def plan(self) -> str:
         invoice = self.open_invoice()["id"]
