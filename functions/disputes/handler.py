@@ -31,7 +31,7 @@ _EVIDENCE_RESPONSES[200]["content"] = {PDF_TYPE: {"schema": {"type": "string", "
     "/disputes",
     summary="List chargebacks, soonest reply deadline first",
     description="`status` filters (needs_response, under_review, won, lost, closed); `due_before` keeps the disputes "
-    "whose reply deadline is on or before that day.",
+    "whose reply deadline is on or before that day; `invoice_id`, an invoice's disputes.",
     tags=["disputes"],
     responses=responses((200, "Disputes", DisputeList), 400, 401),
 )
@@ -39,9 +39,12 @@ def list_disputes(
     status: Annotated[DisputeStatus | None, Query()] = None,
     due_before: Annotated[IsoDate | None, Query(description="YYYY-MM-DD: reply deadline on or before")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    invoice_id: Annotated[str | None, Query(pattern=r"^inv_[0-9a-z]{26}$")] = None,
 ) -> DisputeList:
     before = due_before.isoformat() if due_before else None
-    return dispute_service().list(practice_id(app), status=status, due_before=before, limit=limit)
+    return dispute_service().list(
+        practice_id(app), status=status, due_before=before, limit=limit, invoice_id=invoice_id
+    )
 
 
 @app.get(

@@ -81,6 +81,8 @@ def test_a_chargeback_reopens_the_invoice_books_the_fee_and_a_win_restores_both(
     assert [f["amount"] for f in fees(aws_env, practice)] == [-3_000]
     listed = ok(api.call("GET", "/disputes", practice=practice, query={"status": "needs_response"}))
     assert [d["id"] for d in listed["data"]] == [dispute["id"]]
+    on_invoice = ok(api.call("GET", "/disputes", practice=practice, query={"invoice_id": inv["id"]}))
+    assert [d["id"] for d in on_invoice["data"]] == [dispute["id"]]
     refused = api.call("POST", f"/payments/{paid['id']}/refunds", practice=practice, body={}, key="auto")
     assert refused.status_code == 409  # the money went back to the cardholder already
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -165,9 +165,6 @@ class DepositRecord:
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
-
-    def item_lines(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in line.__dict__.items() if v is not None} for line in self.lines]
 
 
 # -- the API's models --------------------------------------------------------------------------------------

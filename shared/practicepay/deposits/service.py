@@ -8,8 +8,6 @@ refunds' originals in one more), and for a chargeback we have no dispute for yet
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -54,7 +52,6 @@ out the day after; eChecks fund three business days after settling)."""
 FHIR_ON_BUS_MAX_BYTES = 200_000
 """A deposit's PaymentReconciliation rides on its event when it fits well inside EventBridge's 256 KB; a bigger
 one is announced with its id only (GET /deposits/{id} with Accept: application/fhir+json serves it)."""
-FINAL = frozenset({DepositStatus.PROCESSED, DepositStatus.FAILED, DepositStatus.DENIED, DepositStatus.RETURNED})
 
 
 @dataclass
@@ -318,17 +315,17 @@ CSV_COLUMNS = (
 
 
 def report_csv(report: DepositReport) -> str:
-    """One row per line (a deposit with no lines: one row), amounts in cents; text cells that a spreadsheet would
-    run as a formula are quoted with a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """One row per line (a deposit with no lines: one row), amounts in cents; text a spreadsheet would run as a
+    formula is quoted (practicepay.reports.service's CSV rules)."""
+    from practicepay.reports.service import _csv
+
+    rows = []
     for deposit in report.data:
         head = [deposit.id, deposit.splash_disbursement_id, deposit.deposited_on, deposit.status.value, deposit.amount]
         if not deposit.lines:
-            writer.writerow([*head, 0, *([""] * (len(CSV_COLUMNS) - 6))])
+            rows.append([*head, 0, *([None] * (len(CSV_COLUMNS) - 6))])
         for n, line in enumerate(deposit.lines, start=1):
-            writer.writerow(
+            rows.append(
                 [
                     *head,
                     n,
@@ -336,21 +333,16 @@ def report_csv(report: DepositReport) -> str:
                     line.kind.value,
                     line.amount,
                     "yes" if line.matched else "no",
-                    line.payment_id or "",
-                    line.refund_id or "",
-                    line.dispute_id or "",
-                    line.invoice_id or "",
-                    line.patient_id or "",
-                    line.splash_txn_id or "",
-                    _cell(line.description),
+                    line.payment_id,
+                    line.refund_id,
+                    line.dispute_id,
+                    line.invoice_id,
+                    line.patient_id,
+                    line.splash_txn_id,
+                    line.description,
                 ]
             )
-    return out.getvalue()
-
-
-def _cell(text: str | None) -> str:
-    text = text or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return _csv(CSV_COLUMNS, rows)
 
 
 def _day(value: str | None) -> str | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -309,13 +309,3 @@ class RespondRequest(StrictRequest):
         description="The practice's reply to the issuer, sent with the evidence packet. Write about the payment, "
         "not the patient's health: it goes to the card networks.",
     )
-
-
-def parse_date(value: str | None, name: str) -> date | None:
-    """A YYYY-MM-DD query value (None: absent); ValueError names the parameter."""
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise ValueError(f"{name} must be a date written YYYY-MM-DD") from None

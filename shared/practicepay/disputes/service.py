@@ -231,13 +231,28 @@ class DisputeService:
         return self._require(practice_id, dispute_id_).view()
 
     def list(
-        self, practice_id: str, *, status: DisputeStatus | None, due_before: str | None, limit: int
+        self,
+        practice_id: str,
+        *,
+        status: DisputeStatus | None,
+        due_before: str | None,
+        limit: int,
+        invoice_id: str | None = None,
     ) -> DisputeList:
-        records = self.disputes.query(practice_id, status=status.value if status else None, due_before=due_before)
+        """A practice's disputes, soonest deadline first; `invoice_id`: the invoice's (by the `by_invoice` index)."""
+        if invoice_id:
+            found = self.disputes.for_invoice(practice_id, invoice_id)
+            records = sorted(
+                (
+                    r
+                    for r in found
+                    if (status is None or r.status == status) and (not due_before or (r.reply_by or "") <= due_before)
+                ),
+                key=lambda r: (r.reply_by or "9999-12-31", r.id),
+            )
+        else:
+            records = self.disputes.query(practice_id, status=status.value if status else None, due_before=due_before)
         return DisputeList(data=[r.view() for r in records[:limit]], has_more=len(records) > limit)
-
-    def for_invoice(self, practice_id: str, invoice_id: str) -> list[Dispute]:
-        return [r.view() for r in self.disputes.for_invoice(practice_id, invoice_id)]
 
     def evidence(self, practice_id: str, dispute_id_: str, note: str | None = None) -> bytes:
         """The evidence packet as it stands (what `respond` would send, without the note unless given)."""

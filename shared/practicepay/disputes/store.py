@@ -12,7 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, from_item, plain, practice_pk
+from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, from_item, practice_pk
 from practicepay.clock import from_iso
 from practicepay.disputes.models import DisputeRecord, DisputeStatus
 from practicepay.events import event_item
@@ -115,17 +115,3 @@ class DisputeStore(TableStore):
             if item:
                 records.append(from_item(DisputeRecord, item))
         return records
-
-    def fees(self, practice_id: str) -> list[dict[str, Any]]:
-        """The practice's fee ledger (every page)."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("FEE#"),
-            "ConsistentRead": True,
-        }
-        out_items: list[dict[str, Any]] = []
-        while True:
-            out = self._table.query(**kwargs)
-            out_items += [plain(i) for i in out.get("Items", [])]
-            if "LastEvaluatedKey" not in out:
-                return out_items
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
