@@ -339,4 +339,8 @@ def test_reports_never_scan(api, payments, receivables):
     assert ("dynamodb:Query", "practicepay-invoices/index/receivables") in calls
     assert ("dynamodb:BatchGetItem", "practicepay-patients") in calls
     assert not [c for c in calls if c[0] == "dynamodb:Scan"]
-    assert {action for action, _ in calls} <= {"dynamodb:Query", "dynamodb:BatchGetItem"}  # reads only
+    assert {action for action, _ in calls} <= {
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+    }  # reads only
