@@ -25,6 +25,7 @@ from practicepay.adapters.dynamo import (
     practice_pk,
 )
 from practicepay.deposits.models import DepositRecord, LineKind, LineRecord
+from practicepay.disputes.store import fee_item
 from practicepay.events import event_item
 
 
@@ -75,10 +76,7 @@ class DepositStore(TableStore):
         records = []
         while True:
             out = self._table.query(**kwargs)
-            for item in out.get("Items", []):
-                full = self._table.get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True).get("Item")
-                if full:
-                    records.append(self._with_lines(full))
+            records += [self._with_lines(item) for item in out.get("Items", [])]  # the index projects whole items
             if "LastEvaluatedKey" not in out:
                 return records
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -94,18 +92,17 @@ class DepositStore(TableStore):
         settle = {"pk": pk, "sk": f"SETTLE#{line.payment_id}"}
         processing_fee = line.kind == LineKind.FEE and not line.splash_chargeback_id
         if processing_fee:
-            fee = {
-                "pk": pk,
-                "sk": f"FEE#{line.entry_id}",
-                "id": line.entry_id,
-                "type": "fee",
-                "kind": "processing",
-                "amount": line.amount,
-                "payment_id": line.payment_id,
-                "splash_txn_id": line.splash_txn_id,
-                "deposit_id": deposit.id,
-                "created_at": deposit.updated_at,
-            }
+            fee = fee_item(
+                practice_id,
+                line.entry_id,
+                type="fee",
+                kind="processing",
+                amount=line.amount,
+                payment_id=line.payment_id,
+                splash_txn_id=line.splash_txn_id,
+                deposit_id=deposit.id,
+                created_at=deposit.updated_at,
+            )
             tx.put(self.table_name, _present(fee), "attribute_not_exists(pk)")
         if processing_fee and line.payment_id:
             tx.update(

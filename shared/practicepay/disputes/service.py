@@ -153,7 +153,6 @@ class DisputeService:
         amount = written.amount
         ledger: list[dict[str, Any]] = []
         if move is not None:
-            sequence = count
             entry_type = "chargeback" if move == "debit" else "chargeback_reversal"
             ledger.append(
                 {
@@ -163,7 +162,7 @@ class DisputeService:
                     "dispute_id": written.id,
                     "splash_txn_id": written.splash_txn_id,
                     "splash_chargeback_id": written.splash_chargeback_id,
-                    "sequence": sequence,
+                    "sequence": count,
                 }
             )
         taken = -amount if move == "debit" else amount if move == "restore" else 0

@@ -69,8 +69,7 @@ class DisputeStore(TableStore):
 
     def put_fee(self, tx: Transaction, practice_id: str, fact: str, **fields: Any) -> int:
         """Add a fee ledger entry to `tx`, once (its key is the fact, e.g. `chargeback_fee#<chargeback id>`)."""
-        item = {"pk": practice_pk(practice_id), "sk": f"FEE#{fact}", "id": fact, **fields}
-        return tx.put(self.table_name, item, "attribute_not_exists(pk)")
+        return tx.put(self.table_name, fee_item(practice_id, fact, **fields), "attribute_not_exists(pk)")
 
     def get(self, practice_id: str, dispute_id: str) -> DisputeRecord | None:
         item = self._table.get_item(Key=self.key(practice_id, dispute_id), ConsistentRead=True).get("Item")
@@ -108,10 +107,10 @@ class DisputeStore(TableStore):
             KeyConditionExpression=Key("due_pk").eq(DUE_PARTITION) & Key("due_sk").lte(f"{through}#~"),
             Limit=limit,
         )
-        keys = [(i["pk"], i["sk"]) for i in out.get("Items", [])]
-        records = []
-        for pk, sk in keys:
-            item = self._table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
-            if item:
-                records.append(from_item(DisputeRecord, item))
-        return records
+        # The index projects whole items: a record read here a moment stale is written only at its version (save).
+        return [from_item(DisputeRecord, i) for i in out.get("Items", [])]
+
+
+def fee_item(practice_id: str, fact: str, **fields: Any) -> dict[str, Any]:
+    """A fee ledger entry (`FEE#<fact>`: a Splash fee entry's id), as disputes and deposits both book them."""
+    return {"pk": practice_pk(practice_id), "sk": f"FEE#{fact}", "id": fact, **fields}
