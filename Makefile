@@ -15,6 +15,7 @@ help:
 	@echo "make run            local stack: API on 127.0.0.1:\$${PRACTICEPAY_API_PORT:-3000}, embedded AWS on :\$${PRACTICEPAY_AWS_PORT:-5000}"
 	@echo "make test           lint + every test suite (unit, integration, infra, e2e)"
 	@echo "make token PRACTICE=<id>   a signed token for a practice (local stack); ADMIN=1 adds the admin scope;"
+	@echo "                    ROLE=front_desk|billing|admin makes it a staff member's, limited to that role;"
 	@echo "                    SECRET=<JwtSecretArn> signs with a deployed HS256 stack's secret"
 	@echo "make synth          CDK template to cdk.out/ (bundles the Lambda layer with pip, no Docker)"
 	@echo "make deploy         synth and deploy with the CDK CLI (needs AWS credentials)"
@@ -42,7 +43,7 @@ run: $(LOCAL_STAMP)
 	@$(PY) -m local.run
 
 token: $(LOCAL_STAMP)
-	@$(PY) -m local.token $(PRACTICE) $(if $(ADMIN),--admin) $(if $(SECRET),--secret $(SECRET)) $(TOKEN_ARGS)
+	@$(PY) -m local.token $(PRACTICE) $(if $(ADMIN),--admin) $(if $(ROLE),--role $(ROLE)) $(if $(SECRET),--secret $(SECRET)) $(TOKEN_ARGS)
 
 # The browser tests drive Debian's chromium through the playwright package (no browser download is possible
 # or needed): installed here when missing.

@@ -1,4 +1,5 @@
-"""`make token PRACTICE=<id>`: print a signed HS256 token for a practice.
+"""`make token PRACTICE=<id>`: print a signed HS256 token for a practice (`ROLE=front_desk|billing|admin`: a staff
+member's, limited to what that role may do; none: the clinical platform's own).
 
 Locally it is signed with the local stack's secret (.local/jwt-secret). After a deploy in HS256 mode (no
 `jwt_jwks_url`), `--secret <JwtSecretArn>` signs with the stack's secret in Secrets Manager (AWS credentials
@@ -14,6 +15,7 @@ import sys
 
 from practicepay.auth import ADMIN_SCOPE
 from practicepay.auth.tokens import issue_hs256
+from practicepay.staff.roles import Role
 
 
 def signing_secret(secret_arn: str | None) -> str:
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issuer", default="practicepay-local", help="the stack's jwt_issuer")
     parser.add_argument("--audience", default="practicepay", help="the stack's jwt_audience")
     parser.add_argument("--subject", default="local-developer", help="who the token is for (the `sub` claim)")
+    parser.add_argument("--role", type=Role, choices=list(Role), help="a staff member's role (default: none)")
     args = parser.parse_args(argv)
     try:
         scope = ADMIN_SCOPE if args.admin else None
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             subject=args.subject,
             ttl_seconds=args.ttl,
             scope=scope,
+            role=args.role,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""API Gateway REQUEST authorizer: verifies the caller's JWT and puts its practice id on the request context.
+"""API Gateway REQUEST authorizer: verifies the caller's JWT and puts its practice id (and a staff token's role, ""
+for the clinical platform's own) on the request context.
 
 A missing or bad token raises "Unauthorized", which API Gateway answers with 401 (see the UNAUTHORIZED
 gateway response). The policy allows every route of this API for the token's practice, so API Gateway can
@@ -46,6 +47,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             "practice_id": principal.practice_id,
             "subject": principal.subject,
             "scope": " ".join(sorted(principal.scopes)),
+            "role": principal.role.value if principal.role else "",
         },
     )
     policy.allow_all_routes()

@@ -9,7 +9,9 @@ import os
 from functools import cache
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from practicepay.auth import ROLE_CLAIM
 
 _KMS_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 
@@ -27,6 +29,8 @@ class AuthorizerConfig(_Env):
     jwt_issuer: str = Field(default="practicepay-local", alias="JWT_ISSUER", min_length=1)
     jwt_audience: str = Field(default="practicepay", alias="JWT_AUDIENCE", min_length=1)
     secret_max_age_seconds: int = Field(default=300, alias="JWT_SECRET_MAX_AGE", ge=0, le=3600)
+    jwt_role_claim: str = Field(default=ROLE_CLAIM, alias="JWT_ROLE_CLAIM", min_length=1)
+    """The claim naming a staff token's role (a string, or a list such as Cognito's `cognito:groups`)."""
 
     def model_post_init(self, _context: object) -> None:
         if (self.jwt_secret_id is None) == (self.jwt_jwks_url is None):
@@ -201,6 +205,33 @@ class SplashConfig(_Env):
     splash_read_timeout: float = Field(default=10.0, alias="SPLASH_READ_TIMEOUT", gt=0, le=60)
     splash_max_attempts: int = Field(default=3, alias="SPLASH_MAX_ATTEMPTS", ge=1, le=6)
     splash_rate_limit_budget: float = Field(default=10.0, alias="SPLASH_RATE_LIMIT_BUDGET", ge=0, le=60)
+
+
+class DashboardConfig(PayPageConfig):
+    """The staff dashboard (ADR 0018): the services it shows and acts through read their own config from the same
+    environment; these are its own."""
+
+    staff_table: str = Field(alias="STAFF_TABLE", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    funds_table: str = Field(alias="FUNDS_TABLE", min_length=3)
+    messages_table: str = Field(alias="MESSAGES_TABLE", min_length=3)
+    staff_oidc_issuer: HttpUrl | None = Field(default=None, alias="STAFF_OIDC_ISSUER")
+    staff_oidc_client_id: str | None = Field(
+        default=None, alias="STAFF_OIDC_CLIENT_ID", pattern=r"^[A-Za-z0-9._:-]{1,128}$"
+    )
+    staff_role_claim: str = Field(default="practicepay_role", alias="STAFF_ROLE_CLAIM", pattern=r"^[\w:.-]{1,64}$")
+    staff_practice_claim: str = Field(default="practice_id", alias="STAFF_PRACTICE_CLAIM", pattern=r"^[\w:.-]{1,64}$")
+    staff_idle_minutes: int = Field(default=15, alias="STAFF_IDLE_MINUTES", ge=1, le=60)
+    """HIPAA automatic logoff: a session ends after this long without a request."""
+    staff_dev_signin: bool = Field(default=False, alias="STAFF_DEV_SIGNIN")
+    """The local stack's sign-in as any practice and role ("1"); never set in a deployed stack."""
+    dashboard_url: HttpUrl | None = Field(default=None, alias="DASHBOARD_URL")
+    """The dashboard's public base URL (its OIDC redirect is this + /dashboard/callback); unset: the request's."""
+
+    @field_validator("staff_oidc_issuer", "dashboard_url", "staff_oidc_client_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 C = TypeVar("C", bound=_Env)

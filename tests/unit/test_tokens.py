@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from practicepay.auth import ROLE_CLAIM
 from practicepay.auth.tokens import (
     ASYMMETRIC_ALGORITHMS,
     InvalidToken,
@@ -18,6 +19,7 @@ from practicepay.auth.tokens import (
     issue_hs256,
     jwks_keys,
 )
+from practicepay.staff.roles import Role
 
 pytestmark = pytest.mark.unit
 
@@ -190,3 +192,41 @@ def test_jwks_resolver_rejects_garbage_token_as_invalid(monkeypatch):
     verifier = TokenVerifier(jwks_keys("https://jwks.invalid/.well-known/jwks.json"), issuer=ISSUER, audience=AUDIENCE)
 
     rejection(verifier, "Bearer garbage")
+
+
+# --- staff roles (the role claim; practicepay.staff.roles) ---
+
+
+def test_a_token_without_a_role_is_the_platforms_own(verifier):
+    assert verifier.verify(f"Bearer {issue_hs256(SECRET, 'prac_a')}").role is None
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_an_issued_staff_token_carries_its_role(verifier, role):
+    token = issue_hs256(SECRET, "prac_a", role=role)
+
+    assert verifier.verify(f"Bearer {token}").role is role
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("billing", Role.BILLING), (["front_desk", "admin"], Role.ADMIN), (["nurses", "front_desk"], Role.FRONT_DESK)],
+)
+def test_the_role_claims_name_is_configurable_and_a_group_list_takes_its_highest_role(value, expected):
+    cognito = TokenVerifier(hs256_keys(lambda: SECRET), issuer=ISSUER, audience=AUDIENCE, role_claim="cognito:groups")
+    token = jwt.encode(claims(**{"cognito:groups": value}), SECRET, algorithm="HS256")
+
+    assert cognito.verify(f"Bearer {token}").role is expected
+
+
+def test_a_role_under_another_claim_name_is_not_read(verifier):
+    token = jwt.encode(claims(**{"cognito:groups": ["admin"]}), SECRET, algorithm="HS256")
+
+    assert verifier.verify(f"Bearer {token}").role is None
+
+
+@pytest.mark.parametrize("value", ["superuser", "ADMIN", ["nurses"], 7, {"name": "admin"}, ["admin", None]])
+def test_a_role_claim_naming_no_known_role_makes_the_token_invalid(verifier, value):
+    token = jwt.encode(claims(**{ROLE_CLAIM: value}), SECRET, algorithm="HS256")
+
+    assert rejection(verifier, f"Bearer {token}") == "role claim names no known role"

@@ -168,3 +168,24 @@ def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
             message = str(err.get("msg", "is invalid")).rstrip(".")
         errors.append({"field": path or "body", "message": f"{path or 'body'} {message}"})
     return errors
+
+
+def describe(exc: Exception) -> tuple[int, str, str, str] | None:
+    """(status, slug, title, detail) of a domain or processor error, as every surface answers it (the JSON API's
+    resolver, the dashboard's pages); None for anything else (a fault: 500)."""
+    from practicepay.errors import PracticePayError
+    from practicepay.splash.errors import SplashDeclined, SplashError, SplashInvalidOperation, SplashValidationError
+
+    if isinstance(exc, PracticePayError):
+        return exc.status, exc.slug, exc.title, exc.detail
+    if isinstance(exc, SplashDeclined):
+        d = exc.decline
+        detail = f"{d.processor_text} ({d.category}){'; it may succeed later' if d.retryable else ''}."
+        return 402, f"payment-declined:{d.category}".replace("_", "-"), "The payment was declined", detail
+    if isinstance(exc, SplashValidationError):
+        status = 409 if isinstance(exc, SplashInvalidOperation) else 422
+        return status, "processor-refused", "The payment processor refused the request", str(exc)
+    if isinstance(exc, SplashError):
+        detail = "Splash did not answer; nothing was charged. Retry shortly with the same Idempotency-Key."
+        return 503, "processor-unavailable", "The payment processor is unavailable", detail
+    return None

@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from practicepay.api import body as json_body
 from practicepay.api.contract import MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE
-from practicepay.api.problems import field_errors, problem, problem_body
-from practicepay.auth.context import MissingPrincipal
+from practicepay.api.problems import describe, field_errors, problem, problem_body
+from practicepay.auth.context import MissingPrincipal, role
 from practicepay.errors import (
+    Forbidden,
     MalformedRequest,
     PayloadTooLarge,
     PracticePayError,
@@ -26,7 +27,8 @@ from practicepay.errors import (
     UnsupportedMediaType,
 )
 from practicepay.observability import logger
-from practicepay.splash.errors import SplashDeclined, SplashError, SplashInvalidOperation, SplashValidationError
+from practicepay.splash.errors import SplashError
+from practicepay.staff.roles import API_PERMISSIONS, allowed
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 
@@ -35,8 +37,7 @@ def build_resolver(*, declared_inputs_only: bool = True) -> APIGatewayRestResolv
     """`declared_inputs_only=False` for the Splash webhook alone: it authenticates its header before it reads
     anything else of the request."""
     app = APIGatewayRestResolver(enable_validation=True)
-    if declared_inputs_only:
-        app.use(middlewares=[_only_declared_inputs])
+    app.use(middlewares=[_role_permits, *([_only_declared_inputs] if declared_inputs_only else [])])
 
     def request_meta() -> dict[str, str]:
         event = app.current_event
@@ -74,37 +75,13 @@ def build_resolver(*, declared_inputs_only: bool = True) -> APIGatewayRestResolv
         logger.error("request without authorizer context reached a protected route")
         return problem(401, "unauthorized", "Unauthorized", "A valid bearer token is required.", **request_meta())
 
-    @app.exception_handler(SplashDeclined)
-    def on_declined(exc: SplashDeclined) -> Response:
-        d = exc.decline
-        return problem(
-            402,
-            f"payment-declined:{d.category}".replace("_", "-"),
-            "The payment was declined",
-            f"{d.processor_text} ({d.category}){'; it may succeed later' if d.retryable else ''}.",
-            **request_meta(),
-        )
-
-    @app.exception_handler(SplashValidationError)
-    def on_splash_refused(exc: SplashValidationError) -> Response:
-        return problem(
-            409 if isinstance(exc, SplashInvalidOperation) else 422,
-            "processor-refused",
-            "The payment processor refused the request",
-            str(exc),
-            **request_meta(),
-        )
-
     @app.exception_handler(SplashError)
-    def on_splash_unavailable(exc: SplashError) -> Response:
-        logger.warning("payment processor unavailable", error=type(exc).__name__)
-        return problem(
-            503,
-            "processor-unavailable",
-            "The payment processor is unavailable",
-            "Splash did not answer; nothing was charged. Retry shortly with the same Idempotency-Key.",
-            **request_meta(),
-        )
+    def on_splash_error(exc: SplashError) -> Response:
+        """A decline (402), a refusal (409, 422) or no answer (503): as `describe` words them for every surface."""
+        status, slug, title, detail = describe(exc) or (503, "processor-unavailable", "", "")
+        if status == 503:
+            logger.warning("payment processor unavailable", error=type(exc).__name__)
+        return problem(status, slug, title, detail, **request_meta())
 
     @app.not_found
     def on_not_found(_exc: Exception) -> Response:
@@ -114,6 +91,27 @@ def build_resolver(*, declared_inputs_only: bool = True) -> APIGatewayRestResolv
 
 
 _CONTENT_TYPE_DETAIL = "Send the body as JSON with the header Content-Type: application/json."
+
+
+def _role_permits(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """A staff token (one naming a role) reaches a route only if its role has the permission the route needs
+    (practicepay.staff.roles.API_PERMISSIONS); a route the table does not name is refused to every role (fail
+    closed). Checked before the handler runs, so a refused request changes nothing. A token without a role (the
+    clinical platform's own) and a route without the authorizer (the webhook, the pages) carry no role: unchanged."""
+    route = app.context["_route"]
+    staff = role(app)
+    if staff is None or getattr(route.func, "__name__", "") == "not_found_handler":
+        return next_middleware(app)
+    key = (route.method, route.openapi_path)  # Powertools' rule /invoices/<invoice_id> as /invoices/{invoice_id}
+    who = staff.label.lower()
+    if key not in API_PERMISSIONS:
+        logger.warning("route without a permission refused to a staff role", route=" ".join(key), role=staff.value)
+        raise Forbidden(f"Your role ({who}) may not call {' '.join(key)}: the route names no permission.")
+    needed = API_PERMISSIONS[key]
+    if not allowed(staff, needed):
+        logger.info("staff role refused", route=" ".join(key), role=staff.value, permission=str(needed))
+        raise Forbidden(f"Your role ({who}) may not {needed}.")
+    return next_middleware(app)
 
 
 def _only_declared_inputs(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:

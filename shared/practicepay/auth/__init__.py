@@ -8,3 +8,7 @@ PRACTICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # The clinical platform's own operators: may onboard practices and read or change any practice's settings.
 ADMIN_SCOPE = "practicepay:admin"
+
+# The claim naming a staff member's role (practicepay.staff.roles.Role) when the default is not changed
+# (AuthorizerConfig.jwt_role_claim). A token without it is the clinical platform's own: not limited by role.
+ROLE_CLAIM = "practicepay_role"

@@ -1,4 +1,5 @@
-"""The tenancy context a handler reads: the practice id the authorizer put on the request."""
+"""The tenancy context a handler reads: the practice id (and a staff token's role) the authorizer put on the
+request."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from practicepay.auth import ADMIN_SCOPE, PRACTICE_ID_RE
 from practicepay.errors import NotFound
+from practicepay.staff.roles import Role
 
 
 class MissingPrincipal(Exception):
@@ -29,6 +31,18 @@ def practice_id(app: APIGatewayRestResolver) -> str:
 def is_admin(app: APIGatewayRestResolver) -> bool:
     scope = _authorizer(app).get("scope")
     return isinstance(scope, str) and ADMIN_SCOPE in scope.split()
+
+
+def role(app: APIGatewayRestResolver) -> Role | None:
+    """The staff role the caller's token names, or None for a token without one (the clinical platform's own).
+    A value the authorizer never writes is a wiring fault, refused as if there were no context (fail closed)."""
+    value = _authorizer(app).get("role")
+    if not value:
+        return None
+    try:
+        return Role(value)
+    except ValueError:
+        raise MissingPrincipal("an unknown role in the authorizer context") from None
 
 
 def require_practice_access(app: APIGatewayRestResolver, target: str) -> None:

@@ -6,6 +6,10 @@ The clinical platform calls us with one JWT per practice. The practice id comes 
 Two key sources:
 - HS256 with a shared secret kept in Secrets Manager (the local stack, or a deployment sharing a secret);
 - the clinical platform's asymmetric keys (RS256/ES256) from its JWKS URL, for production.
+
+A staff member's token also names a role (the claim AuthorizerConfig.jwt_role_claim): the API then limits it to
+what that role may do (practicepay.staff.roles). A role claim naming no known role makes the token invalid: a token
+must never pass as the platform's own (unlimited) because its role was misspelt.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from practicepay.auth import PRACTICE_ID_RE
+from practicepay.auth import PRACTICE_ID_RE, ROLE_CLAIM
+from practicepay.staff.roles import Role
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
@@ -36,6 +41,8 @@ class Principal:
     subject: str
     scopes: frozenset[str] = frozenset()
     """From the token's `scope` claim (space-separated, as OAuth writes it); ADMIN_SCOPE onboards practices."""
+    role: Role | None = None
+    """A staff member's role; None for the clinical platform's own token (not limited by role)."""
 
 
 KeyResolver = Callable[[str], tuple[object, tuple[str, ...]]]
@@ -59,10 +66,11 @@ def jwks_keys(jwks_url: str) -> KeyResolver:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeyResolver, *, issuer: str, audience: str):
+    def __init__(self, keys: KeyResolver, *, issuer: str, audience: str, role_claim: str = ROLE_CLAIM):
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._role_claim = role_claim
 
     def verify(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
@@ -89,7 +97,11 @@ class TokenVerifier:
             raise InvalidToken("practice_id claim missing or malformed")
         scope = claims.get("scope")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-        return Principal(practice_id=practice_id, subject=str(claims["sub"]), scopes=scopes)
+        try:
+            role = Role.from_claim(claims.get(self._role_claim))
+        except ValueError as exc:
+            raise InvalidToken("role claim names no known role") from exc
+        return Principal(practice_id=practice_id, subject=str(claims["sub"]), scopes=scopes, role=role)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -111,6 +123,7 @@ def issue_hs256(
     ttl_seconds: int = 12 * 3600,
     now: float | None = None,
     scope: str | None = None,
+    role: Role | None = None,
 ) -> str:
     """A token as the clinical platform would mint it. For the local stack and tests only."""
     if not PRACTICE_ID_RE.match(practice_id):
@@ -126,4 +139,6 @@ def issue_hs256(
     }
     if scope:
         claims["scope"] = scope
+    if role is not None:
+        claims[ROLE_CLAIM] = role.value
     return jwt.encode(claims, secret, algorithm="HS256")

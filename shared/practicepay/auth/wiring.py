@@ -19,4 +19,4 @@ def token_verifier() -> TokenVerifier:
         secret_id = cfg.jwt_secret_id
         # Powertools parameters caches the secret for max_age seconds, so a rotated secret is picked up.
         keys = hs256_keys(lambda: parameters.get_secret(secret_id, max_age=cfg.secret_max_age_seconds))
-    return TokenVerifier(keys, issuer=cfg.jwt_issuer, audience=cfg.jwt_audience)
+    return TokenVerifier(keys, issuer=cfg.jwt_issuer, audience=cfg.jwt_audience, role_claim=cfg.jwt_role_claim)
