@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -74,11 +76,30 @@ class TableStore:
         return self._table.name
 
 
+Rider = Callable[["Transaction"], None]
+_RIDER: ContextVar[Rider | None] = ContextVar("practicepay_transaction_rider", default=None)
+
+
+@contextmanager
+def riding(rider: Rider) -> Iterator[None]:
+    """While this context lasts, `rider` adds its items to every transaction before it commits, so they land with the
+    change or not at all (the audit trail of a staff action: practicepay.staff.audit)."""
+    token = _RIDER.set(rider)
+    try:
+        yield
+    finally:
+        _RIDER.reset(token)
+
+
 class Transaction:
     def __init__(self, client: Any | None = None) -> None:
         # A low-level client: items are serialized here (a resource's meta client would serialize them again).
         self._client = client or boto3.client("dynamodb")
         self._items: list[dict[str, Any]] = []
+        self._ridden = False
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def put(
         self,
@@ -131,6 +152,10 @@ class Transaction:
         self._items.append({"ConditionCheck": {"TableName": table, "Key": key_, "ConditionExpression": condition}})
 
     def commit(self) -> None:
+        rider = _RIDER.get()
+        if rider is not None and not self._ridden:
+            self._ridden = True  # once, however often a caller commits the same transaction again
+            rider(self)
         try:
             self._client.transact_write_items(TransactItems=self._items)
         except self._client.exceptions.TransactionCanceledException as exc:
@@ -235,3 +260,27 @@ def batch_get(
 def _key_id(key: dict[str, Any]) -> str:
     """A key as a hashable value, the same for a key asked for and the item that answers it."""
     return json.dumps(key, sort_keys=True, default=str)
+
+
+MAX_FILTERED_PAGES = 10
+"""A filtered read stops after this many pages (1 MB each at most): a bounded cost, whatever the partition holds."""
+
+
+def query_until(
+    table: Any, kwargs: dict[str, Any], limit: int, max_pages: int = MAX_FILTERED_PAGES
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` items of one Query (plain values), page after page: with a FilterExpression DynamoDB may read
+    a page and match nothing, so one page is not enough. True as the second value when more may be left (`limit`
+    reached, or `max_pages` read before the end)."""
+    kwargs = dict(kwargs)
+    items: list[dict[str, Any]] = []
+    for _ in range(max_pages):
+        out = table.query(**kwargs)
+        items += [plain(i) for i in out.get("Items", [])]
+        last = out.get("LastEvaluatedKey")
+        if len(items) >= limit:
+            return items[:limit], len(items) > limit or last is not None
+        if last is None:
+            return items, False
+        kwargs["ExclusiveStartKey"] = last
+    return items, True

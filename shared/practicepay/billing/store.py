@@ -17,7 +17,15 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, from_item, plain, practice_pk
+from practicepay.adapters.dynamo import (
+    TableStore,
+    Transaction,
+    TransactionConflict,
+    from_item,
+    plain,
+    practice_pk,
+    query_until,
+)
 from practicepay.billing.models import (
     CHARGEABLE,
     InstallmentRecord,
@@ -315,6 +323,22 @@ class ScheduleStore(TableStore):
             if "LastEvaluatedKey" not in out:
                 return [plain(i) for i in items]
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    # -- reads for the staff dashboard ------------------------------------------------------------------------
+
+    def installments_in(
+        self, practice_id: str, statuses: Iterable[str], limit: int
+    ) -> tuple[list[InstallmentRecord], bool]:
+        """A practice's installments and cycles in one of `statuses`, in key order (plan or membership, then
+        sequence). The `due` index is one partition for every practice, so this reads the practice's partition
+        (`INSTALLMENT#` prefix) with a filter: it costs every installment of the practice, bounded by
+        adapters.dynamo.MAX_FILTERED_PAGES. True when more may be left."""
+        kwargs = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("INSTALLMENT#"),
+            "FilterExpression": Attr("status").is_in(sorted(set(statuses))),
+        }
+        items, more = query_until(self._table, kwargs, limit)
+        return [self.installment_from_item(i) for i in items], more
 
 
 def _commit(tx: Transaction, conflict: str) -> None:

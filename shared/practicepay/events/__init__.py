@@ -5,12 +5,15 @@ change was committed. The table is also the record of what happened, in order pe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from practicepay.adapters.dynamo import practice_pk
+from boto3.dynamodb.conditions import Attr, Key
+
+from practicepay.adapters.dynamo import TableStore, practice_pk, query_until
 from practicepay.clock import iso
-from practicepay.ids import new_id
+from practicepay.ids import new_id, ulid
 
 RETENTION_SECONDS = 30 * 86400
 EVENT_SOURCE = "practicepay"
@@ -40,3 +43,21 @@ def event_item(practice_id: str, detail_type: str, detail: dict[str, Any], momen
         "occurred_at": iso(moment),
         "expiration": int(epoch) + RETENTION_SECONDS,
     }
+
+
+class EventLog(TableStore):
+    """The events table read as the record of what happened to a practice (its partition, in time order)."""
+
+    def since(
+        self, practice_id: str, detail_types: Iterable[str], moment: datetime, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The practice's events of `detail_types` that occurred from `moment` on, newest first: a key range on its
+        partition (event ids are time-ordered) with a filter on the type, so it costs every event of the range
+        (bounded by adapters.dynamo.MAX_FILTERED_PAGES). True when more may be left."""
+        lowest = f"EVENT#evt_{ulid(int(moment.timestamp() * 1000))[:10]}"  # a ULID's first 10 characters: its time
+        kwargs = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").gte(lowest),
+            "FilterExpression": Attr("detail_type").is_in(sorted(set(detail_types))),
+            "ScanIndexForward": False,
+        }
+        return query_until(self._table, kwargs, limit)

@@ -6,14 +6,22 @@ of one reminder) never both send; its outcome and its `message.sent`/`message.fa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, from_item, practice_pk
+from practicepay.adapters.dynamo import (
+    TableStore,
+    Transaction,
+    TransactionConflict,
+    from_item,
+    practice_pk,
+    query_until,
+)
 from practicepay.clock import from_iso, iso
 from practicepay.messages.models import (
     CLAIM_SECONDS,
@@ -288,6 +296,21 @@ class MessageStore(TableStore):
         if item is None or int(item["expiration"]) <= now.timestamp():
             return None
         return item["practice_id"], item["patient_id"]
+
+    # -- reads for the staff dashboard ---------------------------------------------------------------------------
+
+    def undeliverable(self, practice_id: str, reasons: Iterable[str], limit: int) -> tuple[list[MessageRecord], bool]:
+        """A practice's messages that bounced, or were suppressed for one of `reasons` (the address opted out:
+        an inbound STOP, a bounce, a complaint). Message ids are digests (not time-ordered) and the opt-out ledger
+        is keyed by address, not practice: this reads the practice's `MESSAGE#` items with a filter, every one
+        kept (bounded by MAX_FILTERED_PAGES). True when more may be left."""
+        kwargs = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("MESSAGE#"),
+            "FilterExpression": Attr("status").eq(Status.BOUNCED.value)
+            | (Attr("status").eq(Status.SUPPRESSED.value) & Attr("status_reason").is_in(sorted(set(reasons)))),
+        }
+        items, more = query_until(self._table, kwargs, limit)
+        return [from_item(MessageRecord, i) for i in items], more
 
 
 def _reminder(item: dict[str, Any]) -> Reminder:

@@ -18,6 +18,7 @@ from practicepay.adapters.dynamo import (
     list_page,
     patient_key,
     practice_pk,
+    query_until,
 )
 from practicepay.errors import Conflict
 
@@ -250,6 +251,27 @@ class PatientStore(TableStore):
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":inactive": "inactive"},
         )
+
+    # -- reads for the staff dashboard ------------------------------------------------------------------------
+
+    def methods_with_status(self, practice_id: str, status: str, limit: int) -> tuple[list[MethodRecord], bool]:
+        """A practice's payment methods in `status` (e.g. blocked after a bank return): its partition's `METHOD#`
+        items with a filter, so it costs every method of the practice (bounded by MAX_FILTERED_PAGES). True when
+        more may be left."""
+        kwargs = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("METHOD#"),
+            "FilterExpression": Attr("status").eq(status),
+        }
+        items, more = query_until(self._table, kwargs, limit)
+        return [method_from_item(i) for i in items], more
+
+    def expiring_marked(self, practice_id: str, limit: int) -> tuple[list[tuple[str, str, str]], bool]:
+        """The cards the daily run flagged as expiring before an autopay charge (its `EXPIRING#<method>#<YYYYMM>`
+        markers, practicepay.cards.models.expiring_sk): (method id, the flagged expiry YYYYMM, the charge's date).
+        A marker stays after the card is updated; the caller compares the card's expiry now."""
+        kwargs = {"KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with("EXPIRING#")}
+        items, more = query_until(self._table, kwargs, limit)
+        return [(i["payment_method_id"], str(i["sk"]).rpartition("#")[2], i["next_charge_on"]) for i in items], more
 
 
 def _patient(item: dict[str, Any]) -> PatientRecord:

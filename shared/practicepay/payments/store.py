@@ -8,7 +8,15 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import TableStore, Transaction, batch_get, from_item, list_page, practice_pk
+from practicepay.adapters.dynamo import (
+    TableStore,
+    Transaction,
+    batch_get,
+    from_item,
+    list_page,
+    practice_pk,
+    query_until,
+)
 from practicepay.payments.models import OPEN_PAYMENT, OPEN_REFUND, KeyGuard, PaymentRecord, RefundRecord
 
 OPEN_PARTITION = "OPEN"
@@ -139,3 +147,16 @@ class PaymentStore(TableStore):
             cursor=cursor,
         )
         return [from_item(PaymentRecord, i) for i in items], next_cursor
+
+    def created_between(
+        self, practice_id: str, low_id: str, high_id: str, limit: int
+    ) -> tuple[list[PaymentRecord], bool]:
+        """A practice's payments whose (time-ordered) ids lie from `low_id` to `high_id`, oldest first: those
+        created in that span (practicepay.staff.queue.payment_id_span). True when more are left than `limit`."""
+        kwargs = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id))
+            & Key("sk").between(f"PAYMENT#{low_id}", f"PAYMENT#{high_id}"),
+            "Limit": min(limit + 1, 1000),
+        }
+        items, more = query_until(self._table, kwargs, limit, max_pages=limit // 1000 + 2)
+        return [from_item(PaymentRecord, i) for i in items], more
