@@ -220,6 +220,29 @@ FUNDS_TABLE = TableDef(
     ),
 )
 
+# Staff sign-in (ADR 0018): each dashboard session (keyed by the SHA-256 of its cookie; ended by TTL, by the idle
+# limit and by sign-out) and each sign-in in flight (the OIDC state, its PKCE verifier and nonce, for 10 minutes).
+STAFF_TABLE = TableDef(
+    logical_id="StaffTable",
+    local_name="practicepay-staff",
+    env_var="STAFF_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expiration",
+)
+
+# The audit trail (ADR 0018): one item per staff action, written in the same DynamoDB transaction as the change it
+# records (or alone, for a read of PHI or a refused action). Append-only: every function may only PutItem here (no
+# UpdateItem, no DeleteItem, no TTL). `by_invoice` and `by_patient` read an invoice's or a patient's trail in order.
+AUDIT_TABLE = TableDef(
+    logical_id="AuditTable",
+    local_name="practicepay-audit",
+    env_var="AUDIT_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(Index("by_invoice", "gsi1pk", "sk"), Index("by_patient", "gsi2pk", "sk")),
+)
+
 TABLES: tuple[TableDef, ...] = (
     INVOICES_TABLE,
     IDEMPOTENCY_TABLE,
@@ -232,6 +255,8 @@ TABLES: tuple[TableDef, ...] = (
     PAY_LINKS_TABLE,
     MESSAGES_TABLE,
     FUNDS_TABLE,
+    STAFF_TABLE,
+    AUDIT_TABLE,
 )
 
 # Asynchronous invocations of any function that fail after Lambda's own retries land here.
@@ -361,6 +386,22 @@ MESSAGE_EVENT_TYPES = (
     "payment.returned",
 )
 """The detail-types the bus rule delivers to the messages queue."""
+
+# The staff dashboard (ADR 0018). The KMS HMAC key whose per-practice MACs key the patients' name and birth-date
+# blind index (search without decrypting); the OpenID Connect provider staff sign in with (the clinical platform's,
+# or the Cognito user pool the stack creates when none is given), its client id, the claims naming a user's practice
+# and role; the minutes of inactivity that end a session (HIPAA automatic logoff); the dashboard's public base URL
+# (its OIDC redirect URI is this + /dashboard/callback). STAFF_DEV_SIGNIN=1 (the local stack only; never deployed)
+# offers a sign-in form per practice and role.
+SEARCH_KEY_ENV = "SEARCH_KEY_ARN"
+SEARCH_KEY_ALIAS = "alias/practicepay-search"
+STAFF_OIDC_ISSUER_ENV = "STAFF_OIDC_ISSUER"
+STAFF_OIDC_CLIENT_ID_ENV = "STAFF_OIDC_CLIENT_ID"
+STAFF_ROLE_CLAIM_ENV = "STAFF_ROLE_CLAIM"
+STAFF_PRACTICE_CLAIM_ENV = "STAFF_PRACTICE_CLAIM"
+STAFF_IDLE_MINUTES_ENV = "STAFF_IDLE_MINUTES"
+STAFF_DEV_SIGNIN_ENV = "STAFF_DEV_SIGNIN"
+DASHBOARD_URL_ENV = "DASHBOARD_URL"
 
 # Outbound domain events: the publisher puts each outbox row on this bus (source "practicepay", docs/events/).
 EVENT_BUS_LOCAL_NAME = "practicepay"
@@ -509,6 +550,26 @@ MESSAGES = FunctionDef(  # patient messages: our bus's events (SQS), the sweep (
 MESSAGING = FunctionDef(  # staff's view of messages and a patient's preferences; the public unsubscribe page
     name="messaging", env=_MESSAGES_ENV
 )
+DASHBOARD = FunctionDef(  # the staff dashboard (HTML; its own OIDC sign-in and session cookie; ADR 0018)
+    name="dashboard",
+    env=(
+        *_BILLING_ENV,
+        PAY_LINKS_TABLE.env_var,
+        FUNDS_TABLE.env_var,
+        MESSAGES_TABLE.env_var,
+        STAFF_TABLE.env_var,
+        AUDIT_TABLE.env_var,
+        SEARCH_KEY_ENV,
+        FINGERPRINT_KEY_ENV,  # the messages a patient was sent (their opt-outs are keyed by address fingerprints)
+        PAY_PAGE_URL_ENV,
+        STAFF_OIDC_ISSUER_ENV,
+        STAFF_OIDC_CLIENT_ID_ENV,
+        STAFF_ROLE_CLAIM_ENV,
+        STAFF_PRACTICE_CLAIM_ENV,
+        STAFF_IDLE_MINUTES_ENV,
+        DASHBOARD_URL_ENV,
+    ),
+)
 FUNCTIONS: tuple[FunctionDef, ...] = (
     AUTHORIZER,
     INVOICES,
@@ -530,6 +591,7 @@ FUNCTIONS: tuple[FunctionDef, ...] = (
     MESSAGES,
     MESSAGING,
     DISPUTES,
+    DASHBOARD,
 )
 
 # The status poll's schedule (EventBridge Scheduler; the local stack ticks it too).
@@ -538,6 +600,39 @@ POLL_EVERY_MINUTES = 5
 BILLING_RUN_CRON = {"minute": "0", "hour": "14"}
 # The messages sweep (reminders due, texts held for quiet hours): every 15 minutes, so a held text goes by 08:15.
 MESSAGES_SWEEP_MINUTES = 15
+
+DASHBOARD_ROUTES: tuple[Route, ...] = tuple(
+    Route(method, path, DASHBOARD.name, authorized=False)
+    for method, path in (
+        ("GET", "/dashboard/assets/{asset}"),
+        ("GET", "/dashboard/signin"),
+        ("POST", "/dashboard/signin"),  # the local stack's development sign-in (404 unless STAFF_DEV_SIGNIN=1)
+        ("GET", "/dashboard/callback"),  # the OIDC provider's redirect back with the code
+        ("POST", "/dashboard/signout"),
+        ("GET", "/dashboard"),  # today: payments by channel, expected deposits, the attention queue
+        ("GET", "/dashboard/patients"),  # search
+        ("GET", "/dashboard/patients/{patient_id}"),
+        ("POST", "/dashboard/patients/{patient_id}/pay-links"),
+        ("GET", "/dashboard/invoices/{invoice_id}"),
+        ("POST", "/dashboard/invoices/{invoice_id}/payments"),  # at the desk: PayFields token or a card on file
+        ("POST", "/dashboard/invoices/{invoice_id}/pay-links"),
+        ("POST", "/dashboard/invoices/{invoice_id}/payment-plan"),
+        ("POST", "/dashboard/invoices/{invoice_id}/write-off"),
+        ("POST", "/dashboard/invoices/{invoice_id}/cancel"),
+        ("POST", "/dashboard/payments/{payment_id}/refunds"),
+        ("GET", "/dashboard/disputes"),
+        ("GET", "/dashboard/disputes/{dispute_id}"),
+        ("POST", "/dashboard/disputes/{dispute_id}/accept"),
+        ("GET", "/dashboard/reports"),
+        ("GET", "/dashboard/reports/{report}/csv"),  # aging, payments, deposits, disputes
+        ("GET", "/dashboard/deposits/{deposit_id}"),
+        ("GET", "/dashboard/audit"),
+        ("GET", "/dashboard/audit/csv"),  # for an auditor: the practice's trail, or one invoice's or patient's
+        ("GET", "/dashboard/settings"),
+        ("POST", "/dashboard/settings"),
+        ("GET", "/dashboard/users"),  # who signed in lately, and what each role may do
+    )
+)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", None, authorized=False),
@@ -600,4 +695,8 @@ ROUTES: tuple[Route, ...] = (
     # The email's unsubscribe link (reminders only), and RFC 8058 one-click unsubscribe (POST): the token is the auth.
     Route("GET", "/unsubscribe/{token}", MESSAGING.name, authorized=False),
     Route("POST", "/unsubscribe/{token}", MESSAGING.name, authorized=False),
+    # The staff dashboard (ADR 0018): HTML, no JWT at the gateway. The function signs staff in (OIDC code + PKCE),
+    # keeps their session in an HttpOnly cookie, checks its CSRF token on every POST and each role's permissions
+    # on every route (practicepay.staff.roles.DASHBOARD_PERMISSIONS).
+    *DASHBOARD_ROUTES,
 )

@@ -35,6 +35,8 @@ from infra.definitions import (
     SPLASH_HOST_ENV,
     SPLASH_SECRET_LOCAL_NAME,
     SPLASH_WEBHOOK_HEADER,
+    STAFF_DEV_SIGNIN_ENV,
+    STAFF_IDLE_MINUTES_ENV,
     TABLES,
     QueueDef,
     TableDef,
@@ -167,6 +169,10 @@ def create_resources(
     env[SPLASH_HOST_ENV] = splash_host
     # As the stack sets it with no pay_page_url: empty, so links point at the URL the request came in on.
     env[PAY_PAGE_URL_ENV] = os.environ.get(PAY_PAGE_URL_ENV, "")
+    # The dashboard's development sign-in (any practice, any role: the local stack has no identity provider) and
+    # its idle limit (HIPAA automatic logoff), overridable as the deploy option is.
+    env[STAFF_DEV_SIGNIN_ENV] = os.environ.get(STAFF_DEV_SIGNIN_ENV, "1")
+    env[STAFF_IDLE_MINUTES_ENV] = os.environ.get(STAFF_IDLE_MINUTES_ENV, "15")
     return env
 
 

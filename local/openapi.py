@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from infra.definitions import PAYPAGE, ROUTES, Route
+from infra.definitions import DASHBOARD, PAYPAGE, ROUTES, Route
 from local.front import load_handler
 from practicepay.api.contract import HEALTH_BODY
 
@@ -47,7 +47,8 @@ def openapi_schema() -> dict[str, Any]:
     _drop_powertools_default_errors(schema)
     for route in ROUTES:
         if route.function in NOT_MERGED:
-            schema["paths"].setdefault(route.path, {})[route.method.lower()] = _html_page(route)
+            page = _dashboard_page(route) if route.function == DASHBOARD.name else _html_page(route)
+            schema["paths"].setdefault(route.path, {})[route.method.lower()] = page
             continue
         if route.path == UNSUBSCRIBE_PATH:
             schema["paths"].setdefault(route.path, {})[route.method.lower()] = _unsubscribe_page(route)
@@ -70,7 +71,7 @@ def openapi_schema() -> dict[str, Any]:
     return schema
 
 
-NOT_MERGED = frozenset({PAYPAGE.name})
+NOT_MERGED = frozenset({PAYPAGE.name, DASHBOARD.name})
 """Functions whose routes serve browsers (HTML), described by _html_page instead of their resolver."""
 _PAGE_PARAMETERS = {
     # The link's secret (practicepay.paylinks.models.SECRET_PATTERN); the others, as the page names them.
@@ -134,6 +135,63 @@ def _html_page(route: Route) -> dict[str, Any]:
         "security": [],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": _PAGE_PARAMETERS[name]} for name in names
+        ],
+        "responses": responses,
+    }
+
+
+DASHBOARD_TAG = "Dashboard"
+_DASHBOARD_PARAMETER = {"type": "string", "minLength": 1, "maxLength": 64}
+_DASHBOARD_STATUSES = {
+    "GET": (
+        (303, "See Other (`Location`): sign in first (no session, or it ended), or on to the identity provider."),
+        (400, "A query the page cannot read (a date that is not YYYY-MM-DD)."),
+        (403, "The staff member's role may not see this, or the sign-in was refused."),
+        (404, "No such record for this practice, or no such page."),
+    ),
+    "POST": (
+        (201, "The pay link is ready (the page shows it)."),
+        (303, "See Other (`Location`): done (the page says what), or sign in first."),
+        (402, "The card or account was declined."),
+        (403, "The form's CSRF token is missing or stale, the post came from another site, or the role may not."),
+        (404, "No such record for this practice, or no such page."),
+        (409, "The record's state forbids it (e.g. already refunded), or the same form is still in progress."),
+        (415, "Not an `application/x-www-form-urlencoded` form."),
+        (422, "The form needs a change (the page says which fields)."),
+        (503, "The payment processor did not answer; nothing was charged."),
+    ),
+}
+
+
+def _dashboard_page(route: Route) -> dict[str, Any]:
+    """A staff dashboard route (ADR 0018): public at the gateway; the page signs staff in (OIDC) and checks its own
+    session cookie, the form's CSRF token and the role's permission. HTML (CSV for an export, CSS or JavaScript for
+    an asset)."""
+    names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
+    text = {"schema": {"type": "string"}}
+    if "{asset}" in route.path:
+        content = {"text/css": text, "text/javascript": text}
+        responses: dict[str, Any] = {
+            "200": {"description": "The asset.", "content": content},
+            "404": {"description": "No such asset.", "content": {"text/plain": text}},
+        }
+    else:
+        ok = {"text/csv": text} if route.path.endswith("/csv") else {"text/html": text}
+        responses = {"200": {"description": "The page.", "content": ok}}
+        for status, why in _DASHBOARD_STATUSES[route.method]:
+            responses[str(status)] = {"description": why, **({} if status == 303 else {"content": {"text/html": text}})}
+    words = [part for part in route.path.split("/") if part and not part.startswith("{")]
+    return {
+        "summary": f"Dashboard: {' '.join(words[1:]) or 'today'}",
+        "description": "For staff's browsers, not API clients: the practice's dashboard. No bearer token: the page "
+        "signs staff in and checks its session cookie, CSRF token and role. Forms are "
+        "`application/x-www-form-urlencoded`; answers are HTML.",
+        "operationId": "_".join(["dashboard", *words[1:], route.method.lower()]).replace("-", "_"),
+        "tags": [DASHBOARD_TAG],
+        "security": [],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": _PAGE_PARAMETERS.get(name, _DASHBOARD_PARAMETER)}
+            for name in names
         ],
         "responses": responses,
     }

@@ -227,6 +227,7 @@ def main() -> int:
             f"  functions      worker processes, up to {concurrency} per function ({CONCURRENCY_ENV})\n"
             f"  demo practice  {DEMO_PRACTICE}\n"
             f"  demo pay link  {demo_url}   (the patient's date of birth: {DEMO_DOB:%m/%d/%Y})\n"
+            f"  dashboard      {base}/dashboard   (development sign-in: {DEMO_PRACTICE}, any role)\n"
             f"  token          {token}\n"
             f"{kept}"
             "Try (then the README's walkthrough: a patient, a card, an invoice, a payment):\n"

@@ -4,13 +4,12 @@ nothing here logs a path, a form or a cookie."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.api import browser
 from practicepay.api.urls import path_prefix
 from practicepay.observability import entrypoint, logger
 from practicepay.paylinks.models import SESSION_MINUTES
@@ -22,9 +21,6 @@ HERE = Path(__file__).parent
 RENDERER = Renderer(HERE / "templates")
 ASSETS = {"pay.css": "text/css", "pay.js": "text/javascript", "receipt.js": "text/javascript"}
 COOKIE = "pp_session"
-FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_FORM_BYTES = 8 * 1024
-MAX_FIELDS = 24
 
 
 def _asset(name: str | None) -> dict[str, Any]:
@@ -39,64 +35,17 @@ def _asset(name: str | None) -> dict[str, Any]:
     return {"statusCode": 200, "headers": headers, "body": body}
 
 
-def _header(event: dict[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _cookie(event: dict[str, Any]) -> str | None:
-    """Our session cookie, from every Cookie header (an HTTP/2 browser may split cookies across several)."""
-    values = [v for k, vs in (event.get("multiValueHeaders") or {}).items() if k.lower() == "cookie" for v in vs]
-    raw = "; ".join(values) or _header(event, "cookie")
-    if not raw:
-        return None
-    for part in raw.split(";"):  # by hand: SimpleCookie drops every cookie when another one is not RFC 2109
-        name, sep, value = part.strip().partition("=")
-        if sep and name == COOKIE:
-            return value.strip() or None
-    return None
-
-
-def _form(event: dict[str, Any]) -> dict[str, str] | None:
-    """The posted form (first value of each field, blanks dropped), or None when it is not a form we take."""
-    if (_header(event, "content-type") or "").split(";")[0].strip().lower() != FORM_TYPE:
-        return None
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    if len(raw) > MAX_FORM_BYTES:
-        return None
-    try:
-        pairs = parse_qsl(raw.decode(), keep_blank_values=False, max_num_fields=MAX_FIELDS)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        form.setdefault(key, value)
-    return form
-
-
-def _same_origin(event: dict[str, Any]) -> bool:
-    """A browser's POST names its origin; one from another site is refused (the CSRF token is checked as well)."""
-    origin = _header(event, "origin")
-    if not origin or origin == "null":
-        return origin is None
-    host = _header(event, "host") or (event.get("requestContext") or {}).get("domainName", "")
-    return origin.split("://", 1)[-1] == host
-
-
 def _screen(event: dict[str, Any], resource: str, secret: str) -> Screen:
     service = pay_page_service()
     query = event.get("queryStringParameters") or {}
-    cookie = _cookie(event)
+    cookie = browser.cookie(event, COOKIE)
     if event.get("httpMethod") == "GET":
         if resource.endswith("/receipts/{receipt_id}"):
             receipt = (event.get("pathParameters") or {}).get("receipt_id", "")
             return service.receipt(secret, cookie, receipt, query.get("lang"))
         return service.open(secret, cookie, query.get("lang"), query.get("method", "card"))
-    form = _form(event)
-    if form is None or not _same_origin(event):
+    form = browser.form(event)
+    if form is None or not browser.same_origin(event):
         return Screen("forbidden", 403 if form is not None else 415, {"practice_name": None, "language": "en"})
     if resource.endswith("/identity"):
         address = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "unknown"

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.definitions import PAYPAGE, ROUTES
+from infra.definitions import DASHBOARD, PAYPAGE, ROUTES
 from practicepay.api.problems import Problem
 from tests.integration.test_money_core import CONSENT as METHOD_CONSENT
 from tests.integration.test_money_core import PATIENT, ok
@@ -65,7 +65,13 @@ PAY_PAGE_TAG = "Pay page"
 # 0016), driven by tests/integration/test_messages.py and tests/e2e.
 UNSUBSCRIBE_PAGE = frozenset(Op(r.method, r.path) for r in ROUTES if r.path == "/unsubscribe/{token}")
 UNSUBSCRIBE_TAG = "Unsubscribe page"
-OPS = [Op(r.method, r.path) for r in ROUTES if Op(r.method, r.path) not in PAY_PAGE | UNSUBSCRIBE_PAGE]
+# And the staff dashboard (HTML for staff's browsers, its own session cookie, CSRF token and roles; ADR 0018), driven
+# by tests/integration/test_dashboard.py and tests/e2e/test_dashboard_browser.py.
+DASHBOARD_PAGES = frozenset(Op(r.method, r.path) for r in ROUTES if r.function == DASHBOARD.name)
+DASHBOARD_TAG = "Dashboard"
+OPS = [
+    Op(r.method, r.path) for r in ROUTES if Op(r.method, r.path) not in PAY_PAGE | UNSUBSCRIBE_PAGE | DASHBOARD_PAGES
+]
 
 
 def op(name: str) -> Op:
@@ -461,7 +467,9 @@ def test_the_routes_driven_here_are_every_operation_of_the_openapi_document(aws_
     assert pages == {str(o) for o in PAY_PAGE}, "the pay page's operations are not the paypage function's routes"
     unsubscribe = {name for name, operation in documented.items() if UNSUBSCRIBE_TAG in operation.get("tags", [])}
     assert unsubscribe == {str(o) for o in UNSUBSCRIBE_PAGE}
-    pages |= unsubscribe
+    dashboard = {name for name, operation in documented.items() if DASHBOARD_TAG in operation.get("tags", [])}
+    assert dashboard == {str(o) for o in DASHBOARD_PAGES}
+    pages |= unsubscribe | dashboard
     assert set(documented) - pages == {str(o) for o in OPS}
     needs = {str(o) for o in OPS if "{" in o.path}
     assert needs <= set(PARAMS), f"no record to name for {needs - set(PARAMS)}"

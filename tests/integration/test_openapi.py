@@ -79,8 +79,9 @@ def test_protected_routes_require_the_bearer_token_and_health_does_not(spec):
 def test_errors_are_documented_as_problem_json(spec):
     for path, ops in spec["paths"].items():
         for method, operation in ops.items():
-            if operation.get("tags") in (["Pay page"], ["Unsubscribe page"]):
-                # A patient's browser gets a page saying what went wrong (ADR 0015, 0016), not problem+json
+            if operation.get("tags") in (["Pay page"], ["Unsubscribe page"], ["Dashboard"]):
+                # A patient's or a staff member's browser gets a page saying what went wrong (ADR 0015, 0016, 0018),
+                # not problem+json
                 assert all(
                     list(r["content"])[0].startswith("text/") for r in operation["responses"].values() if "content" in r
                 ), (method, path)

@@ -22,6 +22,7 @@ import pytest
 from jinja2 import UndefinedError
 from pydantic import ValidationError
 
+from practicepay.api import browser
 from practicepay.invoices.models import InvoiceRecord
 from practicepay.paypage import service as page_service
 from practicepay.paypage.forms import IdentityForm, PayForm, PlanForm
@@ -630,12 +631,12 @@ def _event(**changes: Any) -> dict[str, Any]:
 
 def test_a_form_is_read_with_its_first_values_and_no_blanks(handler):
     body = "csrf=abc&csrf=second&lang=es&amount=&dob_day=9"
-    assert handler._form(_event(body=body)) == {"csrf": "abc", "lang": "es", "dob_day": "9"}
+    assert browser.form(_event(body=body)) == {"csrf": "abc", "lang": "es", "dob_day": "9"}
     charset = _event(body="a=1", headers={"content-type": "Application/X-WWW-Form-Urlencoded; charset=UTF-8"})
-    assert handler._form(charset) == {"a": "1"}
+    assert browser.form(charset) == {"a": "1"}
     encoded = _event(body=base64.b64encode(b"last_name=Pe%C3%B1a").decode(), isBase64Encoded=True)
-    assert handler._form(encoded) == {"last_name": "Peña"}
-    assert handler._form(_event(body=None)) == {}
+    assert browser.form(encoded) == {"last_name": "Peña"}
+    assert browser.form(_event(body=None)) == {}
 
 
 @pytest.mark.parametrize(
@@ -648,43 +649,44 @@ def test_a_form_is_read_with_its_first_values_and_no_blanks(handler):
     ],
 )
 def test_a_body_that_is_not_a_urlencoded_form_is_none(handler, headers):
-    assert handler._form(_event(headers=headers, body="a=1")) is None
+    assert browser.form(_event(headers=headers, body="a=1")) is None
 
 
 def test_a_form_over_8_kb_or_24_fields_is_none(handler):
-    assert handler._form(_event(body="a=" + "x" * (8 * 1024 - 2))) is not None
-    assert handler._form(_event(body="a=" + "x" * (8 * 1024 - 1))) is None
+    assert browser.form(_event(body="a=" + "x" * (8 * 1024 - 2))) is not None
+    assert browser.form(_event(body="a=" + "x" * (8 * 1024 - 1))) is None
     fields = {f"f{i}": "1" for i in range(24)}
-    assert handler._form(_event(body=urlencode(fields))) == fields
-    assert handler._form(_event(body=urlencode({**fields, "f24": "1"}))) is None
-    assert handler._form(_event(body=base64.b64encode(b"a=\xff\xfe").decode(), isBase64Encoded=True)) is None
+    assert browser.form(_event(body=urlencode(fields))) == fields
+    assert browser.form(_event(body=urlencode({**fields, "f24": "1"}))) is None
+    assert browser.form(_event(body=base64.b64encode(b"a=\xff\xfe").decode(), isBase64Encoded=True)) is None
 
 
 def test_the_same_origin_check(handler):
     host = {"Host": "pay.example.org"}
-    assert handler._same_origin(_event(headers=host)) is True  # no Origin: a browser that sends none
-    assert handler._same_origin(_event(headers={**host, "Origin": "https://pay.example.org"})) is True
-    assert handler._same_origin(_event(headers={**host, "origin": "https://evil.example"})) is False
-    assert handler._same_origin(_event(headers={**host, "Origin": "https://pay.example.org.evil.example"})) is False
-    assert handler._same_origin(_event(headers={**host, "Origin": "null"})) is False
-    assert handler._same_origin(_event(headers={"Origin": "https://pay.example.org"})) is True  # domainName
+    assert browser.same_origin(_event(headers=host)) is True  # no Origin: a browser that sends none
+    assert browser.same_origin(_event(headers={**host, "Origin": "https://pay.example.org"})) is True
+    assert browser.same_origin(_event(headers={**host, "origin": "https://evil.example"})) is False
+    assert browser.same_origin(_event(headers={**host, "Origin": "https://pay.example.org.evil.example"})) is False
+    assert browser.same_origin(_event(headers={**host, "Origin": "null"})) is False
+    assert browser.same_origin(_event(headers={"Origin": "https://pay.example.org"})) is True  # domainName
 
 
 def test_the_session_cookie_from_split_cookie_headers(handler):
     multi = {"Cookie": ["theme=dark", "pp_session=abc123; other=1"]}
     assert (
-        handler._cookie(_event(multiValueHeaders=multi, headers={"Cookie": "pp_session=abc123; other=1"})) == "abc123"
+        browser.cookie(_event(multiValueHeaders=multi, headers={"Cookie": "pp_session=abc123; other=1"}), "pp_session")
+        == "abc123"
     )
     multi = {"cookie": ["pp_session=first", "theme=dark"]}
-    assert handler._cookie(_event(multiValueHeaders=multi, headers={"cookie": "theme=dark"})) == "first"
-    assert handler._cookie(_event(headers={"Cookie": "a=1; pp_session=xyz"})) == "xyz"
-    assert handler._cookie(_event(headers={"Cookie": "a=1"})) is None
-    assert handler._cookie(_event()) is None
+    assert browser.cookie(_event(multiValueHeaders=multi, headers={"cookie": "theme=dark"}), "pp_session") == "first"
+    assert browser.cookie(_event(headers={"Cookie": "a=1; pp_session=xyz"}), "pp_session") == "xyz"
+    assert browser.cookie(_event(headers={"Cookie": "a=1"}), "pp_session") is None
+    assert browser.cookie(_event(), "pp_session") is None
 
 
 def test_the_session_cookie_survives_another_sites_odd_cookie(handler):
-    assert handler._cookie(_event(headers={"Cookie": 'prefs={"a":1}; pp_session=xyz'})) == "xyz"
-    assert handler._cookie(_event(headers={"Cookie": "pp_session=xyz; note=two words"})) == "xyz"
+    assert browser.cookie(_event(headers={"Cookie": 'prefs={"a":1}; pp_session=xyz'}), "pp_session") == "xyz"
+    assert browser.cookie(_event(headers={"Cookie": "pp_session=xyz; note=two words"}), "pp_session") == "xyz"
 
 
 @pytest.mark.parametrize(
@@ -780,7 +782,7 @@ def test_a_post_that_is_not_a_form_is_415_and_a_foreign_origin_403_before_the_se
     )
     assert resp["statusCode"] == 415 and stub.calls == []
     assert "Please start again" in resp["body"]
-    headers = {"Host": "pay.example.org", "Content-Type": handler.FORM_TYPE, "Origin": "https://evil.example"}
+    headers = {"Host": "pay.example.org", "Content-Type": browser.FORM_TYPE, "Origin": "https://evil.example"}
     resp, stub = _run(handler, monkeypatch, screen, headers=headers, body="csrf=x")
     assert resp["statusCode"] == 403 and stub.calls == []
     assert resp["headers"]["Content-Security-Policy"] == security_headers(None)["Content-Security-Policy"]

@@ -199,6 +199,7 @@ _PAYMENT_CHANNELS = {
     "api": "charged by the practice (its staff or clinical platform, through the PracticePay API)",
     "pay_page": "paid by the payer on PracticePay's pay page, opened from a pay link sent to them",
     "autopay": "a scheduled autopay charge of the stored method (a payment plan or membership)",
+    "desk": "taken by the practice's staff at the front desk (PracticePay's dashboard), the payer present",
 }
 _CONSENT_CHANNELS = {
     "in_person": "in person",

@@ -145,6 +145,12 @@ class InvoiceService:
     def get(self, practice_id: str, invoice_id: str) -> Invoice:
         return self.view(self.record(practice_id, invoice_id))
 
+    def ledger(self, practice_id: str, invoice_id: str) -> list[dict[str, Any]]:
+        """The invoice's ledger (each money fact once: charges, refunds, returns, chargebacks, write-offs), in the
+        order they happened."""
+        self.record(practice_id, invoice_id)
+        return sorted(self.store.ledger(practice_id, invoice_id), key=lambda e: (e.get("created_at") or "", e["id"]))
+
     def record(self, practice_id: str, invoice_id: str) -> InvoiceRecord:
         record = self.store.get(practice_id, invoice_id) if INVOICE_ID.match(invoice_id) else None
         if record is None:

@@ -98,8 +98,9 @@ class Payment(BaseModel):
     installment_id: str | None = Field(
         default=None, description="The plan installment or membership cycle this autopay charge collects"
     )
-    channel: Literal["api", "pay_page", "autopay"] = Field(
-        default="api", description="api: the platform or staff; pay_page: the patient through a pay link; autopay"
+    channel: Literal["api", "pay_page", "autopay", "desk"] = Field(
+        default="api",
+        description="api: the platform; desk: staff on the dashboard; pay_page: the patient, by a pay link; autopay",
     )
     created_at: str
     updated_at: str

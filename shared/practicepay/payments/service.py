@@ -128,9 +128,9 @@ class PaymentService:
         invoice_id: str,
         idempotency_key: str,
         body: CreatePaymentRequest,
-        channel: Literal["api", "pay_page"] = "api",
+        channel: Literal["api", "pay_page", "desk"] = "api",
     ) -> Payment:
-        """`channel`: api (the platform or staff) or pay_page (the patient, through a pay link)."""
+        """`channel`: api (the platform), pay_page (the patient, by a pay link) or desk (staff on the dashboard)."""
         return self._pay("pay", practice_id, invoice_id, idempotency_key, body, None, channel=channel)
 
     def autopay(

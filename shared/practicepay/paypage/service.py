@@ -538,42 +538,7 @@ class PayPageService:
         )
 
     def _payfields(self, link: PayLinkRecord, practice: Practice, method: str) -> dict[str, Any]:
-        """PayFields' configuration for this screen: a txnSession minted now (short-lived, few uses) for the
-        practice's merchant, the token to be made for the patient's Splash customer, never an amount to charge
-        (PayFields only tokenizes: the charge goes through our money core)."""
-        from practicepay.splash.wiring import splash_credentials
-
-        client = self.payments.splash()
-        merchant = practice.merchant_for_charging()
-        customer = self.payments.patients.splash_customer(link.practice_id, link.patient_id)
-        session = client.create_txn_session(
-            merchant, duration_minutes=TXN_SESSION_MINUTES, max_times_use=TXN_SESSION_USES
-        )
-        public_key = splash_credentials().public_api_key
-        fields = (
-            [
-                {"type": "routing", "element": "#pf-routing"},
-                {"type": "account_number", "element": "#pf-account"},
-            ]
-            if method == "bank"
-            else [
-                {"type": "number", "element": "#pf-number"},
-                {"type": "expiration", "element": "#pf-expiration"},
-                {"type": "cvv", "element": "#pf-cvv"},
-            ]
-        )
-        return {
-            "script": client.payfields_script_url,
-            "origin": client.payfields_origin,
-            "config": {
-                "apiKey": public_key,
-                "merchant": merchant,
-                "customer": customer,
-                "txnSessionKey": session.key,
-                "mode": "token",
-            },
-            "fields": fields,
-        }
+        return payfields_config(self.payments, practice, link.patient_id, method)
 
     def _method(
         self,
@@ -716,3 +681,41 @@ def _business_days(start: date, days: int) -> date:
         if out.weekday() < 5:
             days -= 1
     return out
+
+
+def payfields_config(payments: PaymentService, practice: Practice, patient_id: str, method: str) -> dict[str, Any]:
+    """PayFields' configuration for a page that takes a card or bank account (the pay page, the dashboard's desk
+    payment): a txnSession minted now (short-lived, few uses) for the practice's merchant, the token to be made for
+    the patient's Splash customer, never an amount to charge (PayFields only tokenizes: the charge goes through our
+    money core)."""
+    from practicepay.splash.wiring import splash_credentials
+
+    client = payments.splash()
+    merchant = practice.merchant_for_charging()
+    customer = payments.patients.splash_customer(practice.practice_id, patient_id)
+    session = client.create_txn_session(merchant, duration_minutes=TXN_SESSION_MINUTES, max_times_use=TXN_SESSION_USES)
+    public_key = splash_credentials().public_api_key
+    fields = (
+        [
+            {"type": "routing", "element": "#pf-routing"},
+            {"type": "account_number", "element": "#pf-account"},
+        ]
+        if method == "bank"
+        else [
+            {"type": "number", "element": "#pf-number"},
+            {"type": "expiration", "element": "#pf-expiration"},
+            {"type": "cvv", "element": "#pf-cvv"},
+        ]
+    )
+    return {
+        "script": client.payfields_script_url,
+        "origin": client.payfields_origin,
+        "config": {
+            "apiKey": public_key,
+            "merchant": merchant,
+            "customer": customer,
+            "txnSessionKey": session.key,
+            "mode": "token",
+        },
+        "fields": fields,
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from practicepay.adapters.dynamo import TableStore, plain
+from practicepay.adapters.dynamo import TableStore, Transaction, TransactionConflict, plain
 from practicepay.errors import Conflict
 from practicepay.practices.models import (
     ONBOARDING_PARTITION,
@@ -132,19 +132,19 @@ class PracticeStore(TableStore):
         """Change only the settings (an alert may be moving the merchant status meanwhile), if nobody changed them
         since `practice` was read (Conflict otherwise)."""
         changed = practice.model_copy(update={"settings": settings, "updated_at": now, "version": practice.version + 1})
+        # A transaction of one item, so that a staff member's change carries its audit entry (staff.audit).
+        tx = Transaction()
+        tx.update(
+            self.table_name,
+            {"practice_id": practice.practice_id},
+            "SET #s = :s, #t = :t, #n = :n",
+            {"#s": "settings", "#t": "updated_at", "#n": "version"},
+            {":s": settings.model_dump(mode="json"), ":t": now, ":n": changed.version, ":v": practice.version},
+            condition="#n = :v",
+        )
         try:
-            self._table.update_item(
-                Key={"practice_id": practice.practice_id},
-                UpdateExpression="SET settings = :s, updated_at = :t, version = :n",
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={
-                    ":s": settings.model_dump(mode="json"),
-                    ":t": now,
-                    ":n": changed.version,
-                    ":v": practice.version,
-                },
-            )
-        except self._table.meta.client.exceptions.ConditionalCheckFailedException as exc:
+            tx.commit()
+        except TransactionConflict as exc:
             raise Conflict("The practice's settings changed while this request ran; retry.") from exc
         self._forget(practice)
         return changed
