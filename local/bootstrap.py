@@ -29,6 +29,8 @@ from infra.definitions import (
     PLATFORM_EVENT_SOURCE,
     PUBLIC_URL_ENV,
     QUEUES,
+    SEARCH_KEY_ALIAS,
+    SEARCH_KEY_ENV,
     SES_CONFIGURATION_SET_ENV,
     SMS_ORIGINATION_ENV,
     SPLASH_CREDENTIALS_ENV,
@@ -121,7 +123,11 @@ def create_resources(
         ]["Arn"]
         kms.enable_key_rotation(KeyId=key_arn)
         kms.create_alias(AliasName=DATA_KEY_ALIAS, TargetKeyId=key_arn)
-    env = {DATA_KEY_ENV: key_arn, FINGERPRINT_KEY_ENV: _fingerprint_key(kms)}
+    env = {
+        DATA_KEY_ENV: key_arn,
+        FINGERPRINT_KEY_ENV: _hmac_key(kms, FINGERPRINT_KEY_ALIAS, "PracticePay fingerprints of patients' addresses"),
+        SEARCH_KEY_ENV: _hmac_key(kms, SEARCH_KEY_ALIAS, "PracticePay blind index of patients' names"),
+    }
 
     ddb = session.client("dynamodb")
     existing_tables = set(ddb.list_tables()["TableNames"])  # one page: the local stack has a handful
@@ -176,16 +182,15 @@ def create_resources(
     return env
 
 
-def _fingerprint_key(kms: Any) -> str:
-    """The HMAC key of the opt-out ledger's fingerprints (kept in a restored state, so its ledger still matches)."""
-    arn = _existing_key(kms, FINGERPRINT_KEY_ALIAS)
+def _hmac_key(kms: Any, alias: str, description: str) -> str:
+    """An HMAC key: the opt-out ledger's fingerprints, the blind index's MACs (kept in a restored state, so what was
+    fingerprinted or indexed still matches)."""
+    arn = _existing_key(kms, alias)
     if arn is None:
-        arn = kms.create_key(
-            Description="PracticePay fingerprints of patients' addresses",
-            KeySpec="HMAC_256",
-            KeyUsage="GENERATE_VERIFY_MAC",
-        )["KeyMetadata"]["Arn"]
-        kms.create_alias(AliasName=FINGERPRINT_KEY_ALIAS, TargetKeyId=arn)
+        arn = kms.create_key(Description=description, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
+            "KeyMetadata"
+        ]["Arn"]
+        kms.create_alias(AliasName=alias, TargetKeyId=arn)
     return arn
 
 

@@ -91,6 +91,8 @@ class PracticesConfig(_Env):
 class PatientsConfig(_DataConfig):
     patients_table: str = Field(alias="PATIENTS_TABLE", min_length=3)
     practices_table: str = Field(alias="PRACTICES_TABLE", min_length=3)
+    search_key_arn: str = Field(alias="SEARCH_KEY_ARN", pattern=_KMS_ARN)
+    """The KMS HMAC key of the patients' blind index (name and birth-date search, ADR 0018)."""
 
 
 class MoneyTables(_Env):
@@ -213,6 +215,7 @@ class DashboardConfig(PayPageConfig):
 
     staff_table: str = Field(alias="STAFF_TABLE", min_length=3)
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    search_key_arn: str = Field(alias="SEARCH_KEY_ARN", pattern=_KMS_ARN)
     funds_table: str = Field(alias="FUNDS_TABLE", min_length=3)
     messages_table: str = Field(alias="MESSAGES_TABLE", min_length=3)
     staff_oidc_issuer: HttpUrl | None = Field(default=None, alias="STAFF_OIDC_ISSUER")

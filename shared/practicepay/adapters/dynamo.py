@@ -146,6 +146,10 @@ class Transaction:
             }
         )
 
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        """A delete (of an item that may or may not exist)."""
+        self._items.append({"Delete": {"TableName": table, "Key": {k: _SER.serialize(v) for k, v in key.items()}}})
+
     def check(self, table: str, key: dict[str, Any], condition: str) -> None:
         """A condition on another item that must hold for the whole transaction to commit."""
         key_ = {k: _SER.serialize(v) for k, v in key.items()}

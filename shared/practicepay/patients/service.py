@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from practicepay.adapters.blind_index import BlindIndex
 from practicepay.adapters.vault import PhiVault
 from practicepay.clock import Clock, iso, utc_now
 from practicepay.errors import Conflict, MalformedRequest, NotFound, ValidationFailed
@@ -31,6 +32,7 @@ from practicepay.patients.models import (
     PaymentMethodList,
     UpdatePatientRequest,
 )
+from practicepay.patients.search import matches, patient_terms, query_terms
 from practicepay.patients.store import MethodRecord, PatientRecord, PatientStore
 from practicepay.practices import PracticeStore
 from practicepay.splash.errors import SplashDeclined, SplashNotFound, SplashValidationError
@@ -65,6 +67,9 @@ class PatientService:
     splash: Callable[[], SplashClient]
     idempotency_ttl_seconds: int = 24 * 3600
     clock: Clock = utc_now
+    index: BlindIndex | None = None
+    """The blind index's MACs (patients.search). Every function that writes patients has it; without it (a function
+    that only reads patients and charges them) a write is refused rather than left unsearchable."""
 
     # -- patients --------------------------------------------------------------------------------------------
 
@@ -81,6 +86,7 @@ class PatientService:
                 phi_sealed=self._seal(practice_id, demographics),
                 created_at=now,
                 updated_at=now,
+                search_macs=self._macs(practice_id, demographics),
             )
             self.store.create(record)
             return Created(id=record.id)
@@ -125,9 +131,57 @@ class PatientService:
             phi_sealed=self._seal(practice_id, updated),
             updated_at=iso(self.clock()),
             version=record.version + 1,
+            search_macs=self._macs(practice_id, updated),
         )
-        self.store.replace(new, expected_version=record.version)
+        self.store.replace(new, before=record)
         return self._view(new, updated)
+
+    def search(
+        self,
+        practice_id: str,
+        *,
+        query: str | None = None,
+        date_of_birth: date | None = None,
+        external_id: str | None = None,
+        limit: int = 25,
+    ) -> list[Patient]:
+        """Patients by name (every word, each as a prefix), date of birth, or the platform's id, through the blind
+        index: the table is never decrypted, only the patients found are unsealed (and checked against the whole
+        query, patients.search.matches), sorted by name. Fewer than `limit` when a candidate fails that check."""
+        if external_id:
+            found = self.store.by_external_id(practice_id, external_id)
+            records = [found] if found else []
+        else:
+            terms = query_terms(query, date_of_birth)
+            if not terms:
+                return []
+            records = self.store.search(practice_id, self._index().macs(practice_id, terms), limit)
+        views = [self._view(r) for r in records]
+        views = [v for v in views if matches(v.first_name, v.last_name, v.date_of_birth, query, date_of_birth)]
+        return sorted(views, key=lambda v: (v.last_name.casefold(), v.first_name.casefold(), v.id))[:limit]
+
+    def reindex(self, practice_id: str) -> int:
+        """Index every patient of the practice written before the blind index existed (or under an older rule):
+        each rewritten at its version, with its MACs. How many changed. No route: an operator runs it once."""
+        changed, cursor = 0, None
+        while True:
+            records, cursor = self.store.list(practice_id, limit=100, cursor=cursor)
+            for record in records:
+                macs = self._macs(practice_id, self._demographics(record))
+                if set(macs) != set(record.search_macs):
+                    self.store.replace(replace(record, version=record.version + 1, search_macs=macs), before=record)
+                    changed += 1
+            if cursor is None:
+                return changed
+
+    def _index(self) -> BlindIndex:
+        if self.index is None:
+            raise RuntimeError("this function has no search key (SEARCH_KEY_ARN): it may not write or search patients")
+        return self.index
+
+    def _macs(self, practice_id: str, demographics: Demographics) -> tuple[str, ...]:
+        terms = patient_terms(demographics.first_name, demographics.last_name, demographics.date_of_birth)
+        return tuple(sorted(self._index().macs(practice_id, sorted(terms))))
 
     # -- payment methods -------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -33,6 +33,8 @@ class PatientRecord:
     updated_at: str
     splash_customer_id: str | None = None
     version: int = 1
+    search_macs: tuple[str, ...] = ()
+    """The blind index's MACs of the patient's names and date of birth (patients.search): its `SEARCH#` items."""
 
 
 @dataclass(frozen=True)
@@ -80,15 +82,36 @@ class PatientStore(TableStore):
             {":blocked": "blocked", ":why": reason},
         )
 
+    @staticmethod
+    def _item(rec: PatientRecord) -> dict[str, Any]:
+        fields = {k: v for k, v in asdict(rec).items() if v is not None and k != "search_macs"}
+        return {
+            "pk": practice_pk(rec.practice_id),
+            "sk": f"PATIENT#{rec.id}",
+            **fields,
+            "search_macs": list(rec.search_macs),
+        }
+
+    @staticmethod
+    def _search_key(practice_id: str, mac: str, patient_id: str) -> dict[str, str]:
+        return {"pk": practice_pk(practice_id), "sk": f"SEARCH#{mac}#{patient_id}"}
+
+    def _index(self, tx: Transaction, rec: PatientRecord, before: tuple[str, ...] = ()) -> None:
+        """The patient's blind-index items follow its MACs: the new ones put, the ones it no longer has deleted."""
+        for mac in sorted(set(before) - set(rec.search_macs)):
+            tx.delete(self._table.name, self._search_key(rec.practice_id, mac, rec.id))
+        for mac in sorted(set(rec.search_macs) - set(before)):
+            tx.put(self._table.name, {**self._search_key(rec.practice_id, mac, rec.id), "patient_id": rec.id})
+
     def create(self, rec: PatientRecord) -> None:
-        """The patient and its external-id guard in one transaction: a second patient with the same external id
-        in the practice is refused (409) and nothing is written."""
+        """The patient, its external-id guard and its blind-index items in one transaction: a second patient with
+        the same external id in the practice is refused (409) and nothing is written."""
         pk = practice_pk(rec.practice_id)
-        item = {"pk": pk, "sk": f"PATIENT#{rec.id}", **{k: v for k, v in asdict(rec).items() if v is not None}}
         guard = {"pk": pk, "sk": f"EXTERNAL#{rec.external_id}", "patient_id": rec.id}
         tx = Transaction()
-        tx.put(self._table.name, item, "attribute_not_exists(pk)")
+        tx.put(self._table.name, self._item(rec), "attribute_not_exists(pk)")
         tx.put(self._table.name, guard, "attribute_not_exists(pk)")
+        self._index(tx, rec)
         try:
             tx.commit()
         except TransactionConflict as exc:
@@ -113,17 +136,42 @@ class PatientStore(TableStore):
         )
         return [_patient(i) for i in items], next_cursor
 
-    def replace(self, rec: PatientRecord, expected_version: int) -> None:
-        """Write a changed patient if nobody changed it since it was read (optimistic locking)."""
-        item = {
-            "pk": practice_pk(rec.practice_id),
-            "sk": f"PATIENT#{rec.id}",
-            **{k: v for k, v in asdict(rec).items() if v is not None},
-        }
+    def replace(self, rec: PatientRecord, before: PatientRecord) -> None:
+        """Write a changed patient, with its blind index moved along, if nobody changed it since it was read as
+        `before` (optimistic locking)."""
+        tx = Transaction()
+        tx.put(self._table.name, self._item(rec), "version = :v", {":v": before.version})
+        self._index(tx, rec, before.search_macs)
         try:
-            self._table.put_item(Item=item, ConditionExpression=Attr("version").eq(expected_version))
-        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            tx.commit()
+        except TransactionConflict as exc:
             raise Conflict("The patient changed while this request ran; read it again and retry.") from exc
+
+    def search(self, practice_id: str, macs: list[str], limit: int) -> list[PatientRecord]:
+        """The practice's patients indexed under every one of `macs` (one Query of its partition per MAC, then the
+        patients by BatchGetItem), at most `limit`."""
+        found: set[str] | None = None
+        for mac in macs:
+            ids = self._indexed(practice_id, mac)
+            found = ids if found is None else found & ids
+            if not found:
+                return []
+        keys = [(self._table.name, patient_key(practice_id, pid)) for pid in sorted(found or ())[:limit]]
+        return [_patient(i) for i in batch_get(self._client, keys) if i]
+
+    def _indexed(self, practice_id: str, mac: str) -> set[str]:
+        """The ids of the practice's patients under one MAC, every page (a three-letter prefix may be common)."""
+        ids: set[str] = set()
+        args: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(practice_pk(practice_id)) & Key("sk").begins_with(f"SEARCH#{mac}#"),
+            "ProjectionExpression": "patient_id",
+        }
+        while True:
+            out = self._table.query(**args)
+            ids.update(i["patient_id"] for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return ids
+            args["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def set_customer(self, practice_id: str, patient_id: str, customer_id: str) -> bool:
         """Record the patient's Splash customer once; False when one was already recorded."""
@@ -275,7 +323,8 @@ class PatientStore(TableStore):
 
 
 def _patient(item: dict[str, Any]) -> PatientRecord:
-    return from_item(PatientRecord, item)
+    rec = from_item(PatientRecord, item)
+    return replace(rec, search_macs=tuple(rec.search_macs or ()))
 
 
 def method_from_item(item: dict[str, Any]) -> MethodRecord:

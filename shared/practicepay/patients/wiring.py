@@ -6,6 +6,7 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from practicepay.adapters.blind_index import BlindIndex
 from practicepay.adapters.vault import PhiVault
 from practicepay.config import PatientsConfig, load
 from practicepay.patients.service import PatientService
@@ -24,4 +25,5 @@ def patient_service() -> PatientService:
         idempotency_store=DynamoDBPersistenceLayer(table_name=cfg.idempotency_table),
         splash=splash_client,
         idempotency_ttl_seconds=cfg.idempotency_ttl_seconds,
+        index=BlindIndex(cfg.search_key_arn),
     )

@@ -3,8 +3,10 @@ acts through are the JSON API's own (their wiring reads the same environment).""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
+from practicepay.adapters.blind_index import BlindIndex
 from practicepay.adapters.oidc import OidcProvider
 from practicepay.config import DashboardConfig, load
 from practicepay.practices.store import PracticeStore
@@ -54,7 +56,7 @@ def dashboard_service() -> DashboardService:
     payments = payment_service()
     return DashboardService(
         invoices=invoice_service(),
-        patients=payments.patients,
+        patients=replace(payments.patients, index=BlindIndex(dashboard_config().search_key_arn)),
         payments=payments,
         billing=billing_service(),
         links=pay_link_service(),
