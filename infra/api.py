@@ -14,7 +14,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import aws_xray as xray
 from constructs import Construct
 
-from infra.definitions import AUTHORIZER_CACHE_SECONDS, ROUTES
+from infra.definitions import AUTHORIZER_CACHE_SECONDS, DASHBOARD, ROUTES
 from practicepay.api.contract import GATEWAY_RESPONSES, HEALTH_BODY, PROBLEM_CONTENT_TYPE, gateway_response_body
 
 BINARY_MEDIA_TYPE = "application/pdf"
@@ -45,6 +45,11 @@ class ApiConstruct(Construct):
     PAY_SAMPLING_PRIORITY = 1
     """X-Ray evaluates rules in ascending priority, first match wins; 1 is the highest a rule can have, above the
     account's Default rule (10000) and any rule another team adds that would also match this stage."""
+
+    API_SCOPED_PERMISSIONS = frozenset({DASHBOARD.name})
+    """Functions API Gateway may invoke through any of this API's methods with one Lambda permission, instead of
+    two per method (the method, and its console test): the dashboard's routes would otherwise add two dozen
+    pairs to the stack's 500 resources. Which function serves a route is the API's own definition either way."""
 
     def __init__(
         self,
@@ -125,7 +130,10 @@ class ApiConstruct(Construct):
         self._waf(key, removal_policy)
 
     def _routes(self, route_functions: dict[str, lambda_.IFunction]) -> None:
-        integrations = {name: apigw.LambdaIntegration(fn) for name, fn in route_functions.items()}
+        integrations = {
+            name: apigw.LambdaIntegration(fn, scope_permission_to_method=name not in self.API_SCOPED_PERMISSIONS)
+            for name, fn in route_functions.items()
+        }
         for route in ROUTES:
             resource = self.api.root.resource_for_path(route.path)
             if route.function is None:
@@ -318,3 +326,11 @@ def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
     )
+
+
+def stage_url(api: apigw.RestApi) -> str:
+    """The stage's base URL, no trailing slash, from the API's id and the stage's name as a literal: the stage's
+    own name attribute (and `api.url`) is its Ref, and the stage depends on the deployment, which depends on every
+    method, which depends on its function, so a function that serves a route may not name it."""
+    stack = Stack.of(api)
+    return f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/{ApiConstruct.STAGE}"

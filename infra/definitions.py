@@ -435,6 +435,7 @@ PATIENTS = FunctionDef(
         PRACTICES_TABLE.env_var,
         IDEMPOTENCY_TABLE.env_var,
         DATA_KEY_ENV,
+        SEARCH_KEY_ENV,  # each patient write keeps the blind index of names and birth dates
         SPLASH_HOST_ENV,
         SPLASH_CREDENTIALS_ENV,
     ),
@@ -622,6 +623,8 @@ DASHBOARD_ROUTES: tuple[Route, ...] = tuple(
         ("POST", "/dashboard/payments/{payment_id}/refunds"),
         ("GET", "/dashboard/disputes"),
         ("GET", "/dashboard/disputes/{dispute_id}"),
+        ("GET", "/dashboard/disputes/{dispute_id}/evidence"),  # the packet (PDF) respond sends
+        ("POST", "/dashboard/disputes/{dispute_id}/respond"),
         ("POST", "/dashboard/disputes/{dispute_id}/accept"),
         ("GET", "/dashboard/reports"),
         ("GET", "/dashboard/reports/{report}/csv"),  # aging, payments, deposits, disputes

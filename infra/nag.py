@@ -121,6 +121,16 @@ def acknowledge(
                 "carry a JWT. The token in the path is the authorization: 192 random bits, kept only as a SHA-256, "
                 "which can do one thing (stop that patient's reminder emails) and answers only a confirmation page.",
             )
+        if method.resource.path == "/dashboard" or method.resource.path.startswith("/dashboard/"):
+            _ack(
+                method,
+                "AwsSolutions-APIG4",
+                "The staff dashboard: HTML for a browser, which carries no bearer token. The function signs staff in "
+                "itself (OpenID Connect authorization code with PKCE at the clinical platform's provider or the "
+                "stack's Cognito pool, MFA required there), then keeps an HttpOnly, Secure, SameSite=Strict session "
+                "cookie that ends after the idle limit, checks a CSRF token on every POST and the role's permission "
+                "on every route (ADR 0018); the sign-in, callback and asset routes show no data.",
+            )
         if method.resource.path == "/webhooks/splash":
             _ack(
                 method,

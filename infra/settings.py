@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.definitions import PLATFORM_EVENT_SOURCE
 from practicepay.splash.client import HOSTS
@@ -78,6 +78,43 @@ class StackSettings(BaseModel):
         description="the E.164 10DLC or toll-free number registered in End User Messaging SMS that texts come from "
         "(its two-way channel to the stack's SmsInboundTopicArn output); unset: no text is sent",
     )
+    staff_oidc_issuer: str | None = Field(
+        default=None,
+        description="the https issuer of the clinical platform's OpenID Connect provider staff sign in with "
+        "(authorization code + PKCE; needs staff_oidc_client_id). Unset: the stack creates a Cognito user pool "
+        "(MFA required; groups front_desk, billing, admin; the custom attribute practice_id)",
+    )
+    staff_oidc_client_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        description="the dashboard's client id at staff_oidc_issuer (a public client: no secret)",
+    )
+    staff_role_claim: str | None = Field(
+        default=None,
+        pattern=r"^[\w:.-]{1,64}$",
+        description="the ID token claim naming the user's role at staff_oidc_issuer (unset: `practicepay_role`; "
+        "the Cognito pool: `cognito:groups`)",
+    )
+    staff_practice_claim: str | None = Field(
+        default=None,
+        pattern=r"^[\w:.-]{1,64}$",
+        description="the ID token claim naming the user's practice at staff_oidc_issuer (unset: `practice_id`; "
+        "the Cognito pool: `custom:practice_id`)",
+    )
+    staff_idle_minutes: int = Field(
+        default=15, ge=1, le=60, description="minutes without a request that end a dashboard session (HIPAA logoff)"
+    )
+    staff_auth_domain_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        description="the Cognito pool's hosted sign-in domain prefix (unique in the region; not `aws`, `amazon` "
+        "or `cognito`). Unset: `<stack name>-staff-<account id>`, lower case",
+    )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="https URL of a custom domain in front of the dashboard (mapped to the API's stage at its root): "
+        "the sign-in redirect is `<dashboard_url>/dashboard/callback`. Unset: the API's own stage URL",
+    )
     account: str | None = Field(
         default=None, pattern=r"^\d{12}$", description="target account (else `CDK_DEFAULT_ACCOUNT`)"
     )
@@ -94,7 +131,36 @@ class StackSettings(BaseModel):
             raise ValueError("must be an https URL")
         return value
 
-    @field_validator("pay_page_url")
+    @field_validator("staff_oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be an https URL with no query or fragment (the provider's `iss`)")
+        return value.rstrip("/")
+
+    @field_validator("staff_auth_domain_prefix")
+    @classmethod
+    def _domain_prefix(cls, value: str | None) -> str | None:
+        if value and any(word in value for word in ("aws", "amazon", "cognito")):
+            raise ValueError("Cognito refuses a domain prefix containing aws, amazon or cognito")
+        return value or None
+
+    @model_validator(mode="after")
+    def _staff_provider(self) -> StackSettings:
+        """An external provider needs its client id; the claims and client id mean nothing without the provider."""
+        given = (self.staff_oidc_client_id, self.staff_role_claim, self.staff_practice_claim)
+        if self.staff_oidc_issuer and not self.staff_oidc_client_id:
+            raise ValueError("staff_oidc_issuer needs staff_oidc_client_id")
+        if not self.staff_oidc_issuer and any(given):
+            raise ValueError("staff_oidc_client_id, staff_role_claim and staff_practice_claim need staff_oidc_issuer")
+        if self.staff_oidc_issuer and self.staff_auth_domain_prefix:
+            raise ValueError("staff_auth_domain_prefix is the Cognito pool's, made only without staff_oidc_issuer")
+        return self
+
+    @field_validator("pay_page_url", "dashboard_url")
     @classmethod
     def _page_url(cls, value: str | None) -> str | None:
         if value in (None, ""):

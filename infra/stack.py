@@ -13,6 +13,7 @@ from infra.api import ApiConstruct
 from infra.billing import BillingConstruct
 from infra.bundling import ARCHITECTURE, RUNTIME, layer_code
 from infra.clinical import ClinicalConstruct
+from infra.dashboard import DashboardConstruct, grant_search_key
 from infra.data import DataConstruct
 from infra.definitions import (
     AUTHORIZER,
@@ -320,6 +321,27 @@ class PracticePayStack(Stack):
             timeout=splash_timeout,
             common=common,
         )
+        dashboard = DashboardConstruct(
+            self,
+            "Dashboard",
+            tables=tables,
+            queues=data.queues,
+            billing_env=billing.env,
+            data_statements=data_statements,
+            splash_statements=splash_statements,
+            fingerprint_key=messaging.fingerprint_key,
+            oidc_issuer=settings.staff_oidc_issuer,
+            oidc_client_id=settings.staff_oidc_client_id,
+            role_claim=settings.staff_role_claim,
+            practice_claim=settings.staff_practice_claim,
+            idle_minutes=settings.staff_idle_minutes,
+            auth_domain_prefix=settings.staff_auth_domain_prefix,
+            dashboard_url=settings.dashboard_url,
+            pay_page_url=settings.pay_page_url,
+            concurrency=settings.api_function_concurrency,
+            timeout=splash_timeout,
+            common=common,
+        )
         # GET /openapi.json: the committed, generated document ships in the function's asset (functions/docs/);
         # it reads nothing else, so its policy is the one every function has (its logs, traces, dead letters).
         docs = PracticePayFunction(
@@ -348,6 +370,7 @@ class PracticePayStack(Stack):
                 paypage,
                 messaging.messaging,
                 funds.disputes,
+                dashboard.dashboard,
             )
         }
         api = ApiConstruct(
@@ -359,24 +382,22 @@ class PracticePayStack(Stack):
             removal_policy=removal,
         )
         messaging.link_to(api.api)
+        dashboard.link_to(api.api)
         CfnOutput(self, "ApiUrl", value=api.api.url).override_logical_id("ApiUrl")
         CfnOutput(self, "SplashSecretArn", value=data.splash_secret.secret_arn).override_logical_id("SplashSecretArn")
-        nag.acknowledge(
-            self,
-            data=data,
-            api=api,
-            messaging=messaging,
-            functions=[
-                authorizer,
-                docs,
-                invoices,
-                patients,
-                payments,
-                paypage,
-                *sync.functions,
-                *billing.functions,
-                *clinical.functions,
-                *messaging.functions,
-                *funds.functions,
-            ],
-        )
+        functions = [
+            authorizer,
+            docs,
+            invoices,
+            patients,
+            payments,
+            paypage,
+            *sync.functions,
+            *billing.functions,
+            *clinical.functions,
+            *messaging.functions,
+            *funds.functions,
+            *dashboard.functions,
+        ]
+        grant_search_key(dashboard.search_key, functions)
+        nag.acknowledge(self, data=data, api=api, messaging=messaging, functions=functions)

@@ -196,7 +196,11 @@ def test_ses_sends_bounces_complaints_deliveries_rejects_and_rendering_failures_
 
 
 def test_the_fingerprint_key_is_an_hmac_key_retained_with_its_alias(template):
-    keys = {k: v for k, v in resources(template, "AWS::KMS::Key").items() if "KeySpec" in v["Properties"]}
+    keys = {
+        k: v
+        for k, v in resources(template, "AWS::KMS::Key").items()
+        if "KeySpec" in v["Properties"] and k.startswith("MessagingFingerprintKey")  # the search key is the other one
+    }
     ((key_id, key),) = keys.items()
     assert key["Properties"]["KeySpec"] == "HMAC_256" and key["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
     assert key["DeletionPolicy"] == "Retain" and key["UpdateReplacePolicy"] == "Retain"

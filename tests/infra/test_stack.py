@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from infra.definitions import (
+    DASHBOARD,
+    DASHBOARD_ROUTES,
     DEAD_LETTER_QUEUES,
     FUNCTIONS,
     INVOICES,
@@ -149,7 +151,9 @@ def test_splash_alerts_flow_through_a_fifo_queue_to_a_processor_that_reports_par
     # POST /webhooks/splash: the function checks Splash's static header; the pay page's forms check its session;
     # RFC 8058 one-click unsubscribe: the token in the path.
     page_posts = {r.path for r in ROUTES if r.function == PAYPAGE.name and r.method == "POST"}
-    assert public_posts == {"/webhooks/splash", "/unsubscribe/{token}", *page_posts} and len(page_posts) == 3
+    dashboard_posts = {r.path for r in DASHBOARD_ROUTES if r.method == "POST"}  # their session's CSRF token
+    assert public_posts == {"/webhooks/splash", "/unsubscribe/{token}", *page_posts, *dashboard_posts}
+    assert len(page_posts) == 3
 
 
 @pytest.mark.parametrize(
@@ -454,12 +458,14 @@ def _table_id(template: dict, spec) -> str:  # noqa: ANN001
     return logical
 
 
-def test_the_pay_page_is_public_and_every_other_route_but_five_uses_the_authorizer(template):
+def test_the_pay_page_and_the_dashboard_are_public_and_every_other_route_but_five_uses_the_authorizer(template):
     methods = _methods(template)
     pay = {(r.method, r.path) for r in ROUTES if r.path.startswith("/pay/")}
     assert len(pay) == 6 and all(r.function == PAYPAGE.name for r in ROUTES if r.path.startswith("/pay/"))
     unsubscribe = {("GET", "/unsubscribe/{token}"), ("POST", "/unsubscribe/{token}")}  # the token is the auth
+    dashboard = {(r.method, r.path) for r in DASHBOARD_ROUTES}  # its own sign-in and session cookie (ADR 0018)
     public = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/splash"), *pay, *unsubscribe}
+    public |= dashboard
     assert {key for key, m in methods.items() if _public(m)} == public
     for key, method in methods.items():
         if key in public:
@@ -470,8 +476,9 @@ def test_the_pay_page_is_public_and_every_other_route_but_five_uses_the_authoriz
         assert "RequestParameters" not in methods[key] and "RequestValidatorId" not in methods[key], key
         assert methods[key]["Integration"]["Type"] == "AWS_PROXY"
         assert _function_of(template, methods[key]) == PAYPAGE.name
-    # The staff's pay-link routes are the invoices function's, behind the authorizer, and POSTs need a key.
-    staff = [r for r in ROUTES if "pay-links" in r.path]
+    # The staff's pay-link routes are the invoices function's, behind the authorizer, and POSTs need a key (the
+    # dashboard's own pay-link forms are its session's, checked above).
+    staff = [r for r in ROUTES if "pay-links" in r.path and r.function != DASHBOARD.name]
     assert len(staff) == 4 and all(r.function == INVOICES.name and r.authorized for r in staff)
     for route in staff:
         params = methods[(route.method, route.path)]["RequestParameters"]
