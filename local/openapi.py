@@ -176,7 +176,11 @@ def _dashboard_page(route: Route) -> dict[str, Any]:
             "404": {"description": "No such asset.", "content": {"text/plain": text}},
         }
     else:
-        ok = {"text/csv": text} if route.path.endswith("/csv") else {"text/html": text}
+        ok = {"text/html": text}
+        if route.path.endswith("/csv"):
+            ok = {"text/csv": text}
+        elif route.path.endswith("/evidence"):
+            ok = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
         responses = {"200": {"description": "The page.", "content": ok}}
         for status, why in _DASHBOARD_STATUSES[route.method]:
             responses[str(status)] = {"description": why, **({} if status == 303 else {"content": {"text/html": text}})}

@@ -6,6 +6,7 @@ query or a cookie (they carry names and dates of birth)."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from practicepay.staff.wiring import auditor, dashboard_config, dashboard_servic
 HERE = Path(__file__).parent
 RENDERER = PageRenderer(HERE / "templates")
 ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+PDF = "application/pdf"
 SIGNIN = "/dashboard/signin"
 DONE = {
     "paid": "The payment went through.",
@@ -44,6 +46,7 @@ DONE = {
     "canceled": "The invoice was canceled.",
     "plan": "The payment plan is set up.",
     "accepted": "The chargeback was accepted.",
+    "answered": "The answer and the evidence packet were sent; the dispute is under review.",
     "settings": "The settings were saved.",
 }
 
@@ -62,9 +65,12 @@ class Answer:
         content_type: str = "text/html; charset=utf-8",
         headers: dict[str, str] | None = None,
         cookies: list[str] | None = None,
+        binary: bool = False,
     ):
         self.status, self.page, self.context, self.location = status, page, context or {}, location
         self.body, self.content_type, self.headers, self.cookies = body, content_type, headers or {}, cookies or []
+        self.binary = binary
+        """`body` is base64: API Gateway turns it into bytes for a client that accepts its type (a PDF)."""
 
 
 @dataclass
@@ -437,6 +443,38 @@ def accept_dispute(request: Request) -> Answer:
     return Answer(303, location=request.url(f"/dashboard/disputes/{dispute_id}", done="accepted"))
 
 
+def evidence(request: Request) -> Answer:
+    dispute_id = request.params["dispute_id"]
+    service = dashboard_service()
+    found = service.disputes.get(request.practice, dispute_id)
+    pdf = service.disputes.evidence(request.practice, dispute_id)
+    assert request.actor is not None
+    auditor().viewed(request.actor, "dispute.evidence_read", invoice_id=found.invoice_id, target=dispute_id)
+    headers = {"Content-Disposition": f'inline; filename="evidence-{dispute_id}.pdf"'}
+    return Answer(200, body=base64.b64encode(pdf).decode(), content_type=PDF, headers=headers, binary=True)
+
+
+def respond_dispute(request: Request) -> Answer:
+    from practicepay.disputes.models import RespondRequest
+
+    body = _parsed(forms.RespondForm, request)
+    dispute_id = request.params["dispute_id"]
+    service = dashboard_service()
+    found = service.disputes.get(request.practice, dispute_id)
+    assert request.actor is not None
+    with auditor().action(
+        request.actor,
+        "dispute.answered",
+        invoice_id=found.invoice_id,
+        patient_id=found.patient_id,
+        target=dispute_id,
+        amount=found.amount,
+    ):
+        answer = RespondRequest(note=body.note)
+        service.disputes.respond(request.practice, dispute_id, f"dashboard:{body.submit_id}", answer, None)
+    return Answer(303, location=request.url(f"/dashboard/disputes/{dispute_id}", done="answered"))
+
+
 def change_settings(request: Request) -> Answer:
     from practicepay.practices.wiring import practice_service
 
@@ -467,6 +505,8 @@ PAGES: dict[tuple[str, str], Callable[[Request], Answer]] = {
     ("POST", "/dashboard/payments/{payment_id}/refunds"): refund,
     ("GET", "/dashboard/disputes"): disputes,
     ("GET", "/dashboard/disputes/{dispute_id}"): dispute,
+    ("GET", "/dashboard/disputes/{dispute_id}/evidence"): evidence,
+    ("POST", "/dashboard/disputes/{dispute_id}/respond"): respond_dispute,
     ("POST", "/dashboard/disputes/{dispute_id}/accept"): accept_dispute,
     ("GET", "/dashboard/reports"): reports,
     ("GET", "/dashboard/reports/{report}/csv"): report_csv,
@@ -549,6 +589,7 @@ def _answer(request: Request, answer: Answer) -> dict[str, Any]:
         "headers": headers,
         "multiValueHeaders": {"Set-Cookie": answer.cookies},
         "body": body,
+        "isBase64Encoded": answer.binary,
     }
 
 

@@ -267,7 +267,7 @@ def test_today_finds_every_kind_of_the_practice_and_none_of_anothers(world: Worl
     assert {i.patient_id for i in today.attention} >= {"pat_plan", "pat_pm_bank", "pat_pm_card", "pat_msg"}
     assert today.attention[0].kind is Kind.UNKNOWN_OUTCOME and today.attention[0].amount == 4200
     failed = by_kind[Kind.FAILED_AUTOPAY]
-    assert failed.due is not None and failed.due.isoformat() == made["retry_on"] and made["retry_on"] in failed.title
+    assert failed.due is not None and failed.due.isoformat() == made["retry_on"] and failed.title == "Autopay failed"
     assert by_kind[Kind.DISPUTE].link == f"/dashboard/disputes/{made['dispute'].id}"
     assert by_kind[Kind.DISPUTE].due.isoformat() == made["dispute"].reply_by
     assert by_kind[Kind.LOCKED_PAY_LINK].detail.startswith(f"Link {made['link'].id}:")

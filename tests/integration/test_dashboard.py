@@ -178,6 +178,10 @@ FORMS = {
         "submit_id": uuid.uuid4().hex,
     },
     "/dashboard/disputes/{dispute_id}/accept": lambda w: {"submit_id": uuid.uuid4().hex},
+    "/dashboard/disputes/{dispute_id}/respond": lambda w: {
+        "note": "Authorized at the desk.",
+        "submit_id": uuid.uuid4().hex,
+    },
     "/dashboard/settings": lambda w: {"pay_link_days": "20"},
     "/dashboard/signout": lambda w: {},
 }
@@ -364,11 +368,17 @@ def test_a_pay_link_is_shown_once_and_audited(front, practice, world):
     assert any(e["action"] == "pay_link.sent" and e["outcome"] == "done" for e in audit_items(practice))
 
 
-def test_the_audit_trail_never_holds_a_patients_name_or_birth_date(front, practice, world):
+def test_neither_the_audit_trail_nor_a_log_line_holds_a_patients_name_or_birth_date(front, practice, world, capfd):
     desk = Desk(front, practice, Role.ADMIN)
-    desk.get("/dashboard/patients", q=LAST)
-    desk.get(f"/dashboard/patients/{world['patient_id']}")
-    desk.get("/dashboard/reports/aging/csv")
+    capfd.readouterr()
+    assert LAST in desk.get("/dashboard/patients", q=LAST).text
+    assert LAST in desk.get(f"/dashboard/patients/{world['patient_id']}").text
+    assert LAST in desk.get("/dashboard/reports/aging/csv").text
+    desk.get("/dashboard/patients", q=LAST, dob="not-a-date")  # a refusal: its page, and nothing logged of it
+    desk.get(f"/dashboard/invoices/{world['invoice_id']}")
+    logged = "".join(capfd.readouterr()).lower()
+    for phi in (FIRST.lower(), LAST.lower(), DOB):
+        assert phi not in logged, f"{phi} was logged"
     entries = audit_items(practice)
     assert {"patients.searched", "patient.viewed", "report.aging.exported"} <= {e["action"] for e in entries}
     blob = repr(entries).lower()
@@ -384,3 +394,26 @@ def test_the_aging_csv_names_patients_and_gives_dollars(front, practice, world):
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     assert f"{LAST}, {FIRST}" in resp.text
     assert "150.00" in resp.text and "15000" not in resp.text  # invoices of $150.00 (one is written off by then)
+
+
+def test_the_blind_index_follows_a_rename_keeps_practices_apart_and_stores_no_name(front, practice, boarded, aws_env):
+    api = Staff(front, practice)
+    other = boarded(f"prc_dash_{uuid.uuid4().hex[:8]}")
+    body = {"external_id": f"ehr-{uuid.uuid4().hex[:6]}", "first_name": "Ottoline", "last_name": "Vandersloot"}
+    mine = api.call("POST", "/patients", body, ok=201)
+    Staff(front, other).call("POST", "/patients", {**body, "external_id": "ehr-elsewhere"}, ok=201)
+    desk = Desk(front, practice, Role.FRONT_DESK)
+
+    def found(query: str) -> list[str]:
+        return re.findall(r'href="/dashboard/patients/(pat_[0-9a-z]+)"', desk.get("/dashboard/patients", q=query).text)
+
+    assert found("vanders") == [mine["id"]]  # the other practice's Ottoline Vandersloot is not found
+    api.call("PATCH", f"/patients/{mine['id']}", {"last_name": "Quillfeather"}, ok=200)
+    assert found("quill otto") == [mine["id"]]
+    assert found("vandersloot") == []
+    items = boto3.resource("dynamodb").Table(aws_env["PATIENTS_TABLE"]).scan()["Items"]
+    stale = [i for i in items if str(i["sk"]).startswith("SEARCH#") and i["patient_id"] == mine["id"]]
+    (record,) = [i for i in items if i["sk"] == f"PATIENT#{mine['id']}"]
+    assert {str(i["sk"]).split("#")[1] for i in stale} == set(record["search_macs"]), "old names' index items remain"
+    blob = repr(items).lower()
+    assert "vandersloot" not in blob and "quillfeather" not in blob and "ottoline" not in blob

@@ -262,6 +262,12 @@ class PlanForm(Form):
     started: Stamp
 
 
+class RespondForm(Form):
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+    """Screened by the disputes service: one naming the patient, or with a code, an e-mail or a phone, is refused."""
+    submit_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,43}$")]
+
+
 class AcceptForm(Form):
     submit_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,43}$")]
 

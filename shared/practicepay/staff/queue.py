@@ -223,7 +223,7 @@ def installment_item(inst: InstallmentRecord) -> AttentionItem | None:
     if inst.status == "failed" and inst.next_attempt_on:
         return AttentionItem(
             kind=Kind.FAILED_AUTOPAY,
-            title=f"Autopay failed; next retry {inst.next_attempt_on}",
+            title="Autopay failed",  # the page shows its next retry date (`due`)
             detail=f"{what} {inst.id} (due {inst.due_on}) failed: {reason}; attempt {inst.attempts}.",
             amount=inst.amount,
             due=_day(inst.next_attempt_on),
@@ -292,7 +292,7 @@ def dispute_item(dispute: DisputeRecord) -> AttentionItem:
     reason = dispute.reason_code or "no reason code"
     return AttentionItem(
         kind=Kind.DISPUTE,
-        title=f"Dispute needs a response by {dispute.reply_by}" if dispute.reply_by else "Dispute needs a response",
+        title="Dispute needs a response",  # the page shows its reply-by date (`due`)
         detail=f"Chargeback on payment {dispute.payment_id} ({reason}).",
         amount=dispute.amount,
         due=_day(dispute.reply_by),

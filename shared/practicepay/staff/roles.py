@@ -95,6 +95,8 @@ DASHBOARD_PERMISSIONS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/dashboard/payments/{payment_id}/refunds"): P.REFUND,
     ("GET", "/dashboard/disputes"): P.DISPUTES,
     ("GET", "/dashboard/disputes/{dispute_id}"): P.DISPUTES,
+    ("GET", "/dashboard/disputes/{dispute_id}/evidence"): P.DISPUTES,
+    ("POST", "/dashboard/disputes/{dispute_id}/respond"): P.DISPUTES,
     ("POST", "/dashboard/disputes/{dispute_id}/accept"): P.DISPUTES,
     ("GET", "/dashboard/reports"): P.REPORTS,
     ("GET", "/dashboard/reports/{report}/csv"): P.REPORTS,
