@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,11 +26,11 @@ from practicepay.clock import iso, utc_now
 from practicepay.observability import entrypoint, logger
 from practicepay.paypage.render import security_headers
 from practicepay.staff import models as forms
-from practicepay.staff.models import ABSOLUTE_HOURS, SESSION_COOKIE, Actor, StaffSession, cents
+from practicepay.staff.models import ABSOLUTE_HOURS, SESSION_COOKIE, Actor, StaffSession
 from practicepay.staff.render import PageRenderer
 from practicepay.staff.roles import DASHBOARD_PERMISSIONS, GRANTS, Permission, Role, allowed
 from practicepay.staff.sessions import SignedOut
-from practicepay.staff.wiring import auditor, dashboard_config, dashboard_service, session_service
+from practicepay.staff.wiring import dashboard_config, dashboard_service, session_service
 
 HERE = Path(__file__).parent
 RENDERER = PageRenderer(HERE / "templates")
@@ -87,8 +87,13 @@ class Request:
 
     @property
     def practice(self) -> str:
-        assert self.session is not None
-        return self.session.practice_id
+        return self.staff.practice_id
+
+    @property
+    def staff(self) -> Actor:
+        """Who is acting: set for every signed-in route before its page runs."""
+        assert self.actor is not None
+        return self.actor
 
     def url(self, path: str, **query: str | None) -> str:
         kept = {k: v for k, v in query.items() if v}
@@ -180,15 +185,14 @@ def dev_signin(request: Request) -> Answer:
 
 def _opened(request: Request, cookie: str, session: StaffSession, next_path: str) -> Answer:
     actor = Actor(session.practice_id, session.subject, session.name, session.role, _address(request.event))
-    auditor().viewed(actor, "staff.signed_in", target=session.via)
+    dashboard_service().record(actor, "staff.signed_in", target=session.via)
     cookies = [_cookie(request, cookie, ABSOLUTE_HOURS * 3600)]  # the server ends it sooner when idle
     return Answer(303, location=f"{request.prefix}{_safe_next(next_path)}", cookies=cookies)
 
 
 def signout(request: Request) -> Answer:
     body = _parsed(forms.SignOutForm, request)
-    assert request.actor is not None
-    auditor().viewed(request.actor, "staff.signed_out", target=body.reason)
+    dashboard_service().record(request.staff, "staff.signed_out", target=body.reason)
     session_service().end(browser.cookie(request.event, SESSION_COOKIE))
     location = request.url(SIGNIN, reason="idle" if body.reason == "idle" else "signedout")
     return Answer(303, location=location, cookies=[_cookie(request, "", 0)])
@@ -201,10 +205,10 @@ def today(request: Request) -> Answer:
     from practicepay.staff.today_wiring import today_service
 
     summary = today_service().today(request.practice)
-    ids = [i.patient_id for i in summary.attention if i.patient_id]
-    return Answer(
-        200, page="today", context={"today": summary, "names": dashboard_service().names(request.practice, ids)}
-    )
+    service = dashboard_service()
+    service.record(request.staff, "today.viewed")
+    names = service.names(request.practice, [i.patient_id for i in summary.attention if i.patient_id])
+    return Answer(200, page="today", context={"today": summary, "names": names})
 
 
 def patients(request: Request) -> Answer:
@@ -215,35 +219,20 @@ def patients(request: Request) -> Answer:
         dob = date.fromisoformat(dob_text) if dob_text else None
     except ValueError:
         return _problem(request, 400, "Check the date of birth", "Give the date of birth as YYYY-MM-DD.")
-    found = dashboard_service().search(request.practice, q, dob, external)
-    searched = bool(q or dob or external)
-    if searched:
-        assert request.actor is not None
-        auditor().viewed(request.actor, "patients.searched", records=len(found))  # the terms are PHI: not kept
-    context = {"found": found, "searched": searched, "q": q or "", "dob": dob_text, "external_id": external or ""}
-    return Answer(200, page="patients", context=context)
+    found = dashboard_service().search(request.staff, q, dob, external)
+    context = {"found": found, "searched": bool(q or dob or external), "q": q or "", "dob": dob_text}
+    return Answer(200, page="patients", context={**context, "external_id": external or ""})
 
 
 def patient(request: Request) -> Answer:
-    patient_id = request.params["patient_id"]
-    data = dashboard_service().patient(request.practice, patient_id)
-    assert request.actor is not None
-    auditor().viewed(request.actor, "patient.viewed", patient_id=patient_id)
-    return Answer(200, page="patient", context=data)
+    return Answer(200, page="patient", context=dashboard_service().patient(request.staff, request.params["patient_id"]))
 
 
 def invoice(request: Request) -> Answer:
-    invoice_id = request.params["invoice_id"]
-    data = dashboard_service().invoice(request.practice, invoice_id)
-    assert request.actor is not None
-    auditor().viewed(request.actor, "invoice.viewed", invoice_id=invoice_id, patient_id=data["invoice"].patient_id)
-    payfields = None
-    if "payfields" in request.query and data["invoice"].amount_due > 0:
-        payfields = dashboard_service().payfields(request.practice, data["invoice"].patient_id)
-    return Answer(200, page="invoice", context={**data, "payfields": payfields, "refund_reasons": _REFUND_REASONS})
-
-
-_REFUND_REASONS = ("patient_request", "duplicate", "billing_error", "service_not_rendered", "other")
+    data = dashboard_service().invoice(
+        request.staff, request.params["invoice_id"], payfields="payfields" in request.query
+    )
+    return Answer(200, page="invoice", context={**data, "refund_reasons": get_args(forms.RefundReason)})
 
 
 def disputes(request: Request) -> Answer:
@@ -251,36 +240,17 @@ def disputes(request: Request) -> Answer:
 
 
 def dispute(request: Request) -> Answer:
-    data = dashboard_service().dispute(request.practice, request.params["dispute_id"])
-    assert request.actor is not None
-    auditor().viewed(request.actor, "dispute.viewed", invoice_id=data["dispute"].invoice_id, target=data["dispute"].id)
-    return Answer(200, page="dispute", context=data)
+    return Answer(200, page="dispute", context=dashboard_service().dispute(request.staff, request.params["dispute_id"]))
 
 
 def reports(request: Request) -> Answer:
     tab = request.query.get("tab") or "aging"
-    service = dashboard_service()
-    if tab == "aging":
-        data = service.aging(request.practice)
-    elif tab == "payments":
-        data = service.recent_payments(request.practice)
-    elif tab == "deposits":
-        data = {"deposits": service.deposits(request.practice)}
-    elif tab == "disputes":
-        data = service.dispute_list(request.practice)
-    else:
-        return _problem(request, 404, "No such report", "The reports are aging, payments, deposits and disputes.")
-    assert request.actor is not None
-    auditor().viewed(request.actor, f"report.{tab}.viewed")
-    return Answer(200, page="reports", context={"tab": tab, **data})
+    return Answer(200, page="reports", context={"tab": tab, **dashboard_service().report(request.staff, tab)})
 
 
 def report_csv(request: Request) -> Answer:
     name = request.params["report"]
-    text = dashboard_service().csv(request.practice, name)
-    assert request.actor is not None
-    auditor().viewed(request.actor, f"report.{name}.exported")
-    return _csv(text, f"{name}-{date.today().isoformat()}.csv")
+    return _csv(dashboard_service().export(request.staff, name), f"{name}-{date.today().isoformat()}.csv")
 
 
 def _csv(text: str, filename: str) -> Answer:
@@ -306,16 +276,12 @@ def audit(request: Request) -> Answer:
 def audit_csv(request: Request) -> Answer:
     invoice_id = request.query.get("invoice_id") or None
     patient_id = request.query.get("patient_id") or None
-    text = dashboard_service().audit_csv(request.practice, invoice_id, patient_id)
-    assert request.actor is not None
-    auditor().viewed(request.actor, "audit.exported", invoice_id=invoice_id, patient_id=patient_id)
+    text = dashboard_service().audit_csv(request.staff, invoice_id, patient_id)
     return _csv(text, f"audit-{date.today().isoformat()}.csv")
 
 
 def settings(request: Request) -> Answer:
-    from practicepay.practices.wiring import practice_service
-
-    return Answer(200, page="settings", context={"practice": practice_service().get(request.practice)})
+    return Answer(200, page="settings", context={"practice": dashboard_service().practices.get(request.practice)})
 
 
 def users(request: Request) -> Answer:
@@ -324,41 +290,32 @@ def users(request: Request) -> Answer:
     return Answer(200, page="users", context={"staff": staff, "grants": grants})
 
 
-# -- signed in: actions (each audited; on success a redirect to the page, which says what was done) -------------------
+def evidence(request: Request) -> Answer:
+    dispute_id = request.params["dispute_id"]
+    pdf = dashboard_service().evidence(request.staff, dispute_id)
+    headers = {"Content-Disposition": f'inline; filename="evidence-{dispute_id}.pdf"'}
+    return Answer(200, body=base64.b64encode(pdf).decode(), content_type=PDF, headers=headers, binary=True)
+
+
+# -- signed in: actions (the service audits each; on success a redirect to the page, which says what was done) -------
 
 
 def take_payment(request: Request) -> Answer:
-    body = _parsed(forms.DeskPaymentForm, request)
     invoice_id = request.params["invoice_id"]
-    service = dashboard_service()
-    found = service.invoices.get(request.practice, invoice_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor, "payment.taken", invoice_id=invoice_id, patient_id=found.patient_id, amount=cents(body.amount)
-    ):
-        payment = service.take_payment(request.practice, invoice_id, body, request.actor.subject)
+    payment = dashboard_service().take_payment(request.staff, invoice_id, _parsed(forms.DeskPaymentForm, request))
     done = {"failed": "declined", "succeeded": "paid"}.get(payment.status.value, "pending")
     return Answer(303, location=request.url(f"/dashboard/invoices/{invoice_id}", done=done))
 
 
 def invoice_link(request: Request) -> Answer:
-    body = _parsed(forms.PayLinkForm, request)
-    invoice_id = request.params["invoice_id"]
-    service = dashboard_service()
-    found = service.invoices.get(request.practice, invoice_id)
-    assert request.actor is not None
-    with auditor().action(request.actor, "pay_link.sent", invoice_id=invoice_id, patient_id=found.patient_id):
-        link = service.send_invoice_link(request.practice, invoice_id, body.submit_id, _api_base(request))
-    back = request.url(f"/dashboard/invoices/{invoice_id}")
-    return Answer(201, page="link", context={"link": link, "back": back})
+    body, invoice_id = _parsed(forms.PayLinkForm, request), request.params["invoice_id"]
+    link = dashboard_service().send_invoice_link(request.staff, invoice_id, body.submit_id, _api_base(request))
+    return Answer(201, page="link", context={"link": link, "back": request.url(f"/dashboard/invoices/{invoice_id}")})
 
 
 def balance_link(request: Request) -> Answer:
-    body = _parsed(forms.PayLinkForm, request)
-    patient_id = request.params["patient_id"]
-    assert request.actor is not None
-    with auditor().action(request.actor, "pay_link.sent", patient_id=patient_id):
-        link = dashboard_service().send_balance_link(request.practice, patient_id, body.submit_id, _api_base(request))
+    body, patient_id = _parsed(forms.PayLinkForm, request), request.params["patient_id"]
+    link = dashboard_service().send_balance_link(request.staff, patient_id, body.submit_id, _api_base(request))
     return Answer(201, page="link", context={"link": link, "back": request.url(f"/dashboard/patients/{patient_id}")})
 
 
@@ -367,121 +324,42 @@ def _api_base(request: Request) -> str:
 
 
 def refund(request: Request) -> Answer:
-    body = _parsed(forms.RefundForm, request)
-    payment_id = request.params["payment_id"]
-    service = dashboard_service()
-    paid = service.payments.get(request.practice, payment_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor,
-        "refund.sent",
-        invoice_id=paid.invoice_id,
-        patient_id=paid.patient_id,
-        target=payment_id,
-        reason=body.reason,
-        amount=cents(body.amount),
-    ):
-        service.refund(request.practice, payment_id, body)
+    paid = dashboard_service().refund(request.staff, request.params["payment_id"], _parsed(forms.RefundForm, request))
     return Answer(303, location=request.url(f"/dashboard/invoices/{paid.invoice_id}", done="refunded"))
 
 
 def write_off(request: Request) -> Answer:
-    body = _parsed(forms.WriteOffForm, request)
-    return _invoice_act(request, "write_off", "invoice.written_off", body.reason, "written_off")
+    body, invoice_id = _parsed(forms.WriteOffForm, request), request.params["invoice_id"]
+    dashboard_service().act(request.staff, invoice_id, "write_off", body.reason)
+    return Answer(303, location=request.url(f"/dashboard/invoices/{invoice_id}", done="written_off"))
 
 
 def cancel(request: Request) -> Answer:
-    body = _parsed(forms.CancelForm, request)
-    return _invoice_act(request, "cancel", "invoice.canceled", body.reason, "canceled")
-
-
-def _invoice_act(request: Request, act: str, action: str, reason: str, done: str) -> Answer:
-    invoice_id = request.params["invoice_id"]
-    service = dashboard_service()
-    found = service.invoices.get(request.practice, invoice_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor,
-        action,
-        invoice_id=invoice_id,
-        patient_id=found.patient_id,
-        reason=reason,
-        amount=found.amount_due,
-    ):
-        service.invoices.act(request.practice, invoice_id, act, reason=reason if act == "write_off" else None)
-    return Answer(303, location=request.url(f"/dashboard/invoices/{invoice_id}", done=done))
+    body, invoice_id = _parsed(forms.CancelForm, request), request.params["invoice_id"]
+    dashboard_service().act(request.staff, invoice_id, "cancel", body.reason)
+    return Answer(303, location=request.url(f"/dashboard/invoices/{invoice_id}", done="canceled"))
 
 
 def start_plan(request: Request) -> Answer:
-    body = _parsed(forms.PlanForm, request)
     invoice_id = request.params["invoice_id"]
-    service = dashboard_service()
-    found = service.invoices.get(request.practice, invoice_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor, "plan.started", invoice_id=invoice_id, patient_id=found.patient_id, amount=found.amount_due
-    ):
-        service.start_plan(request.practice, invoice_id, body)
+    dashboard_service().start_plan(request.staff, invoice_id, _parsed(forms.PlanForm, request))
     return Answer(303, location=request.url(f"/dashboard/invoices/{invoice_id}", done="plan"))
 
 
 def accept_dispute(request: Request) -> Answer:
-    body = _parsed(forms.AcceptForm, request)
-    dispute_id = request.params["dispute_id"]
-    service = dashboard_service()
-    found = service.disputes.get(request.practice, dispute_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor,
-        "dispute.accepted",
-        invoice_id=found.invoice_id,
-        patient_id=found.patient_id,
-        target=dispute_id,
-        amount=found.amount,
-    ):
-        service.disputes.accept(request.practice, dispute_id, f"dashboard:{body.submit_id}", None)
+    body, dispute_id = _parsed(forms.AcceptForm, request), request.params["dispute_id"]
+    dashboard_service().accept_dispute(request.staff, dispute_id, body.submit_id)
     return Answer(303, location=request.url(f"/dashboard/disputes/{dispute_id}", done="accepted"))
 
 
-def evidence(request: Request) -> Answer:
-    dispute_id = request.params["dispute_id"]
-    service = dashboard_service()
-    found = service.disputes.get(request.practice, dispute_id)
-    pdf = service.disputes.evidence(request.practice, dispute_id)
-    assert request.actor is not None
-    auditor().viewed(request.actor, "dispute.evidence_read", invoice_id=found.invoice_id, target=dispute_id)
-    headers = {"Content-Disposition": f'inline; filename="evidence-{dispute_id}.pdf"'}
-    return Answer(200, body=base64.b64encode(pdf).decode(), content_type=PDF, headers=headers, binary=True)
-
-
 def respond_dispute(request: Request) -> Answer:
-    from practicepay.disputes.models import RespondRequest
-
-    body = _parsed(forms.RespondForm, request)
-    dispute_id = request.params["dispute_id"]
-    service = dashboard_service()
-    found = service.disputes.get(request.practice, dispute_id)
-    assert request.actor is not None
-    with auditor().action(
-        request.actor,
-        "dispute.answered",
-        invoice_id=found.invoice_id,
-        patient_id=found.patient_id,
-        target=dispute_id,
-        amount=found.amount,
-    ):
-        answer = RespondRequest(note=body.note)
-        service.disputes.respond(request.practice, dispute_id, f"dashboard:{body.submit_id}", answer, None)
+    body, dispute_id = _parsed(forms.RespondForm, request), request.params["dispute_id"]
+    dashboard_service().respond_dispute(request.staff, dispute_id, body.note, body.submit_id)
     return Answer(303, location=request.url(f"/dashboard/disputes/{dispute_id}", done="answered"))
 
 
 def change_settings(request: Request) -> Answer:
-    from practicepay.practices.wiring import practice_service
-
-    body = _parsed(forms.SettingsForm, request)
-    assert request.actor is not None
-    with auditor().action(request.actor, "settings.changed", target=",".join(sorted(body.changed()))):
-        practice_service().change_settings(request.practice, body.change())
+    dashboard_service().change_settings(request.staff, _parsed(forms.SettingsForm, request))
     return Answer(303, location=request.url("/dashboard/settings", done="settings"))
 
 
@@ -552,7 +430,7 @@ def _signed_in(request: Request, key: tuple[str, str]) -> Answer:
         request.form = posted
     permission = DASHBOARD_PERMISSIONS[key]
     if not allowed(session.staff_role, permission):
-        auditor().denied(request.actor, str(permission), **_targets(request))
+        dashboard_service().auditor.denied(request.actor, str(permission), **_targets(request))
         return _problem(
             request,
             403,

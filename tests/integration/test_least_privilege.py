@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import uuid
 from datetime import timedelta
 
 import boto3
@@ -27,6 +28,7 @@ from local.calls import CallLog
 from practicepay.auth import ADMIN_SCOPE
 from practicepay.auth.tokens import issue_hs256
 from practicepay.clock import utc_now
+from practicepay.staff.roles import Role
 from tests.helpers import TEST_SECRET
 from tests.integration.test_billing import CONSENT as PLAN_CONSENT
 from tests.integration.test_billing import make_plan
@@ -170,6 +172,44 @@ def _pay_page(front: str, practice: str) -> None:
     staff.call("POST", f"/pay-links/{locked['link']['id']}/revoke")
 
 
+def _dashboard(api, front: str, practice: str, patient: str, card: str) -> None:  # noqa: ANN001
+    """Staff on the dashboard: sign in, Today, search, a patient's and an invoice's pages (PayFields), a desk payment
+    and its refund, a pay link, a plan, a write-off, a cancel, the reports and their CSVs, the audit trail, settings."""
+    from tests.integration.test_dashboard import STARTED, Desk
+
+    desk = Desk(front, practice, Role.ADMIN, name="Lee Least")
+    invoices = [open_invoice(api, practice, patient, unit_amount=4000)["id"] for _ in range(5)]
+    for path in ("/dashboard", f"/dashboard/patients/{patient}", f"/dashboard/invoices/{invoices[0]}"):
+        assert desk.get(path).status_code == 200, path
+    assert desk.get("/dashboard/patients", q="visit").status_code == 200
+    assert desk.get(f"/dashboard/invoices/{invoices[0]}", payfields="1").status_code == 200
+    form = {"payment_method_id": card, "amount": "20.00", "submit_id": uuid.uuid4().hex, "started": STARTED}
+    assert desk.post(f"/dashboard/invoices/{invoices[0]}/payments", form).status_code == 303
+    (payment,) = ok(api.call("GET", "/payments", practice=practice, query={"invoice_id": invoices[0]}))["data"]
+    refund = {"amount": "5.00", "reason": "billing_error", "submit_id": uuid.uuid4().hex}
+    assert desk.post(f"/dashboard/payments/{payment['id']}/refunds", refund).status_code == 303
+    assert desk.post(f"/dashboard/invoices/{invoices[1]}/pay-links", {"submit_id": uuid.uuid4().hex}).status_code == 201
+    plan = {
+        "installment_count": "2",
+        "frequency": "monthly",
+        "first_date": (utc_now().date() + timedelta(days=3)).isoformat(),
+        "payment_method_id": card,
+        "submit_id": uuid.uuid4().hex,
+        "started": STARTED,
+    }
+    assert desk.post(f"/dashboard/invoices/{invoices[2]}/payment-plan", plan).status_code == 303
+    assert desk.post(f"/dashboard/invoices/{invoices[3]}/write-off", {"reason": "hardship"}).status_code == 303
+    assert desk.post(f"/dashboard/invoices/{invoices[4]}/cancel", {"reason": "duplicate"}).status_code == 303
+    for tab in ("aging", "payments", "deposits", "disputes"):
+        assert desk.get("/dashboard/reports", tab=tab).status_code == 200, tab
+        assert desk.get(f"/dashboard/reports/{tab}/csv").status_code == 200, tab
+    for path in ("/dashboard/disputes", "/dashboard/audit", "/dashboard/audit/csv", "/dashboard/settings"):
+        assert desk.get(path).status_code == 200, path
+    assert desk.get("/dashboard/users").status_code == 200
+    assert desk.post("/dashboard/settings", {"pay_link_days": "21"}).status_code == 303
+    assert desk.post("/dashboard/signout", {}).status_code == 303
+
+
 def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, boarded, sync_stack, front):
     log = CallLog.install()  # installed with the embedded AWS: holds every flow the session has run so far
     practice = boarded("prc_least_privilege")
@@ -259,6 +299,7 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     assert csv.status_code == 200 and csv.content_type.startswith("text/csv")
     _funds(api, practice, sync_stack.sandbox.today)
     _pay_page(front, practice)
+    _dashboard(api, front, practice, patient, card["id"])
     sync_stack.deliver()  # the encounter on the bus; the outbox onto our bus
     sync_stack.deliver()  # our bus's events to the messages function (statements, receipts, notices)
     _messages(api, practice, patient, card_invoice["id"])

@@ -1,9 +1,11 @@
 """What the staff dashboard shows and does (ADR 0018): each screen's records, read through the services the JSON API
 uses (so a screen shows what the API answers), with patients named: their names are unsealed here for the page,
 only for the patients on it, never stored or logged. The actions call the same services, with the form's submit id
-as the Idempotency-Key (a double submit acts once).
+as the Idempotency-Key (a double submit acts once), each inside an audited action (practicepay.staff.audit: its entry
+rides in the change's own transaction); a read of a patient's records is audited too.
 
-Every method takes the practice from the staff session; nothing in a form or a path can name another practice."""
+Every method takes the practice from the staff member acting (the session's); nothing in a form or a path can name
+another practice."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from practicepay.billing.models import AutopayConsent, CreatePlanRequest
 from practicepay.billing.schedule import Frequency
 from practicepay.billing.service import BillingService
 from practicepay.clock import Clock, utc_now
+from practicepay.disputes.models import Dispute, RespondRequest
 from practicepay.disputes.service import DisputeService
 from practicepay.errors import NotFound, PracticePayError
 from practicepay.invoices.models import Invoice, InvoiceStatus
@@ -23,13 +26,15 @@ from practicepay.invoices.service import InvoiceService
 from practicepay.messages.service import MessageService
 from practicepay.patients.models import AddPaymentMethodRequest, MethodConsent
 from practicepay.patients.service import PatientService
-from practicepay.paylinks.models import CreatePayLinkRequest
+from practicepay.paylinks.models import CreatePayLinkRequest, PayLink
 from practicepay.paylinks.service import PayLinkService
-from practicepay.payments.models import CreatePaymentRequest, CreateRefundRequest
+from practicepay.payments.models import CreatePaymentRequest, CreateRefundRequest, Payment
 from practicepay.payments.service import PaymentService
 from practicepay.paypage.service import payfields_config
+from practicepay.practices.service import PracticeService
 from practicepay.reports.service import ReportService, _csv
-from practicepay.staff.models import AUDIT_COLUMNS, DeskPaymentForm, PlanForm, RefundForm, cents
+from practicepay.staff.audit import Auditor
+from practicepay.staff.models import AUDIT_COLUMNS, Actor, DeskPaymentForm, PlanForm, RefundForm, SettingsForm, cents
 from practicepay.staff.store import AuditStore
 
 DESK_CONSENT = "desk-2026-12"
@@ -38,6 +43,8 @@ PLAN_CONSENT = "plan-desk-2026-12"
 AGING_BUCKETS = (("current", "Current"), ("1_30", "1–30 days"), ("31_60", "31–60 days"), ("61_90", "61–90 days"))
 AGING_BUCKETS += (("over_90", "Over 90 days"),)
 REPORTS = ("aging", "payments", "deposits", "disputes")
+OWING = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.IN_PROGRESS})
+"""An invoice the patient still owes on (a plan's included)."""
 _DEPOSIT_FIGURES = ("gross", "refunds", "returns", "chargebacks", "fees", "net")
 
 
@@ -59,8 +66,17 @@ class DashboardService:
     disputes: DisputeService
     reports: ReportService
     messaging: MessageService
-    audit: AuditStore
+    practices: PracticeService
+    auditor: Auditor
     clock: Clock = utc_now
+
+    @property
+    def audit(self) -> AuditStore:
+        return self.auditor.store
+
+    def record(self, actor: Actor, action: str, **fields: Any) -> None:
+        """A read or a sign-in, audited on its own."""
+        self.auditor.viewed(actor, action, **fields)
 
     # -- names ---------------------------------------------------------------------------------------------------
 
@@ -74,19 +90,25 @@ class DashboardService:
 
     # -- patients ------------------------------------------------------------------------------------------------
 
-    def search(self, practice_id: str, query: str | None, date_of_birth: date | None, external_id: str | None) -> list:
+    def search(self, actor: Actor, query: str | None, date_of_birth: date | None, external_id: str | None) -> list:
         if not (query or date_of_birth or external_id):
             return []
-        return self.patients.search(practice_id, query=query, date_of_birth=date_of_birth, external_id=external_id)
+        found = self.patients.search(
+            actor.practice_id, query=query, date_of_birth=date_of_birth, external_id=external_id
+        )
+        self.record(actor, "patients.searched", records=len(found))  # the terms are PHI: not kept
+        return found
 
-    def patient(self, practice_id: str, patient_id: str) -> dict[str, Any]:
+    def patient(self, actor: Actor, patient_id: str) -> dict[str, Any]:
+        practice_id = actor.practice_id
         patient = self.patients.get(practice_id, patient_id)
+        self.record(actor, "patient.viewed", patient_id=patient_id)
         invoices = self.invoices.list(practice_id, patient_id=patient_id, limit=100).data
         plans = [self._plan(practice_id, i) for i in invoices if i.payment_plan_id]
         methods = self.patients.methods(practice_id, patient_id).data
         return {
             "patient": patient,
-            "balance": sum(i.amount_due for i in invoices if i.status is InvoiceStatus.OPEN),
+            "balance": sum(i.amount_due for i in invoices if i.status in OWING),
             "invoices": invoices,
             "plans": [p for p in plans if p is not None],
             "subscriptions": self.billing.list_subscriptions(practice_id, patient_id).data,
@@ -105,8 +127,17 @@ class DashboardService:
 
     # -- an invoice ----------------------------------------------------------------------------------------------
 
-    def invoice(self, practice_id: str, invoice_id: str) -> dict[str, Any]:
+    def invoice(self, actor: Actor, invoice_id: str, *, payfields: bool = False) -> dict[str, Any]:
+        """The invoice's page; with `payfields`, PayFields for a card the patient hands over at the desk (tokenized
+        in Payrix's frames: this page, like the pay page, never sees a card number)."""
+        practice_id = actor.practice_id
         invoice = self.invoices.get(practice_id, invoice_id)
+        self.record(actor, "invoice.viewed", invoice_id=invoice_id, patient_id=invoice.patient_id)
+        desk = None
+        if payfields and invoice.amount_due > 0:
+            desk = payfields_config(
+                self.payments, self.payments.practices.require(practice_id), invoice.patient_id, "card"
+            )
         payments = self.payments.list(practice_id, invoice_id=invoice_id, status=None, limit=100, cursor=None).data
         methods = self.patients.methods(practice_id, invoice.patient_id).data
         return {
@@ -123,58 +154,75 @@ class DashboardService:
             ).data,
             "methods": [m for m in methods if m.status == "active" and not m.update_required],
             "audit": self.audit.query(practice_id, invoice_id=invoice_id, limit=50)[0],
-            "today": self.clock().date(),
+            "payfields": desk,
         }
-
-    def payfields(self, practice_id: str, patient_id: str) -> dict[str, Any]:
-        """PayFields for a card the patient hands over at the desk (tokenized in Payrix's iframes: this page, like
-        the pay page, never sees a card number)."""
-        practice = self.payments.practices.require(practice_id)
-        return payfields_config(self.payments, practice, patient_id, "card")
 
     # -- actions -------------------------------------------------------------------------------------------------
 
-    def take_payment(self, practice_id: str, invoice_id: str, form: DeskPaymentForm, staff: str) -> Any:
+    def take_payment(self, actor: Actor, invoice_id: str, form: DeskPaymentForm) -> Payment:
         """A payment at the desk: a card on file, or the card the patient hands over (PayFields token), kept on file
         only when the patient agreed to it (`save`)."""
+        practice_id = actor.practice_id
         invoice = self.invoices.get(practice_id, invoice_id)
-        method_id = form.payment_method_id
-        added = None
-        if method_id is None:
-            if form.token is None:
-                raise _Invalid("Enter the card, or choose a card on file.")
-            consent = MethodConsent(
-                text_version=DESK_CONSENT,
-                accepted_at=form.started,
-                captured_by=staff[:100],
-                channel="in_person",
+        amount = cents(form.amount)
+        with self.auditor.action(
+            actor, "payment.taken", invoice_id=invoice_id, patient_id=invoice.patient_id, amount=amount
+        ):
+            method_id = form.payment_method_id
+            added = None
+            if method_id is None:
+                if form.token is None:
+                    raise _Invalid("Enter the card, or choose a card on file.")
+                consent = MethodConsent(
+                    text_version=DESK_CONSENT,
+                    accepted_at=form.started,
+                    captured_by=actor.subject[:100],
+                    channel="in_person",
+                )
+                body = AddPaymentMethodRequest(token=form.token, consent=consent)
+                added = self.patients.add_method_record(practice_id, invoice.patient_id, f"desk:{form.submit_id}", body)
+                method_id = added.id
+            request = CreatePaymentRequest(payment_method_id=method_id, amount=amount)
+            try:
+                return self.payments.pay(practice_id, invoice_id, f"desk:{form.submit_id}", request, "desk")
+            finally:
+                if added is not None and form.save is None:
+                    self.patients.remove(added)  # for this payment only: a refund needs only the txn
+
+    def send_invoice_link(self, actor: Actor, invoice_id: str, submit_id: str, api_base: str) -> PayLink:
+        invoice = self.invoices.get(actor.practice_id, invoice_id)
+        with self.auditor.action(actor, "pay_link.sent", invoice_id=invoice_id, patient_id=invoice.patient_id):
+            return self.links.create_for_invoice(
+                actor.practice_id, invoice_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
             )
-            body = AddPaymentMethodRequest(token=form.token, consent=consent)
-            added = self.patients.add_method_record(practice_id, invoice.patient_id, f"desk:{form.submit_id}", body)
-            method_id = added.id
-        request = CreatePaymentRequest(payment_method_id=method_id, amount=cents(form.amount))
-        try:
-            return self.payments.pay(practice_id, invoice_id, f"desk:{form.submit_id}", request, "desk")
-        finally:
-            if added is not None and form.save is None:
-                self.patients.remove(added)  # for this payment only: a refund needs only the txn
 
-    def send_invoice_link(self, practice_id: str, invoice_id: str, submit_id: str, api_base: str) -> Any:
-        return self.links.create_for_invoice(
-            practice_id, invoice_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
-        )
+    def send_balance_link(self, actor: Actor, patient_id: str, submit_id: str, api_base: str) -> PayLink:
+        with self.auditor.action(actor, "pay_link.sent", patient_id=patient_id):
+            return self.links.create_for_patient(
+                actor.practice_id, patient_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
+            )
 
-    def send_balance_link(self, practice_id: str, patient_id: str, submit_id: str, api_base: str) -> Any:
-        return self.links.create_for_patient(
-            practice_id, patient_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
-        )
+    def refund(self, actor: Actor, payment_id: str, form: RefundForm) -> Payment:
+        """Money back to the patient, with the reason staff gave (a code). The payment refunded (its invoice is where
+        the page goes next)."""
+        paid = self.payments.get(actor.practice_id, payment_id)
+        amount = cents(form.amount)
+        fields = {"invoice_id": paid.invoice_id, "patient_id": paid.patient_id, "target": payment_id}
+        with self.auditor.action(actor, "refund.sent", reason=form.reason, amount=amount, **fields):
+            body = CreateRefundRequest(amount=amount)
+            self.payments.refund(actor.practice_id, payment_id, f"dashboard:{form.submit_id}", body, None)
+        return paid
 
-    def refund(self, practice_id: str, payment_id: str, form: RefundForm) -> Any:
-        body = CreateRefundRequest(amount=cents(form.amount))
-        return self.payments.refund(practice_id, payment_id, f"dashboard:{form.submit_id}", body, None)
+    def act(self, actor: Actor, invoice_id: str, act: str, reason: str) -> None:
+        """Write off (the reason is the API's code) or cancel (the reason is the dashboard's code, for the trail)."""
+        invoice = self.invoices.get(actor.practice_id, invoice_id)
+        action = {"write_off": "invoice.written_off", "cancel": "invoice.canceled"}[act]
+        fields = {"invoice_id": invoice_id, "patient_id": invoice.patient_id, "amount": invoice.amount_due}
+        with self.auditor.action(actor, action, reason=reason, **fields):
+            self.invoices.act(actor.practice_id, invoice_id, act, reason=reason if act == "write_off" else None)
 
-    def start_plan(self, practice_id: str, invoice_id: str, form: PlanForm) -> Any:
-        invoice = self.invoices.get(practice_id, invoice_id)
+    def start_plan(self, actor: Actor, invoice_id: str, form: PlanForm) -> None:
+        invoice = self.invoices.get(actor.practice_id, invoice_id)
         count = int(form.installment_count)
         largest = -(-invoice.amount_due // count)
         body = CreatePlanRequest(
@@ -184,7 +232,30 @@ class DashboardService:
             payment_method_id=form.payment_method_id,
             consent=AutopayConsent(text_version=PLAN_CONSENT, accepted_at=form.started, max_amount=largest),
         )
-        return self.billing.create_plan(practice_id, invoice_id, f"dashboard:{form.submit_id}", body, None)
+        fields = {"invoice_id": invoice_id, "patient_id": invoice.patient_id, "amount": invoice.amount_due}
+        with self.auditor.action(actor, "plan.started", **fields):
+            self.billing.create_plan(actor.practice_id, invoice_id, f"dashboard:{form.submit_id}", body, None)
+
+    def accept_dispute(self, actor: Actor, dispute_id: str, submit_id: str) -> None:
+        found = self.disputes.get(actor.practice_id, dispute_id)
+        with self.auditor.action(actor, "dispute.accepted", **_dispute_fields(found)):
+            self.disputes.accept(actor.practice_id, dispute_id, f"dashboard:{submit_id}", None)
+
+    def respond_dispute(self, actor: Actor, dispute_id: str, note: str, submit_id: str) -> None:
+        """The note and the evidence packet to Splash (the disputes service refuses a note carrying PHI)."""
+        found = self.disputes.get(actor.practice_id, dispute_id)
+        with self.auditor.action(actor, "dispute.answered", **_dispute_fields(found)):
+            answer = RespondRequest(note=note)
+            self.disputes.respond(actor.practice_id, dispute_id, f"dashboard:{submit_id}", answer, None)
+
+    def evidence(self, actor: Actor, dispute_id: str) -> bytes:
+        found = self.disputes.get(actor.practice_id, dispute_id)
+        self.record(actor, "dispute.evidence_read", invoice_id=found.invoice_id, target=dispute_id)
+        return self.disputes.evidence(actor.practice_id, dispute_id)
+
+    def change_settings(self, actor: Actor, form: SettingsForm) -> None:
+        with self.auditor.action(actor, "settings.changed", target=",".join(sorted(form.changed()))):
+            self.practices.change_settings(actor.practice_id, form.change())
 
     # -- reports -------------------------------------------------------------------------------------------------
 
@@ -218,8 +289,10 @@ class DashboardService:
         names = self.names(practice_id, (d.patient_id for d in disputes))
         return {"disputes": disputes, "names": names}
 
-    def dispute(self, practice_id: str, dispute_id: str) -> dict[str, Any]:
+    def dispute(self, actor: Actor, dispute_id: str) -> dict[str, Any]:
+        practice_id = actor.practice_id
         dispute = self.disputes.get(practice_id, dispute_id)
+        self.record(actor, "dispute.viewed", invoice_id=dispute.invoice_id, target=dispute.id)
         return {
             "dispute": dispute,
             "name": self.names(practice_id, [dispute.patient_id])[dispute.patient_id],
@@ -227,6 +300,28 @@ class DashboardService:
             if dispute.reply_by
             else None,
         }
+
+    def report(self, actor: Actor, tab: str) -> dict[str, Any]:
+        """A report's screen: aging, payments, deposits or disputes."""
+        practice_id = actor.practice_id
+        if tab == "aging":
+            data = self.aging(practice_id)
+        elif tab == "payments":
+            data = self.recent_payments(practice_id)
+        elif tab == "deposits":
+            data = {"deposits": self.deposits(practice_id)}
+        elif tab == "disputes":
+            data = self.dispute_list(practice_id)
+        else:
+            raise NotFound("The reports are aging, payments, deposits and disputes.")
+        self.record(actor, f"report.{tab}.viewed")
+        return data
+
+    def export(self, actor: Actor, report: str) -> str:
+        """A report's CSV, audited as exported."""
+        text = self.csv(actor.practice_id, report)
+        self.record(actor, f"report.{report}.exported")
+        return text
 
     def csv(self, practice_id: str, report: str) -> str:
         """A report for the practice's accountant: patients by name, amounts in dollars."""
@@ -300,8 +395,10 @@ class DashboardService:
                 break
         return list(seen.values())
 
-    def audit_csv(self, practice_id: str, invoice_id: str | None, patient_id: str | None) -> str:
-        """The trail for an auditor, every page of it, oldest last (as the screen shows it)."""
+    def audit_csv(self, actor: Actor, invoice_id: str | None, patient_id: str | None) -> str:
+        """The trail for an auditor, every page of it, oldest last (as the screen shows it); the export is audited."""
+        practice_id = actor.practice_id
+        self.record(actor, "audit.exported", invoice_id=invoice_id, patient_id=patient_id)
         rows: list[list[Any]] = []
         cursor = None
         while True:
@@ -311,6 +408,10 @@ class DashboardService:
             rows.extend([getattr(e, c) for c in AUDIT_COLUMNS] for e in entries)
             if cursor is None:
                 return _csv(AUDIT_COLUMNS, rows)
+
+
+def _dispute_fields(found: Dispute) -> dict[str, Any]:
+    return {"invoice_id": found.invoice_id, "patient_id": found.patient_id, "target": found.id, "amount": found.amount}
 
 
 class _Invalid(PracticePayError):

@@ -39,11 +39,6 @@ def session_service() -> SessionService:
 
 
 @cache
-def auditor() -> Auditor:
-    return Auditor(AuditStore(dashboard_config().audit_table))
-
-
-@cache
 def dashboard_service() -> DashboardService:
     from practicepay.billing.wiring import billing_service
     from practicepay.disputes.wiring import dispute_service
@@ -51,6 +46,7 @@ def dashboard_service() -> DashboardService:
     from practicepay.messages.wiring import messaging_service
     from practicepay.paylinks.wiring import pay_link_service
     from practicepay.payments.wiring import payment_service
+    from practicepay.practices.wiring import practice_service
     from practicepay.reports.wiring import report_service
 
     payments = payment_service()
@@ -63,5 +59,6 @@ def dashboard_service() -> DashboardService:
         disputes=dispute_service(),
         reports=report_service(),
         messaging=messaging_service(),
-        audit=auditor().store,
+        practices=practice_service(),
+        auditor=Auditor(AuditStore(dashboard_config().audit_table)),
     )
