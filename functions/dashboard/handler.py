@@ -185,14 +185,14 @@ def dev_signin(request: Request) -> Answer:
 
 def _opened(request: Request, cookie: str, session: StaffSession, next_path: str) -> Answer:
     actor = Actor(session.practice_id, session.subject, session.name, session.role, _address(request.event))
-    dashboard_service().record(actor, "staff.signed_in", target=session.via)
+    dashboard_service().record(actor, "staff:signed_in", target=session.via)
     cookies = [_cookie(request, cookie, ABSOLUTE_HOURS * 3600)]  # the server ends it sooner when idle
     return Answer(303, location=f"{request.prefix}{_safe_next(next_path)}", cookies=cookies)
 
 
 def signout(request: Request) -> Answer:
     body = _parsed(forms.SignOutForm, request)
-    dashboard_service().record(request.staff, "staff.signed_out", target=body.reason)
+    dashboard_service().record(request.staff, "staff:signed_out", target=body.reason)
     session_service().end(browser.cookie(request.event, SESSION_COOKIE))
     location = request.url(SIGNIN, reason="idle" if body.reason == "idle" else "signedout")
     return Answer(303, location=location, cookies=[_cookie(request, "", 0)])
@@ -206,7 +206,7 @@ def today(request: Request) -> Answer:
 
     summary = today_service().today(request.practice)
     service = dashboard_service()
-    service.record(request.staff, "today.viewed")
+    service.record(request.staff, "today:viewed")
     names = service.names(request.practice, [i.patient_id for i in summary.attention if i.patient_id])
     return Answer(200, page="today", context={"today": summary, "names": names})
 

@@ -42,7 +42,6 @@ DESK_CONSENT = "desk-2026-12"
 PLAN_CONSENT = "plan-desk-2026-12"
 AGING_BUCKETS = (("current", "Current"), ("1_30", "1–30 days"), ("31_60", "31–60 days"), ("61_90", "61–90 days"))
 AGING_BUCKETS += (("over_90", "Over 90 days"),)
-REPORTS = ("aging", "payments", "deposits", "disputes")
 OWING = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.IN_PROGRESS})
 """An invoice the patient still owes on (a plan's included)."""
 _DEPOSIT_FIGURES = ("gross", "refunds", "returns", "chargebacks", "fees", "net")
@@ -96,13 +95,13 @@ class DashboardService:
         found = self.patients.search(
             actor.practice_id, query=query, date_of_birth=date_of_birth, external_id=external_id
         )
-        self.record(actor, "patients.searched", records=len(found))  # the terms are PHI: not kept
+        self.record(actor, "patients:searched", records=len(found))  # the terms are PHI: not kept
         return found
 
     def patient(self, actor: Actor, patient_id: str) -> dict[str, Any]:
         practice_id = actor.practice_id
         patient = self.patients.get(practice_id, patient_id)
-        self.record(actor, "patient.viewed", patient_id=patient_id)
+        self.record(actor, "patient:viewed", patient_id=patient_id)
         invoices = self.invoices.list(practice_id, patient_id=patient_id, limit=100).data
         plans = [self._plan(practice_id, i) for i in invoices if i.payment_plan_id]
         methods = self.patients.methods(practice_id, patient_id).data
@@ -132,7 +131,7 @@ class DashboardService:
         in Payrix's frames: this page, like the pay page, never sees a card number)."""
         practice_id = actor.practice_id
         invoice = self.invoices.get(practice_id, invoice_id)
-        self.record(actor, "invoice.viewed", invoice_id=invoice_id, patient_id=invoice.patient_id)
+        self.record(actor, "invoice:viewed", invoice_id=invoice_id, patient_id=invoice.patient_id)
         desk = None
         if payfields and invoice.amount_due > 0:
             desk = payfields_config(
@@ -166,7 +165,7 @@ class DashboardService:
         invoice = self.invoices.get(practice_id, invoice_id)
         amount = cents(form.amount)
         with self.auditor.action(
-            actor, "payment.taken", invoice_id=invoice_id, patient_id=invoice.patient_id, amount=amount
+            actor, "payment:taken", invoice_id=invoice_id, patient_id=invoice.patient_id, amount=amount
         ):
             method_id = form.payment_method_id
             added = None
@@ -191,13 +190,13 @@ class DashboardService:
 
     def send_invoice_link(self, actor: Actor, invoice_id: str, submit_id: str, api_base: str) -> PayLink:
         invoice = self.invoices.get(actor.practice_id, invoice_id)
-        with self.auditor.action(actor, "pay_link.sent", invoice_id=invoice_id, patient_id=invoice.patient_id):
+        with self.auditor.action(actor, "pay_link:sent", invoice_id=invoice_id, patient_id=invoice.patient_id):
             return self.links.create_for_invoice(
                 actor.practice_id, invoice_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
             )
 
     def send_balance_link(self, actor: Actor, patient_id: str, submit_id: str, api_base: str) -> PayLink:
-        with self.auditor.action(actor, "pay_link.sent", patient_id=patient_id):
+        with self.auditor.action(actor, "pay_link:sent", patient_id=patient_id):
             return self.links.create_for_patient(
                 actor.practice_id, patient_id, f"dashboard:{submit_id}", CreatePayLinkRequest(), api_base, None
             )
@@ -208,7 +207,7 @@ class DashboardService:
         paid = self.payments.get(actor.practice_id, payment_id)
         amount = cents(form.amount)
         fields = {"invoice_id": paid.invoice_id, "patient_id": paid.patient_id, "target": payment_id}
-        with self.auditor.action(actor, "refund.sent", reason=form.reason, amount=amount, **fields):
+        with self.auditor.action(actor, "refund:sent", reason=form.reason, amount=amount, **fields):
             body = CreateRefundRequest(amount=amount)
             self.payments.refund(actor.practice_id, payment_id, f"dashboard:{form.submit_id}", body, None)
         return paid
@@ -216,7 +215,7 @@ class DashboardService:
     def act(self, actor: Actor, invoice_id: str, act: str, reason: str) -> None:
         """Write off (the reason is the API's code) or cancel (the reason is the dashboard's code, for the trail)."""
         invoice = self.invoices.get(actor.practice_id, invoice_id)
-        action = {"write_off": "invoice.written_off", "cancel": "invoice.canceled"}[act]
+        action = {"write_off": "invoice:written_off", "cancel": "invoice:canceled"}[act]
         fields = {"invoice_id": invoice_id, "patient_id": invoice.patient_id, "amount": invoice.amount_due}
         with self.auditor.action(actor, action, reason=reason, **fields):
             self.invoices.act(actor.practice_id, invoice_id, act, reason=reason if act == "write_off" else None)
@@ -233,28 +232,28 @@ class DashboardService:
             consent=AutopayConsent(text_version=PLAN_CONSENT, accepted_at=form.started, max_amount=largest),
         )
         fields = {"invoice_id": invoice_id, "patient_id": invoice.patient_id, "amount": invoice.amount_due}
-        with self.auditor.action(actor, "plan.started", **fields):
+        with self.auditor.action(actor, "plan:started", **fields):
             self.billing.create_plan(actor.practice_id, invoice_id, f"dashboard:{form.submit_id}", body, None)
 
     def accept_dispute(self, actor: Actor, dispute_id: str, submit_id: str) -> None:
         found = self.disputes.get(actor.practice_id, dispute_id)
-        with self.auditor.action(actor, "dispute.accepted", **_dispute_fields(found)):
+        with self.auditor.action(actor, "dispute:accepted", **_dispute_fields(found)):
             self.disputes.accept(actor.practice_id, dispute_id, f"dashboard:{submit_id}", None)
 
     def respond_dispute(self, actor: Actor, dispute_id: str, note: str, submit_id: str) -> None:
         """The note and the evidence packet to Splash (the disputes service refuses a note carrying PHI)."""
         found = self.disputes.get(actor.practice_id, dispute_id)
-        with self.auditor.action(actor, "dispute.answered", **_dispute_fields(found)):
+        with self.auditor.action(actor, "dispute:answered", **_dispute_fields(found)):
             answer = RespondRequest(note=note)
             self.disputes.respond(actor.practice_id, dispute_id, f"dashboard:{submit_id}", answer, None)
 
     def evidence(self, actor: Actor, dispute_id: str) -> bytes:
         found = self.disputes.get(actor.practice_id, dispute_id)
-        self.record(actor, "dispute.evidence_read", invoice_id=found.invoice_id, target=dispute_id)
+        self.record(actor, "dispute:evidence_read", invoice_id=found.invoice_id, target=dispute_id)
         return self.disputes.evidence(actor.practice_id, dispute_id)
 
     def change_settings(self, actor: Actor, form: SettingsForm) -> None:
-        with self.auditor.action(actor, "settings.changed", target=",".join(sorted(form.changed()))):
+        with self.auditor.action(actor, "settings:changed", target=",".join(sorted(form.changed()))):
             self.practices.change_settings(actor.practice_id, form.change())
 
     # -- reports -------------------------------------------------------------------------------------------------
@@ -292,7 +291,7 @@ class DashboardService:
     def dispute(self, actor: Actor, dispute_id: str) -> dict[str, Any]:
         practice_id = actor.practice_id
         dispute = self.disputes.get(practice_id, dispute_id)
-        self.record(actor, "dispute.viewed", invoice_id=dispute.invoice_id, target=dispute.id)
+        self.record(actor, "dispute:viewed", invoice_id=dispute.invoice_id, target=dispute.id)
         return {
             "dispute": dispute,
             "name": self.names(practice_id, [dispute.patient_id])[dispute.patient_id],
@@ -314,13 +313,13 @@ class DashboardService:
             data = self.dispute_list(practice_id)
         else:
             raise NotFound("The reports are aging, payments, deposits and disputes.")
-        self.record(actor, f"report.{tab}.viewed")
+        self.record(actor, f"report:{tab}:viewed")
         return data
 
     def export(self, actor: Actor, report: str) -> str:
         """A report's CSV, audited as exported."""
         text = self.csv(actor.practice_id, report)
-        self.record(actor, f"report.{report}.exported")
+        self.record(actor, f"report:{report}:exported")
         return text
 
     def csv(self, practice_id: str, report: str) -> str:
@@ -389,7 +388,7 @@ class DashboardService:
         for _ in range(2):
             entries, cursor = self.audit.query(practice_id, limit=500, cursor=cursor)
             for e in entries:
-                if e.action == "staff.signed_in" and e.subject not in seen:
+                if e.action == "staff:signed_in" and e.subject not in seen:
                     seen[e.subject] = {"name": e.name, "role": e.role, "at": e.at, "via": e.target or ""}
             if cursor is None:
                 break
@@ -398,7 +397,7 @@ class DashboardService:
     def audit_csv(self, actor: Actor, invoice_id: str | None, patient_id: str | None) -> str:
         """The trail for an auditor, every page of it, oldest last (as the screen shows it); the export is audited."""
         practice_id = actor.practice_id
-        self.record(actor, "audit.exported", invoice_id=invoice_id, patient_id=patient_id)
+        self.record(actor, "audit:exported", invoice_id=invoice_id, patient_id=patient_id)
         rows: list[list[Any]] = []
         cursor = None
         while True:

@@ -89,11 +89,6 @@ class StaffSession:
     def staff_role(self) -> Role:
         return Role(self.role)
 
-    def ends_at(self) -> datetime:
-        """When it ends if nothing more happens: idle, or the absolute limit, whichever comes first."""
-        idle = from_iso(self.last_seen) + timedelta(minutes=self.idle_minutes)
-        return min(idle, from_iso(self.created_at) + timedelta(hours=ABSOLUTE_HOURS))
-
     def ended(self, now: datetime) -> str | None:
         """Why it has ended (idle, expired), or None while it lasts."""
         if now >= from_iso(self.created_at) + timedelta(hours=ABSOLUTE_HOURS):
@@ -169,9 +164,6 @@ class AuditEntry:
     """How many records the change wrote (0 for a read or a refusal)."""
     error: str | None = None
     """For a refused or failed action: the problem type's slug (e.g. forbidden, payment-declined)."""
-
-    def view(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "practice_id"}
 
 
 AUDIT_COLUMNS = (
