@@ -186,7 +186,13 @@ class PracticePayStack(Stack):
                 **splash_env,
             },
             statements=[
-                table_access("Patients", patients_table, ["GetItem", "PutItem", "UpdateItem", "Query"], "by_patient"),
+                # DeleteItem: a renamed patient's blind-index terms it no longer has (in the patient's transaction)
+                table_access(
+                    "Patients",
+                    patients_table,
+                    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"],
+                    "by_patient",
+                ),
                 table_access("Practices", practices_table, ["GetItem"]),
                 *data_statements,
                 *splash_statements,

@@ -215,12 +215,17 @@ def test_every_aws_call_a_function_makes_is_granted_by_its_policy(api, aws_env, 
     practice = boarded("prc_least_privilege")
     # The flows every function runs: patients, methods, invoices, card and eCheck payments, a void, lists,
     # alerts (settlement and an R02 return that blocks the account), the poll and the reconciler.
+    # Texts must go now whatever the hour this runs at: no quiet hours (start == end), or they wait for the sweep.
+    quiet = {"quiet_start_hour": 0, "quiet_end_hour": 0}
+    ok(api.call("PATCH", f"/practices/{practice}/settings", practice=practice, body=quiet))
     patient = new_patient(api, practice, "ehr-least-privilege")
     sms = {"text_version": "sms-1", "accepted_at": "2026-12-01T15:30:00Z", "captured_by": "t", "channel": "paper"}
     ok(api.call("POST", f"/patients/{patient}/messaging", practice=practice, body={"sms_consent": sms}))
     card = add_card(api, practice, patient)
     bank = add_bank(api, practice, patient, account="9990000002")
     ok(api.call("GET", "/patients", practice=practice, query={"external_id": "ehr-least-privilege"}))
+    # a rename: the blind-index terms the new name has are put, the old name's deleted, in the patient's transaction
+    ok(api.call("PATCH", f"/patients/{patient}", practice=practice, body={"last_name": "Lopez-Ruiz"}))
     ok(api.call("GET", f"/patients/{patient}/payment-methods", practice=practice))
     card_invoice = open_invoice(api, practice, patient, unit_amount=5000)
     paid = pay(api, practice, card_invoice["id"], card["id"])
