@@ -89,6 +89,10 @@ def main() -> int:
         from tests.bench.messages import main as messages_only
 
         return messages_only()
+    if only == "dashboard":  # the staff dashboard's screens alone, in a stack of its own (tests/bench/dashboard.py)
+        from tests.bench.dashboard import main as dashboard_only
+
+        return dashboard_only()
     if only == "cost":  # what the stack costs, from measured call counts and list prices (tests/bench/cost.py)
         from tests.bench.cost import cost_section
 
@@ -96,8 +100,8 @@ def main() -> int:
         return 0
     if only:
         raise SystemExit(
-            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, paypage, messages, cost "
-            "(or unset for every section)"
+            f"error: BENCH_ONLY={only!r}: one of throughput, chaos, edge, imports, paypage, messages, dashboard, "
+            "cost (or unset for every section)"
         )
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
@@ -339,6 +343,11 @@ def main() -> int:
         [sys.executable, "-m", "tests.bench.messages"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     messages = messages[messages.index("## Patient messages") :]
+    # The staff dashboard, in a process of its own too (a stack of its own, tests/bench/dashboard.py).
+    dashboard = subprocess.run(
+        [sys.executable, "-m", "tests.bench.dashboard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    dashboard = dashboard[dashboard.index("## The staff dashboard") :]
     report = render(
         rows,
         kms_per_1000,
@@ -354,7 +363,7 @@ def main() -> int:
         invoice_bytes,
         cold,
     )
-    report = f"{report.rstrip()}\n\n{messages.strip()}\n\n{cost.strip()}\n"
+    report = f"{report.rstrip()}\n\n{messages.strip()}\n\n{dashboard.strip()}\n\n{cost.strip()}\n"
     OUT.write_text(report)
     print(report)
     return 0
