@@ -62,16 +62,23 @@ def security_headers(payfields_origin: str | None) -> dict[str, str]:
     }
 
 
+def environment(templates: Path) -> Environment:
+    """The Jinja2 environment of our HTML pages (the pay page, the staff dashboard): autoescaped, and an undefined
+    name is an error, never an empty string."""
+    env = Environment(
+        loader=FileSystemLoader(str(templates)),
+        autoescape=select_autoescape(["html"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    return env
+
+
 class Renderer:
     def __init__(self, templates: Path):
-        self.env = Environment(
-            loader=FileSystemLoader(str(templates)),
-            autoescape=select_autoescape(["html"], default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["money"] = money
+        self.env = environment(templates)
 
     def render(self, screen: str, context: dict[str, Any], prefix: str) -> str:
         language = context.get("language") or "en"

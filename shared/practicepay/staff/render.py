@@ -8,10 +8,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from practicepay.clock import from_iso
-from practicepay.paypage.render import money
+from practicepay.paypage.render import environment
 
 
 def day(value: date | str | None) -> str:
@@ -36,14 +34,8 @@ def words(value: Any) -> str:
 
 class PageRenderer:
     def __init__(self, templates: Path):
-        self.env = Environment(
-            loader=FileSystemLoader(str(templates)),
-            autoescape=select_autoescape(["html"], default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters.update(money=money, day=day, moment=moment, words=words)
+        self.env = environment(templates)
+        self.env.filters.update(day=day, moment=moment, words=words)
 
     def render(self, template: str, context: dict[str, Any]) -> str:
         return self.env.get_template(f"{template}.html").render(context)
