@@ -26,7 +26,14 @@ from practicepay.clock import iso, utc_now
 from practicepay.observability import entrypoint, logger
 from practicepay.paypage.render import security_headers
 from practicepay.staff import models as forms
-from practicepay.staff.models import ABSOLUTE_HOURS, SESSION_COOKIE, Actor, StaffSession
+from practicepay.staff.models import (
+    ABSOLUTE_HOURS,
+    SESSION_COOKIE,
+    SIGNIN_MINUTES,
+    Actor,
+    StaffSession,
+    refused_fields,
+)
 from practicepay.staff.render import PageRenderer
 from practicepay.staff.roles import DASHBOARD_PERMISSIONS, GRANTS, Permission, Role, allowed
 from practicepay.staff.sessions import SignedOut
@@ -37,6 +44,8 @@ RENDERER = PageRenderer(HERE / "templates")
 ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 PDF = "application/pdf"
 SIGNIN = "/dashboard/signin"
+CALLBACK = "/dashboard/callback"
+SIGNIN_COOKIE = "pp_signin"
 DONE = {
     "paid": "The payment went through.",
     "declined": "The payment was declined; nothing was charged.",
@@ -109,12 +118,18 @@ def _cookie(request: Request, value: str, max_age: int) -> str:
     return f"{SESSION_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
 
 
+def _signin_cookie(request: Request, value: str, max_age: int) -> str:
+    """The state of a sign-in in flight, for its callback only. Lax: the provider's redirect back is a top-level
+    navigation from another site, which a Strict cookie would not go with."""
+    path = f"{request.prefix}{CALLBACK}"
+    return f"{SIGNIN_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
+
+
 def _parsed(model: type[BaseModel], request: Request) -> Any:
     try:
         return model.model_validate(request.form)
     except ValidationError as exc:
-        names = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
-        raise _FormRefused(f"Check these fields: {', '.join(names) or 'the form'}.") from None
+        raise _FormRefused(refused_fields(exc)) from None
 
 
 class _FormRefused(Exception):
@@ -157,22 +172,28 @@ def signin_page(request: Request) -> Answer:
         "start": request.query.get("start") == "1",
     }
     if context["start"] and context["oidc"]:
-        location = session_service().begin(_redirect_uri(request), context["next"])
-        return Answer(303, location=location)
+        location, state = session_service().begin(_redirect_uri(request), context["next"])
+        return Answer(303, location=location, cookies=[_signin_cookie(request, state, SIGNIN_MINUTES * 60)])
     return Answer(200, page="signin", context=context)
 
 
 def _redirect_uri(request: Request) -> str:
     base = dashboard_config().dashboard_url or api_base_url(request.event.get("requestContext") or {})
-    return f"{str(base).rstrip('/')}/dashboard/callback"
+    return f"{str(base).rstrip('/')}{CALLBACK}"
 
 
 def callback(request: Request) -> Answer:
     code, state = request.query.get("code"), request.query.get("state")
     if not code or not state or len(code) > 2048 or len(state) > 256:
         return _problem(request, 403, "Sign-in refused", "The identity provider's answer is incomplete; sign in again.")
-    cookie, session, next_path = session_service().finish(code, state, _redirect_uri(request))
-    return _opened(request, cookie, session, next_path)
+    bound = browser.cookie(request.event, SIGNIN_COOKIE)
+    cookie, session, next_path = session_service().finish(code, state, _redirect_uri(request), bound)
+    opened = _opened(request, cookie, session, next_path)
+    # A page, not a redirect: the browser came from the provider's site, and a redirect would go on in that
+    # cross-site navigation, without the new SameSite=Strict session cookie. The page's own refresh is same-site.
+    context = {"next": opened.location}
+    cookies = [*opened.cookies, _signin_cookie(request, "", 0)]
+    return Answer(200, page="signed_in", context=context, cookies=cookies)
 
 
 def dev_signin(request: Request) -> Answer:

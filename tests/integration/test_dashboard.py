@@ -362,6 +362,56 @@ def test_a_desk_payment_a_refund_and_a_write_off_each_leave_one_audit_entry(fron
     assert "refund:sent" in page.text and "Billing error" in page.text
 
 
+def issued(api: Staff, world: dict[str, str], cents: int) -> tuple[str, int]:
+    """A new issued invoice of the world's patient: its id and what it owes."""
+    body = {
+        "patient_id": world["patient_id"],
+        "due_date": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+        "line_items": [{"description": "Lab panel", "quantity": 1, "unit_amount": cents}],
+    }
+    invoice_id = api.call("POST", "/invoices", body, ok=201)["id"]
+    return invoice_id, api.call("POST", f"/invoices/{invoice_id}/issue", ok=200)["amount_due"]
+
+
+def test_a_form_its_api_request_refuses_is_a_422_that_changes_nothing(front, practice, world, api, aws_env):
+    """A value the form lets through but the API's request refuses (an amount of 0, a date that is no date, a
+    setting out of range) is the staff member's to fix: a 422 page naming the field, never a 500, and no card is
+    added for a desk payment that was never going to be made."""
+    desk = Desk(front, practice, Role.ADMIN)
+    invoice_id, _ = issued(api, world, 8800)
+    page = desk.get(f"/dashboard/invoices/{invoice_id}", payfields="1")
+    token = tokenize(payfields_config(page.text), {"number": VISA, "cvv": "123"})
+    plan = {"installment_count": "3", "frequency": "monthly", "payment_method_id": world["method_id"]}
+    paying, fix = f"/dashboard/invoices/{invoice_id}/payments", "Check these fields:"
+    cases = [
+        (paying, {"token": token, "amount": "0.00"}, f"{fix} amount"),
+        (paying, {"token": token, "amount": "9999999"}, "$9,999,999.00 is more than the balance of $88.00"),
+        (f"/dashboard/payments/{world['payment_id']}/refunds", {"amount": "0", "reason": "other"}, f"{fix} amount"),
+        (f"/dashboard/invoices/{invoice_id}/payment-plan", {**plan, "first_date": "2026-13-45"}, f"{fix} first_date"),
+        ("/dashboard/settings", {"pay_link_days": "999"}, f"{fix} pay_link_days"),
+    ]
+    before = snapshot(aws_env)
+    for path, form, said in cases:
+        if "settings" not in path:
+            form = {**form, "submit_id": uuid.uuid4().hex, **({"started": STARTED} if "refunds" not in path else {})}
+        resp = desk.post(path, form)
+        assert resp.status_code == 422, (path, form, resp.status_code, text(resp.text)[:300])
+        assert said in text(resp.text), text(resp.text)[-400:]
+    assert snapshot(aws_env) == before
+    api.call("POST", f"/invoices/{invoice_id}/cancel", ok=200)  # the aging CSV's test counts what is owed
+
+
+def test_a_blank_amount_is_audited_as_the_amount_charged(front, practice, world, api):
+    """The desk form's amount left blank takes the whole balance: the trail says how much, not nothing."""
+    desk = Desk(front, practice, Role.BILLING)
+    invoice_id, owed = issued(api, world, 6400)
+    form = {"payment_method_id": world["method_id"], "submit_id": uuid.uuid4().hex, "started": STARTED}
+    paid = desk.post(f"/dashboard/invoices/{invoice_id}/payments", form)
+    assert paid.status_code == 303, text(paid.text)[:300]
+    taken = [e for e in audit_items(practice) if e.get("invoice_id") == invoice_id and e["action"] == "payment:taken"]
+    assert taken and {e["amount"] for e in taken} == {owed}
+
+
 def test_a_pay_link_is_shown_once_and_audited(front, practice, world):
     desk = Desk(front, practice, Role.FRONT_DESK)
     resp = desk.post(f"/dashboard/invoices/{world['other_invoice_id']}/pay-links", {"submit_id": uuid.uuid4().hex})

@@ -16,10 +16,10 @@ import pytest
 import responses
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from practicepay.adapters.dynamo import Transaction
+from practicepay.adapters.dynamo import Transaction, TransactionConflict
 from practicepay.adapters.oidc import OidcProvider
 from practicepay.clock import iso
-from practicepay.errors import Conflict, NotFound
+from practicepay.errors import Conflict, NotFound, PaymentDeclined
 from practicepay.staff.audit import Auditor
 from practicepay.staff.models import (
     ABSOLUTE_HOURS,
@@ -33,13 +33,14 @@ from practicepay.staff.models import (
     secret_hash,
 )
 from practicepay.staff.roles import API_PERMISSIONS, DASHBOARD_PERMISSIONS, GRANTS, Permission, Role, allowed
-from practicepay.staff.sessions import SessionService, SignedOut, SignInRefused
+from practicepay.staff.sessions import SessionService, SignedOut, SignInRefused, SignInUnavailable
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 ISSUER = "https://idp.example.org"
 CLIENT = "practicepay-dashboard"
+CALLBACK = "https://dash.example/dashboard/callback"
 
 
 # -- records and rules -------------------------------------------------------------------------------------------
@@ -233,9 +234,9 @@ def claims(nonce: str, **changes: Any) -> dict[str, Any]:
 
 
 def begin(svc: SessionService) -> dict[str, str]:
-    url = svc.begin("https://dash.example/dashboard/callback", "/dashboard/patients")
+    url, state = svc.begin("https://dash.example/dashboard/callback", "/dashboard/patients")
     query = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-    assert url.startswith(f"{ISSUER}/oauth2/authorize?")
+    assert url.startswith(f"{ISSUER}/oauth2/authorize?") and query["state"] == state
     assert query["code_challenge_method"] == "S256" and query["response_type"] == "code"
     return query
 
@@ -244,14 +245,14 @@ def test_an_oidc_sign_in_uses_its_state_once_and_proves_its_pkce_verifier(idp):
     svc = service(OidcProvider(ISSUER, CLIENT))
     query = begin(svc)
     idp["queue"].append(claims(svc.store.signins[secret_hash(query["state"])].nonce))
-    cookie, made, next_path = svc.finish("code-1", query["state"], "https://dash.example/dashboard/callback")
+    cookie, made, next_path = svc.finish("code-1", query["state"], CALLBACK, query["state"])
     assert (made.practice_id, made.role, made.name, made.via) == ("prc_a", "billing", "bo@lakeside.example", "oidc")
     assert next_path == "/dashboard/patients" and svc.current(cookie) == made
     sent = idp["seen"][0]
     assert pkce_challenge(sent["code_verifier"][0]) == query["code_challenge"]
     assert sent["grant_type"] == ["authorization_code"] and sent["client_id"] == [CLIENT]
     with pytest.raises(SignInRefused, match="already used"):
-        svc.finish("code-1", query["state"], "https://dash.example/dashboard/callback")
+        svc.finish("code-1", query["state"], CALLBACK, query["state"])
 
 
 @pytest.mark.parametrize(
@@ -273,8 +274,46 @@ def test_an_id_token_that_does_not_verify_or_names_no_role_or_practice_signs_nob
     nonce = svc.store.signins[secret_hash(query["state"])].nonce
     idp["queue"].append({k: v for k, v in {**claims(nonce), **change}.items() if v is not None})
     with pytest.raises(SignInRefused, match=why):
-        svc.finish("code-1", query["state"], "https://dash.example/dashboard/callback")
+        svc.finish("code-1", query["state"], CALLBACK, query["state"])
     assert svc.store.sessions == {}
+
+
+@pytest.mark.parametrize("bound", [None, "", "another-browsers-state"])
+def test_a_callback_in_a_browser_that_did_not_begin_the_sign_in_is_refused_and_leaves_the_sign_in(idp, bound):
+    """Login CSRF (RFC 6749 §10.12): someone's callback URL pasted into another browser signs nobody in there, and
+    the one who began it can still finish."""
+    svc = service(OidcProvider(ISSUER, CLIENT))
+    query = begin(svc)
+    idp["queue"].append(claims(svc.store.signins[secret_hash(query["state"])].nonce))
+    with pytest.raises(SignInRefused, match="not started in this browser"):
+        svc.finish("code-1", query["state"], CALLBACK, bound)
+    assert svc.store.sessions == {} and idp["seen"] == []
+    cookie, made, _ = svc.finish("code-1", query["state"], CALLBACK, query["state"])
+    assert svc.current(cookie) == made
+
+
+def test_a_provider_that_cannot_be_reached_is_a_503_problem_and_starts_nothing():
+    svc = service(OidcProvider(ISSUER, CLIENT))
+    with responses.RequestsMock() as mock:
+        mock.get(f"{ISSUER}/.well-known/openid-configuration", status=502)
+        with pytest.raises(SignInUnavailable, match="discovery failed") as raised:
+            svc.begin(CALLBACK, "/dashboard")
+    assert raised.value.status == 503 and svc.store.signins == {}
+
+
+def test_an_issuer_spelled_with_a_trailing_slash_verifies_as_the_provider_spells_it():
+    """Auth0 and others put the slash in `iss`: the token is checked against the discovered issuer, not ours."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    provider = OidcProvider(ISSUER + "/", CLIENT)
+    with responses.RequestsMock() as mock:
+        mock.get(
+            f"{ISSUER}/.well-known/openid-configuration",
+            json={"issuer": ISSUER + "/", "jwks_uri": f"{ISSUER}/jwks.json", "token_endpoint": f"{ISSUER}/t"},
+        )
+        mock.get(f"{ISSUER}/jwks.json", json={"keys": [{**public, "kid": "k1", "alg": "RS256"}]})
+        token = jwt.encode(claims("n", iss=ISSUER + "/"), key, algorithm="RS256", headers={"kid": "k1"})
+        assert provider.verify(token)["iss"] == ISSUER + "/"
 
 
 def test_a_sign_in_older_than_ten_minutes_is_refused(idp):
@@ -283,7 +322,7 @@ def test_a_sign_in_older_than_ten_minutes_is_refused(idp):
     query = begin(svc)
     clock.now = NOW + timedelta(minutes=10)
     with pytest.raises(SignInRefused, match="expired"):
-        svc.finish("code-1", query["state"], "https://dash.example/dashboard/callback")
+        svc.finish("code-1", query["state"], CALLBACK, query["state"])
     assert idp["seen"] == []  # the code was never exchanged
 
 
@@ -351,6 +390,35 @@ def test_an_action_that_fails_before_writing_is_audited_alone_with_its_error():
     with pytest.raises(Conflict), auditor.action(ACTOR, "invoice:canceled", invoice_id="inv_1"):
         raise Conflict("The invoice has payments.")
     assert [(e.action, e.outcome, e.error) for e in audit.alone] == [("invoice:canceled", "failed", "conflict")]
+
+
+def test_an_action_that_fails_after_writing_keeps_what_it_wrote_and_says_it_failed():
+    """A payment reserved and then declined: the reservation's entry rides its transaction, and the failure is
+    written after it (an auditor must not read `done` for a charge that never went through)."""
+    client, audit = FakeClient(), FakeAudit()
+    auditor = Auditor(audit, clock=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(PaymentDeclined), auditor.action(ACTOR, "payment:taken", invoice_id="inv_1", amount=4000):
+        change(client, 1).commit()
+        raise PaymentDeclined("Declined by the card's bank.", "insufficient_funds")
+    assert client.committed[0][1]["Put"]["Item"]["outcome"] == {"S": "done"}
+    assert [(e.action, e.outcome, e.error, e.amount) for e in audit.alone] == [
+        ("payment:taken", "failed", "payment-declined:insufficient-funds", 4000)
+    ]
+
+
+def test_a_transaction_that_does_not_commit_leaves_the_failure_in_the_trail():
+    client, audit = FakeClient(), FakeAudit()
+
+    def refuse(TransactItems: list[dict[str, Any]]) -> None:  # noqa: N803 (boto3's name)
+        refused = FakeClient.exceptions.TransactionCanceledException()
+        refused.response = {"CancellationReasons": [{"Code": "ConditionalCheckFailed"}]}  # type: ignore[attr-defined]
+        raise refused
+
+    client.transact_write_items = refuse  # type: ignore[method-assign]
+    auditor = Auditor(audit, clock=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(TransactionConflict), auditor.action(ACTOR, "invoice:written_off", invoice_id="inv_1"):
+        change(client, 1).commit()
+    assert [(e.outcome, e.error) for e in audit.alone] == [("failed", "conflict")]
 
 
 def test_a_transaction_committed_twice_carries_one_entry():

@@ -90,7 +90,7 @@ class OidcProvider:
                 key=key,
                 algorithms=list(ASYMMETRIC_ALGORITHMS),
                 audience=self.client_id,
-                issuer=self.issuer,
+                issuer=self.config()["issuer"],  # as the provider spells it (a trailing slash is part of `iss`)
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )

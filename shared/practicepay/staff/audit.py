@@ -3,8 +3,8 @@ address, and how it ended.
 
 A change is audited in its own transaction: while a staff action runs (`Auditor.action`), every DynamoDB transaction
 it commits carries an audit entry (practicepay.adapters.dynamo.riding), so the entry exists if and only if the change
-does, whichever service made it. An action that fails before it changes anything is written alone with its error; so
-are a refusal (403) and a read of a patient's records (HIPAA's audit controls ask who saw what)."""
+does, whichever service made it. An action that fails is written alone with its error, after the entries of what it
+did write; so are a refusal (403) and a read of a patient's records (HIPAA's audit controls ask who saw what)."""
 
 from __future__ import annotations
 
@@ -42,22 +42,19 @@ class Auditor:
 
     @contextmanager
     def action(self, actor: Actor, action: str, **fields: Any) -> Iterator[None]:
-        """Run a staff action: each transaction it commits carries its entry; if it raises a domain error before any
-        commit, the failure is written alone (and the error goes on)."""
-        written: list[AuditEntry] = []
+        """Run a staff action: each transaction it commits carries its entry (`done`: what it wrote); if it raises,
+        its failure is written too, alone, with the error's slug (and the error goes on). So a payment reserved,
+        then declined, reads `done` (the reservation), `done` (the decline recorded), `failed` (payment-declined)."""
 
         def ride(tx: Transaction) -> None:
-            entry = self.entry(actor, action, "done", records=len(tx), **fields)
-            self.store.add(tx, entry)
-            written.append(entry)
+            self.store.add(tx, self.entry(actor, action, "done", records=len(tx), **fields))
 
         try:
             with riding(ride):
                 yield
         except Exception as exc:
             known = describe(exc)
-            if not written:
-                self.store.put(self.entry(actor, action, "failed", error=known[1] if known else "fault", **fields))
+            self.store.put(self.entry(actor, action, "failed", error=known[1] if known else "fault", **fields))
             raise
 
     def denied(self, actor: Actor, action: str, **fields: Any) -> None:

@@ -9,10 +9,13 @@ another practice."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+from pydantic import ValidationError
 
 from practicepay.billing.models import AutopayConsent, CreatePlanRequest
 from practicepay.billing.schedule import Frequency
@@ -30,11 +33,21 @@ from practicepay.paylinks.models import CreatePayLinkRequest, PayLink
 from practicepay.paylinks.service import PayLinkService
 from practicepay.payments.models import CreatePaymentRequest, CreateRefundRequest, Payment
 from practicepay.payments.service import PaymentService
+from practicepay.paypage.render import money
 from practicepay.paypage.service import payfields_config
 from practicepay.practices.service import PracticeService
 from practicepay.reports.service import ReportService, _csv
 from practicepay.staff.audit import Auditor
-from practicepay.staff.models import AUDIT_COLUMNS, Actor, DeskPaymentForm, PlanForm, RefundForm, SettingsForm, cents
+from practicepay.staff.models import (
+    AUDIT_COLUMNS,
+    Actor,
+    DeskPaymentForm,
+    PlanForm,
+    RefundForm,
+    SettingsForm,
+    cents,
+    refused_fields,
+)
 from practicepay.staff.store import AuditStore
 
 DESK_CONSENT = "desk-2026-12"
@@ -164,25 +177,31 @@ class DashboardService:
         practice_id = actor.practice_id
         invoice = self.invoices.get(practice_id, invoice_id)
         amount = cents(form.amount)
+        charged = invoice.amount_due if amount is None else amount  # blank: the whole balance, as the API takes it
         with self.auditor.action(
-            actor, "payment:taken", invoice_id=invoice_id, patient_id=invoice.patient_id, amount=amount
+            actor, "payment:taken", invoice_id=invoice_id, patient_id=invoice.patient_id, amount=charged
         ):
-            method_id = form.payment_method_id
+            with _checked():  # all but the handed-over card, which adding it names: a refused amount adds nothing
+                request = CreatePaymentRequest(payment_method_id=form.payment_method_id or _CARD_TO_ADD, amount=amount)
+            if request.amount is not None and request.amount > invoice.amount_due:  # before any card is added
+                raise _Invalid(f"{money(request.amount)} is more than the balance of {money(invoice.amount_due)}.")
             added = None
-            if method_id is None:
-                if form.token is None:
-                    raise _Invalid("Enter the card, or choose a card on file.")
-                consent = MethodConsent(
-                    text_version=DESK_CONSENT,
-                    accepted_at=form.started,
-                    captured_by=actor.subject[:100],
-                    channel="in_person",
-                )
-                body = AddPaymentMethodRequest(token=form.token, consent=consent)
-                added = self.patients.add_method_record(practice_id, invoice.patient_id, f"desk:{form.submit_id}", body)
-                method_id = added.id
-            request = CreatePaymentRequest(payment_method_id=method_id, amount=amount)
             try:
+                if form.payment_method_id is None:
+                    if form.token is None:
+                        raise _Invalid("Enter the card, or choose a card on file.")
+                    with _checked():
+                        consent = MethodConsent(
+                            text_version=DESK_CONSENT,
+                            accepted_at=form.started,
+                            captured_by=actor.subject[:100],
+                            channel="in_person",
+                        )
+                        body = AddPaymentMethodRequest(token=form.token, consent=consent)
+                    added = self.patients.add_method_record(
+                        practice_id, invoice.patient_id, f"desk:{form.submit_id}", body
+                    )
+                    request = request.model_copy(update={"payment_method_id": added.id})
                 return self.payments.pay(practice_id, invoice_id, f"desk:{form.submit_id}", request, "desk")
             finally:
                 if added is not None and form.save is None:
@@ -206,9 +225,11 @@ class DashboardService:
         the page goes next)."""
         paid = self.payments.get(actor.practice_id, payment_id)
         amount = cents(form.amount)
+        sent = paid.amount - paid.amount_refunded if amount is None else amount  # blank: all not yet refunded
         fields = {"invoice_id": paid.invoice_id, "patient_id": paid.patient_id, "target": payment_id}
-        with self.auditor.action(actor, "refund:sent", reason=form.reason, amount=amount, **fields):
-            body = CreateRefundRequest(amount=amount)
+        with self.auditor.action(actor, "refund:sent", reason=form.reason, amount=sent, **fields):
+            with _checked():
+                body = CreateRefundRequest(amount=amount)
             self.payments.refund(actor.practice_id, payment_id, f"dashboard:{form.submit_id}", body, None)
         return paid
 
@@ -222,15 +243,18 @@ class DashboardService:
 
     def start_plan(self, actor: Actor, invoice_id: str, form: PlanForm) -> None:
         invoice = self.invoices.get(actor.practice_id, invoice_id)
+        if invoice.amount_due <= 0:
+            raise _Invalid("Nothing is owed on this invoice: there is nothing to spread over a plan.")
         count = int(form.installment_count)
         largest = -(-invoice.amount_due // count)
-        body = CreatePlanRequest(
-            installment_count=count,
-            frequency=Frequency(form.frequency),
-            first_date=date.fromisoformat(form.first_date),
-            payment_method_id=form.payment_method_id,
-            consent=AutopayConsent(text_version=PLAN_CONSENT, accepted_at=form.started, max_amount=largest),
-        )
+        with _checked():
+            body = CreatePlanRequest(
+                installment_count=count,
+                frequency=Frequency(form.frequency),
+                first_date=form.first_date,
+                payment_method_id=form.payment_method_id,
+                consent=AutopayConsent(text_version=PLAN_CONSENT, accepted_at=form.started, max_amount=largest),
+            )
         fields = {"invoice_id": invoice_id, "patient_id": invoice.patient_id, "amount": invoice.amount_due}
         with self.auditor.action(actor, "plan:started", **fields):
             self.billing.create_plan(actor.practice_id, invoice_id, f"dashboard:{form.submit_id}", body, None)
@@ -254,7 +278,9 @@ class DashboardService:
 
     def change_settings(self, actor: Actor, form: SettingsForm) -> None:
         with self.auditor.action(actor, "settings:changed", target=",".join(sorted(form.changed()))):
-            self.practices.change_settings(actor.practice_id, form.change())
+            with _checked():
+                change = form.change()
+            self.practices.change_settings(actor.practice_id, change)
 
     # -- reports -------------------------------------------------------------------------------------------------
 
@@ -413,7 +439,22 @@ def _dispute_fields(found: Dispute) -> dict[str, Any]:
     return {"invoice_id": found.invoice_id, "patient_id": found.patient_id, "target": found.id, "amount": found.amount}
 
 
+_CARD_TO_ADD = "pm_" + "0" * 26
+"""A method id no method has, standing for the card the desk is about to add while its payment is checked."""
+
+
 class _Invalid(PracticePayError):
     status = 422
     slug = "validation-error"
     title = "Your request has invalid fields"
+
+
+@contextmanager
+def _checked() -> Iterator[None]:
+    """An API request built from a form, which the request's own model refuses (an amount of 0, a date that is no
+    date, a setting out of range): the staff member's input to fix (422), not a fault. Only a request's building
+    goes in here, never a service call (a model a service refuses there is ours to fix)."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise _Invalid(refused_fields(exc)) from None

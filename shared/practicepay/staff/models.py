@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from practicepay.clock import from_iso, iso
 from practicepay.invoices.models import WriteOffReason
@@ -198,6 +198,12 @@ class Form(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     csrf: Csrf
+
+
+def refused_fields(exc: ValidationError) -> str:
+    """What to tell staff of a refused form: the fields' names (never the values typed: they may be PHI)."""
+    names = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
+    return f"Check these fields: {', '.join(names) or 'the form'}."
 
 
 def cents(amount: str | None) -> int | None:

@@ -4,6 +4,7 @@ the local stack's development sign-in; a session per sign-in, kept in an HttpOnl
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
 
 from practicepay.adapters.oidc import OidcError, OidcProvider
@@ -30,6 +31,12 @@ class SignInRefused(PracticePayError):
     title = "Sign-in refused"
 
 
+class SignInUnavailable(PracticePayError):
+    status = 503
+    slug = "sign-in-unavailable"
+    title = "Sign-in unavailable"
+
+
 class SessionService:
     def __init__(
         self,
@@ -52,20 +59,29 @@ class SessionService:
         self.dev_signin = dev_signin
         self.clock = clock
 
-    def begin(self, redirect_uri: str, next_path: str) -> str:
-        """Where to send the browser to sign in: the provider's authorization endpoint, with this sign-in's state,
-        nonce and PKCE challenge (the verifier stays here)."""
+    def begin(self, redirect_uri: str, next_path: str) -> tuple[str, str]:
+        """Where to send the browser to sign in (the provider's authorization endpoint, with this sign-in's state,
+        nonce and PKCE challenge; the verifier stays here), and the state, which the browser must also keep in a
+        cookie: the callback is accepted only from the browser that began the sign-in (RFC 6749 §10.12)."""
         if self.provider is None:
             raise SignInRefused("No identity provider is configured for staff sign-in.")
         state, verifier, nonce = new_secret(), new_secret() + new_secret(), new_secret()
+        try:
+            endpoint = self.provider.authorization_url(
+                redirect_uri=redirect_uri, state=state, nonce=nonce, challenge=pkce_challenge(verifier)
+            )
+        except OidcError as exc:
+            raise SignInUnavailable(f"The identity provider cannot be reached ({exc.reason}); try again.") from exc
         self.store.start(SignIn(secret_hash(state), verifier, nonce, next_path, iso(self.clock())))
-        return self.provider.authorization_url(
-            redirect_uri=redirect_uri, state=state, nonce=nonce, challenge=pkce_challenge(verifier)
-        )
+        return endpoint, state
 
-    def finish(self, code: str, state: str, redirect_uri: str) -> tuple[str, StaffSession, str]:
-        """The provider sent the browser back: the sign-in's state is taken (once), the code exchanged with its
-        verifier, the ID token's practice and role read. The new session's cookie, the session, where to go."""
+    def finish(self, code: str, state: str, redirect_uri: str, bound: str | None) -> tuple[str, StaffSession, str]:
+        """The provider sent the browser back: the state must be the one this browser kept (`bound`, its sign-in
+        cookie: else someone else's sign-in was pasted into it), the sign-in's state is taken (once), the code
+        exchanged with its verifier, the ID token's practice and role read. The new session's cookie, the session,
+        where to go."""
+        if not bound or not hmac.compare_digest(bound.encode(), state.encode()):
+            raise SignInRefused("This sign-in was not started in this browser; sign in again.")
         signin = self.store.take(secret_hash(state))
         if self.provider is None or signin is None or signin.expired(self.clock()):
             raise SignInRefused("This sign-in has expired or was already used; sign in again.")
