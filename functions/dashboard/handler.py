@@ -240,8 +240,8 @@ def patients(request: Request) -> Answer:
         dob = date.fromisoformat(dob_text) if dob_text else None
     except ValueError:
         return _problem(request, 400, "Check the date of birth", "Give the date of birth as YYYY-MM-DD.")
-    found = dashboard_service().search(request.staff, q, dob, external)
-    context = {"found": found, "searched": bool(q or dob or external), "q": q or "", "dob": dob_text}
+    found, more = dashboard_service().search(request.staff, q, dob, external)
+    context = {"found": found, "more": more, "searched": bool(q or dob or external), "q": q or "", "dob": dob_text}
     return Answer(200, page="patients", context={**context, "external_id": external or ""})
 
 
@@ -297,8 +297,11 @@ def audit(request: Request) -> Answer:
 def audit_csv(request: Request) -> Answer:
     invoice_id = request.query.get("invoice_id") or None
     patient_id = request.query.get("patient_id") or None
-    text = dashboard_service().audit_csv(request.staff, invoice_id, patient_id)
-    return _csv(text, f"audit-{date.today().isoformat()}.csv")
+    text, partial = dashboard_service().audit_csv(request.staff, invoice_id, patient_id)
+    answer = _csv(text, f"audit-{date.today().isoformat()}{'-newest' if partial else ''}.csv")
+    if partial:  # the newest AUDIT_EXPORT_ROWS: the file's name and this header say older entries were left out
+        answer.headers["X-PracticePay-Partial"] = "older entries left out"
+    return answer
 
 
 def settings(request: Request) -> Answer:
@@ -501,7 +504,7 @@ def _base(request: Request) -> dict[str, Any]:
         "role": role,
         "can": (lambda permission: role is not None and allowed(role, Permission(permission))),
         "csrf": session.csrf if session else "",
-        "idle_seconds": session.idle_minutes * 60 if session else 0,
+        "idle_seconds": session.idle_left(utc_now()) if session else 0,
         "done": DONE.get(request.query.get("done", "")),
         "url": request.url,
         "quote": quote,

@@ -440,6 +440,18 @@ def test_neither_the_audit_trail_nor_a_log_line_holds_a_patients_name_or_birth_d
     assert "patient:viewed" in csv_text and LAST not in csv_text
 
 
+def test_the_audit_export_holds_the_newest_entries_and_says_when_older_were_left_out(front, practice, monkeypatch):
+    import practicepay.staff.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "AUDIT_EXPORT_ROWS", 3)  # the practice's trail holds far more by now
+    desk = Desk(front, practice, Role.BILLING)
+    resp = desk.get("/dashboard/audit/csv")
+    assert resp.status_code == 200 and resp.headers["X-PracticePay-Partial"] == "older entries left out"
+    assert resp.headers["Content-Disposition"].endswith('-newest.csv"')
+    rows = resp.text.strip().splitlines()
+    assert len(rows) == 1 + 3 and "audit:exported" in rows[1]  # the header, then the newest: this export itself
+
+
 def test_the_aging_csv_names_patients_and_gives_dollars(front, practice, world):
     desk = Desk(front, practice, Role.BILLING)
     resp = desk.get("/dashboard/reports/aging/csv")

@@ -75,6 +75,19 @@ def test_search_by_last_name_prefix_first_and_last_and_birth_date(service, pract
     assert (view.first_name, view.last_name) == ("María", "López")  # only the patients found are unsealed
 
 
+def test_a_long_name_is_found_past_a_page_of_patients_its_index_terms_also_match(service, practice):
+    """An index term is at most 8 letters: "christopherson" is looked up as Christop…, which every Christopher
+    matches too. The patients sought are found however many others come first, and a page says when more match."""
+    for n in range(7):
+        add(service, practice, f"Ann{n}", "Christopher")  # written first: their ids come first in the index
+    eve = add(service, practice, "Eve", "Christopherson")
+    ada = add(service, practice, "Ada", "Christophersen")
+    assert found(service, practice, query="christopherson", limit=2) == {eve}
+    assert found(service, practice, query="christophers", limit=2) == {eve, ada}
+    assert len(service.search(practice, query="christop", limit=4)) == 4  # nine match: a full page of four
+    assert len(service.search(practice, query="christop", limit=25)) == 9
+
+
 def test_search_by_the_platforms_id(service, practice):
     patient = add(service, practice, "Ines", "Ng", external_id="ehr-77")
     add(service, practice, "Ines", "Ng", external_id="ehr-78")

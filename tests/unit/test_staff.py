@@ -60,6 +60,15 @@ def test_a_session_ends_after_its_idle_minutes_and_after_twelve_hours_whatever_h
     assert busy.ended(NOW + timedelta(hours=ABSOLUTE_HOURS)) == "expired"
 
 
+def test_the_pages_idle_timer_counts_from_the_last_activity_the_server_recorded():
+    """Activity is recorded at most every 30 s: a page shown 20 s after it must count down 20 s less, or it would
+    let staff type into a form the server has already signed out."""
+    session = StaffSession.new("c" * 43, "prc_a", "sub", "Bo", Role.BILLING, NOW, 15, "dev")
+    assert session.idle_left(NOW) == 900
+    assert session.idle_left(NOW + timedelta(seconds=20)) == 880
+    assert session.idle_left(NOW + timedelta(minutes=16)) == 0
+
+
 def test_the_session_is_known_by_its_hash_and_carries_its_own_csrf_token():
     a, b = session(), StaffSession.new("other", "prc_a", "s", "n", Role.BILLING, NOW, 15, "dev")
     assert a.id_hash == secret_hash("cookie") != "cookie"

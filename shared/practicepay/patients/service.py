@@ -146,18 +146,30 @@ class PatientService:
         limit: int = 25,
     ) -> list[Patient]:
         """Patients by name (every word, each as a prefix), date of birth, or the platform's id, through the blind
-        index: the table is never decrypted, only the patients found are unsealed (and checked against the whole
-        query, patients.search.matches), sorted by name. Fewer than `limit` when a candidate fails that check."""
+        index: the table is never decrypted, only candidates are unsealed (a page of `limit` at a time, each checked
+        against the whole query, patients.search.matches: an index term is at most 8 letters, so "christopherson"
+        finds every Christopher first), until `limit` match or the candidates run out. Sorted by name; `limit + 1`
+        asked for tells whether more match."""
         if external_id:
             found = self.store.by_external_id(practice_id, external_id)
             records = [found] if found else []
+            candidates: list[str] = []
         else:
             terms = query_terms(query, date_of_birth)
             if not terms:
                 return []
-            records = self.store.search(practice_id, self._index().macs(practice_id, terms), limit)
-        views = [self._view(r) for r in records]
-        views = [v for v in views if matches(v.first_name, v.last_name, v.date_of_birth, query, date_of_birth)]
+            records, candidates = [], self.store.candidates(practice_id, self._index().macs(practice_id, terms))
+        views: list[Patient] = []
+        while True:
+            views += [
+                v
+                for v in map(self._view, records)
+                if matches(v.first_name, v.last_name, v.date_of_birth, query, date_of_birth)
+            ]
+            if len(views) >= limit or not candidates:
+                break
+            page, candidates = candidates[:limit], candidates[limit:]
+            records = self.store.get_many(practice_id, page)
         return sorted(views, key=lambda v: (v.last_name.casefold(), v.first_name.casefold(), v.id))[:limit]
 
     def reindex(self, practice_id: str) -> int:

@@ -147,16 +147,20 @@ class PatientStore(TableStore):
         except TransactionConflict as exc:
             raise Conflict("The patient changed while this request ran; read it again and retry.") from exc
 
-    def search(self, practice_id: str, macs: list[str], limit: int) -> list[PatientRecord]:
-        """The practice's patients indexed under every one of `macs` (one Query of its partition per MAC, then the
-        patients by BatchGetItem), at most `limit`."""
+    def candidates(self, practice_id: str, macs: list[str]) -> list[str]:
+        """The ids of the practice's patients indexed under every one of `macs` (one Query of its partition per MAC),
+        in id order."""
         found: set[str] | None = None
         for mac in macs:
             ids = self._indexed(practice_id, mac)
             found = ids if found is None else found & ids
             if not found:
                 return []
-        keys = [(self._table.name, patient_key(practice_id, pid)) for pid in sorted(found or ())[:limit]]
+        return sorted(found or ())
+
+    def get_many(self, practice_id: str, patient_ids: list[str]) -> list[PatientRecord]:
+        """These patients (by BatchGetItem), those that exist."""
+        keys = [(self._table.name, patient_key(practice_id, pid)) for pid in patient_ids]
         return [_patient(i) for i in batch_get(self._client, keys) if i]
 
     def _indexed(self, practice_id: str, mac: str) -> set[str]:

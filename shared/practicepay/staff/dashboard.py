@@ -55,6 +55,9 @@ DESK_CONSENT = "desk-2026-12"
 PLAN_CONSENT = "plan-desk-2026-12"
 AGING_BUCKETS = (("current", "Current"), ("1_30", "1–30 days"), ("31_60", "31–60 days"), ("61_90", "61–90 days"))
 AGING_BUCKETS += (("over_90", "Over 90 days"),)
+SEARCH_PAGE = 25
+AUDIT_EXPORT_ROWS = 10_000
+"""The most entries one audit export holds (about 2.5 MB of CSV): older ones are exported per invoice or patient."""
 OWING = frozenset({InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.IN_PROGRESS})
 """An invoice the patient still owes on (a plan's included)."""
 _DEPOSIT_FIGURES = ("gross", "refunds", "returns", "chargebacks", "fees", "net")
@@ -102,14 +105,21 @@ class DashboardService:
 
     # -- patients ------------------------------------------------------------------------------------------------
 
-    def search(self, actor: Actor, query: str | None, date_of_birth: date | None, external_id: str | None) -> list:
+    def search(
+        self, actor: Actor, query: str | None, date_of_birth: date | None, external_id: str | None
+    ) -> tuple[list, bool]:
+        """The patients found (at most SEARCH_PAGE, by name), and whether more match (the page says: narrow it)."""
         if not (query or date_of_birth or external_id):
-            return []
+            return [], False
         found = self.patients.search(
-            actor.practice_id, query=query, date_of_birth=date_of_birth, external_id=external_id
+            actor.practice_id,
+            query=query,
+            date_of_birth=date_of_birth,
+            external_id=external_id,
+            limit=SEARCH_PAGE + 1,
         )
         self.record(actor, "patients:searched", records=len(found))  # the terms are PHI: not kept
-        return found
+        return found[:SEARCH_PAGE], len(found) > SEARCH_PAGE
 
     def patient(self, actor: Actor, patient_id: str) -> dict[str, Any]:
         practice_id = actor.practice_id
@@ -420,8 +430,10 @@ class DashboardService:
                 break
         return list(seen.values())
 
-    def audit_csv(self, actor: Actor, invoice_id: str | None, patient_id: str | None) -> str:
-        """The trail for an auditor, every page of it, oldest last (as the screen shows it); the export is audited."""
+    def audit_csv(self, actor: Actor, invoice_id: str | None, patient_id: str | None) -> tuple[str, bool]:
+        """The trail for an auditor, newest first (as the screen shows it), at most AUDIT_EXPORT_ROWS entries (an
+        answer must fit Lambda's 6 MB and API Gateway's 29 s), and whether older entries were left out. The export
+        is audited."""
         practice_id = actor.practice_id
         self.record(actor, "audit:exported", invoice_id=invoice_id, patient_id=patient_id)
         rows: list[list[Any]] = []
@@ -431,8 +443,9 @@ class DashboardService:
                 practice_id, invoice_id=invoice_id, patient_id=patient_id, limit=500, cursor=cursor
             )
             rows.extend([getattr(e, c) for c in AUDIT_COLUMNS] for e in entries)
-            if cursor is None:
-                return _csv(AUDIT_COLUMNS, rows)
+            if cursor is None or len(rows) >= AUDIT_EXPORT_ROWS:
+                partial = cursor is not None or len(rows) > AUDIT_EXPORT_ROWS
+                return _csv(AUDIT_COLUMNS, rows[:AUDIT_EXPORT_ROWS]), partial
 
 
 def _dispute_fields(found: Dispute) -> dict[str, Any]:

@@ -97,6 +97,12 @@ class StaffSession:
             return "idle"
         return None
 
+    def idle_left(self, now: datetime) -> int:
+        """Seconds until the idle limit ends it, counted from its last recorded activity (written at most every
+        TOUCH_SECONDS, so up to that much before this request): what the page's own idle timer must count down."""
+        end = from_iso(self.last_seen) + timedelta(minutes=self.idle_minutes)
+        return max(0, int((end - now).total_seconds()))
+
     def needs_touch(self, now: datetime) -> bool:
         return now - from_iso(self.last_seen) >= timedelta(seconds=TOUCH_SECONDS)
 
