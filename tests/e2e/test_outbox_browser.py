@@ -6,12 +6,12 @@ email alone go to .local/screenshots/messages/ (not committed), as the pay page'
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
 from tests.e2e.conftest import ROOT
+from tests.e2e.screens import assert_accessible
 from tests.e2e.test_messages_e2e import PAY_LINK, PRACTICE, box_when, issue, new_patient, statement_sent
 from tests.e2e.test_pay_page_browser import Staff, browser, card, identify, page  # noqa: F401 (fixtures)
 
@@ -25,17 +25,6 @@ def staff(stack) -> Staff:
     staff = Staff(stack)
     staff.call("PATCH", "/practices/prc_demo/settings", {"contact_phone": "3125550100"}, ok=200)
     return staff
-
-
-def no_serious_violations(tab, name: str) -> None:
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
-    results = axe.Axe().run(tab).response
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{name}: {json.dumps(bad)}"
 
 
 def shot(tab, name: str) -> None:
@@ -63,13 +52,13 @@ def test_the_statement_in_the_outbox_and_its_pay_link_pays_the_bill(page, staff)
     assert "$120.00" in frame.locator("body").inner_text()
     text = page.get_by_role("article", name=f"Text to {patient.phone}")
     assert "STOP to end" in text.inner_text()
-    no_serious_violations(page, "outbox")
+    assert_accessible(page, "outbox")
     shot(page, "outbox")
 
     page.set_viewport_size({"width": 375, "height": 800})
     page.set_content(email["html"])  # the email alone, at a phone's width
     assert page.get_by_role("heading", name=subject).is_visible()
-    no_serious_violations(page, "email-statement")
+    assert_accessible(page, "email-statement")
     shot(page, "email-statement")
 
     # the patient follows the email's button: the identity check, the bill, a card, the receipt

@@ -7,7 +7,6 @@ every screen; screenshots of each at 375 and 1280 px go to .local/screenshots/pa
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import uuid
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import ROOT
+from tests.e2e.screens import assert_accessible, photograph
 
 pytestmark = pytest.mark.e2e
 
@@ -137,24 +137,8 @@ def page(browser):
 
 
 def check_screen(page, name: str) -> None:
-    """axe-core finds no serious or critical violation, and the screen is photographed at both widths."""
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
-    results = axe.Axe().run(page).response
-    page.wait_for_load_state("networkidle")  # PayFields' frames loaded: axe and the pictures see the whole screen
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in results["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{name}: {json.dumps(bad)}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (375, 1280):
-        # The whole screen as a tall viewport: a full-page capture leaves PayFields' cross-origin frames blank
-        page.set_viewport_size({"width": width, "height": 800})
-        height = page.evaluate("document.documentElement.scrollHeight")
-        page.set_viewport_size({"width": width, "height": height})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"))
-    page.set_viewport_size({"width": 375, "height": 800})
+    assert_accessible(page, name)
+    photograph(page, name, SHOTS, (375, 1280), 800)
 
 
 def identify(page, dob: tuple[str, str, str] = DOB, lang: str = "en") -> None:
