@@ -270,11 +270,13 @@ class ApiConstruct(Construct):
             # field on every request, so every request's path is logged as REDACTED. The cost: WAF logs no longer
             # say which URL a blocked or counted request asked for (its rule, action, method, headers, address and
             # country still); API Gateway's access log keeps the resource template (/pay/{secret}), method, status
-            # and address of each request that reached the stage.
+            # and address of each request that reached the stage. Nor the query string: the dashboard's patient
+            # search is a GET whose query names the patient (?q=<name>&dob=<date>), and that is PHI.
             redacted_fields=[
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": "authorization"}),
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": "cookie"}),
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(uri_path={}),
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(query_string={}),
             ],
         )
 

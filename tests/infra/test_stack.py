@@ -592,10 +592,11 @@ def test_waf_blocks_an_address_that_floods_the_identity_form_or_the_pay_page(tem
 def test_waf_logs_redact_bearer_tokens_the_session_cookie_and_the_path_that_carries_a_link_secret(template):
     (logging,) = resources(template, "AWS::WAFv2::LoggingConfiguration").values()
     redacted = logging["Properties"]["RedactedFields"]
-    assert len(redacted) == 3
+    assert len(redacted) == 4
     assert {"SingleHeader": {"Name": "authorization"}} in redacted
     assert {"SingleHeader": {"Name": "cookie"}} in redacted
     assert {"UriPath": {}} in redacted  # /pay/{secret}/…: WAF logs every request's path as REDACTED
+    assert {"QueryString": {}} in redacted  # the dashboard's patient search: ?q=<name>&dob=<date>
 
 
 def _xray_glob(pattern: str, value: str) -> bool:
