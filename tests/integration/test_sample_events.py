@@ -129,10 +129,23 @@ def test_clinical_events_an_encounter_from_the_platforms_bus_and_an_outbox_row_f
 def test_messages_events_a_statement_from_the_bus_a_bounce_an_inbound_stop_and_the_sweep(api, aws_env, boarded):
     """The messages function answers each of its sources: our bus's event through SQS, SES's bounce and a patient's
     STOP through SNS, and its schedule."""
+    practice = boarded("prc_demo")
+    # The statement's text must go now, whatever the hour this runs at (CI runs at night too): no quiet hours
+    # (start == end) while this test runs, then the practice's own again.
+    hours = ("quiet_start_hour", "quiet_end_hour")
+    kept = {k: api.call("GET", f"/practices/{practice}", practice=practice).get_json()["settings"][k] for k in hours}
+    off = api.call("PATCH", f"/practices/{practice}/settings", practice=practice, body=dict.fromkeys(hours, 0))
+    assert off.status_code == 200, off.get_data(as_text=True)
+    try:
+        _messages_sources(api, practice)
+    finally:
+        api.call("PATCH", f"/practices/{practice}/settings", practice=practice, body=kept)
+
+
+def _messages_sources(api, practice: str) -> None:
     from local.outbox import emails, texts
     from tests.integration.test_money_core import new_patient, open_invoice
 
-    practice = boarded("prc_demo")
     patient = new_patient(api, practice, "ehr-sample-messages")
     # An address of its own: the opt-out ledger is keyed by address, and this test bounces and stops it.
     contact = {"email": "sample-messages@example.net", "phone": "+12025550188"}
