@@ -10,11 +10,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from practicepay.messages.copy import COPY, UNSUBSCRIBE_PAGE
 from practicepay.messages.models import CARRIES_LINK, Kind
-from practicepay.paypage.render import long_date, money
+from practicepay.paypage.render import environment, long_date, money
 
 TEMPLATES = Path(__file__).parent / "templates"
 # GSM 03.38's basic character set and its extension table (an extension character costs two septets).
@@ -49,14 +49,7 @@ class Rendered:
 
 @cache
 def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(["html"], default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return env
+    return environment(TEMPLATES, escape_strings=False)
 
 
 def words(language: str, key: str, **values: Any) -> str:

@@ -62,12 +62,13 @@ def security_headers(payfields_origin: str | None) -> dict[str, str]:
     }
 
 
-def environment(templates: Path) -> Environment:
-    """The Jinja2 environment of our HTML pages (the pay page, the staff dashboard): autoescaped, and an undefined
-    name is an error, never an empty string."""
+def environment(templates: Path, *, escape_strings: bool = True) -> Environment:
+    """The Jinja2 environment of our templates (the pay page, the staff dashboard, patient messages): .html files
+    autoescaped, and an undefined name is an error, never an empty string. `escape_strings`: whether a template made
+    from a string is escaped too (not for the messages' plain-text lines and texts)."""
     env = Environment(
         loader=FileSystemLoader(str(templates)),
-        autoescape=select_autoescape(["html"], default_for_string=True),
+        autoescape=select_autoescape(["html"], default_for_string=escape_strings),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
